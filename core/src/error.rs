@@ -1,0 +1,209 @@
+//! Error types: one enum per family of operations. Each message says what happened and, where
+//! there is something to do about it, what to do.
+
+use crate::sys::Errno;
+use crate::wire::proto::HubError;
+use crate::wire::FrameError;
+
+/// A failure in talking to the hub. Usually wrapped by an operation's own error type.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The hub's connection closed: the root process has exited. A child should exit too.
+    #[error("the hub is gone (the root process has exited); nothing more can be coordinated")]
+    HubGone,
+    /// The hub did not answer within the operation's deadline plus a generous grace period.
+    #[error("the hub did not answer in time; the root process may be stopped or overloaded")]
+    HubUnresponsive,
+    /// The hub refused or could not complete the call.
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    /// A message could not be encoded (a serialisation failure, or larger than the maximum
+    /// frame size).
+    #[error("could not encode the message: {0}")]
+    Encode(FrameError),
+    /// The hub sent something this process does not understand (version mismatch or bug).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The socket failed.
+    #[error("I/O error talking to the hub: {0}")]
+    Io(Errno),
+}
+
+impl CallError {
+    /// Is this the hub answering `Timeout`?
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, CallError::Hub(HubError::Timeout))
+    }
+    /// Is this the hub answering `Interrupted` (Ctrl-C in interrupt mode)?
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, CallError::Hub(HubError::Interrupted))
+    }
+}
+
+/// Why a process could not be started or signalled.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The task's arguments could not be serialised. Nothing was started.
+    #[error("the task's arguments could not be serialised: {0}")]
+    Encode(String),
+    /// The current process is daemonic, and daemonic processes may not have children (as in
+    /// Python). Start the children from a non-daemonic process.
+    #[error("{0}")]
+    Daemonic(String),
+    /// The operating system refused (fork, exec, socket or signal failure).
+    #[error("the operating system refused: {0}")]
+    Os(String),
+    /// The hub could not be reached.
+    #[error(transparent)]
+    Call(CallError),
+}
+
+impl From<CallError> for ProcessError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Hub(HubError::Invalid(m)) if m.contains("daemonic") => ProcessError::Daemonic(m),
+            CallError::Hub(HubError::Os(m)) => ProcessError::Os(m),
+            CallError::Encode(e) => ProcessError::Encode(e.to_string()),
+            e => ProcessError::Call(e),
+        }
+    }
+}
+
+/// Why [`Process::join`](crate::Process::join) did not return the worker's value.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The worker panicked. The message and location are the child's.
+    #[error("the child panicked at {}: {message}", location.as_deref().unwrap_or("an unknown location"))]
+    Panicked {
+        /// The panic message.
+        message: String,
+        /// `file:line:column`, when known.
+        location: Option<String>,
+    },
+    /// The child exited with this code without returning a value (it called `exit`).
+    #[error("the child exited with code {0} before returning a value")]
+    Exited(i32),
+    /// The child was killed by this signal (`exitcode()` is its negation, as in Python).
+    #[error("the child was killed by signal {0}")]
+    Signaled(i32),
+    /// The child could not run its worker (unknown worker name, or undecodable arguments).
+    #[error("the child could not run its worker: {0}")]
+    Failed(String),
+    /// The worker's value could not be decoded as the expected type.
+    #[error("the child's result could not be decoded: {0}")]
+    Decode(String),
+    /// `join_timeout`: the child is still running.
+    #[error("timed out; the child is still running")]
+    Timeout,
+    /// `try_join`: the child is still running.
+    #[error("the child is still running")]
+    Running,
+    /// Interrupted by Ctrl-C (interrupt mode); the child may still be running.
+    #[error("interrupted by Ctrl-C")]
+    Interrupted,
+    /// The value was already returned by an earlier join. The exit status stays available
+    /// through `exit_status()`.
+    #[error("the result was already taken by an earlier join")]
+    ResultTaken,
+    /// The hub could not be reached.
+    #[error(transparent)]
+    Call(CallError),
+}
+
+impl From<CallError> for JoinError {
+    fn from(e: CallError) -> Self {
+        if e.is_interrupted() {
+            JoinError::Interrupted
+        } else if e.is_timeout() {
+            JoinError::Timeout
+        } else {
+            JoinError::Call(e)
+        }
+    }
+}
+
+/// Why a message could not be sent to a mailbox.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The message could not be serialised, or is larger than the maximum frame size.
+    #[error("the message could not be encoded: {0}")]
+    Encode(String),
+    /// The hub could not be reached.
+    #[error(transparent)]
+    Call(CallError),
+}
+
+impl From<CallError> for SendError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Encode(e) => SendError::Encode(e.to_string()),
+            e => SendError::Call(e),
+        }
+    }
+}
+
+/// Why a message could not be received.
+#[derive(Debug, thiserror::Error)]
+pub enum RecvError {
+    /// `try_recv`: the mailbox is empty.
+    #[error("the mailbox is empty")]
+    Empty,
+    /// `recv_timeout`: nothing arrived in time.
+    #[error("timed out waiting for a message")]
+    Timeout,
+    /// A message arrived but is not of the mailbox's type. It has been consumed.
+    #[error("a message could not be decoded as the mailbox's type: {0}")]
+    Decode(String),
+    /// Interrupted by Ctrl-C (interrupt mode).
+    #[error("interrupted by Ctrl-C")]
+    Interrupted,
+    /// The hub could not be reached.
+    #[error(transparent)]
+    Call(CallError),
+}
+
+impl From<CallError> for RecvError {
+    fn from(e: CallError) -> Self {
+        if e.is_interrupted() {
+            RecvError::Interrupted
+        } else if e.is_timeout() {
+            RecvError::Timeout
+        } else {
+            RecvError::Call(e)
+        }
+    }
+}
+
+/// Why an [`ask`](crate::Addr::ask) got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// The question could not be sent.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// No answer in time.
+    #[error("timed out waiting for the answer")]
+    Timeout,
+    /// The asked process ended without answering.
+    #[error("the asked process ended without answering")]
+    Gone,
+    /// The answer is not of the expected type.
+    #[error("the answer could not be decoded: {0}")]
+    Decode(String),
+    /// Interrupted by Ctrl-C (interrupt mode).
+    #[error("interrupted by Ctrl-C")]
+    Interrupted,
+    /// The hub could not be reached.
+    #[error(transparent)]
+    Call(CallError),
+}
+
+impl From<CallError> for AskError {
+    fn from(e: CallError) -> Self {
+        match e {
+            e if e.is_interrupted() => AskError::Interrupted,
+            e if e.is_timeout() => AskError::Timeout,
+            CallError::Hub(HubError::Gone(_)) => AskError::Gone,
+            e => AskError::Call(e),
+        }
+    }
+}

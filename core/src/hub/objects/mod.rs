@@ -1,0 +1,317 @@
+//! Hub objects: one state machine per kind, reached by [`ObjOp`]s.
+//!
+//! Every object implements [`Object`]. The hub owns the objects in a slab, tracks which
+//! processes hold handles to each (`holders`, plus handles in flight between processes), and
+//! reclaims an object when nobody holds it. An object never blocks: a call that must wait is
+//! *parked* as a [`Waiter`] and answered later through [`Cx::reply`], or by the hub with
+//! `Timeout` when its deadline passes, or dropped when its connection closes.
+//!
+//! Adding a kind: a variant in [`ObjectKind`], its ops in [`ObjOp`], a module here implementing
+//! [`Object`], and one line in [`create`].
+
+mod oneshot;
+pub(crate) mod queue;
+pub(crate) mod sync;
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Instant;
+
+use slab::Slab;
+
+use super::timers::{Target, TimerKey, Timers};
+use super::Token;
+use crate::wire::proto::{HubError, ObjId, ObjOp, ObjectKind, ProcId, ReqId, Value, Wait};
+
+/// Who made a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Caller {
+    /// The connection to answer on.
+    pub conn: Token,
+    /// The request id to answer.
+    pub id: ReqId,
+    /// The calling process.
+    pub proc: ProcId,
+}
+
+/// A parked call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Waiter {
+    /// Who is waiting.
+    pub who: Caller,
+    /// Its deadline, if any.
+    pub timer: Option<TimerKey>,
+}
+
+/// The result of a call on an object.
+pub(crate) enum Answer {
+    /// Reply now.
+    Now(Result<Value, HubError>),
+    /// The call was parked (see [`Cx::park`]); it will be answered later.
+    Parked,
+}
+
+/// A reply waiting to be queued on its connection.
+pub(crate) type Outgoing = (Token, ReqId, Result<Value, HubError>);
+
+/// What an object may do to the world while it handles an event.
+pub(crate) struct Cx<'a> {
+    pub now: Instant,
+    pub obj: ObjId,
+    pub(crate) replies: &'a mut Vec<Outgoing>,
+    pub(crate) timers: &'a mut Timers,
+    /// Connections that are closed (their waiters must not be served).
+    pub(crate) closed: &'a dyn Fn(Token) -> bool,
+}
+
+impl Cx<'_> {
+    /// Answers a parked waiter (and disarms its deadline).
+    pub fn reply(&mut self, w: &Waiter, result: Result<Value, HubError>) {
+        self.timers.cancel(w.timer);
+        self.replies.push((w.who.conn, w.who.id, result));
+    }
+
+    /// Parks a caller with a deadline. Returns `None` for `Wait::Never`: the caller should be
+    /// answered `Timeout` right away (a `try_` form that would have had to wait).
+    pub fn park(&mut self, who: Caller, wait: Wait) -> Option<Waiter> {
+        if wait == Wait::Never {
+            return None;
+        }
+        let timer = self
+            .timers
+            .arm(self.now, wait, Target::Object(self.obj), who.conn, who.id);
+        Some(Waiter { who, timer })
+    }
+
+    /// Is this waiter's connection still open (so that it can be served)?
+    pub fn alive(&self, w: &Waiter) -> bool {
+        !(self.closed)(w.who.conn)
+    }
+}
+
+/// A FIFO of parked waiters, each with a payload `T` (what it asked for).
+#[derive(Debug)]
+pub(crate) struct WaitQueue<T> {
+    q: VecDeque<(Waiter, T)>,
+}
+
+impl<T> Default for WaitQueue<T> {
+    fn default() -> Self {
+        WaitQueue { q: VecDeque::new() }
+    }
+}
+
+impl<T> WaitQueue<T> {
+    pub fn push(&mut self, w: Waiter, t: T) {
+        self.q.push_back((w, t));
+    }
+    pub fn len(&self) -> usize {
+        self.q.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.q.is_empty()
+    }
+    /// The first waiter whose connection is still open (closed ones are discarded).
+    pub fn pop_live(&mut self, cx: &mut Cx<'_>) -> Option<(Waiter, T)> {
+        while let Some((w, t)) = self.q.pop_front() {
+            if cx.alive(&w) {
+                return Some((w, t));
+            }
+            cx.timers.cancel(w.timer);
+        }
+        None
+    }
+    /// Peeks at the first live waiter.
+    pub fn front_live(&mut self, cx: &mut Cx<'_>) -> Option<&(Waiter, T)> {
+        while let Some((w, _)) = self.q.front() {
+            if cx.alive(w) {
+                break;
+            }
+            if let Some((w, _)) = self.q.pop_front() {
+                cx.timers.cancel(w.timer);
+            }
+        }
+        self.q.front()
+    }
+    /// Removes the waiter for `(conn, id)`; returns it if it was there.
+    pub fn remove(&mut self, conn: Token, id: ReqId) -> Option<(Waiter, T)> {
+        let pos = self.q.iter().position(|(w, _)| w.who.conn == conn && w.who.id == id)?;
+        self.q.remove(pos)
+    }
+    /// Removes every waiter matching `pred`, answering each with `why` if given.
+    pub fn cancel(&mut self, cx: &mut Cx<'_>, pred: &dyn Fn(&Waiter) -> bool, why: Option<&HubError>) {
+        let mut keep = VecDeque::with_capacity(self.q.len());
+        for (w, t) in self.q.drain(..) {
+            if pred(&w) {
+                match why {
+                    Some(e) => cx.reply(&w, Err(e.clone())),
+                    None => cx.timers.cancel(w.timer),
+                }
+            } else {
+                keep.push_back((w, t));
+            }
+        }
+        self.q = keep;
+    }
+    /// Drains every waiter (for a reset or a break).
+    pub fn drain_all(&mut self) -> Vec<(Waiter, T)> {
+        self.q.drain(..).collect()
+    }
+    /// Iterates over the waiters.
+    pub fn iter(&self) -> impl Iterator<Item = &(Waiter, T)> {
+        self.q.iter()
+    }
+}
+
+/// A hub object's behaviour.
+pub(crate) trait Object: Send {
+    /// A blocking call.
+    fn call(&mut self, cx: &mut Cx<'_>, who: Caller, op: ObjOp) -> Answer;
+    /// A one-way operation. The default treats it as a call whose answer is dropped.
+    fn cast(&mut self, cx: &mut Cx<'_>, who: Caller, op: ObjOp) {
+        let _ = self.call(cx, who, op);
+    }
+    /// The deadline of the waiter `(conn, id)` passed: forget it and return true (the hub then
+    /// answers `Timeout`), or return false if it is no longer parked here.
+    fn expire(&mut self, cx: &mut Cx<'_>, conn: Token, id: ReqId) -> bool;
+    /// Removes waiters matching `pred`, answering them with `why` if given (connection closed:
+    /// `None`; interrupt: `Some(Interrupted)`).
+    fn cancel(&mut self, cx: &mut Cx<'_>, pred: &dyn Fn(&Waiter) -> bool, why: Option<&HubError>);
+    /// A process ended: release what it held.
+    fn proc_gone(&mut self, _cx: &mut Cx<'_>, _proc: ProcId) {}
+    /// The object has nothing more to do and may be reclaimed even if still held.
+    fn finished(&self) -> bool {
+        false
+    }
+}
+
+/// Builds a new object of `kind` for `creator`.
+pub(crate) fn create(kind: ObjectKind, creator: ProcId) -> Result<(Box<dyn Object>, Lifetime), HubError> {
+    match kind {
+        ObjectKind::Oneshot { watch } => Ok((Box::new(oneshot::Oneshot::new(watch)), Lifetime::Owned(creator))),
+        ObjectKind::Sync(k) => sync::create(k, creator),
+        ObjectKind::Queue(k) => queue::create(k, creator),
+    }
+}
+
+/// How an object's life ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifetime {
+    /// Reclaimed when no process holds a handle (reference counted).
+    Counted,
+    /// Reclaimed when it is finished or its owner process ends.
+    Owned(ProcId),
+}
+
+pub(crate) struct Slot {
+    gen: u32,
+    pub obj: Box<dyn Object>,
+    lifetime: Lifetime,
+    holders: BTreeSet<ProcId>,
+    inflight: i64,
+}
+
+/// The object table.
+#[derive(Default)]
+pub(crate) struct Objects {
+    slab: Slab<Slot>,
+    next_gen: u32,
+}
+
+fn split(id: ObjId) -> (usize, u32) {
+    ((id.0 & 0xffff_ffff) as usize, (id.0 >> 32) as u32)
+}
+
+impl Objects {
+    /// Adds an object; `creator` holds the first handle.
+    pub fn insert(&mut self, obj: Box<dyn Object>, lifetime: Lifetime, creator: ProcId) -> ObjId {
+        self.next_gen = self.next_gen.wrapping_add(1).max(1);
+        let gen = self.next_gen;
+        let mut holders = BTreeSet::new();
+        if lifetime == Lifetime::Counted {
+            holders.insert(creator);
+        }
+        let idx = self.slab.insert(Slot {
+            gen,
+            obj,
+            lifetime,
+            holders,
+            inflight: 0,
+        });
+        ObjId((u64::from(gen) << 32) | idx as u64)
+    }
+
+    pub fn get_mut(&mut self, id: ObjId) -> Option<&mut Slot> {
+        let (idx, gen) = split(id);
+        self.slab.get_mut(idx).filter(|s| s.gen == gen)
+    }
+
+    fn remove_if_unused(&mut self, id: ObjId) {
+        let (idx, _) = split(id);
+        let dead = match self.get_mut(id) {
+            Some(s) => {
+                s.obj.finished()
+                    || match s.lifetime {
+                        Lifetime::Counted => s.holders.is_empty() && s.inflight == 0,
+                        Lifetime::Owned(_) => false,
+                    }
+            }
+            None => false,
+        };
+        if dead {
+            self.slab.remove(idx);
+        }
+    }
+
+    /// Reclaims `id` if it has nothing left to do.
+    pub fn settle(&mut self, id: ObjId) {
+        self.remove_if_unused(id);
+    }
+
+    /// Reference-count bookkeeping (see `Cast::Retain` and friends).
+    pub fn retain(&mut self, id: ObjId, proc: ProcId) {
+        if let Some(s) = self.get_mut(id) {
+            s.holders.insert(proc);
+        }
+    }
+    pub fn release(&mut self, id: ObjId, proc: ProcId) {
+        if let Some(s) = self.get_mut(id) {
+            s.holders.remove(&proc);
+        }
+        self.remove_if_unused(id);
+    }
+    pub fn inflight(&mut self, id: ObjId, delta: i64) {
+        if let Some(s) = self.get_mut(id) {
+            s.inflight += delta;
+        }
+        self.remove_if_unused(id);
+    }
+
+    /// All live ids.
+    pub fn ids(&self) -> Vec<ObjId> {
+        self.slab
+            .iter()
+            .map(|(i, s)| ObjId((u64::from(s.gen) << 32) | i as u64))
+            .collect()
+    }
+
+    /// A process ended: drop its holds and owned objects.
+    pub fn drop_proc(&mut self, proc: ProcId) {
+        for id in self.ids() {
+            let owned_by_it = self.get_mut(id).is_some_and(|s| {
+                s.holders.remove(&proc);
+                s.lifetime == Lifetime::Owned(proc)
+            });
+            if owned_by_it {
+                let (idx, _) = split(id);
+                self.slab.remove(idx);
+            } else {
+                self.remove_if_unused(id);
+            }
+        }
+    }
+
+    /// Number of live objects (tests and diagnostics).
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+}

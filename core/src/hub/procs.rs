@@ -1,0 +1,591 @@
+//! The process table: entries, mailboxes, joiners; and how the hub starts children.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::time::Instant;
+
+use serde_bytes::ByteBuf;
+
+use super::objects::{Answer, Caller, Outgoing, Waiter};
+use super::timers::{Target, Timers};
+use super::{Hub, Role, Token};
+use crate::sys;
+use crate::wire::proto::{
+    ChildInit, ExitInfo, FromHub, HubError, Joined, Method, Outcome, ProcId, ProcInfo, ProcState, SpawnReq,
+    ToForkServer, Value, Wait, ROOT_PROC,
+};
+
+/// The environment variable that tells a re-executed binary to become a child.
+pub(crate) const BOOT_ENV: &str = "__MULTIPROC_BOOT";
+
+pub(crate) fn exit_info(raw: sys::proc::RawExit) -> ExitInfo {
+    match raw {
+        sys::proc::RawExit::Exited(c) => ExitInfo::Exited(c),
+        sys::proc::RawExit::Signaled(s) => ExitInfo::Signaled(s),
+    }
+}
+
+/// Who collects a process's exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reaper {
+    /// Nobody (the root).
+    Nobody,
+    /// The hub (pidfd or SIGCHLD).
+    Hub,
+    /// The fork server with this entry.
+    ForkServer(ProcId),
+    /// The process that forked it.
+    Forker(ProcId),
+    /// Its reaper died; it dies by the parent-death signal.
+    Lost,
+}
+
+struct Entry {
+    info: ProcInfo,
+    parent: ProcId,
+    hidden: bool,
+    reaper: Reaper,
+    exit: Option<ExitInfo>,
+    outcome: Option<Outcome>,
+    gone: bool,
+    joiners: Vec<Waiter>,
+    spawn_waiters: Vec<Waiter>,
+    mailbox: VecDeque<ByteBuf>,
+    mailbox_waiters: VecDeque<(Waiter, u32)>,
+}
+
+impl Entry {
+    fn new(info: ProcInfo, parent: ProcId, reaper: Reaper) -> Self {
+        Entry {
+            info,
+            parent,
+            hidden: false,
+            reaper,
+            exit: None,
+            outcome: None,
+            gone: false,
+            joiners: Vec::new(),
+            spawn_waiters: Vec::new(),
+            mailbox: VecDeque::new(),
+            mailbox_waiters: VecDeque::new(),
+        }
+    }
+}
+
+pub(crate) struct ProcTable {
+    map: HashMap<ProcId, Entry>,
+    by_pid: HashMap<i32, ProcId>,
+    next: u64,
+    forkserver: Option<(ProcId, Token)>,
+    root_pid: i32,
+}
+
+fn take_batch(q: &mut VecDeque<ByteBuf>, max: u32) -> Vec<ByteBuf> {
+    let n = q.len().min(max.max(1) as usize);
+    q.drain(..n).collect()
+}
+
+impl ProcTable {
+    pub fn new(root_pid: i32) -> Self {
+        let mut map = HashMap::new();
+        let info = ProcInfo {
+            proc: ROOT_PROC,
+            pid: root_pid,
+            name: "MainProcess".into(),
+            daemon: false,
+        };
+        map.insert(ROOT_PROC, Entry::new(info, ROOT_PROC, Reaper::Nobody));
+        let mut by_pid = HashMap::new();
+        by_pid.insert(root_pid, ROOT_PROC);
+        ProcTable {
+            map,
+            by_pid,
+            next: 1,
+            forkserver: None,
+            root_pid,
+        }
+    }
+
+    fn alloc(&mut self) -> ProcId {
+        let p = ProcId(self.next);
+        self.next += 1;
+        p
+    }
+
+    pub fn describe(&self, p: ProcId) -> String {
+        match self.map.get(&p) {
+            Some(e) => format!("{} (pid {})", e.info.name, e.info.pid),
+            None => format!("process #{}", p.0),
+        }
+    }
+
+    pub fn pid_of(&self, p: ProcId) -> Option<i32> {
+        self.map.get(&p).map(|e| e.info.pid).filter(|&pid| pid > 0)
+    }
+
+    pub fn by_pid(&self, pid: i32) -> Option<ProcId> {
+        self.by_pid.get(&pid).copied()
+    }
+
+    pub fn is_gone(&self, p: ProcId) -> bool {
+        self.map.get(&p).is_none_or(|e| e.gone)
+    }
+
+    /// Marks `p` gone; true the first time.
+    pub fn mark_gone(&mut self, p: ProcId) -> bool {
+        match self.map.get_mut(&p) {
+            Some(e) if !e.gone => {
+                e.gone = true;
+                e.mailbox.clear();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn is_lost(&self, p: ProcId) -> bool {
+        self.map
+            .get(&p)
+            .is_some_and(|e| e.reaper == Reaper::Lost && e.exit.is_none())
+    }
+
+    pub fn mark_lost(&mut self, p: ProcId) {
+        if let Some(e) = self.map.get_mut(&p) {
+            e.reaper = Reaper::Lost;
+        }
+    }
+
+    /// Running children whose reaper was `p`.
+    pub fn orphaned_by(&self, p: ProcId) -> Vec<ProcId> {
+        self.map
+            .iter()
+            .filter(|(_, e)| {
+                e.exit.is_none() && matches!(e.reaper, Reaper::Forker(r) | Reaper::ForkServer(r) if r == p)
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    pub fn hub_reaped_running(&self) -> Vec<(ProcId, i32)> {
+        self.map
+            .iter()
+            .filter(|(_, e)| e.reaper == Reaper::Hub && e.exit.is_none() && e.info.pid > 0)
+            .map(|(id, e)| (*id, e.info.pid))
+            .collect()
+    }
+
+    pub fn set_outcome(&mut self, p: ProcId, o: Outcome) {
+        if let Some(e) = self.map.get_mut(&p) {
+            e.outcome = Some(o);
+        }
+    }
+
+    pub fn exited(&mut self, p: ProcId, exit: ExitInfo, timers: &mut Timers, replies: &mut Vec<Outgoing>) {
+        let Some(e) = self.map.get_mut(&p) else { return };
+        if e.exit.is_some() {
+            return;
+        }
+        e.exit = Some(exit.clone());
+        let joined = Joined {
+            exit,
+            outcome: e.outcome.clone(),
+        };
+        let had_joiners = !e.joiners.is_empty();
+        for w in e.joiners.drain(..) {
+            timers.cancel(w.timer);
+            replies.push((w.who.conn, w.who.id, Ok(Value::Joined(joined.clone()))));
+        }
+        for w in e.spawn_waiters.drain(..) {
+            timers.cancel(w.timer);
+            replies.push((
+                w.who.conn,
+                w.who.id,
+                Err(HubError::Gone("the child died before it started".into())),
+            ));
+        }
+        if e.info.pid > 0 {
+            self.by_pid.remove(&e.info.pid);
+        }
+        if had_joiners {
+            self.forget_if_done(p);
+        }
+    }
+
+    pub fn join(&mut self, who: Caller, p: ProcId, wait: Wait, now: Instant, timers: &mut Timers) -> Answer {
+        let Some(e) = self.map.get_mut(&p) else {
+            return Answer::Now(Err(HubError::UnknownProcess));
+        };
+        if p == ROOT_PROC || p == who.proc {
+            return Answer::Now(Err(HubError::Invalid("a process cannot join itself".into())));
+        }
+        if let Some(exit) = &e.exit {
+            let joined = Joined {
+                exit: exit.clone(),
+                outcome: e.outcome.clone(),
+            };
+            self.forget_if_done(p);
+            return Answer::Now(Ok(Value::Joined(joined)));
+        }
+        if wait == Wait::Never {
+            return Answer::Now(Err(HubError::Timeout));
+        }
+        let timer = timers.arm(now, wait, Target::Join(p), who.conn, who.id);
+        e.joiners.push(Waiter { who, timer });
+        Answer::Parked
+    }
+
+    pub fn signal(&mut self, p: ProcId, sig: i32) -> Result<Value, HubError> {
+        let e = self.map.get(&p).ok_or(HubError::UnknownProcess)?;
+        if p == ROOT_PROC {
+            return Err(HubError::Invalid("refusing to signal the root process".into()));
+        }
+        if e.exit.is_some() || e.info.pid <= 0 {
+            return Ok(Value::Unit);
+        }
+        sys::proc::send_signal(e.info.pid, sig)
+            .map_err(|err| HubError::Os(format!("kill({}, {sig}): {err}", e.info.pid)))?;
+        Ok(Value::Unit)
+    }
+
+    pub fn active_children(&self, p: ProcId) -> Vec<ProcInfo> {
+        let mut v: Vec<ProcInfo> = self
+            .map
+            .iter()
+            .filter(|(id, e)| e.parent == p && **id != p && !e.hidden && e.exit.is_none() && !e.gone && e.info.pid > 0)
+            .map(|(_, e)| e.info.clone())
+            .collect();
+        v.sort_by_key(|i| i.proc);
+        v
+    }
+
+    pub fn state(&self, p: ProcId) -> Result<Value, HubError> {
+        let e = self.map.get(&p).ok_or(HubError::UnknownProcess)?;
+        Ok(Value::State(ProcState {
+            info: e.info.clone(),
+            exit: e.exit.clone(),
+        }))
+    }
+
+    pub fn deliver(&mut self, to: ProcId, payloads: Vec<ByteBuf>, timers: &mut Timers, replies: &mut Vec<Outgoing>) {
+        let Some(e) = self.map.get_mut(&to) else { return };
+        if e.gone || e.exit.is_some() {
+            return;
+        }
+        e.mailbox.extend(payloads);
+        while !e.mailbox.is_empty() {
+            let Some((w, max)) = e.mailbox_waiters.pop_front() else {
+                break;
+            };
+            timers.cancel(w.timer);
+            let batch = take_batch(&mut e.mailbox, max);
+            replies.push((w.who.conn, w.who.id, Ok(Value::Batch(batch))));
+        }
+    }
+
+    pub fn mailbox_take(&mut self, who: Caller, max: u32, wait: Wait, now: Instant, timers: &mut Timers) -> Answer {
+        let Some(e) = self.map.get_mut(&who.proc) else {
+            return Answer::Now(Err(HubError::UnknownProcess));
+        };
+        if !e.mailbox.is_empty() {
+            return Answer::Now(Ok(Value::Batch(take_batch(&mut e.mailbox, max))));
+        }
+        if wait == Wait::Never {
+            return Answer::Now(Err(HubError::Timeout));
+        }
+        let timer = timers.arm(now, wait, Target::Mailbox(who.proc), who.conn, who.id);
+        e.mailbox_waiters.push_back((Waiter { who, timer }, max));
+        Answer::Parked
+    }
+
+    pub fn mailbox_len(&self, p: ProcId) -> u64 {
+        self.map.get(&p).map_or(0, |e| e.mailbox.len() as u64)
+    }
+
+    pub fn forked(
+        &mut self,
+        child: ProcId,
+        pid: i32,
+        reporter: ProcId,
+        from_forkserver: bool,
+        timers: &mut Timers,
+        replies: &mut Vec<Outgoing>,
+    ) {
+        let Some(e) = self.map.get_mut(&child) else { return };
+        // Only the process that was asked to fork it may say so.
+        let expected = match e.reaper {
+            Reaper::ForkServer(fs) => from_forkserver && fs == reporter,
+            Reaper::Forker(f) => f == reporter,
+            _ => false,
+        };
+        if !expected || e.info.pid > 0 {
+            return;
+        }
+        e.info.pid = pid;
+        self.by_pid.insert(pid, child);
+        for w in e.spawn_waiters.drain(..) {
+            timers.cancel(w.timer);
+            replies.push((w.who.conn, w.who.id, Ok(Value::Proc(e.info.clone()))));
+        }
+    }
+
+    pub fn expire(&mut self, target: Target, p: ProcId, conn: Token, id: u64) -> bool {
+        let Some(e) = self.map.get_mut(&p) else { return false };
+        let is_it = |w: &Waiter| w.who.conn == conn && w.who.id == id;
+        match target {
+            Target::Join(_) => remove_where(&mut e.joiners, is_it),
+            Target::Spawn(_) => remove_where(&mut e.spawn_waiters, is_it),
+            Target::Mailbox(_) => {
+                let before = e.mailbox_waiters.len();
+                e.mailbox_waiters.retain(|(w, _)| !is_it(w));
+                before != e.mailbox_waiters.len()
+            }
+            Target::Object(_) => false,
+        }
+    }
+
+    pub fn cancel_waiters(
+        &mut self,
+        pred: &dyn Fn(&Waiter) -> bool,
+        why: Option<&HubError>,
+        timers: &mut Timers,
+        replies: &mut Vec<Outgoing>,
+    ) {
+        let mut answer = |w: Waiter| {
+            timers.cancel(w.timer);
+            if let Some(e) = why {
+                replies.push((w.who.conn, w.who.id, Err(e.clone())));
+            }
+        };
+        for e in self.map.values_mut() {
+            for list in [&mut e.joiners, &mut e.spawn_waiters] {
+                let (hit, keep): (Vec<Waiter>, Vec<Waiter>) = list.drain(..).partition(|w| pred(w));
+                *list = keep;
+                hit.into_iter().for_each(&mut answer);
+            }
+            let (hit, keep): (VecDeque<(Waiter, u32)>, VecDeque<(Waiter, u32)>) =
+                e.mailbox_waiters.drain(..).partition(|(w, _)| pred(w));
+            e.mailbox_waiters = keep;
+            hit.into_iter().for_each(|(w, _)| answer(w));
+        }
+    }
+
+    pub fn forkserver_gone(&mut self, fs: ProcId) {
+        if self.forkserver.is_some_and(|(p, _)| p == fs) {
+            self.forkserver = None;
+        }
+    }
+
+    pub fn take_spawn_waiters_of_forkserver(&mut self) -> Vec<Waiter> {
+        let mut out = Vec::new();
+        for e in self.map.values_mut() {
+            if e.reaper == Reaper::Lost && e.info.pid == 0 {
+                out.append(&mut e.spawn_waiters);
+            }
+        }
+        out
+    }
+
+    /// Forgets a process that has ended and whose end was reported to a joiner.
+    pub fn forget_if_done(&mut self, p: ProcId) {
+        if p != ROOT_PROC && self.map.get(&p).is_some_and(|e| e.exit.is_some() && e.gone) {
+            self.map.remove(&p);
+        }
+    }
+}
+
+fn remove_where(v: &mut Vec<Waiter>, f: impl Fn(&Waiter) -> bool) -> bool {
+    let before = v.len();
+    v.retain(|w| !f(w));
+    before != v.len()
+}
+
+impl Hub {
+    fn check_may_start(&self, caller: ProcId) -> Result<ProcInfo, HubError> {
+        let parent = self.procs.map.get(&caller).ok_or(HubError::UnknownProcess)?;
+        if parent.info.daemon {
+            return Err(HubError::Invalid(format!(
+                "{} is daemonic, and daemonic processes are not allowed to have children",
+                parent.info.name
+            )));
+        }
+        Ok(parent.info.clone())
+    }
+
+    fn spawn_env(mode: &str, root_pid: i32) -> Vec<CString> {
+        let mut env: Vec<CString> = std::env::vars_os()
+            .filter(|(k, _)| k != BOOT_ENV)
+            .filter_map(|(k, v)| {
+                use std::os::unix::ffi::OsStrExt;
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                CString::new(kv).ok()
+            })
+            .collect();
+        if let Ok(marker) = CString::new(format!("{BOOT_ENV}={mode}:{root_pid}")) {
+            env.push(marker);
+        }
+        env
+    }
+
+    fn argv0() -> CString {
+        let a = std::env::args_os().next().unwrap_or_default();
+        use std::os::unix::ffi::OsStrExt;
+        CString::new(a.as_bytes()).unwrap_or_else(|_| c"multiproc-child".to_owned())
+    }
+
+    /// Re-executes this binary as `mode` with `conn` as its hub connection.
+    fn exec_self(&mut self, mode: &str, conn: OwnedFd) -> Result<i32, HubError> {
+        let env = Self::spawn_env(mode, self.procs.root_pid);
+        let pid = sys::proc::spawn_self(&Self::argv0(), &env, std::os::fd::AsFd::as_fd(&conn))
+            .map_err(|e| HubError::Os(format!("cannot start a child process: {e}")))?;
+        Ok(pid)
+    }
+
+    pub(super) fn spawn(&mut self, caller: Caller, req: SpawnReq, fds: Vec<OwnedFd>) -> Answer {
+        let parent = match self.check_may_start(caller.proc) {
+            Ok(p) => p,
+            Err(e) => return Answer::Now(Err(e)),
+        };
+        let (hub_end, child_end) = match sys::fd::socketpair() {
+            Ok(p) => p,
+            Err(e) => return Answer::Now(Err(HubError::Os(format!("socketpair: {e}")))),
+        };
+        let proc = self.procs.alloc();
+        let info = ProcInfo {
+            proc,
+            pid: 0,
+            name: req.name.clone(),
+            daemon: req.daemon,
+        };
+        let init = ChildInit {
+            me: info.clone(),
+            parent,
+            root_pid: self.procs.root_pid,
+            task: Some(req.task),
+            max_frame: self.cfg.max_frame as u64,
+            ignore_sigint: req.ignore_sigint,
+            ident: req.ident,
+        };
+        let Some(t) = self.add_conn(hub_end, proc, Role::Main) else {
+            return Answer::Now(Err(HubError::Os("cannot register the child's connection".into())));
+        };
+        if let Err(e) = self.send_to(t, &FromHub::Init(Box::new(init)), fds) {
+            self.conns.try_remove(t);
+            return Answer::Now(Err(HubError::Invalid(format!(
+                "the task's arguments cannot be sent: {e}"
+            ))));
+        }
+        match req.method {
+            Method::Spawn => {
+                let mut entry = Entry::new(info, caller.proc, Reaper::Hub);
+                match self.exec_self("spawn", child_end) {
+                    Ok(pid) => {
+                        entry.info.pid = pid;
+                        let reply = entry.info.clone();
+                        self.procs.by_pid.insert(pid, proc);
+                        self.procs.map.insert(proc, entry);
+                        self.watch_child(proc, pid);
+                        Answer::Now(Ok(Value::Proc(reply)))
+                    }
+                    Err(e) => {
+                        self.close_conn_silently(t);
+                        Answer::Now(Err(e))
+                    }
+                }
+            }
+            Method::ForkServer => {
+                let (fs, fs_conn) = match self.ensure_forkserver() {
+                    Ok(x) => x,
+                    Err(e) => {
+                        self.close_conn_silently(t);
+                        return Answer::Now(Err(e));
+                    }
+                };
+                let mut entry = Entry::new(info, caller.proc, Reaper::ForkServer(fs));
+                entry.spawn_waiters.push(Waiter {
+                    who: caller,
+                    timer: None,
+                });
+                self.procs.map.insert(proc, entry);
+                if let Err(e) = self.send_to(fs_conn, &ToForkServer::Fork { proc }, vec![child_end]) {
+                    return Answer::Now(Err(HubError::Os(format!("cannot reach the fork server: {e}"))));
+                }
+                Answer::Parked
+            }
+        }
+    }
+
+    fn close_conn_silently(&mut self, t: Token) {
+        if let Some(c) = self.conns.try_remove(t) {
+            use std::os::fd::AsRawFd;
+            let raw = c.fd.as_raw_fd();
+            let _ = self.poll.registry().deregister(&mut mio::unix::SourceFd(&raw));
+        }
+    }
+
+    fn ensure_forkserver(&mut self) -> Result<(ProcId, Token), HubError> {
+        if let Some(fs) = self.procs.forkserver {
+            return Ok(fs);
+        }
+        let (hub_end, child_end) = sys::fd::socketpair().map_err(|e| HubError::Os(format!("socketpair: {e}")))?;
+        let proc = self.procs.alloc();
+        let t = self
+            .add_conn(hub_end, proc, Role::ForkServer)
+            .ok_or_else(|| HubError::Os("cannot register the fork server's connection".into()))?;
+        let pid = match self.exec_self("forkserver", child_end) {
+            Ok(pid) => pid,
+            Err(e) => {
+                self.close_conn_silently(t);
+                return Err(e);
+            }
+        };
+        let info = ProcInfo {
+            proc,
+            pid,
+            name: "ForkServer".into(),
+            daemon: true,
+        };
+        let mut entry = Entry::new(info, ROOT_PROC, Reaper::Hub);
+        entry.hidden = true;
+        self.procs.map.insert(proc, entry);
+        self.procs.by_pid.insert(pid, proc);
+        self.watch_child(proc, pid);
+        self.procs.forkserver = Some((proc, t));
+        Ok((proc, t))
+    }
+
+    pub(super) fn prepare_fork(
+        &mut self,
+        caller: Caller,
+        name: String,
+        daemon: bool,
+        ident: Vec<u32>,
+    ) -> Result<(ChildInit, OwnedFd), HubError> {
+        let parent = self.check_may_start(caller.proc)?;
+        let (hub_end, child_end) = sys::fd::socketpair().map_err(|e| HubError::Os(format!("socketpair: {e}")))?;
+        let proc = self.procs.alloc();
+        let info = ProcInfo {
+            proc,
+            pid: 0,
+            name,
+            daemon,
+        };
+        self.add_conn(hub_end, proc, Role::Main)
+            .ok_or_else(|| HubError::Os("cannot register the child's connection".into()))?;
+        self.procs
+            .map
+            .insert(proc, Entry::new(info.clone(), caller.proc, Reaper::Forker(caller.proc)));
+        let init = ChildInit {
+            me: info,
+            parent,
+            root_pid: self.procs.root_pid,
+            task: None,
+            max_frame: self.cfg.max_frame as u64,
+            ignore_sigint: false,
+            ident,
+        };
+        Ok((init, child_end))
+    }
+}

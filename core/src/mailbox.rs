@@ -1,0 +1,302 @@
+//! Mailboxes: every process is an actor with one.
+//!
+//! Any process can send to any other through an [`Addr`]. Messages wait in the hub until the
+//! receiving process takes them with [`Mailbox::recv`]; they are encoded with MessagePack, so
+//! the receiver names the type it expects, and a message of another type is a decode error, not
+//! undefined behaviour. Messages sent to a process that has ended are dropped (as in Erlang).
+//! Messages from one sender arrive in the order sent.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::error::{AskError, CallError, RecvError, SendError};
+use crate::runtime::{self, handle::ObjRef};
+use crate::wire::proto::{Cast, ObjId, ObjOp, ObjectKind, Op, ProcId, Value, Wait};
+
+/// How many messages one trip to the hub fetches at most.
+const BATCH: u32 = 1024;
+
+/// The address of a process's mailbox, for messages of type `M`. `Clone`, `Serialize` and
+/// `Deserialize`: it can be handed to other processes inside messages or worker arguments.
+///
+/// # Example
+/// ```
+/// use multiproc::{mailbox, Addr, Process};
+///
+/// #[multiproc::worker]
+/// fn echo(reply_to: Addr<String>) {
+///     let inbox = mailbox::<String>();
+///     let msg = inbox.recv().unwrap();
+///     reply_to.send(&format!("echo: {msg}")).unwrap();
+/// }
+///
+/// let me = multiproc::current_process().addr::<String>();
+/// let mut child = Process::new(echo(me)).start()?;
+/// child.send(&"hello".to_string())?;
+/// assert_eq!(mailbox::<String>().recv()?, "echo: hello");
+/// child.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Serialize, Deserialize)]
+pub struct Addr<M> {
+    proc: ProcId,
+    pid: i32,
+    #[serde(skip)]
+    _m: PhantomData<fn(M)>,
+}
+
+impl<M> Clone for Addr<M> {
+    fn clone(&self) -> Self {
+        Addr {
+            proc: self.proc,
+            pid: self.pid,
+            _m: PhantomData,
+        }
+    }
+}
+
+impl<M> PartialEq for Addr<M> {
+    fn eq(&self, other: &Self) -> bool {
+        self.proc == other.proc
+    }
+}
+
+impl<M> Eq for Addr<M> {}
+
+impl<M> std::fmt::Debug for Addr<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Addr")
+            .field("proc", &self.proc.0)
+            .field("pid", &self.pid)
+            .finish()
+    }
+}
+
+impl<M> Addr<M> {
+    pub(crate) fn new(proc: ProcId, pid: i32) -> Self {
+        Addr {
+            proc,
+            pid,
+            _m: PhantomData,
+        }
+    }
+
+    /// The OS pid of the process behind the address.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The same address, for messages of another type.
+    pub fn cast<N>(&self) -> Addr<N> {
+        Addr::new(self.proc, self.pid)
+    }
+}
+
+impl<M: Serialize> Addr<M> {
+    /// Sends a message. One write to the hub, which returns once the message is in the kernel's
+    /// socket buffer: it is delivered even if the sender dies on the next line. Never blocks on
+    /// the receiver.
+    pub fn send(&self, msg: &M) -> Result<(), SendError> {
+        let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
+        runtime::cast(Cast::Send {
+            to: self.proc,
+            payload: ByteBuf::from(payload),
+        })?;
+        Ok(())
+    }
+
+    /// Sends several messages, in order, in one write.
+    pub fn send_all<'a>(&self, msgs: impl IntoIterator<Item = &'a M>) -> Result<(), SendError>
+    where
+        M: 'a,
+    {
+        let mut payloads = Vec::new();
+        for m in msgs {
+            payloads.push(ByteBuf::from(
+                rmp_serde::to_vec(m).map_err(|e| SendError::Encode(e.to_string()))?,
+            ));
+        }
+        runtime::cast(Cast::SendBatch {
+            to: self.proc,
+            payloads,
+        })?;
+        Ok(())
+    }
+
+    /// Request/reply: builds a message around a fresh [`ReplyTo`], sends it, and waits for the
+    /// answer. Fails with [`AskError::Gone`] if the process ends without answering.
+    pub fn ask<R: DeserializeOwned>(&self, make: impl FnOnce(ReplyTo<R>) -> M) -> Result<R, AskError> {
+        self.ask_wait(make, Wait::Forever)
+    }
+
+    /// [`ask`](Self::ask) with a deadline.
+    pub fn ask_timeout<R: DeserializeOwned>(
+        &self,
+        make: impl FnOnce(ReplyTo<R>) -> M,
+        timeout: Duration,
+    ) -> Result<R, AskError> {
+        self.ask_wait(make, Wait::from_timeout(Some(timeout)))
+    }
+
+    fn ask_wait<R: DeserializeOwned>(&self, make: impl FnOnce(ReplyTo<R>) -> M, wait: Wait) -> Result<R, AskError> {
+        let slot = ObjRef::create(ObjectKind::Oneshot { watch: Some(self.proc) })?;
+        let reply_to = ReplyTo {
+            obj: slot.id(),
+            _r: PhantomData,
+        };
+        self.send(&make(reply_to))?;
+        match slot.call(ObjOp::OneshotTake(wait), runtime::deadline_of(wait))? {
+            Value::Bytes(b) => rmp_serde::from_slice(&b).map_err(|e| AskError::Decode(e.to_string())),
+            other => Err(AskError::Call(CallError::Protocol(format!(
+                "unexpected reply {other:?}"
+            )))),
+        }
+    }
+}
+
+/// Where to send the answer to an [`ask`](Addr::ask). Put it in the question; the receiver
+/// calls [`send`](ReplyTo::send) once.
+///
+/// # Example
+/// ```
+/// use multiproc::{mailbox, Process, ReplyTo};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Double(u64, ReplyTo<u64>);
+///
+/// #[multiproc::worker]
+/// fn doubler() {
+///     let Double(x, reply) = mailbox::<Double>().recv().unwrap();
+///     reply.send(&(x * 2)).unwrap();
+/// }
+///
+/// let mut p = Process::new(doubler()).start()?;
+/// let answer = p.addr::<Double>().ask(|r| Double(21, r))?;
+/// assert_eq!(answer, 42);
+/// p.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Serialize, Deserialize)]
+pub struct ReplyTo<R> {
+    obj: ObjId,
+    #[serde(skip)]
+    _r: PhantomData<fn(R)>,
+}
+
+impl<R> std::fmt::Debug for ReplyTo<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyTo").field("slot", &self.obj.0).finish()
+    }
+}
+
+impl<R: Serialize> ReplyTo<R> {
+    /// Sends the answer (one-way). If the asker has given up, the answer is dropped.
+    pub fn send(self, value: &R) -> Result<(), SendError> {
+        let bytes = rmp_serde::to_vec(value).map_err(|e| SendError::Encode(e.to_string()))?;
+        runtime::cast(Cast::Object {
+            obj: self.obj,
+            op: ObjOp::OneshotPut(ByteBuf::from(bytes)),
+        })?;
+        Ok(())
+    }
+}
+
+/// This process's mailbox, read as messages of type `M`.
+///
+/// # Example
+/// ```
+/// let me = multiproc::current_process().addr::<u32>();
+/// me.send(&7)?;
+/// let inbox = multiproc::mailbox::<u32>();
+/// assert_eq!(inbox.recv()?, 7);
+/// assert!(matches!(inbox.try_recv(), Err(multiproc::RecvError::Empty)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Mailbox<M> {
+    _m: PhantomData<fn() -> M>,
+}
+
+impl<M> std::fmt::Debug for Mailbox<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mailbox")
+    }
+}
+
+/// This process's mailbox, for messages of type `M`. All `Mailbox` values of a process read
+/// the same queue.
+pub fn mailbox<M: DeserializeOwned>() -> Mailbox<M> {
+    Mailbox { _m: PhantomData }
+}
+
+impl<M: DeserializeOwned> Mailbox<M> {
+    /// Waits for the next message.
+    pub fn recv(&self) -> Result<M, RecvError> {
+        self.recv_wait(Wait::Forever)
+    }
+
+    /// The next message if one is waiting, else [`RecvError::Empty`].
+    pub fn try_recv(&self) -> Result<M, RecvError> {
+        match self.recv_wait(Wait::Never) {
+            Err(RecvError::Timeout) => Err(RecvError::Empty),
+            other => other,
+        }
+    }
+
+    /// Waits at most `timeout` for the next message ([`RecvError::Timeout`] after that).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<M, RecvError> {
+        match self.recv_wait(Wait::from_timeout(Some(timeout))) {
+            Err(RecvError::Timeout) if timeout.is_zero() => Err(RecvError::Timeout),
+            other => other,
+        }
+    }
+
+    /// How many messages are waiting (locally fetched ones included).
+    pub fn len(&self) -> Result<usize, RecvError> {
+        let rt = runtime::rt().map_err(RecvError::from)?;
+        let local = rt.mailbox.lock().unwrap_or_else(|p| p.into_inner()).len();
+        match runtime::call(Op::MailboxLen, None)? {
+            Value::U64(n) => Ok(local + n as usize),
+            other => Err(RecvError::Call(CallError::Protocol(format!(
+                "unexpected reply {other:?}"
+            )))),
+        }
+    }
+
+    /// Is the mailbox empty?
+    pub fn is_empty(&self) -> Result<bool, RecvError> {
+        self.len().map(|n| n == 0)
+    }
+
+    fn recv_wait(&self, wait: Wait) -> Result<M, RecvError> {
+        let rt = runtime::rt().map_err(RecvError::from)?;
+        let first = {
+            let mut local = rt.mailbox.lock().unwrap_or_else(|p| p.into_inner());
+            local.pop_front()
+        };
+        let bytes = match first {
+            Some(b) => b,
+            None => match runtime::call(Op::MailboxTake { max: BATCH, wait }, runtime::deadline_of(wait))? {
+                Value::Batch(batch) if !batch.is_empty() => {
+                    let mut rest = batch.into_iter();
+                    let first = rest.next().unwrap_or_default();
+                    if rest.len() > 0 {
+                        let mut local = rt.mailbox.lock().unwrap_or_else(|p| p.into_inner());
+                        local.extend(rest);
+                    }
+                    first
+                }
+                other => {
+                    return Err(RecvError::Call(CallError::Protocol(format!(
+                        "unexpected reply {other:?}"
+                    ))))
+                }
+            },
+        };
+        rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string()))
+    }
+}

@@ -1,0 +1,609 @@
+//! Processes: starting them, watching them, and how they end.
+
+mod fork;
+mod task;
+
+use std::marker::PhantomData;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+pub use task::{IntoTask, Task};
+
+use crate::error::{CallError, JoinError, ProcessError, SendError};
+use crate::mailbox::Addr;
+use crate::runtime::{self, bootstrap};
+use crate::sys;
+use crate::wire::proto::{
+    ExitInfo, HubError, Joined, Method, Op, Outcome, ProcId, ProcInfo, SpawnReq, TaskSpec, Value, Wait,
+};
+
+/// How a child process is created.
+///
+/// | method | how | speed (start+join, see `benches/RESULTS.md`) | runs |
+/// |---|---|---|---|
+/// | `ForkServer` (default) | a clean server process, started once by re-exec, forks children on request | fastest | `#[worker]` tasks |
+/// | `Spawn` | re-executes the current binary | slower (exec + loading) | `#[worker]` tasks |
+/// | `Fork` | forks the calling process | fast | tasks and non-serialisable closures |
+///
+/// # `Fork` in a multi-threaded parent
+/// `fork` copies only the calling thread. If another thread held a lock at that moment (the
+/// allocator's, stdout's, a `Mutex` of yours), the child inherits it locked and deadlocks when it
+/// takes it. Rust programs are nearly always multi-threaded (the test harness, loggers, async
+/// runtimes), so `Fork` is never the default; use it where you know no other thread can hold
+/// such a lock, or where you need a closure that cannot be serialised.
+///
+/// # Example
+/// ```
+/// use multiproc::{Process, StartMethod};
+///
+/// #[multiproc::worker]
+/// fn hello() -> String {
+///     "hi".to_string()
+/// }
+///
+/// let mut p = Process::new(hello()).start_method(StartMethod::Spawn).start()?;
+/// assert_eq!(p.join()?, "hi");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StartMethod {
+    /// Re-execute the current binary.
+    Spawn,
+    /// Ask the fork server (a clean process started once by re-exec) to fork a child.
+    ForkServer,
+    /// Fork the calling process. See the warning above.
+    Fork,
+}
+
+static DEFAULT_METHOD: AtomicU8 = AtomicU8::new(1);
+
+impl StartMethod {
+    fn to_u8(self) -> u8 {
+        match self {
+            StartMethod::Spawn => 0,
+            StartMethod::ForkServer => 1,
+            StartMethod::Fork => 2,
+        }
+    }
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => StartMethod::Spawn,
+            2 => StartMethod::Fork,
+            _ => StartMethod::ForkServer,
+        }
+    }
+}
+
+/// Sets the start method used when a process does not choose one. The default is
+/// [`StartMethod::ForkServer`], the fastest method that is safe in a multi-threaded parent
+/// (measured: `benches/RESULTS.md`).
+pub fn set_start_method(m: StartMethod) {
+    DEFAULT_METHOD.store(m.to_u8(), Ordering::SeqCst);
+}
+
+/// The start method used when a process does not choose one.
+pub fn get_start_method() -> StartMethod {
+    StartMethod::from_u8(DEFAULT_METHOD.load(Ordering::SeqCst))
+}
+
+/// How a process ended.
+///
+/// # Example
+/// ```
+/// use multiproc::{ExitStatus, Process};
+///
+/// #[multiproc::worker]
+/// fn fail() {
+///     panic!("boom");
+/// }
+///
+/// let mut p = Process::new(fail()).start()?;
+/// assert!(p.join().is_err());
+/// match p.exit_status() {
+///     Some(ExitStatus::Panicked { message, .. }) => assert_eq!(message, "boom"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// assert_eq!(p.exitcode(), Some(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExitStatus {
+    /// It exited with this code (0 after a worker returned normally).
+    Exited(i32),
+    /// It was killed by this signal.
+    Signaled(i32),
+    /// Its worker panicked (the process then exited with code 1).
+    Panicked {
+        /// The panic message.
+        message: String,
+        /// `file:line:column`, when known.
+        location: Option<String>,
+    },
+}
+
+impl ExitStatus {
+    /// Python's `exitcode`: the exit code, 1 after a panic, `-N` when killed by signal `N`.
+    pub fn code(&self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => *c,
+            ExitStatus::Signaled(s) => -s,
+            ExitStatus::Panicked { .. } => 1,
+        }
+    }
+
+    /// Did the process end normally with code 0?
+    pub fn success(&self) -> bool {
+        matches!(self, ExitStatus::Exited(0))
+    }
+
+    fn from_joined(j: &Joined) -> Self {
+        match (&j.outcome, &j.exit) {
+            (Some(Outcome::Panicked(r)), _) => ExitStatus::Panicked {
+                message: r.message.clone(),
+                location: r.location.clone(),
+            },
+            (_, ExitInfo::Exited(c)) => ExitStatus::Exited(*c),
+            (_, ExitInfo::Signaled(s)) => ExitStatus::Signaled(*s),
+        }
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Exited(c) => write!(f, "exited with code {c}"),
+            ExitStatus::Signaled(s) => write!(f, "killed by signal {s}"),
+            ExitStatus::Panicked { message, location } => {
+                write!(
+                    f,
+                    "panicked at {}: {message}",
+                    location.as_deref().unwrap_or("an unknown location")
+                )
+            }
+        }
+    }
+}
+
+/// A description of a process: its name, pid and address. Returned by [`current_process`],
+/// [`parent_process`] and [`active_children`].
+///
+/// # Example
+/// ```
+/// let me = multiproc::current_process();
+/// assert_eq!(me.name(), "MainProcess");
+/// assert_eq!(me.pid(), std::process::id() as i32);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub(crate) info: ProcInfo,
+}
+
+impl ProcessInfo {
+    /// The name (`MainProcess`, `Process-1`, or the one given at start).
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+    /// The OS process id.
+    pub fn pid(&self) -> i32 {
+        self.info.pid
+    }
+    /// Is it daemonic?
+    pub fn daemon(&self) -> bool {
+        self.info.daemon
+    }
+    /// The process's address, for sending it messages of type `M`.
+    pub fn addr<M>(&self) -> Addr<M> {
+        Addr::new(self.info.proc, self.info.pid)
+    }
+}
+
+/// This process.
+pub fn current_process() -> ProcessInfo {
+    match runtime::rt() {
+        Ok(rt) => ProcessInfo { info: rt.me.clone() },
+        Err(_) => ProcessInfo {
+            info: ProcInfo {
+                proc: crate::wire::proto::ROOT_PROC,
+                pid: sys::proc::getpid(),
+                name: "MainProcess".into(),
+                daemon: false,
+            },
+        },
+    }
+}
+
+/// The process that started this one (`None` in the root).
+pub fn parent_process() -> Option<ProcessInfo> {
+    runtime::rt().ok()?.parent.clone().map(|info| ProcessInfo { info })
+}
+
+/// The children of this process that are still running. Finished children are reaped by the
+/// hub as they exit, so none is ever a zombie.
+pub fn active_children() -> Result<Vec<ProcessInfo>, CallError> {
+    match runtime::call(Op::ActiveChildren, None)? {
+        Value::Procs(v) => Ok(v.into_iter().map(|info| ProcessInfo { info }).collect()),
+        other => Err(CallError::Protocol(format!("unexpected reply {other:?}"))),
+    }
+}
+
+/// The number of CPUs (Python's `cpu_count()`).
+pub fn cpu_count() -> usize {
+    sys::proc::cpu_count()
+}
+
+enum Body<T> {
+    Task(Task<T>),
+    Closure(fork::Closure),
+}
+
+/// A process not started yet. Made by [`Process::new`] or [`Process::fork`]; [`start`] turns it
+/// into a running [`Process`]. Because starting consumes the builder, starting twice, joining
+/// before start and setting `daemon` after start are compile-time errors.
+///
+/// [`start`]: ProcessBuilder::start
+#[must_use = "a process builder does nothing until .start() is called"]
+pub struct ProcessBuilder<T> {
+    body: Body<T>,
+    name: Option<String>,
+    daemon: bool,
+    method: Option<StartMethod>,
+    ignore_sigint: bool,
+}
+
+impl<T> ProcessBuilder<T> {
+    /// Names the process (default `Process-N`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Makes the process daemonic: it is terminated when its parent exits normally, and it may
+    /// not start children of its own.
+    pub fn daemon(mut self, daemon: bool) -> Self {
+        self.daemon = daemon;
+        self
+    }
+
+    /// Chooses the start method for this process (default: [`get_start_method`]).
+    pub fn start_method(mut self, m: StartMethod) -> Self {
+        self.method = Some(m);
+        self
+    }
+
+    /// Makes the child ignore SIGINT and report panics only to its parent (used by pools).
+    #[doc(hidden)]
+    pub fn ignore_sigint(mut self, yes: bool) -> Self {
+        self.ignore_sigint = yes;
+        self
+    }
+
+    /// Starts the process.
+    pub fn start(self) -> Result<Process<T>, ProcessError> {
+        bootstrap::ensure_linked();
+        let rt = runtime::rt().map_err(ProcessError::from)?;
+        let (default_name, ident) = rt.next_child_ident();
+        let name = self.name.unwrap_or(default_name);
+        let method = match (&self.body, self.method) {
+            (Body::Closure(_), Some(m)) if m != StartMethod::Fork => return Err(ProcessError::Os(
+                "a closure can only be started with StartMethod::Fork; use a #[worker] task for Spawn or ForkServer"
+                    .into(),
+            )),
+            (Body::Closure(_), _) => StartMethod::Fork,
+            (Body::Task(_), m) => m.unwrap_or_else(get_start_method),
+        };
+        let info = match self.body {
+            Body::Task(task) => {
+                let (worker, args, fds) = task.into_parts();
+                let args = args.map_err(ProcessError::Encode)?;
+                match method {
+                    StartMethod::Fork => fork::start(
+                        name,
+                        self.daemon,
+                        ident,
+                        fork::ForkBody::Task(
+                            TaskSpec {
+                                worker: worker.into(),
+                                args: ByteBuf::from(args),
+                                nfds: 0,
+                            },
+                            fds,
+                        ),
+                    )?,
+                    StartMethod::Spawn | StartMethod::ForkServer => {
+                        let req = SpawnReq {
+                            task: TaskSpec {
+                                worker: worker.into(),
+                                args: ByteBuf::from(args),
+                                nfds: fds.len() as u32,
+                            },
+                            name,
+                            daemon: self.daemon,
+                            method: if method == StartMethod::Spawn {
+                                Method::Spawn
+                            } else {
+                                Method::ForkServer
+                            },
+                            ignore_sigint: self.ignore_sigint,
+                            ident,
+                        };
+                        let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+                        match runtime::call_fds(Op::Spawn(req), &borrowed, None)? {
+                            (Value::Proc(info), _) => info,
+                            (other, _) => return Err(CallError::Protocol(format!("unexpected reply {other:?}")).into()),
+                        }
+                    }
+                }
+            }
+            Body::Closure(f) => fork::start(name, self.daemon, ident, fork::ForkBody::Closure(f))?,
+        };
+        Ok(Process {
+            info,
+            state: Mutex::new(State::Running),
+            _t: PhantomData,
+        })
+    }
+}
+
+enum State {
+    Running,
+    Ended(Joined),
+    Taken(Joined),
+}
+
+/// A running (or finished) child process. `T` is what its worker returns; [`join`] hands it
+/// over, like [`std::thread::JoinHandle::join`].
+///
+/// Dropping a `Process` does not stop the child. When the program's root process exits
+/// normally, daemonic children are terminated and the others are joined, as in Python; if the
+/// root dies abruptly (even by SIGKILL), every descendant is killed.
+///
+/// # Example
+/// ```
+/// use multiproc::Process;
+///
+/// #[multiproc::worker]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let mut p = Process::new(square(7)).name("sq").start()?;
+/// assert_eq!(p.name(), "sq");
+/// assert_eq!(p.join()?, 49);
+/// assert_eq!(p.exitcode(), Some(0));
+/// assert!(!p.is_alive());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [`join`]: Process::join
+pub struct Process<T> {
+    info: ProcInfo,
+    state: Mutex<State>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl Process<()> {
+    /// Prepares a process that runs `task` (a `#[worker]` call, or a `#[worker]` type).
+    pub fn new<K: IntoTask>(task: K) -> ProcessBuilder<K::Output> {
+        ProcessBuilder {
+            body: Body::Task(task.into_task()),
+            name: None,
+            daemon: false,
+            method: None,
+            ignore_sigint: false,
+        }
+    }
+
+    /// Prepares a process that runs a closure in a forked copy of this process
+    /// ([`StartMethod::Fork`]; read its warning). The closure's value is returned by `join`.
+    pub fn fork<F, R>(f: F) -> ProcessBuilder<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Serialize,
+    {
+        let closure: fork::Closure = Box::new(move || rmp_serde::to_vec(&f()).map_err(|e| e.to_string()));
+        ProcessBuilder {
+            body: Body::Closure(closure),
+            name: None,
+            daemon: false,
+            method: None,
+            ignore_sigint: false,
+        }
+    }
+}
+
+impl<T> Process<T> {
+    /// The OS process id.
+    pub fn pid(&self) -> i32 {
+        self.info.pid
+    }
+
+    /// The process's name.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Is it daemonic?
+    pub fn daemon(&self) -> bool {
+        self.info.daemon
+    }
+
+    /// A description of the process (name, pid, address).
+    pub fn info(&self) -> ProcessInfo {
+        ProcessInfo {
+            info: self.info.clone(),
+        }
+    }
+
+    /// The process's address, for sending it messages of type `M`.
+    pub fn addr<M>(&self) -> Addr<M> {
+        Addr::new(self.info.proc, self.info.pid)
+    }
+
+    /// Sends a message to the process's mailbox. See [`Addr::send`].
+    pub fn send<M: Serialize>(&self, msg: &M) -> Result<(), SendError> {
+        self.addr::<M>().send(msg)
+    }
+
+    /// The hub's id for this process.
+    #[doc(hidden)]
+    pub fn proc_id(&self) -> ProcId {
+        self.info.proc
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the hub how the process ended, waiting as `wait` says; caches the answer.
+    fn poll_end(&self, wait: Wait) -> Result<(), JoinError> {
+        if !matches!(*self.lock(), State::Running) {
+            return Ok(());
+        }
+        let deadline = runtime::deadline_of(wait);
+        match runtime::call(
+            Op::Join {
+                proc: self.info.proc,
+                wait,
+            },
+            deadline,
+        ) {
+            Ok(Value::Joined(j)) => {
+                let mut st = self.lock();
+                if matches!(*st, State::Running) {
+                    *st = State::Ended(j);
+                }
+                Ok(())
+            }
+            Ok(other) => Err(JoinError::Call(CallError::Protocol(format!(
+                "unexpected reply {other:?}"
+            )))),
+            Err(CallError::Hub(HubError::UnknownProcess)) => Err(JoinError::Call(CallError::Protocol(
+                "the hub no longer knows this process".into(),
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Is the process still running?
+    pub fn is_alive(&self) -> bool {
+        match self.poll_end(Wait::Never) {
+            Ok(()) => matches!(*self.lock(), State::Running),
+            Err(JoinError::Timeout) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// How it ended, or `None` while it runs (does not wait).
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        let _ = self.poll_end(Wait::Never);
+        match &*self.lock() {
+            State::Running => None,
+            State::Ended(j) | State::Taken(j) => Some(ExitStatus::from_joined(j)),
+        }
+    }
+
+    /// Python's `exitcode`: `None` while running, else the exit code, 1 after a panic, and
+    /// `-N` when killed by signal `N`.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.exit_status().map(|s| s.code())
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) -> Result<(), ProcessError> {
+        self.signal(sys::signal::SIGTERM)
+    }
+
+    /// Sends SIGKILL.
+    pub fn kill(&self) -> Result<(), ProcessError> {
+        self.signal(sys::signal::SIGKILL)
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends).
+    pub fn interrupt(&self) -> Result<(), ProcessError> {
+        self.signal(sys::signal::SIGINT)
+    }
+
+    /// Sends a signal by number.
+    pub fn signal(&self, sig: i32) -> Result<(), ProcessError> {
+        if !matches!(*self.lock(), State::Running) {
+            return Ok(());
+        }
+        runtime::call(
+            Op::Signal {
+                proc: self.info.proc,
+                sig,
+            },
+            None,
+        )?;
+        Ok(())
+    }
+}
+
+impl<T: DeserializeOwned> Process<T> {
+    /// Waits for the process to end and returns its worker's value.
+    pub fn join(&mut self) -> Result<T, JoinError> {
+        self.join_wait(Wait::Forever)
+    }
+
+    /// Like [`join`](Self::join), but gives up with [`JoinError::Timeout`] after `timeout`
+    /// (the child keeps running). A zero timeout does not wait.
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<T, JoinError> {
+        self.join_wait(Wait::from_timeout(Some(timeout)))
+    }
+
+    /// Returns the value if the process has ended, else [`JoinError::Running`].
+    pub fn try_join(&mut self) -> Result<T, JoinError> {
+        match self.join_wait(Wait::Never) {
+            Err(JoinError::Timeout) => Err(JoinError::Running),
+            other => other,
+        }
+    }
+
+    fn join_wait(&mut self, wait: Wait) -> Result<T, JoinError> {
+        self.poll_end(wait)?;
+        let mut st = self.lock();
+        let joined = match std::mem::replace(&mut *st, State::Running) {
+            State::Running => return Err(JoinError::Timeout),
+            State::Taken(j) => {
+                *st = State::Taken(j);
+                return Err(JoinError::ResultTaken);
+            }
+            State::Ended(j) => j,
+        };
+        let result = result_of::<T>(&joined);
+        *st = State::Taken(joined);
+        result
+    }
+}
+
+fn result_of<T: DeserializeOwned>(j: &Joined) -> Result<T, JoinError> {
+    match (&j.outcome, &j.exit) {
+        (Some(Outcome::Returned(bytes)), _) => {
+            rmp_serde::from_slice(bytes).map_err(|e| JoinError::Decode(e.to_string()))
+        }
+        (Some(Outcome::Panicked(r)), _) => Err(JoinError::Panicked {
+            message: r.message.clone(),
+            location: r.location.clone(),
+        }),
+        (Some(Outcome::Failed(m)), _) => Err(JoinError::Failed(m.clone())),
+        // exit(0) without a value: fine for workers returning () or Option.
+        (None, ExitInfo::Exited(0)) => rmp_serde::from_slice(&[0xc0]).map_err(|_| JoinError::Exited(0)),
+        (None, ExitInfo::Exited(c)) => Err(JoinError::Exited(*c)),
+        (None, ExitInfo::Signaled(s)) => Err(JoinError::Signaled(*s)),
+    }
+}
+
+impl<T> std::fmt::Debug for Process<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.info.name)
+            .field("pid", &self.info.pid)
+            .finish()
+    }
+}

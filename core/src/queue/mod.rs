@@ -1,0 +1,1 @@
+//! Queues served by the hub: Queue, JoinableQueue, SimpleQueue.

@@ -1,0 +1,265 @@
+//! Turning a re-executed binary into a child, before the user's `main` runs.
+//!
+//! The hub re-executes the program with `__MULTIPROC_BOOT=<mode>:<root pid>` in the environment
+//! and the child's hub connection at descriptor 3. A function in `.init_array` (run by the
+//! dynamic loader before `main`, also under libtest, criterion and nextest) sees the marker and
+//! diverts: `spawn` runs the worker named in the `ChildInit` frame and exits; `forkserver`
+//! serves fork requests until the hub goes away. Without the marker it returns at once and the
+//! program starts normally, so users write no init call and no `__main__` guard.
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+
+use serde_bytes::ByteBuf;
+
+use super::client::ClientConn;
+use super::{fdpass, registry, Runtime, QUIET_PANICS};
+use crate::hub::BOOT_ENV;
+use crate::sys;
+use crate::wire::proto::{Cast, ChildInit, ExitInfo, FromHub, Outcome, PanicReport, TaskSpec, ToForkServer, ToHub};
+use crate::wire::{self, FrameDecoder};
+
+// The loader calls every function pointer in `.init_array` (`__mod_init_func` on Apple
+// platforms) before `main`. `#[used]` keeps the static even though nothing reads it, and
+// `ensure_linked` references it so that the linker keeps this object file.
+#[used]
+#[cfg_attr(
+    any(target_os = "linux", target_os = "android", target_os = "freebsd"),
+    link_section = ".init_array"
+)]
+#[cfg_attr(target_vendor = "apple", link_section = "__DATA,__mod_init_func")]
+static BOOTSTRAP: extern "C" fn() = boot;
+
+/// Makes sure the bootstrap is linked into the final binary.
+pub(crate) fn ensure_linked() {
+    std::hint::black_box(&BOOTSTRAP);
+}
+
+/// A frame size limit for frames from the hub before the child knows the configured one (the
+/// hub is trusted; the limit only bounds a corrupted length).
+const BOOT_MAX_FRAME: usize = u32::MAX as usize;
+
+extern "C" fn boot() {
+    let Some(value) = std::env::var_os(BOOT_ENV) else {
+        return;
+    };
+    // Only the main thread exists this early, so changing the environment is race-free.
+    std::env::remove_var(BOOT_ENV);
+    let value = value.to_string_lossy().into_owned();
+    let (mode, parent) = match value.split_once(':') {
+        Some((m, p)) => (m.to_owned(), p.parse::<i32>().unwrap_or(0)),
+        None => (value.clone(), 0),
+    };
+    if !sys::proc::die_with_parent(parent) {
+        // The root died before we could tie our life to it.
+        sys::proc::exit_now(1);
+    }
+    let Some(conn) = sys::fd::adopt_inherited(sys::proc::CHILD_CONN_FD) else {
+        eprintln!(
+            "multiproc: started as a child but descriptor {} is not open",
+            sys::proc::CHILD_CONN_FD
+        );
+        sys::proc::exit_now(1);
+    };
+    sys::fd::close_from(sys::proc::CHILD_CONN_FD + 1, &[]);
+    match mode.as_str() {
+        "spawn" => child_main(conn),
+        "forkserver" => forkserver_main(conn),
+        other => {
+            eprintln!("multiproc: unknown start mode `{other}`");
+            sys::proc::exit_now(1)
+        }
+    }
+}
+
+thread_local! {
+    static LAST_PANIC: std::cell::RefCell<Option<PanicReport>> = const { std::cell::RefCell::new(None) };
+}
+
+fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+/// Records the message and location of panics (for the parent), and prints them as usual
+/// unless this process reports them some other way (pool workers).
+pub(crate) fn install_panic_hook() {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let report = PanicReport {
+            message: payload_message(info.payload()),
+            location: info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
+        };
+        let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(report));
+        if !QUIET_PANICS.load(Ordering::Relaxed) {
+            prev(info);
+        }
+    }));
+}
+
+/// Runs `f`, turning a panic into a report.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, PanicReport> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        LAST_PANIC
+            .try_with(|p| p.borrow_mut().take())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| PanicReport {
+                message: payload_message(&*payload),
+                location: None,
+            })
+    })
+}
+
+/// Runs a registered worker on its encoded arguments.
+pub(crate) fn run_task(spec: &TaskSpec, fds: Vec<OwnedFd>) -> Outcome {
+    let entry = match registry::find(&spec.worker) {
+        Ok(e) => e,
+        Err(e) => return Outcome::Failed(e.0),
+    };
+    match catch(|| fdpass::with_incoming(fds, || (entry.run)(&spec.args))) {
+        Ok(Ok(bytes)) => Outcome::Returned(ByteBuf::from(bytes)),
+        Ok(Err(e)) => Outcome::Failed(e.0),
+        Err(report) => Outcome::Panicked(report),
+    }
+}
+
+/// Reports the outcome, winds down this process's own children as Python does, flushes the
+/// standard streams and exits without running the parent's exit handlers.
+pub(crate) fn finish(rt: &Runtime, outcome: Outcome) -> ! {
+    let code = match outcome {
+        Outcome::Returned(_) => 0,
+        _ => 1,
+    };
+    let _ = rt.cast_main(Cast::Outcome(outcome));
+    rt.shutdown_children();
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    sys::proc::exit_now(code)
+}
+
+/// Applies the init frame's process settings.
+pub(crate) fn setup_child(init: &ChildInit) {
+    if init.ignore_sigint {
+        let _ = sys::signal::ignore(sys::signal::SIGINT);
+        QUIET_PANICS.store(true, Ordering::Relaxed);
+    }
+    install_panic_hook();
+}
+
+/// The life of a spawned or fork-server child: read the init frame, run the worker, exit.
+pub(crate) fn child_main(conn: OwnedFd) -> ! {
+    let mut cc = ClientConn::new(conn, BOOT_MAX_FRAME);
+    let init = match cc.next_message(None) {
+        Ok(FromHub::Init(init)) => init,
+        Ok(_) | Err(_) => {
+            // The hub went away before we started (the root exited): nothing to do.
+            sys::proc::exit_now(1);
+        }
+    };
+    let nfds = init.task.as_ref().map_or(0, |t| t.nfds as usize);
+    let fds = cc.take_fds(nfds).unwrap_or_default();
+    let rt = super::init_child(&init, cc.into_fd());
+    setup_child(&init);
+    let outcome = match &init.task {
+        Some(task) => run_task(task, fds),
+        None => Outcome::Failed("no task was given to this child".into()),
+    };
+    finish(rt, outcome)
+}
+
+fn send_cast(ctl: &OwnedFd, c: Cast) -> bool {
+    match wire::encode(&ToHub::Cast(c)) {
+        Ok(bytes) => sys::io::send_all(ctl.as_fd(), &bytes, &[]).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn report_reaped(ctl: &OwnedFd) {
+    while let Ok(Some((pid, raw))) = sys::proc::reap_any() {
+        let exit = match raw {
+            sys::proc::RawExit::Exited(c) => ExitInfo::Exited(c),
+            sys::proc::RawExit::Signaled(s) => ExitInfo::Signaled(s),
+        };
+        send_cast(ctl, Cast::Reaped { pid, exit });
+    }
+}
+
+/// The fork server: a clean, single-threaded copy of the program that forks children on the
+/// hub's request. Its children are cheap to create (a small address space) and safe (no other
+/// threads, no held locks at the fork).
+fn forkserver_main(ctl: OwnedFd) -> ! {
+    let _ = sys::signal::ignore(sys::signal::SIGINT);
+    let fs_pid = sys::proc::getpid();
+    let sigchld = match sys::signal::notify_on(sys::signal::SIGCHLD) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("multiproc fork server: cannot watch SIGCHLD: {e}");
+            sys::proc::exit_now(1)
+        }
+    };
+    let mut dec = FrameDecoder::new(1 << 20);
+    let mut fds = std::collections::VecDeque::new();
+    let child_conn: OwnedFd = 'serve: loop {
+        let ready = match sys::io::wait_readable(&[ctl.as_fd(), sigchld.read.as_fd()], None) {
+            Ok(r) => r,
+            Err(_) => sys::proc::exit_now(1),
+        };
+        if ready == sys::io::Ready::Index(1) {
+            sys::signal::drain(&sigchld.read);
+            report_reaped(&ctl);
+            continue;
+        }
+        let buf = dec.spare(64 * 1024);
+        match sys::io::recv_with_fds(ctl.as_fd(), buf, &mut fds) {
+            Ok(0) | Err(sys::Errno::ECONNRESET) => sys::proc::exit_now(0),
+            Ok(n) => dec.commit(n),
+            Err(sys::Errno::EAGAIN) | Err(sys::Errno::EINTR) => continue,
+            Err(_) => sys::proc::exit_now(1),
+        }
+        loop {
+            let msg = match dec.next_frame() {
+                Ok(Some(body)) => wire::decode::<ToForkServer>(body),
+                Ok(None) => break,
+                Err(_) => sys::proc::exit_now(1),
+            };
+            let Ok(ToForkServer::Fork { proc }) = msg else {
+                sys::proc::exit_now(1)
+            };
+            let Some(conn) = fds.pop_front() else {
+                sys::proc::exit_now(1)
+            };
+            // SAFETY: the fork server is single-threaded (it runs in the bootstrap, before
+            // `main`, and starts no threads), so the child inherits no held locks.
+            match unsafe { sys::proc::fork() } {
+                Ok(sys::proc::Forked::Child) => break 'serve conn,
+                Ok(sys::proc::Forked::Parent(pid)) => {
+                    drop(conn);
+                    send_cast(&ctl, Cast::Forked { proc, pid });
+                }
+                Err(e) => {
+                    eprintln!("multiproc fork server: fork failed: {e}");
+                    drop(conn);
+                }
+            }
+        }
+    };
+    // In the new child.
+    drop(sigchld);
+    drop(ctl);
+    drop(fds);
+    let _ = sys::signal::default(sys::signal::SIGINT);
+    if !sys::proc::die_with_parent(fs_pid) {
+        sys::proc::exit_now(1);
+    }
+    child_main(child_conn)
+}

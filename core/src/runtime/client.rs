@@ -1,0 +1,145 @@
+//! A blocking client connection to the hub.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
+
+use crate::error::CallError;
+use crate::sys::{self, Errno};
+use crate::wire::proto::{Cast, FromHub, Op, ReqId, ToHub, Value};
+use crate::wire::{self, FrameDecoder};
+
+/// Extra time a client waits for the hub beyond an operation's own deadline before it concludes
+/// that the hub is unresponsive. The hub enforces deadlines; this is only a safety net.
+const HUB_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One blocking connection. Used by one thread at a time.
+pub(crate) struct ClientConn {
+    fd: OwnedFd,
+    dec: FrameDecoder,
+    fds: VecDeque<OwnedFd>,
+    next_id: ReqId,
+    buf: Vec<u8>,
+    max_frame: usize,
+}
+
+impl ClientConn {
+    pub fn new(fd: OwnedFd, max_frame: usize) -> Self {
+        ClientConn {
+            fd,
+            dec: FrameDecoder::new(max_frame),
+            fds: VecDeque::new(),
+            next_id: 1,
+            buf: Vec::new(),
+            max_frame,
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Writes one message (with descriptors attached) in a single send where the socket takes it.
+    pub fn send(&mut self, msg: &ToHub, fds: &[BorrowedFd<'_>]) -> Result<(), CallError> {
+        self.buf.clear();
+        wire::encode_into(&mut self.buf, msg, self.max_frame).map_err(CallError::Encode)?;
+        sys::io::send_all(self.fd.as_fd(), &self.buf, fds).map_err(map_send_err)
+    }
+
+    /// Sends several casts in one write.
+    pub fn cast_many(&mut self, casts: impl IntoIterator<Item = Cast>) -> Result<(), CallError> {
+        self.buf.clear();
+        for c in casts {
+            wire::encode_into(&mut self.buf, &ToHub::Cast(c), self.max_frame).map_err(CallError::Encode)?;
+        }
+        sys::io::send_all(self.fd.as_fd(), &self.buf, &[]).map_err(map_send_err)
+    }
+
+    /// A one-way message.
+    pub fn cast(&mut self, c: Cast, fds: &[BorrowedFd<'_>]) -> Result<(), CallError> {
+        self.send(&ToHub::Cast(c), fds)
+    }
+
+    /// A blocking call: sends `op`, waits for its reply. `deadline` is the operation's own
+    /// deadline (the hub answers `Timeout` at that point); the client waits that long plus a
+    /// grace period for the hub.
+    pub fn call(
+        &mut self,
+        op: Op,
+        fds: &[BorrowedFd<'_>],
+        deadline: Option<Instant>,
+    ) -> Result<(Value, Vec<OwnedFd>), CallError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&ToHub::Call { id, op }, fds)?;
+        let limit = deadline.map(|d| d + HUB_GRACE);
+        loop {
+            match self.next_message(limit)? {
+                FromHub::Reply { id: rid, result } if rid == id => {
+                    let value = result.map_err(CallError::Hub)?;
+                    let n = attached_fds(&value);
+                    let got = self.take_fds(n)?;
+                    return Ok((value, got));
+                }
+                // A stale reply (from a call abandoned by an earlier error): skip it.
+                FromHub::Reply { .. } => continue,
+                FromHub::Init(_) => return Err(CallError::Protocol("unexpected init frame".into())),
+            }
+        }
+    }
+
+    /// Takes `n` descriptors that arrived with the last message.
+    pub fn take_fds(&mut self, n: usize) -> Result<Vec<OwnedFd>, CallError> {
+        if self.fds.len() < n {
+            return Err(CallError::Protocol(format!(
+                "expected {n} descriptors, got {}",
+                self.fds.len()
+            )));
+        }
+        Ok(self.fds.drain(..n).collect())
+    }
+
+    /// Reads the next message from the hub, blocking until `limit`.
+    pub fn next_message(&mut self, limit: Option<Instant>) -> Result<FromHub, CallError> {
+        loop {
+            if let Some(body) = self.dec.next_frame().map_err(|e| CallError::Protocol(e.to_string()))? {
+                return wire::decode::<FromHub>(body).map_err(|e| CallError::Protocol(e.to_string()));
+            }
+            if limit.is_some() {
+                match sys::io::wait_readable(&[self.fd.as_fd()], limit).map_err(CallError::Io)? {
+                    sys::io::Ready::TimedOut => return Err(CallError::HubUnresponsive),
+                    sys::io::Ready::Index(_) => {}
+                }
+            }
+            let want = self.dec.wanted().clamp(16 * 1024, 4 << 20);
+            let buf = self.dec.spare(want);
+            match sys::io::recv_with_fds(self.fd.as_fd(), buf, &mut self.fds) {
+                Ok(0) => return Err(CallError::HubGone),
+                Ok(n) => self.dec.commit(n),
+                Err(Errno::ECONNRESET) => return Err(CallError::HubGone),
+                Err(e) => return Err(CallError::Io(e)),
+            }
+        }
+    }
+}
+
+fn attached_fds(v: &Value) -> usize {
+    match v {
+        Value::Prepared(_) => 1,
+        _ => 0,
+    }
+}
+
+fn map_send_err(e: Errno) -> CallError {
+    match e {
+        Errno::EPIPE | Errno::ECONNRESET => CallError::HubGone,
+        e => CallError::Io(e),
+    }
+}
+
+impl ClientConn {
+    /// Gives the socket back (the decoder must hold no partial frame).
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+}

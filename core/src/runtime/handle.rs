@@ -1,0 +1,96 @@
+//! A reference-counted handle to a hub object.
+//!
+//! Each process counts its own handles to an object; the hub knows which processes hold at
+//! least one. The first handle in a process sends `Retain`, the last one dropped sends
+//! `Release`, both on the process's main connection so that they are ordered. A handle that
+//! is serialised (to go to another process) adds an *in-flight* reference first; the receiver
+//! retains and then clears it. The hub reclaims an object when no process holds it and nothing
+//! is in flight, so a handle in transit is never left pointing at a freed object. A process that
+//! dies has its holds dropped by the hub. A handle serialised into a message that is never
+//! received keeps its object alive (a bounded leak, documented in ARCHITECTURE.md).
+
+use std::time::Instant;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{rt, Runtime};
+use crate::error::CallError;
+use crate::wire::proto::{Cast, ObjId, ObjOp, ObjectKind, Op, Value};
+
+/// An owned, counted reference to a hub object.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ObjRef {
+    id: ObjId,
+}
+
+impl ObjRef {
+    /// Creates an object in the hub; this process holds the first handle.
+    pub fn create(kind: ObjectKind) -> Result<ObjRef, CallError> {
+        match super::call(Op::NewObject(kind), None)? {
+            Value::Obj(id) => {
+                rt()?.local_retain(id);
+                Ok(ObjRef { id })
+            }
+            other => Err(CallError::Protocol(format!("unexpected reply to NewObject: {other:?}"))),
+        }
+    }
+
+    /// The object's id.
+    pub fn id(&self) -> ObjId {
+        self.id
+    }
+
+    /// A blocking operation on the object.
+    pub fn call(&self, op: ObjOp, deadline: Option<Instant>) -> Result<Value, CallError> {
+        super::call(Op::Object { obj: self.id, op }, deadline)
+    }
+
+    /// A one-way operation on the object, sent on this thread's connection.
+    pub fn cast(&self, op: ObjOp) -> Result<(), CallError> {
+        super::cast(Cast::Object { obj: self.id, op })
+    }
+
+    fn rt(&self) -> Option<&'static Runtime> {
+        super::rt_if_started()
+    }
+}
+
+impl Clone for ObjRef {
+    fn clone(&self) -> Self {
+        if let Some(rt) = self.rt() {
+            rt.local_retain(self.id);
+        }
+        ObjRef { id: self.id }
+    }
+}
+
+impl Drop for ObjRef {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt() {
+            if rt.local_release(self.id) {
+                let _ = rt.cast_main(Cast::Release(self.id));
+            }
+        }
+    }
+}
+
+impl Serialize for ObjRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let rt = rt().map_err(serde::ser::Error::custom)?;
+        rt.cast_main(Cast::InflightAdd(self.id))
+            .map_err(serde::ser::Error::custom)?;
+        self.id.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = ObjId(u64::deserialize(d)?);
+        let rt = rt().map_err(serde::de::Error::custom)?;
+        if rt.local_retain(id) {
+            rt.cast_main(Cast::Retain(id)).map_err(serde::de::Error::custom)?;
+        }
+        rt.cast_main(Cast::InflightDone(id)).map_err(serde::de::Error::custom)?;
+        Ok(ObjRef { id })
+    }
+}

@@ -1,0 +1,334 @@
+//! The process's side of multiproc: who this process is, its connections to the hub, the
+//! worker registry, and the bootstrap that turns a re-executed binary into a child.
+//!
+//! In the root, the first use of the library starts the hub thread and connects to it. In a
+//! child, the bootstrap (which runs before `main`) sets the runtime up from the `ChildInit`
+//! frame that the hub queued on the child's connection.
+//!
+//! Each thread that makes blocking calls gets its own connection (created on first use), so a
+//! thread blocked in `acquire()` never delays another thread's `put()`. One-way bookkeeping
+//! whose order matters (handle reference counts, the worker's outcome) goes through the
+//! process's *main* connection under a mutex.
+
+pub(crate) mod bootstrap;
+pub(crate) mod client;
+pub mod fdpass;
+pub(crate) mod handle;
+pub mod registry;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde_bytes::ByteBuf;
+
+use crate::error::CallError;
+use crate::hub::{self, Cmd, HubHandle};
+use crate::sys;
+use crate::wire::proto::{Cast, ChildInit, ObjId, Op, ProcInfo, Value, ROOT_PROC};
+use crate::wire::DEFAULT_MAX_FRAME;
+use client::ClientConn;
+
+/// Everything this process knows about itself.
+pub(crate) struct Runtime {
+    pub me: ProcInfo,
+    pub parent: Option<ProcInfo>,
+    pub ident: Vec<u32>,
+    pub root_pid: i32,
+    pub max_frame: usize,
+    hub: Option<HubHandle>,
+    main: Mutex<ClientConn>,
+    gen: u64,
+    child_seq: AtomicU32,
+    refs: Mutex<HashMap<ObjId, usize>>,
+    pub(crate) mailbox: Mutex<VecDeque<ByteBuf>>,
+}
+
+static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
+static ROOT_INIT: Mutex<()> = Mutex::new(());
+static GEN: AtomicU64 = AtomicU64::new(1);
+static MAX_FRAME: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAME);
+/// Counts interrupts delivered in interrupt mode (root only). Blocking calls that do not go
+/// through the hub (Pipe reads) compare it before and after waiting.
+static INTERRUPT_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// The number of interrupts seen so far in interrupt mode (see [`crate::catch_interrupts`]).
+/// A blocking call that waits on something other than the hub polls in short slices and returns
+/// `Interrupted` when this changes during its wait.
+pub fn interrupt_epoch() -> u64 {
+    INTERRUPT_EPOCH.load(Ordering::SeqCst)
+}
+
+pub(crate) fn bump_interrupt_epoch() {
+    INTERRUPT_EPOCH.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Set in processes that should not print panics (pool workers report them instead).
+pub(crate) static QUIET_PANICS: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static CONN: RefCell<Option<(u64, ClientConn)>> = const { RefCell::new(None) };
+}
+
+/// Sets the maximum frame size (default 64 MiB). Takes effect only if called before the library
+/// is first used in the root process; children inherit the root's value.
+pub fn set_max_frame_size(bytes: usize) {
+    MAX_FRAME.store(bytes.max(1024), Ordering::SeqCst);
+}
+
+fn install(rt: Runtime) -> &'static Runtime {
+    let p = Box::into_raw(Box::new(rt));
+    // The previous runtime (if any, in a forked child) is leaked on purpose: other threads of
+    // the parent may have held its locks at the fork, so it must never be touched or dropped.
+    RUNTIME.store(p, Ordering::Release);
+    // SAFETY: `p` comes from Box::into_raw and is never freed, so it is valid for 'static.
+    unsafe { &*p }
+}
+
+/// The runtime, starting the hub if this is the root and it has not started yet.
+pub(crate) fn rt() -> Result<&'static Runtime, CallError> {
+    let p = RUNTIME.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: a non-null pointer was stored by `install` from a leaked Box.
+        return Ok(unsafe { &*p });
+    }
+    init_root()
+}
+
+/// The runtime if it already exists (never starts the hub).
+pub(crate) fn rt_if_started() -> Option<&'static Runtime> {
+    let p = RUNTIME.load(Ordering::Acquire);
+    // SAFETY: as in `rt`.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+fn init_root() -> Result<&'static Runtime, CallError> {
+    let _g = ROOT_INIT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(rt) = rt_if_started() {
+        return Ok(rt);
+    }
+    let max_frame = MAX_FRAME.load(Ordering::SeqCst);
+    let handle = hub::start(hub::HubConfig { max_frame }).map_err(io_err)?;
+    let (mine, theirs) = sys::fd::socketpair().map_err(CallError::Io)?;
+    handle.send(Cmd::Conn(theirs)).map_err(io_err)?;
+    let pid = sys::proc::getpid();
+    let rt = Runtime {
+        me: ProcInfo {
+            proc: ROOT_PROC,
+            pid,
+            name: "MainProcess".into(),
+            daemon: false,
+        },
+        parent: None,
+        ident: Vec::new(),
+        root_pid: pid,
+        max_frame,
+        hub: Some(handle),
+        main: Mutex::new(ClientConn::new(mine, max_frame)),
+        gen: GEN.fetch_add(1, Ordering::SeqCst),
+        child_seq: AtomicU32::new(0),
+        refs: Mutex::new(HashMap::new()),
+        mailbox: Mutex::new(VecDeque::new()),
+    };
+    let rt = install(rt);
+    sys::proc::at_exit(root_at_exit);
+    Ok(rt)
+}
+
+fn io_err(e: std::io::Error) -> CallError {
+    CallError::Io(sys::Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))
+}
+
+/// Installs the runtime of a child from its init frame.
+pub(crate) fn init_child(init: &ChildInit, main: OwnedFd) -> &'static Runtime {
+    let max_frame = init.max_frame.min(usize::MAX as u64) as usize;
+    MAX_FRAME.store(max_frame, Ordering::SeqCst);
+    install(Runtime {
+        me: init.me.clone(),
+        parent: Some(init.parent.clone()),
+        ident: init.ident.clone(),
+        root_pid: init.root_pid,
+        max_frame,
+        hub: None,
+        main: Mutex::new(ClientConn::new(main, max_frame)),
+        gen: GEN.fetch_add(1, Ordering::SeqCst),
+        child_seq: AtomicU32::new(0),
+        refs: Mutex::new(HashMap::new()),
+        mailbox: Mutex::new(VecDeque::new()),
+    })
+}
+
+extern "C" fn root_at_exit() {
+    if let Some(rt) = rt_if_started() {
+        if rt.is_root() && rt.me.pid == sys::proc::getpid() {
+            rt.shutdown_children();
+        }
+    }
+}
+
+impl Runtime {
+    /// Is this the root process (the one running the hub)?
+    pub fn is_root(&self) -> bool {
+        self.hub.is_some()
+    }
+
+    /// The next default child name and identity path (`Process-N`, `Process-N:M` in a child).
+    pub fn next_child_ident(&self) -> (String, Vec<u32>) {
+        let n = self.child_seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut ident = self.ident.clone();
+        ident.push(n);
+        let parts: Vec<String> = ident.iter().map(|i| i.to_string()).collect();
+        (format!("Process-{}", parts.join(":")), ident)
+    }
+
+    fn new_thread_conn(&self) -> Result<ClientConn, CallError> {
+        let (mine, theirs) = sys::fd::socketpair().map_err(CallError::Io)?;
+        match &self.hub {
+            Some(h) => h.send(Cmd::Conn(theirs)).map_err(io_err)?,
+            None => self.cast_main_with_fds(Cast::NewConn, &[theirs.as_fd()])?,
+        }
+        Ok(ClientConn::new(mine, self.max_frame))
+    }
+
+    /// A one-way message on the main connection (ordered with the process's other bookkeeping).
+    pub fn cast_main(&self, c: Cast) -> Result<(), CallError> {
+        self.cast_main_with_fds(c, &[])
+    }
+
+    fn cast_main_with_fds(&self, c: Cast, fds: &[std::os::fd::BorrowedFd<'_>]) -> Result<(), CallError> {
+        let mut m = self.main.lock().unwrap_or_else(|p| p.into_inner());
+        m.cast(c, fds)
+    }
+
+    /// Asks the hub to interrupt the root's parked calls (interrupt mode), or enables
+    /// interrupt mode.
+    pub(crate) fn hub_cmd(&self, cmd: Cmd) -> Result<(), CallError> {
+        match &self.hub {
+            Some(h) => h.send(cmd).map_err(io_err),
+            None => Ok(()),
+        }
+    }
+
+    /// Local reference counting of object handles (see `handle.rs`). Returns true when this
+    /// is the process's first handle.
+    pub(crate) fn local_retain(&self, id: ObjId) -> bool {
+        let mut refs = self.refs.lock().unwrap_or_else(|p| p.into_inner());
+        let n = refs.entry(id).or_insert(0);
+        *n += 1;
+        *n == 1
+    }
+
+    /// Returns true when the process's last handle to `id` went away.
+    pub(crate) fn local_release(&self, id: ObjId) -> bool {
+        let mut refs = self.refs.lock().unwrap_or_else(|p| p.into_inner());
+        match refs.get_mut(&id) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            Some(_) => {
+                refs.remove(&id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Terminates daemonic children and joins the others (Python's exit behaviour).
+    pub(crate) fn shutdown_children(&self) {
+        let Ok(kids) = call(Op::ActiveChildren, None).map(|v| match v {
+            Value::Procs(p) => p,
+            _ => Vec::new(),
+        }) else {
+            return;
+        };
+        for k in kids.iter().filter(|k| k.daemon) {
+            let _ = call(
+                Op::Signal {
+                    proc: k.proc,
+                    sig: sys::signal::SIGTERM,
+                },
+                None,
+            );
+        }
+        for k in &kids {
+            let _ = call(
+                Op::Join {
+                    proc: k.proc,
+                    wait: crate::wire::proto::Wait::Forever,
+                },
+                None,
+            );
+        }
+    }
+}
+
+/// Runs `f` with this thread's connection (created on first use).
+pub(crate) fn with_conn<R>(
+    f: impl FnOnce(&'static Runtime, &mut ClientConn) -> Result<R, CallError>,
+) -> Result<R, CallError> {
+    let rt = rt()?;
+    let mut f = Some(f);
+    let res = CONN.try_with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return None;
+        };
+        if slot.as_ref().is_none_or(|(g, _)| *g != rt.gen) {
+            match rt.new_thread_conn() {
+                Ok(c) => *slot = Some((rt.gen, c)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let (_, conn) = slot.as_mut()?;
+        let f = f.take()?;
+        Some(f(rt, conn))
+    });
+    match res {
+        Ok(Some(r)) => r,
+        // Re-entered (a handle dropped while this thread is mid-call) or the thread is being
+        // torn down: use a one-off connection.
+        _ => {
+            let mut conn = rt.new_thread_conn()?;
+            match f.take() {
+                Some(f) => f(rt, &mut conn),
+                None => Err(CallError::Protocol("connection re-entered".into())),
+            }
+        }
+    }
+}
+
+/// A blocking call on this thread's connection.
+pub(crate) fn call(op: Op, deadline: Option<Instant>) -> Result<Value, CallError> {
+    with_conn(|_, c| c.call(op, &[], deadline).map(|(v, _)| v))
+}
+
+/// A blocking call that may return descriptors.
+pub(crate) fn call_fds(
+    op: Op,
+    fds: &[std::os::fd::BorrowedFd<'_>],
+    deadline: Option<Instant>,
+) -> Result<(Value, Vec<OwnedFd>), CallError> {
+    with_conn(|_, c| c.call(op, fds, deadline))
+}
+
+/// A one-way message on this thread's connection (ordered with this thread's calls).
+pub(crate) fn cast(c: Cast) -> Result<(), CallError> {
+    with_conn(|_, conn| conn.cast(c, &[]))
+}
+
+/// Several one-way messages in one write.
+pub(crate) fn cast_many(cs: Vec<Cast>) -> Result<(), CallError> {
+    with_conn(|_, conn| conn.cast_many(cs))
+}
+
+/// Turns a `Wait` into a client-side deadline (for the safety net in `ClientConn::call`).
+pub(crate) fn deadline_of(w: crate::wire::proto::Wait) -> Option<Instant> {
+    match w {
+        crate::wire::proto::Wait::Forever => None,
+        crate::wire::proto::Wait::Never => Some(Instant::now()),
+        crate::wire::proto::Wait::Micros(us) => Instant::now().checked_add(std::time::Duration::from_micros(us)),
+    }
+}

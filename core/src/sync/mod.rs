@@ -1,0 +1,1 @@
+//! Synchronisation primitives served by the hub: Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier.

@@ -1,0 +1,140 @@
+//! Descriptor creation and flags.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::sys::socket::{socketpair as nix_socketpair, AddressFamily, SockFlag, SockType};
+
+use super::Errno;
+
+/// A connected pair of `AF_UNIX` stream sockets, both close-on-exec and blocking.
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    #[cfg(target_os = "linux")]
+    let flags = SockFlag::SOCK_CLOEXEC;
+    #[cfg(not(target_os = "linux"))]
+    let flags = SockFlag::empty();
+    let (a, b) = nix_socketpair(AddressFamily::Unix, SockType::Stream, None, flags)?;
+    #[cfg(not(target_os = "linux"))]
+    {
+        set_cloexec(a.as_fd(), true)?;
+        set_cloexec(b.as_fd(), true)?;
+    }
+    Ok((a, b))
+}
+
+/// A pipe, both ends close-on-exec. Returns `(read, write)`.
+pub fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
+    #[cfg(target_os = "linux")]
+    {
+        nix::unistd::pipe2(OFlag::O_CLOEXEC)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let (r, w) = nix::unistd::pipe()?;
+        set_cloexec(r.as_fd(), true)?;
+        set_cloexec(w.as_fd(), true)?;
+        Ok((r, w))
+    }
+}
+
+/// Sets or clears `O_NONBLOCK`.
+pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> Result<(), Errno> {
+    let bits = fcntl(fd, FcntlArg::F_GETFL)?;
+    let mut flags = OFlag::from_bits_truncate(bits);
+    flags.set(OFlag::O_NONBLOCK, on);
+    fcntl(fd, FcntlArg::F_SETFL(flags))?;
+    Ok(())
+}
+
+/// Sets or clears `FD_CLOEXEC`.
+pub fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> Result<(), Errno> {
+    let bits = fcntl(fd, FcntlArg::F_GETFD)?;
+    let mut flags = FdFlag::from_bits_truncate(bits);
+    flags.set(FdFlag::FD_CLOEXEC, on);
+    fcntl(fd, FcntlArg::F_SETFD(flags))?;
+    Ok(())
+}
+
+/// Duplicates a descriptor; the copy is close-on-exec.
+pub fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    fd.try_clone_to_owned()
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+}
+
+/// Takes ownership of a descriptor number that this process inherited at start-up.
+///
+/// Returns `None` if the number is not an open descriptor.
+pub fn adopt_inherited(raw: i32) -> Option<OwnedFd> {
+    if raw < 0 || fcntl(borrow_raw_checked(raw)?, FcntlArg::F_GETFD).is_err() {
+        return None;
+    }
+    // SAFETY: the descriptor is open (F_GETFD succeeded), it was placed at this number for us
+    // by our parent before exec, and nothing else in this process owns it: the bootstrap adopts
+    // it exactly once, before any user code runs.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    let _ = set_cloexec(fd.as_fd(), true);
+    Some(fd)
+}
+
+fn borrow_raw_checked(raw: i32) -> Option<BorrowedFd<'static>> {
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: only used for an F_GETFD probe immediately after; a closed number makes fcntl
+    // fail with EBADF, which is the point of the probe. The borrow does not outlive the probe.
+    Some(unsafe { BorrowedFd::borrow_raw(raw) })
+}
+
+/// Closes every descriptor numbered `from` or above, except those in `keep`.
+///
+/// Used once in a freshly exec'd child, before user code, so that it inherits nothing it was not
+/// given (Python's spawn does the same).
+pub fn close_from(from: i32, keep: &[BorrowedFd<'_>]) {
+    let keep: Vec<i32> = keep.iter().map(|f| f.as_raw_fd()).collect();
+    let max = open_max();
+    let mut start = from;
+    let mut ranges = Vec::new();
+    let mut sorted = keep.clone();
+    sorted.sort_unstable();
+    for k in sorted.into_iter().filter(|&k| k >= from) {
+        if k > start {
+            ranges.push((start, k - 1));
+        }
+        start = k + 1;
+    }
+    ranges.push((start, max));
+    for (lo, hi) in ranges {
+        close_range(lo, hi);
+    }
+}
+
+fn open_max() -> i32 {
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::OPEN_MAX) {
+        Ok(Some(n)) if n > 0 => n.min(i32::MAX as i64) as i32,
+        _ => 1024,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn close_range(lo: i32, hi: i32) {
+    // SAFETY: close_range only closes descriptors; it is called at bootstrap, before any code
+    // that could own one of them (Rust objects or other threads) exists in this process.
+    let rc = unsafe { nix::libc::syscall(nix::libc::SYS_close_range, lo as u32, hi as u32, 0u32) };
+    if rc != 0 {
+        close_range_loop(lo, hi.min(65535));
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn close_range(lo: i32, hi: i32) {
+    close_range_loop(lo, hi.min(65535));
+}
+
+fn close_range_loop(lo: i32, hi: i32) {
+    for fd in lo..=hi {
+        // SAFETY: as for close_range above: nothing in this process owns these numbers yet.
+        unsafe {
+            nix::libc::close(fd);
+        }
+    }
+}

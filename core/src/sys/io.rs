@@ -1,0 +1,127 @@
+//! Socket I/O with descriptor passing (`SCM_RIGHTS`), and readiness polling.
+
+use std::collections::VecDeque;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr};
+
+use super::Errno;
+
+/// The most descriptors one `recvmsg` accepts. A sender that attaches more in one call gets its
+/// connection dropped (the surplus would be closed by the kernel, `MSG_CTRUNC`).
+pub const MAX_FDS_PER_MSG: usize = 64;
+
+#[cfg(target_os = "linux")]
+const SEND_FLAGS: MsgFlags = MsgFlags::MSG_NOSIGNAL;
+#[cfg(not(target_os = "linux"))]
+const SEND_FLAGS: MsgFlags = MsgFlags::empty();
+
+#[cfg(target_os = "linux")]
+const RECV_FLAGS: MsgFlags = MsgFlags::MSG_CMSG_CLOEXEC;
+#[cfg(not(target_os = "linux"))]
+const RECV_FLAGS: MsgFlags = MsgFlags::empty();
+
+/// Sends as much of `bufs` as the socket takes in one call, with `fds` attached to the first
+/// byte. Returns the number of bytes sent. `EAGAIN` on a non-blocking socket is returned as is.
+pub fn send_vectored(sock: BorrowedFd<'_>, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> Result<usize, Errno> {
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let cmsg = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &cmsg };
+    loop {
+        match sendmsg::<UnixAddr>(sock.as_raw_fd(), bufs, cmsgs, SEND_FLAGS, None) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Writes all of `data` to a blocking socket, with `fds` attached to its first byte.
+pub fn send_all(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+    let mut sent = send_vectored(sock, &[IoSlice::new(data)], fds)?;
+    while sent < data.len() {
+        sent += send_vectored(sock, &[IoSlice::new(&data[sent..])], &[])?;
+    }
+    Ok(())
+}
+
+/// Reads what is available into `buf` (at most its length), queueing any received descriptors
+/// onto `fds`. Returns 0 at end of stream. `EAGAIN` on a non-blocking socket is returned as is.
+pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> Result<usize, Errno> {
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS_PER_MSG]);
+    loop {
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = match recvmsg::<UnixAddr>(sock.as_raw_fd(), &mut iov, Some(&mut space), RECV_FLAGS) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(m) => m,
+        };
+        let n = msg.bytes;
+        let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmRights(list) = c {
+                    for raw in list {
+                        // SAFETY: the kernel just installed this descriptor in our table for this
+                        // message (SCM_RIGHTS); nothing else refers to it, so we own it.
+                        fds.push_back(unsafe { OwnedFd::from_raw_fd(raw) });
+                    }
+                }
+            }
+        }
+        if truncated {
+            // Descriptors were dropped by the kernel: the stream's fd accounting is now wrong.
+            return Err(Errno::EMSGSIZE);
+        }
+        return Ok(n);
+    }
+}
+
+/// What [`wait_readable`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// The descriptor at this index is readable (or hung up, or in error).
+    Index(usize),
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// Blocks until one of `fds` is readable (hang-up and error count as readable), or `deadline`
+/// passes. `None` waits without limit.
+pub fn wait_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> Result<Ready, Errno> {
+    loop {
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                // Round up so that we never wake a hair before the deadline and spin.
+                let ms = left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 != 0);
+                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|f| PollFd::new(*f, PollFlags::POLLIN)).collect();
+        match nix::poll::poll(&mut pfds, timeout) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(0) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(Ready::TimedOut);
+                }
+            }
+            Ok(_) => {
+                for (i, p) in pfds.iter().enumerate() {
+                    if p.revents().is_some_and(|r| !r.is_empty()) {
+                        return Ok(Ready::Index(i));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A poll with a relative timeout; see [`wait_readable`].
+pub fn wait_readable_for(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<Ready, Errno> {
+    wait_readable(fds, timeout.map(|t| Instant::now() + t))
+}

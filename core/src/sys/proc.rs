@@ -1,0 +1,247 @@
+//! Process creation, reaping, signals to processes, and parent-death wiring.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::Errno;
+
+/// The descriptor number at which a spawned child finds its hub connection.
+pub const CHILD_CONN_FD: i32 = 3;
+
+/// How a process ended, as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawExit {
+    /// `exit(code)`.
+    Exited(i32),
+    /// Killed by this signal number.
+    Signaled(i32),
+}
+
+fn status_to_exit(st: WaitStatus) -> Option<RawExit> {
+    match st {
+        WaitStatus::Exited(_, code) => Some(RawExit::Exited(code)),
+        WaitStatus::Signaled(_, sig, _) => Some(RawExit::Signaled(sig as i32)),
+        _ => None,
+    }
+}
+
+/// This process's id.
+pub fn getpid() -> i32 {
+    nix::unistd::getpid().as_raw()
+}
+
+/// The parent's process id.
+pub fn getppid() -> i32 {
+    nix::unistd::getppid().as_raw()
+}
+
+/// The path of the running executable, for re-executing it.
+pub fn self_exe() -> std::io::Result<std::path::PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        Ok(std::path::PathBuf::from("/proc/self/exe"))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::env::current_exe()
+    }
+}
+
+/// Starts a fresh copy of the current executable (`posix_spawn`), with `conn` at descriptor
+/// [`CHILD_CONN_FD`] and the given environment. Signal dispositions for SIGINT, SIGTERM and
+/// SIGCHLD are reset to default and the signal mask is cleared in the child.
+pub fn spawn_self(argv0: &CString, env: &[CString], conn: BorrowedFd<'_>) -> Result<i32, Errno> {
+    use nix::spawn::{posix_spawn, PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
+    let exe = self_exe().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+    // dup2(fd, fd) would not clear close-on-exec everywhere, so move it off our target number.
+    let moved: Option<OwnedFd> = if conn.as_raw_fd() == CHILD_CONN_FD {
+        Some(super::fd::dup(conn)?)
+    } else {
+        None
+    };
+    let src = moved.as_ref().map_or(conn.as_raw_fd(), |f| f.as_raw_fd());
+    let mut actions = PosixSpawnFileActions::init()?;
+    actions.add_dup2(src, CHILD_CONN_FD)?;
+    let mut attr = PosixSpawnAttr::init()?;
+    let mut defaults = nix::sys::signal::SigSet::empty();
+    defaults.add(Signal::SIGINT);
+    defaults.add(Signal::SIGTERM);
+    defaults.add(Signal::SIGCHLD);
+    defaults.add(Signal::SIGPIPE);
+    attr.set_sigdefault(&defaults)?;
+    attr.set_sigmask(&nix::sys::signal::SigSet::empty())?;
+    attr.set_flags(PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK)?;
+    let pid = posix_spawn(exe.as_path(), &actions, &attr, &[argv0.as_c_str()], env)?;
+    Ok(pid.as_raw())
+}
+
+/// The result of [`fork`].
+pub enum Forked {
+    /// In the parent: the child's pid.
+    Parent(i32),
+    /// In the child.
+    Child,
+}
+
+/// `fork(2)`.
+///
+/// # Safety
+/// In a multi-threaded process the child may only call async-signal-safe functions until it
+/// execs or exits, unless the caller knows that no other thread held a lock (allocator, stdio)
+/// at the moment of the fork. See the documentation of `StartMethod::Fork`.
+pub unsafe fn fork() -> Result<Forked, Errno> {
+    // SAFETY: the caller upholds the contract above.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child.as_raw())),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// Arranges for this process to be SIGKILLed when the thread that created it dies, and checks
+/// that `expected_parent` is still our parent (it might have died before the call). Returns
+/// `false` if the parent is already gone. A no-op returning `true` where unsupported; there the
+/// hub-connection lifeline does the job.
+pub fn die_with_parent(expected_parent: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
+            return true;
+        }
+        getppid() == expected_parent
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = expected_parent;
+        true
+    }
+}
+
+/// A pollable descriptor that becomes readable when process `pid` (our child) exits.
+/// `Ok(None)` where the platform has no pidfd (use the SIGCHLD fallback).
+pub fn pidfd_open(pid: i32) -> Result<Option<OwnedFd>, Errno> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; no memory
+        // is passed.
+        let rc = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0u32) };
+        if rc < 0 {
+            let e = Errno::last();
+            return if e == Errno::ENOSYS { Ok(None) } else { Err(e) };
+        }
+        // SAFETY: the syscall returned a fresh descriptor that nothing else owns (pidfds are
+        // always close-on-exec).
+        Ok(Some(unsafe {
+            <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(rc as i32)
+        }))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        Ok(None)
+    }
+}
+
+/// Reaps our child `pid` if it has exited; `Ok(None)` if it is still running.
+pub fn try_reap(pid: i32) -> Result<Option<RawExit>, Errno> {
+    loop {
+        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(st) => {
+                if let Some(x) = status_to_exit(st) {
+                    return Ok(Some(x));
+                }
+            }
+        }
+    }
+}
+
+/// Reaps any exited child of this process; `Ok(None)` if none has exited (or none exists).
+/// Only for processes whose every child is ours (the fork server).
+pub fn reap_any() -> Result<Option<(i32, RawExit)>, Errno> {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ECHILD) => return Ok(None),
+            Err(e) => return Err(e),
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(st) => {
+                if let (Some(pid), Some(x)) = (st.pid(), status_to_exit(st)) {
+                    return Ok(Some((pid.as_raw(), x)));
+                }
+            }
+        }
+    }
+}
+
+/// Blocks until our child `pid` exits, and reaps it.
+pub fn wait_blocking(pid: i32) -> Result<RawExit, Errno> {
+    loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(st) => {
+                if let Some(x) = status_to_exit(st) {
+                    return Ok(x);
+                }
+            }
+        }
+    }
+}
+
+/// Sends signal number `sig` to `pid`. Sending to a process that is already gone is not an
+/// error (`ESRCH` is ignored).
+pub fn send_signal(pid: i32, sig: i32) -> Result<(), Errno> {
+    let signal = Signal::try_from(sig)?;
+    match kill(Pid::from_raw(pid), signal) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Is a process with this pid alive (or a zombie)?
+pub fn pid_exists(pid: i32) -> bool {
+    !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
+}
+
+/// The number of CPUs online (Python's `os.cpu_count()`).
+pub fn cpu_count() -> usize {
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN) {
+        Ok(Some(n)) if n > 0 => n as usize,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+/// Pins the calling thread to one CPU (benchmarks). A no-op where unsupported.
+pub fn pin_to_cpu(cpu: usize) -> Result<(), Errno> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut set = nix::sched::CpuSet::new();
+        set.set(cpu)?;
+        nix::sched::sched_setaffinity(Pid::from_raw(0), &set)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cpu;
+        Ok(())
+    }
+}
+
+/// Ends this process at once: no atexit handlers, no destructors (`_exit`). Flush first.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { nix::libc::_exit(code) }
+}
+
+/// Registers `f` to run when the process exits normally (`atexit`).
+pub fn at_exit(f: extern "C" fn()) {
+    // SAFETY: registering a plain `extern "C" fn()` with no captured state.
+    unsafe {
+        nix::libc::atexit(f);
+    }
+}

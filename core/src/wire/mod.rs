@@ -1,0 +1,18 @@
+//! The wire format: how messages cross a socket.
+//!
+//! A **frame** is a little-endian `u32` length followed by that many bytes of MessagePack
+//! (rmp-serde, compact form). Descriptors travel out of band (`SCM_RIGHTS`); a message that
+//! carries descriptors says how many in a field of its own (`nfds`), and the receiver takes that
+//! many, in order, from the descriptors that arrived on the same connection.
+//!
+//! [`FrameDecoder`] accepts any byte sequence: a truncated frame waits for more bytes, and an
+//! oversized length or a body that is not a valid message is an error, never a panic. A
+//! connection that produces such an error is dropped by whoever reads it; nothing else is
+//! affected.
+
+mod frame;
+pub mod proto;
+pub mod queue_ops;
+pub mod sync_ops;
+
+pub use frame::{decode, encode, encode_into, FrameDecoder, FrameError, DEFAULT_MAX_FRAME, HEADER_LEN};

@@ -1,0 +1,6 @@
+#[multiproc::worker]
+pub struct Clock {
+    interval: f64,
+}
+
+fn main() {}
