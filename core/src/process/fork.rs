@@ -36,6 +36,9 @@ pub(crate) fn start(name: String, daemon: bool, ident: Vec<u32>, body: ForkBody)
     std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {
+            // This thread never needs SIGINT; blocked here, a SIGINT that reaches the child
+            // before `setup_child` stays pending instead of running the parent's handler.
+            let _ = sys::signal::block(sys::signal::SIGINT);
             // SAFETY: see `StartMethod::Fork`: the caller accepted that other threads of this
             // process may hold locks at the moment of the fork. The child only runs the task.
             match unsafe { sys::proc::fork() } {

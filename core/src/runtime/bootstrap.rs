@@ -153,6 +153,8 @@ pub(crate) fn setup_child(init: &ChildInit) {
         let _ = sys::signal::ignore(sys::signal::SIGINT);
         QUIET_PANICS.store(true, Ordering::Relaxed);
     }
+    // A fork-server child starts with SIGINT blocked (see `forkserver_main`).
+    let _ = sys::signal::unblock(sys::signal::SIGINT);
     install_panic_hook();
 }
 
@@ -198,7 +200,9 @@ fn report_reaped(ctl: &OwnedFd) {
 /// hub's request. Its children are cheap to create (a small address space) and safe (no other
 /// threads, no held locks at the fork).
 fn forkserver_main(ctl: OwnedFd) -> ! {
-    let _ = sys::signal::ignore(sys::signal::SIGINT);
+    // Blocked, not ignored: a SIGINT sent to a child between its fork and its set-up stays
+    // pending and is delivered when the child unblocks it (`setup_child`), instead of being lost.
+    let _ = sys::signal::block(sys::signal::SIGINT);
     let fs_pid = sys::proc::getpid();
     let sigchld = match sys::signal::notify_on(sys::signal::SIGCHLD) {
         Ok(p) => p,
@@ -257,7 +261,6 @@ fn forkserver_main(ctl: OwnedFd) -> ! {
     drop(sigchld);
     drop(ctl);
     drop(fds);
-    let _ = sys::signal::default(sys::signal::SIGINT);
     if !sys::proc::die_with_parent(fs_pid) {
         sys::proc::exit_now(1);
     }

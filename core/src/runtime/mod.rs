@@ -146,8 +146,11 @@ fn io_err(e: std::io::Error) -> CallError {
 pub(crate) fn init_child(init: &ChildInit, main: OwnedFd) -> &'static Runtime {
     let max_frame = init.max_frame.min(usize::MAX as u64) as usize;
     MAX_FRAME.store(max_frame, Ordering::SeqCst);
+    let mut me = init.me.clone();
+    // The hub learns a fork-server child's pid only after the fork; the child knows it now.
+    me.pid = sys::proc::getpid();
     install(Runtime {
-        me: init.me.clone(),
+        me,
         parent: Some(init.parent.clone()),
         ident: init.ident.clone(),
         root_pid: init.root_pid,
@@ -331,4 +334,17 @@ pub(crate) fn deadline_of(w: crate::wire::proto::Wait) -> Option<Instant> {
         crate::wire::proto::Wait::Never => Some(Instant::now()),
         crate::wire::proto::Wait::Micros(us) => Instant::now().checked_add(std::time::Duration::from_micros(us)),
     }
+}
+
+/// Opens a fresh connection to the hub and returns its socket, unmanaged. For tests that check
+/// how the hub treats garbage: whatever is written on it costs only this connection.
+#[doc(hidden)]
+pub fn raw_hub_connection() -> Result<OwnedFd, CallError> {
+    rt()?.new_thread_conn().map(ClientConn::into_fd)
+}
+
+/// Sends `Ping` and waits for the answer (tests and benchmarks: the hub round-trip floor).
+#[doc(hidden)]
+pub fn ping_hub() -> Result<(), CallError> {
+    call(Op::Ping, None).map(|_| ())
 }

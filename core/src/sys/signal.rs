@@ -108,3 +108,17 @@ pub fn drain(fd: &OwnedFd) {
         }
     }
 }
+
+/// Blocks `sig` for the calling thread (it stays pending until unblocked).
+pub fn block(sig: i32) -> Result<(), Errno> {
+    let mut set = SigSet::empty();
+    set.add(Signal::try_from(sig)?);
+    set.thread_block()
+}
+
+/// Unblocks `sig` for the calling thread (a pending one is delivered now).
+pub fn unblock(sig: i32) -> Result<(), Errno> {
+    let mut set = SigSet::empty();
+    set.add(Signal::try_from(sig)?);
+    set.thread_unblock()
+}

@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the listed pids (SIGKILL) when dropped, so a failing test leaves nothing behind.
+#[derive(Default)]
+pub struct KillOnDrop(pub Vec<i32>);
+
+impl KillOnDrop {
+    pub fn add(&mut self, pid: i32) {
+        self.0.push(pid);
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            let _ = multiproc::sys::proc::send_signal(pid, multiproc::sys::signal::SIGKILL);
+        }
+    }
+}
+
+/// Polls `f` until it is true or `limit` passes; returns whether it became true.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Is a process with this pid still there (running, or a zombie)?
+pub fn pid_exists(pid: i32) -> bool {
+    multiproc::sys::proc::pid_exists(pid)
+}
+
+/// Is this pid a zombie (Linux)?
+pub fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// A helper root program: this test binary re-run to execute the ignored test `name` with
+/// `MULTIPROC_TEST_HELPER=name` in its environment, in a process group of its own.
+pub fn helper_root(name: &str) -> Child {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"])
+        .env("MULTIPROC_TEST_HELPER", name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn().expect("spawn helper root")
+}
+
+/// Is this process running as the helper named `name`?
+pub fn is_helper(name: &str) -> bool {
+    std::env::var("MULTIPROC_TEST_HELPER").as_deref() == Ok(name)
+}
+
+/// Reads lines from a child's stdout until one starts with `prefix`; returns the rest.
+pub fn read_line_with(reader: &mut impl std::io::BufRead, prefix: &str) -> Option<String> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some(rest) = line.trim_end().strip_prefix(prefix) {
+            return Some(rest.to_string());
+        }
+    }
+}
