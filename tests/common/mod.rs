@@ -63,9 +63,18 @@ pub fn helper_root(name: &str) -> Child {
     cmd.spawn().expect("spawn helper root")
 }
 
-/// Is this process running as the helper named `name`?
+/// Is this process running as the helper named `name`? If so, it also arms a watchdog that
+/// ends the helper after 60 s, so that a failing test can never leave it (and, through the
+/// parent-death signal, its children) running.
 pub fn is_helper(name: &str) -> bool {
-    std::env::var("MULTIPROC_TEST_HELPER").as_deref() == Ok(name)
+    let yes = std::env::var("MULTIPROC_TEST_HELPER").as_deref() == Ok(name);
+    if yes {
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_secs(60));
+            std::process::exit(3);
+        });
+    }
+    yes
 }
 
 /// Reads lines from a child's stdout until one starts with `prefix`; returns the rest.
@@ -76,8 +85,9 @@ pub fn read_line_with(reader: &mut impl std::io::BufRead, prefix: &str) -> Optio
         if reader.read_line(&mut line).ok()? == 0 {
             return None;
         }
-        if let Some(rest) = line.trim_end().strip_prefix(prefix) {
-            return Some(rest.to_string());
+        // libtest prints `test name ... ` without a newline, so the marker may not start the line.
+        if let Some(at) = line.find(prefix) {
+            return Some(line[at + prefix.len()..].trim_end().to_string());
         }
     }
 }

@@ -51,7 +51,7 @@ use crate::wire::proto::{
 /// assert_eq!(p.join()?, "hi");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StartMethod {
     /// Re-execute the current binary.
     Spawn,
