@@ -1,0 +1,22 @@
+//! Port of seed `002_880b0de6a682d14e.txt`, "创建进程" (creating a process): the basic
+//! `Process(target=worker_function, args=(1,))`, `start()`, `join()`.
+//!
+//! What to observe: the child prints `线程 1 正在工作。` ("worker 1 is working" — the seed says
+//! 线程, "thread", though it is a process), and `join()` blocks the parent until the child has
+//! finished, so the parent's last line comes after it.
+//!
+//! Run: `cargo run --release --example seed002_basic_process`
+
+use multiproc::Process;
+
+#[multiproc::worker]
+fn worker_function(number: u32) {
+    println!("线程 {number} 正在工作。");
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut p = Process::new(worker_function(1)).start()?;
+    p.join()?;
+    println!("joined {} (pid {}): exitcode {:?}", p.name(), p.pid(), p.exitcode());
+    Ok(())
+}
