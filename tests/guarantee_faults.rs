@@ -44,7 +44,10 @@ fn helper_orphans() {
         pids.push(p.pid());
         std::mem::forget(p);
     }
-    println!("CHILDREN {}", pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" "));
+    println!(
+        "CHILDREN {}",
+        pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+    );
     std::io::stdout().flush().unwrap();
     loop {
         std::thread::sleep(Duration::from_secs(1));
@@ -90,7 +93,11 @@ fn no_orphans_when_the_root_is_sigkilled() {
     root.wait().unwrap();
     let gone = eventually(Duration::from_secs(2), || all.iter().all(|&p| !pid_exists(p)));
     let alive: Vec<i32> = all.iter().copied().filter(|&p| pid_exists(p)).collect();
-    assert!(gone, "still alive {:?} after the root's SIGKILL: {alive:?}", killed.elapsed());
+    assert!(
+        gone,
+        "still alive {:?} after the root's SIGKILL: {alive:?}",
+        killed.elapsed()
+    );
 }
 
 /// Helper root for Ctrl-C: children block, the root blocks in `join`. With `catch` it opts in
@@ -164,9 +171,16 @@ fn run_ctrl_c(name: &str) -> (std::process::ExitStatus, String, String, Vec<i32>
 fn ctrl_c_default_mode_ends_everything_quietly() {
     let (status, out, err, pids, took) = run_ctrl_c("helper_ctrl_c_default");
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(2), "the root should die of SIGINT; stdout {out:?}");
+    assert_eq!(
+        status.signal(),
+        Some(2),
+        "the root should die of SIGINT; stdout {out:?}"
+    );
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    assert!(eventually(Duration::from_secs(2), || pids.iter().all(|&p| !pid_exists(p))), "children left behind");
+    assert!(
+        eventually(Duration::from_secs(2), || pids.iter().all(|&p| !pid_exists(p))),
+        "children left behind"
+    );
     // Nothing from the workers: no panic messages, no tracebacks.
     assert!(!err.contains("panicked"), "stderr: {err}");
 }
@@ -177,7 +191,10 @@ fn ctrl_c_interrupt_mode_lets_the_root_clean_up() {
     assert!(status.success(), "status {status:?}, stdout {out:?}, stderr {err:?}");
     assert!(out.contains("INTERRUPTED") && out.contains("CLEANED"), "stdout {out:?}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    assert!(eventually(Duration::from_secs(2), || pids.iter().all(|&p| !pid_exists(p))), "children left behind");
+    assert!(
+        eventually(Duration::from_secs(2), || pids.iter().all(|&p| !pid_exists(p))),
+        "children left behind"
+    );
     assert!(!err.contains("panicked"), "stderr: {err}");
 }
 

@@ -122,11 +122,6 @@ impl Conn {
         res
     }
 
-    /// Bytes waiting to be written.
-    pub fn pending(&self) -> usize {
-        self.out_bytes
-    }
-
     /// Writes as much as the socket takes. `Ok(true)` when everything went out.
     pub fn flush(&mut self) -> Result<bool, Errno> {
         while let Some(chunk) = self.out.front_mut() {

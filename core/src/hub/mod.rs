@@ -321,7 +321,7 @@ impl Hub {
             c.dirty = false;
             match c.flush() {
                 Ok(done) => {
-                    if done != !c.want_write {
+                    if done == c.want_write {
                         c.want_write = !done;
                         let interest = if done {
                             Interest::READABLE
@@ -540,7 +540,7 @@ impl Hub {
                         None => false,
                     }
                 }
-                Target::Join(p) | Target::Mailbox(p) | Target::Spawn(p) => self.procs.expire(target, p, conn, id),
+                Target::Join(p) | Target::Mailbox(p) => self.procs.expire(target, p, conn, id),
             };
             if found {
                 self.reply(conn, id, Err(HubError::Timeout), Vec::new());

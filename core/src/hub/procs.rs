@@ -41,6 +41,9 @@ enum Reaper {
     Lost,
 }
 
+/// Parked mailbox takes, with the most messages each wants.
+type MailboxWaiters = VecDeque<(Waiter, u32)>;
+
 struct Entry {
     info: ProcInfo,
     parent: ProcId,
@@ -52,7 +55,7 @@ struct Entry {
     joiners: Vec<Waiter>,
     spawn_waiters: Vec<Waiter>,
     mailbox: VecDeque<ByteBuf>,
-    mailbox_waiters: VecDeque<(Waiter, u32)>,
+    mailbox_waiters: MailboxWaiters,
 }
 
 impl Entry {
@@ -334,7 +337,6 @@ impl ProcTable {
         let is_it = |w: &Waiter| w.who.conn == conn && w.who.id == id;
         match target {
             Target::Join(_) => remove_where(&mut e.joiners, is_it),
-            Target::Spawn(_) => remove_where(&mut e.spawn_waiters, is_it),
             Target::Mailbox(_) => {
                 let before = e.mailbox_waiters.len();
                 e.mailbox_waiters.retain(|(w, _)| !is_it(w));
@@ -363,8 +365,7 @@ impl ProcTable {
                 *list = keep;
                 hit.into_iter().for_each(&mut answer);
             }
-            let (hit, keep): (VecDeque<(Waiter, u32)>, VecDeque<(Waiter, u32)>) =
-                e.mailbox_waiters.drain(..).partition(|(w, _)| pred(w));
+            let (hit, keep): (MailboxWaiters, MailboxWaiters) = e.mailbox_waiters.drain(..).partition(|(w, _)| pred(w));
             e.mailbox_waiters = keep;
             hit.into_iter().for_each(|(w, _)| answer(w));
         }

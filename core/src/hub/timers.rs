@@ -16,8 +16,6 @@ pub(crate) enum Target {
     Join(ProcId),
     /// A mailbox take.
     Mailbox(ProcId),
-    /// A spawn waiting for the fork server's pid.
-    Spawn(ProcId),
 }
 
 /// The key of one deadline (to cancel it).

@@ -389,6 +389,8 @@ pub struct Process<T> {
 
 impl Process<()> {
     /// Prepares a process that runs `task` (a `#[worker]` call, or a `#[worker]` type).
+    // A builder, so that start-twice and join-before-start cannot compile.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new<K: IntoTask>(task: K) -> ProcessBuilder<K::Output> {
         ProcessBuilder {
             body: Body::Task(task.into_task()),

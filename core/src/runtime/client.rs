@@ -35,6 +35,7 @@ impl ClientConn {
         }
     }
 
+    #[allow(dead_code)] // for callers that poll the connection with other descriptors
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -47,6 +48,7 @@ impl ClientConn {
     }
 
     /// Sends several casts in one write.
+    #[allow(dead_code)] // for batched producers (queues)
     pub fn cast_many(&mut self, casts: impl IntoIterator<Item = Cast>) -> Result<(), CallError> {
         self.buf.clear();
         for c in casts {

@@ -37,7 +37,6 @@ pub(crate) struct Runtime {
     pub me: ProcInfo,
     pub parent: Option<ProcInfo>,
     pub ident: Vec<u32>,
-    pub root_pid: i32,
     pub max_frame: usize,
     hub: Option<HubHandle>,
     main: Mutex<ClientConn>,
@@ -124,7 +123,6 @@ fn init_root() -> Result<&'static Runtime, CallError> {
         },
         parent: None,
         ident: Vec::new(),
-        root_pid: pid,
         max_frame,
         hub: Some(handle),
         main: Mutex::new(ClientConn::new(mine, max_frame)),
@@ -153,7 +151,6 @@ pub(crate) fn init_child(init: &ChildInit, main: OwnedFd) -> &'static Runtime {
         me,
         parent: Some(init.parent.clone()),
         ident: init.ident.clone(),
-        root_pid: init.root_pid,
         max_frame,
         hub: None,
         main: Mutex::new(ClientConn::new(main, max_frame)),
@@ -323,6 +320,7 @@ pub(crate) fn cast(c: Cast) -> Result<(), CallError> {
 }
 
 /// Several one-way messages in one write.
+#[allow(dead_code)] // for batched producers (queues)
 pub(crate) fn cast_many(cs: Vec<Cast>) -> Result<(), CallError> {
     with_conn(|_, conn| conn.cast_many(cs))
 }
