@@ -52,6 +52,8 @@ pub(crate) enum Cmd {
     CatchInterrupts,
     /// Interrupt the root's parked calls now (as if SIGINT arrived in catch mode).
     Interrupt,
+    /// Pin the hub thread to one CPU, or (None) let it run anywhere again (benchmarks).
+    Pin(Option<usize>),
 }
 
 /// The root's handle on the hub thread.
@@ -188,6 +190,15 @@ impl Hub {
                 }
                 Cmd::CatchInterrupts => self.enable_interrupts(),
                 Cmd::Interrupt => self.interrupt_root(),
+                Cmd::Pin(cpu) => {
+                    let res = match cpu {
+                        Some(cpu) => sys::proc::pin_to_cpu(cpu),
+                        None => sys::proc::pin_to_cpu_set(&(0..sys::proc::cpu_count()).collect::<Vec<_>>()),
+                    };
+                    if let Err(e) = res {
+                        eprintln!("multiproc hub: cannot pin to CPU {cpu:?}: {e}");
+                    }
+                }
             }
         }
     }

@@ -346,3 +346,12 @@ pub fn raw_hub_connection() -> Result<OwnedFd, CallError> {
 pub fn ping_hub() -> Result<(), CallError> {
     call(Op::Ping, None).map(|_| ())
 }
+
+/// Pins the hub thread to one CPU, or with `None` lets it run on any CPU again (benchmarks that
+/// compare CPU placements). Root only.
+#[doc(hidden)]
+pub fn pin_hub(cpu: Option<usize>) -> Result<(), CallError> {
+    rt()?.hub_cmd(Cmd::Pin(cpu))?;
+    // The command is handled by the hub thread; a round trip makes sure it has been.
+    ping_hub()
+}

@@ -232,6 +232,23 @@ pub fn pin_to_cpu(cpu: usize) -> Result<(), Errno> {
     }
 }
 
+/// Lets the calling thread run on any of `cpus` again (benchmarks). A no-op where unsupported.
+pub fn pin_to_cpu_set(cpus: &[usize]) -> Result<(), Errno> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut set = nix::sched::CpuSet::new();
+        for &c in cpus {
+            set.set(c)?;
+        }
+        nix::sched::sched_setaffinity(Pid::from_raw(0), &set)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cpus;
+        Ok(())
+    }
+}
+
 /// Ends this process at once: no atexit handlers, no destructors (`_exit`). Flush first.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and never returns.
