@@ -39,7 +39,7 @@ use serde_bytes::ByteBuf;
 
 use super::{Answer, Caller, Cx, Lifetime, Object, WaitQueue, Waiter};
 use crate::hub::Token;
-use crate::wire::proto::{HubError, ObjOp, ProcId, ReqId, Value, Wait};
+use crate::wire::proto::{HubError, ObjOp, ProcId, ReqId, Value};
 use crate::wire::queue_ops::{QueueKind, QueueOp, QueueStatus};
 
 /// A batch handed to one consumer stops growing past this many bytes (it always holds at least
