@@ -79,7 +79,7 @@ fn sleeper(ms: u64) {
 fn wait_on_process_sentinels() {
     let mut a = Reap(Process::new(sleeper(100)).start().unwrap());
     let mut b = Reap(Process::new(sleeper(300)).start().unwrap());
-    let mut done = vec![false, false];
+    let mut done = [false, false];
     let deadline = Instant::now() + Duration::from_secs(20);
     while done.iter().any(|d| !d) {
         assert!(Instant::now() < deadline);

@@ -102,6 +102,9 @@ fn get_table() {
     assert!(q.empty().unwrap());
     go.send(&()).unwrap();
     go.recv().unwrap();
+    // The child's puts are in the hub's socket buffer, but the pipe overtakes them: as CPython's
+    // test sleeps DELTA here, wait (with a deadline) until the hub has read them.
+    wait_for_size(&q, 4);
     assert!(!q.empty().unwrap());
     assert_eq!(q.get().unwrap(), 2);
     assert_eq!(q.get_timeout(Duration::from_secs(10)).unwrap(), 3);
@@ -124,6 +127,14 @@ fn get_table() {
 fn put_ten_more(q: Queue<u32>) {
     for i in 10..20 {
         q.put(i).unwrap();
+    }
+}
+
+fn wait_for_size<T: Serialize + DeserializeOwned>(q: &Queue<T>, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while q.qsize().unwrap() < n {
+        assert!(Instant::now() < deadline, "the queue never reached {n} items");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

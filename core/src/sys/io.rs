@@ -178,11 +178,10 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Resul
         match nix::poll::poll(&mut pfds, pt) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
-            Ok(0) => {
-                if deadline.is_none_or(|d| Instant::now() >= d) {
-                    return Ok(Vec::new());
-                }
-            }
+            Ok(0) => match deadline {
+                Some(d) if Instant::now() < d => {}
+                _ => return Ok(Vec::new()),
+            },
             Ok(_) => {
                 return Ok(pfds
                     .iter()
