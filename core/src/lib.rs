@@ -80,6 +80,12 @@ pub use process::{
 };
 pub use runtime::set_max_frame_size;
 
+// Queues and pipes (issue 4).
+pub use pipe::{
+    pipe, wait, Connection, Pipe, PipeError, PipeRecvError, PipeSendError, WaitError, WaitSource, Waitable,
+};
+pub use queue::{GetError, JoinableQueue, PutError, Queue, QueueError, SimpleQueue};
+
 /// Opts in to interrupt mode (root process only; a no-op elsewhere): from now on, SIGINT
 /// (Ctrl-C) makes every root thread blocked in a multiproc call return an `Interrupted` error
 /// instead of killing the program. Children still receive the terminal's SIGINT and end as

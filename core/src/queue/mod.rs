@@ -1,1 +1,440 @@
-//! Queues served by the hub: Queue, JoinableQueue, SimpleQueue.
+//! Queues served by the hub: [`Queue`], [`JoinableQueue`], [`SimpleQueue`].
+//!
+//! A queue is an object in the hub; a handle is its id plus this thread's hub connection, so
+//! handles are `Clone + Serialize + Deserialize`: pass them to children as worker arguments, or
+//! inside messages. Many producers and many consumers may use one queue from any processes.
+//! Items are MessagePack-encoded `T`s; the hub never decodes them.
+//!
+//! # Guarantees
+//! - **Durability.** Once [`Queue::put`] returns `Ok`, the item is in the hub (for an unbounded
+//!   queue the put is one write of a one-way frame; for a bounded one, the hub has answered).
+//!   It survives the producer exiting or being SIGKILLed on the very next line.
+//! - **Order.** The items of one producer thread come out in the order they were put.
+//! - **Delivery.** The hub never hands an item to a consumer whose connection has closed; the
+//!   item goes to the next consumer in line.
+//! - **Prefetch.** To cut round trips, a get may fetch several items when several are queued,
+//!   keeping the extras in the handle (shared by its clones in this process; each process has
+//!   its own). A consumer prefetches at most about 1 ms of its own measured processing time
+//!   (and at most 256 items, 1 MiB), so a slow consumer takes one item at a time and never sits
+//!   on work others could do. Prefetched items that a handle drops unused are given back to the
+//!   front of the queue. If a consumer *dies* holding prefetched items: a [`JoinableQueue`]
+//!   delivers them again (they were never `task_done`), a plain [`Queue`] loses them, together
+//!   with the item the consumer was working on, as Python's would.
+//! - **Redelivery** ([`JoinableQueue`]): items taken by a process that ends before calling
+//!   `task_done` for them go back to the front of the queue: at-least-once. See
+//!   [`JoinableQueue::task_done`] for the exact rules.
+//! - **Close** is global: after [`Queue::close`] every put and get, in every process, is an
+//!   error, and parked callers are woken with `Closed`. A process learns of the close on its
+//!   next call to the hub; a one-way put (unbounded queue) from a process that has not learned
+//!   it yet is dropped by the hub.
+
+mod error;
+mod raw;
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+pub use error::{GetError, PutError, QueueError};
+use raw::{Flavour, PutFail, RawQueue};
+
+use crate::wire::proto::Wait;
+
+fn encode<T: Serialize>(item: &T) -> Result<ByteBuf, String> {
+    rmp_serde::to_vec(item).map(ByteBuf::from).map_err(|e| e.to_string())
+}
+
+fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, GetError> {
+    rmp_serde::from_slice(b).map_err(|e| GetError::Decode(e.to_string()))
+}
+
+fn fail<T>(f: PutFail, item: T) -> PutError<T> {
+    match f {
+        PutFail::Full => PutError::Full(item),
+        PutFail::Closed => PutError::Closed(item),
+        PutFail::Encode(m) => PutError::Encode(item, m),
+        PutFail::Interrupted => PutError::Interrupted(item),
+        PutFail::Call(e) => PutError::Call(item, e),
+    }
+}
+
+/// A FIFO queue shared by processes (Python's `multiprocessing.Queue`).
+///
+/// Unbounded ([`Queue::new`]) or bounded ([`Queue::bounded`]). Blocking, `try_` and `_timeout`
+/// forms of put and get; a put that fails hands the item back. See the [module
+/// docs](crate::queue) for durability, ordering, delivery and prefetching.
+///
+/// # Example
+/// ```
+/// use multiproc::{Process, Queue};
+///
+/// #[multiproc::worker]
+/// fn producer(q: Queue<String>) {
+///     for i in 0..3 {
+///         q.put(format!("item {i}")).unwrap();
+///     }
+/// }
+///
+/// let q = Queue::new()?;
+/// let mut p = Process::new(producer(q.clone())).start()?;
+/// for i in 0..3 {
+///     assert_eq!(q.get()?, format!("item {i}"));
+/// }
+/// p.join()?;
+/// assert!(q.try_get().unwrap_err().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Queue<T> {
+    raw: RawQueue,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    /// Another handle to the same queue. Clones in one process share the prefetch buffer.
+    fn clone(&self) -> Self {
+        Queue {
+            raw: self.raw.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.raw.fmt(f)
+    }
+}
+
+impl<T> Serialize for Queue<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Queue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Queue {
+            raw: RawQueue::deserialize(d)?,
+            _t: PhantomData,
+        })
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// An unbounded queue.
+    pub fn new() -> Result<Self, QueueError> {
+        Self::with(Flavour::Queue, 0)
+    }
+
+    /// A queue holding at most `maxsize` items; `put` waits for room. `bounded(0)` is
+    /// unbounded, as Python's `Queue(0)`.
+    pub fn bounded(maxsize: usize) -> Result<Self, QueueError> {
+        Self::with(Flavour::Queue, maxsize)
+    }
+
+    fn with(flavour: Flavour, maxsize: usize) -> Result<Self, QueueError> {
+        Ok(Queue {
+            raw: RawQueue::create(flavour, maxsize)?,
+            _t: PhantomData,
+        })
+    }
+
+    /// The capacity (0: unbounded).
+    pub fn maxsize(&self) -> usize {
+        self.raw.maxsize()
+    }
+
+    fn put_wait(&self, item: T, wait: Wait) -> Result<(), PutError<T>> {
+        let bytes = match encode(&item) {
+            Ok(b) => b,
+            Err(e) => return Err(PutError::Encode(item, e)),
+        };
+        self.raw.put(vec![bytes], wait).map_err(|(_, f)| fail(f, item))
+    }
+
+    /// Puts an item, waiting for room if the queue is bounded and full. When it returns `Ok`,
+    /// the item is in the hub (durable even if this process dies at once).
+    pub fn put(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_wait(item, Wait::Forever)
+    }
+
+    /// Puts an item if there is room now, else [`PutError::Full`] (Python's `put_nowait`).
+    pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_wait(item, Wait::Never)
+    }
+
+    /// Puts an item, waiting at most `timeout` for room ([`PutError::Full`] after that, as
+    /// Python's `put(timeout=...)`). A zero timeout does not wait.
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
+        self.put_wait(item, Wait::from_timeout(Some(timeout)))
+    }
+
+    /// Puts several items in order. On an unbounded queue they go in one write (one system
+    /// call for the batch, durable when it returns); on a bounded one each waits for room in
+    /// turn. If an item cannot be encoded nothing is put; on any error, the items not put are
+    /// handed back (the first of them is the one that failed).
+    pub fn put_many(&self, items: impl IntoIterator<Item = T>) -> Result<(), PutError<Vec<T>>> {
+        let items: Vec<T> = items.into_iter().collect();
+        let mut encoded = Vec::with_capacity(items.len());
+        for it in &items {
+            match encode(it) {
+                Ok(b) => encoded.push(b),
+                Err(e) => return Err(PutError::Encode(items, e)),
+            }
+        }
+        self.raw.put(encoded, Wait::Forever).map_err(|(done, f)| {
+            let rest: Vec<T> = items.into_iter().skip(done).collect();
+            fail(f, rest)
+        })
+    }
+
+    fn get_wait(&self, wait: Wait) -> Result<T, GetError> {
+        let b = self.raw.get(wait)?;
+        decode(&b)
+    }
+
+    /// Takes the next item, waiting until one is there.
+    pub fn get(&self) -> Result<T, GetError> {
+        self.get_wait(Wait::Forever)
+    }
+
+    /// Takes an item if one is there, else [`GetError::Empty`] (Python's `get_nowait`).
+    pub fn try_get(&self) -> Result<T, GetError> {
+        self.get_wait(Wait::Never)
+    }
+
+    /// Takes the next item, waiting at most `timeout` ([`GetError::Timeout`] after that). A zero
+    /// timeout does not wait (and reports [`GetError::Empty`]).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+        self.get_wait(Wait::from_timeout(Some(timeout)))
+    }
+
+    /// The number of items in the queue (those waiting in the hub, plus any this handle has
+    /// prefetched). Like Python's, it can be stale by the time it is read.
+    pub fn qsize(&self) -> Result<usize, QueueError> {
+        self.raw.qsize()
+    }
+
+    /// Is the queue empty? (`qsize() == 0`.)
+    pub fn empty(&self) -> Result<bool, QueueError> {
+        self.qsize().map(|n| n == 0)
+    }
+
+    /// Is a bounded queue at capacity? Always false for an unbounded queue.
+    pub fn full(&self) -> Result<bool, QueueError> {
+        self.raw.full()
+    }
+
+    /// Closes the queue, for every process: later puts fail with `Closed` (handing the item
+    /// back), later gets with [`GetError::Closed`], and callers waiting in `put` or `get` are
+    /// woken with the same errors. Items still queued stay counted by `qsize`.
+    pub fn close(&self) -> Result<(), QueueError> {
+        self.raw.close()
+    }
+}
+
+/// A [`Queue`] that counts unfinished work (Python's `multiprocessing.JoinableQueue`).
+///
+/// Every `put` adds an unfinished item; consumers call [`task_done`](Self::task_done) when they
+/// have finished one; [`join`](Self::join) waits until none is unfinished. All of [`Queue`]'s
+/// methods are available (through `Deref`).
+///
+/// **Beyond Python: redelivery.** If a process takes items and ends (exits, panics, is
+/// SIGKILLed) before calling `task_done` for them, they go back to the front of the queue and are
+/// delivered again. Delivery is therefore at-least-once, and `join` still completes once the
+/// work is really done.
+///
+/// # Example
+/// ```
+/// use multiproc::{JoinableQueue, Process};
+///
+/// #[multiproc::worker]
+/// fn worker(q: JoinableQueue<u32>) {
+///     while let Ok(n) = q.get() {
+///         let _ = n * 2; // the work
+///         q.task_done().unwrap();
+///     }
+/// }
+///
+/// let q = JoinableQueue::new()?;
+/// let _w = Process::new(worker(q.clone())).daemon(true).start()?;
+/// for n in 0..10 {
+///     q.put(n)?;
+/// }
+/// q.join()?; // every item was taken and finished
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct JoinableQueue<T> {
+    q: Queue<T>,
+}
+
+impl<T> Clone for JoinableQueue<T> {
+    fn clone(&self) -> Self {
+        JoinableQueue { q: self.q.clone() }
+    }
+}
+
+impl<T> std::fmt::Debug for JoinableQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.q.fmt(f)
+    }
+}
+
+impl<T> Serialize for JoinableQueue<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.q.serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let q = Queue::<T>::deserialize(d)?;
+        Ok(JoinableQueue { q })
+    }
+}
+
+impl<T> std::ops::Deref for JoinableQueue<T> {
+    type Target = Queue<T>;
+    fn deref(&self) -> &Queue<T> {
+        &self.q
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
+    /// An unbounded joinable queue.
+    pub fn new() -> Result<Self, QueueError> {
+        Ok(JoinableQueue {
+            q: Queue::with(Flavour::Joinable, 0)?,
+        })
+    }
+
+    /// A joinable queue holding at most `maxsize` items (0: unbounded).
+    pub fn bounded(maxsize: usize) -> Result<Self, QueueError> {
+        Ok(JoinableQueue {
+            q: Queue::with(Flavour::Joinable, maxsize)?,
+        })
+    }
+
+    /// Marks one taken item as finished.
+    ///
+    /// The hub keeps track, per process, of the items it handed out and that are not finished:
+    /// - a `task_done` from process P finishes the oldest item P took and has not finished;
+    /// - if P has none, it finishes the oldest unfinished item taken by any process (work
+    ///   passed on from one process to another);
+    /// - if no taken item is unfinished anywhere, it fails with
+    ///   [`QueueError::TooManyTaskDone`] and nothing changes (items still queued cannot be
+    ///   finished before someone takes them).
+    ///
+    /// When this handle has handed out items it has not seen `task_done` for, `task_done` is a
+    /// single one-way write (no round trip): the hub holds an item of this process, so it cannot
+    /// be an over-call. Otherwise it asks the hub, which answers the over-call error. One
+    /// consequence: if *another* process finished this process's items (the second rule) and
+    /// this process then calls `task_done` once too often, its handle still believes it holds
+    /// an item, so the surplus call is ignored by the hub rather than reported. The count never
+    /// goes wrong either way.
+    pub fn task_done(&self) -> Result<(), QueueError> {
+        self.q.raw.task_done()
+    }
+
+    /// Waits until every item put has been taken and finished.
+    pub fn join(&self) -> Result<(), QueueError> {
+        self.q.raw.join(Wait::Forever)
+    }
+
+    /// [`join`](Self::join), giving up with [`QueueError::Timeout`] after `timeout`.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), QueueError> {
+        self.q.raw.join(Wait::from_timeout(Some(timeout)))
+    }
+
+    /// The plain [`Queue`] view of this queue (a clone of the handle).
+    pub fn as_queue(&self) -> Queue<T> {
+        self.q.clone()
+    }
+}
+
+/// An unbounded queue with the small API of Python's `multiprocessing.SimpleQueue`: `put`,
+/// `get`, `empty`, `close` (plus `try_get` and `get_timeout`).
+///
+/// # Example
+/// ```
+/// use multiproc::SimpleQueue;
+///
+/// let q = SimpleQueue::new()?;
+/// assert!(q.empty()?);
+/// q.put(5)?;
+/// assert!(!q.empty()?);
+/// assert_eq!(q.get()?, 5);
+/// q.close()?;
+/// assert!(q.put(6).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SimpleQueue<T> {
+    q: Queue<T>,
+}
+
+impl<T> Clone for SimpleQueue<T> {
+    fn clone(&self) -> Self {
+        SimpleQueue { q: self.q.clone() }
+    }
+}
+
+impl<T> std::fmt::Debug for SimpleQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.q.fmt(f)
+    }
+}
+
+impl<T> Serialize for SimpleQueue<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.q.serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for SimpleQueue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let q = Queue::<T>::deserialize(d)?;
+        Ok(SimpleQueue { q })
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
+    /// A new, empty queue.
+    pub fn new() -> Result<Self, QueueError> {
+        Ok(SimpleQueue {
+            q: Queue::with(Flavour::Simple, 0)?,
+        })
+    }
+
+    /// Puts an item (one write; durable when it returns).
+    pub fn put(&self, item: T) -> Result<(), PutError<T>> {
+        self.q.put(item)
+    }
+
+    /// Takes the next item, waiting until one is there.
+    pub fn get(&self) -> Result<T, GetError> {
+        self.q.get()
+    }
+
+    /// Takes an item if one is there, else [`GetError::Empty`].
+    pub fn try_get(&self) -> Result<T, GetError> {
+        self.q.try_get()
+    }
+
+    /// Takes the next item, waiting at most `timeout`.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+        self.q.get_timeout(timeout)
+    }
+
+    /// Is the queue empty?
+    pub fn empty(&self) -> Result<bool, QueueError> {
+        self.q.empty()
+    }
+
+    /// Closes the queue (see [`Queue::close`]).
+    pub fn close(&self) -> Result<(), QueueError> {
+        self.q.close()
+    }
+}

@@ -78,6 +78,21 @@ pub fn set_max_frame_size(bytes: usize) {
     MAX_FRAME.store(bytes.max(1024), Ordering::SeqCst);
 }
 
+/// The maximum frame body in force in this process (the root's setting; see
+/// [`set_max_frame_size`]). Does not start the hub.
+pub fn max_frame_size() -> usize {
+    match rt_if_started() {
+        Some(rt) => rt.max_frame,
+        None => MAX_FRAME.load(Ordering::SeqCst),
+    }
+}
+
+/// Is this the root process with its runtime started (the only process where interrupt mode
+/// exists)? Does not start the hub.
+pub(crate) fn is_started_root() -> bool {
+    rt_if_started().is_some_and(|rt| rt.is_root())
+}
+
 fn install(rt: Runtime) -> &'static Runtime {
     let p = Box::into_raw(Box::new(rt));
     // The previous runtime (if any, in a forked child) is leaked on purpose: other threads of

@@ -125,3 +125,71 @@ pub fn wait_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> Resul
 pub fn wait_readable_for(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<Ready, Errno> {
     wait_readable(fds, timeout.map(|t| Instant::now() + t))
 }
+
+/// Reads what is available into `buf` with a plain `recv` (descriptors that arrive are discarded
+/// by the kernel). Returns 0 at end of stream. With `dont_wait`, an empty socket gives `EAGAIN`
+/// instead of blocking; a blocking read with a receive timeout set (see [`set_recv_timeout`])
+/// gives `EAGAIN` when the timeout passes. `EINTR` is retried.
+pub fn recv_into(sock: BorrowedFd<'_>, buf: &mut [u8], dont_wait: bool) -> Result<usize, Errno> {
+    let flags = if dont_wait {
+        MsgFlags::MSG_DONTWAIT
+    } else {
+        MsgFlags::empty()
+    };
+    loop {
+        match nix::sys::socket::recv(sock.as_raw_fd(), buf, flags) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Sets how long a blocking read on `sock` may wait before it fails with `EAGAIN`
+/// (`SO_RCVTIMEO`); `None` waits without limit. A duration below one microsecond is rounded up
+/// (zero would mean "no limit" to the kernel).
+pub fn set_recv_timeout(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<(), Errno> {
+    use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
+    use nix::sys::time::TimeVal;
+    let tv = match timeout {
+        None => TimeVal::new(0, 0),
+        Some(d) => {
+            let d = d.max(Duration::from_micros(1));
+            let secs = d.as_secs().min(i32::MAX as u64);
+            TimeVal::new(secs as _, d.subsec_micros() as _)
+        }
+    };
+    setsockopt(&sock, ReceiveTimeout, &tv)
+}
+
+/// Polls `fds` for readability (hang-up and error count) for at most `timeout` (`None`: no
+/// limit) and returns the indices of every ready descriptor; empty when the time passed.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<Vec<usize>, Errno> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let pt = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                let ms = left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 != 0);
+                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|f| PollFd::new(*f, PollFlags::POLLIN)).collect();
+        match nix::poll::poll(&mut pfds, pt) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(0) => match deadline {
+                Some(d) if Instant::now() < d => {}
+                _ => return Ok(Vec::new()),
+            },
+            Ok(_) => {
+                return Ok(pfds
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty()))
+                    .map(|(i, _)| i)
+                    .collect())
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Errors of pipe [`Connection`](super::Connection)s and of [`wait`](super::wait()).
+
+use crate::sys::Errno;
+
+/// Why a message could not be sent on a [`Connection`](super::Connection).
+#[derive(Debug, thiserror::Error)]
+pub enum PipeSendError {
+    /// The value could not be serialised. Nothing was written; the connection is still usable.
+    #[error("the message could not be serialised: {0}; nothing was sent")]
+    Encode(String),
+    /// The message is larger than the maximum frame size. Nothing was written; raise the limit
+    /// with `multiproc::set_max_frame_size` before first use, or split the message.
+    #[error("a message of {len} bytes exceeds the maximum frame size of {max} bytes; nothing was sent")]
+    TooLarge {
+        /// The message's size.
+        len: usize,
+        /// The maximum in force.
+        max: usize,
+    },
+    /// This end is the reading end of a one-way pipe.
+    #[error("this is the reading end of a one-way pipe; send on the writing end")]
+    WrongDirection,
+    /// The other end has been closed (dropped, or its process ended).
+    #[error("the other end of the pipe is closed")]
+    Closed,
+    /// The socket failed.
+    #[error("pipe I/O error: {0}")]
+    Io(Errno),
+}
+
+/// Why no message was received from a [`Connection`](super::Connection).
+#[derive(Debug, thiserror::Error)]
+pub enum PipeRecvError {
+    /// The other end is closed (dropped, or its process ended) and every message it sent has
+    /// been received.
+    #[error("end of file: the other end of the pipe is closed and nothing is left to read")]
+    Eof,
+    /// `try_recv`: no complete message is waiting.
+    #[error("no message is waiting")]
+    Empty,
+    /// `recv_timeout`: no message arrived in time.
+    #[error("timed out waiting for a message")]
+    Timeout,
+    /// Interrupted by Ctrl-C (interrupt mode, root process only).
+    #[error("interrupted by Ctrl-C")]
+    Interrupted,
+    /// This end is the writing end of a one-way pipe.
+    #[error("this is the writing end of a one-way pipe; receive on the reading end")]
+    WrongDirection,
+    /// The message arrived but is not a valid encoding of the expected type. It has been
+    /// consumed; the next `recv` reads the next message.
+    #[error("the message could not be decoded: {0}")]
+    Decode(String),
+    /// The peer announced a message larger than this process's maximum frame size. The stream
+    /// cannot be resynchronised: the connection is unusable from here on.
+    #[error("the peer sent a message of {len} bytes, over the maximum frame size of {max} bytes")]
+    TooLarge {
+        /// The announced size.
+        len: usize,
+        /// The maximum in force.
+        max: usize,
+    },
+    /// The socket failed.
+    #[error("pipe I/O error: {0}")]
+    Io(Errno),
+}
+
+/// Why [`wait`](super::wait()) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    /// Interrupted by Ctrl-C (interrupt mode, root process only).
+    #[error("interrupted by Ctrl-C")]
+    Interrupted,
+    /// Polling failed.
+    #[error("poll failed: {0}")]
+    Io(Errno),
+}

@@ -1,0 +1,189 @@
+//! [`wait`]: block until one of several connections or processes is ready, like Python's
+//! `multiprocessing.connection.wait`.
+//!
+//! A [`Connection`] is ready when a whole message is buffered or its socket is readable (which
+//! includes the peer having closed: end of file counts as ready, so that `recv` can report it).
+//! A [`Process`] is ready when it has ended. Processes are watched through a pidfd (Linux 5.3+),
+//! opened after asking the hub whether the process is still running and checked again once the
+//! pidfd is open, so a recycled pid can never be mistaken for the child. Where pidfds are
+//! unavailable the hub is asked every 20 ms instead. In the root process in interrupt mode,
+//! `wait` returns [`WaitError::Interrupted`] on Ctrl-C.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use super::error::WaitError;
+use super::Connection;
+use crate::process::Process;
+use crate::runtime;
+use crate::sys;
+
+/// How often a source without a descriptor is re-checked, and how often the root looks for
+/// Ctrl-C in interrupt mode.
+const SLICE: Duration = Duration::from_millis(20);
+
+/// How [`wait`] watches one object.
+pub enum WaitSource<'a> {
+    /// Ready now.
+    Ready,
+    /// Ready when this descriptor is readable (or hung up).
+    Fd(BorrowedFd<'a>),
+    /// Ready when this descriptor (owned for the duration of the wait) is readable.
+    OwnedFd(OwnedFd),
+    /// Ready when this check returns true; re-checked every 20 ms.
+    Check(Box<dyn Fn() -> bool + 'a>),
+}
+
+impl std::fmt::Debug for WaitSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitSource::Ready => f.write_str("Ready"),
+            WaitSource::Fd(fd) => f.debug_tuple("Fd").field(fd).finish(),
+            WaitSource::OwnedFd(fd) => f.debug_tuple("OwnedFd").field(fd).finish(),
+            WaitSource::Check(_) => f.write_str("Check(..)"),
+        }
+    }
+}
+
+/// Something [`wait`] can wait on: a [`Connection`] (a message or end of file is ready) or a
+/// [`Process`] (it has ended). Implement it for your own types by returning a descriptor.
+pub trait Waitable {
+    /// How to watch this object; called once per [`wait`].
+    fn wait_source(&self) -> WaitSource<'_>;
+}
+
+impl<T> Waitable for Connection<T> {
+    fn wait_source(&self) -> WaitSource<'_> {
+        if self.ready_now() {
+            WaitSource::Ready
+        } else {
+            WaitSource::Fd(self.as_fd())
+        }
+    }
+}
+
+impl<T> Waitable for Process<T> {
+    fn wait_source(&self) -> WaitSource<'_> {
+        if !self.is_alive() {
+            return WaitSource::Ready;
+        }
+        match sys::proc::pidfd_open(self.pid()) {
+            // Checked again now that the pidfd pins the pid: if the process ended in between,
+            // the pid may have been recycled, and the pidfd may watch someone else.
+            Ok(Some(fd)) if self.is_alive() => WaitSource::OwnedFd(fd),
+            Ok(Some(_)) => WaitSource::Ready,
+            // No pidfds, or the process is already gone (ESRCH): ask the hub.
+            _ => WaitSource::Check(Box::new(move || !self.is_alive())),
+        }
+    }
+}
+
+impl<W: Waitable + ?Sized> Waitable for &W {
+    fn wait_source(&self) -> WaitSource<'_> {
+        (**self).wait_source()
+    }
+}
+
+/// Waits until at least one of `objects` is ready, or `timeout` passes (`None`: no limit;
+/// zero: just check). Returns the indices of the ready objects, in order; empty on timeout.
+///
+/// # Example
+/// ```
+/// use multiproc::{pipe, wait, Connection, Process, Waitable};
+/// use std::time::Duration;
+///
+/// #[multiproc::worker]
+/// fn talk(conn: Connection<u32>, n: u32) {
+///     conn.send(&n).unwrap();
+/// }
+///
+/// let (r1, w1) = pipe::<u32>()?;
+/// let (r2, w2) = pipe::<u32>()?;
+/// let mut p1 = Process::new(talk(w1, 1)).start()?;
+/// let mut p2 = Process::new(talk(w2, 2)).start()?;
+/// let mut got = Vec::new();
+/// let mut open = vec![r1, r2];
+/// while !open.is_empty() {
+///     let objs: Vec<&dyn Waitable> = open.iter().map(|c| c as &dyn Waitable).collect();
+///     let ready = wait(&objs, Some(Duration::from_secs(10)))?;
+///     assert!(!ready.is_empty());
+///     for &i in ready.iter().rev() {
+///         match open[i].recv() {
+///             Ok(v) => got.push(v),
+///             Err(_) => { open.remove(i); } // end of file: the child exited
+///         }
+///     }
+/// }
+/// got.sort();
+/// assert_eq!(got, [1, 2]);
+/// p1.join()?;
+/// p2.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<usize>, WaitError> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let sources: Vec<WaitSource<'_>> = objects.iter().map(|o| o.wait_source()).collect();
+    let root = runtime::is_started_root();
+    let epoch = runtime::interrupt_epoch();
+    let mut fds: Vec<BorrowedFd<'_>> = Vec::new();
+    let mut fd_owner: Vec<usize> = Vec::new();
+    let mut checks: Vec<usize> = Vec::new();
+    let mut ready_now: Vec<usize> = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        match s {
+            WaitSource::Ready => ready_now.push(i),
+            WaitSource::Fd(fd) => {
+                fds.push(*fd);
+                fd_owner.push(i);
+            }
+            WaitSource::OwnedFd(fd) => {
+                fds.push(fd.as_fd());
+                fd_owner.push(i);
+            }
+            WaitSource::Check(_) => checks.push(i),
+        }
+    }
+    let mut first = true;
+    loop {
+        let mut ready = ready_now.clone();
+        if !first {
+            for &i in &checks {
+                if let WaitSource::Check(f) = &sources[i] {
+                    if f() {
+                        ready.push(i);
+                    }
+                }
+            }
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let slice = if !ready.is_empty() || first && !checks.is_empty() {
+            Some(Duration::ZERO)
+        } else {
+            let sliced = root || !checks.is_empty();
+            match (left, sliced) {
+                (Some(l), true) => Some(l.min(SLICE)),
+                (Some(l), false) => Some(l),
+                (None, true) => Some(SLICE),
+                (None, false) => None,
+            }
+        };
+        for j in sys::io::poll_readable(&fds, slice).map_err(WaitError::Io)? {
+            ready.push(fd_owner[j]);
+        }
+        if !ready.is_empty() {
+            ready.sort_unstable();
+            ready.dedup();
+            return Ok(ready);
+        }
+        if !first && root && runtime::interrupt_epoch() != epoch {
+            return Err(WaitError::Interrupted);
+        }
+        if !first && deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(Vec::new());
+        }
+        if first && left.is_some_and(|l| l.is_zero()) && checks.is_empty() {
+            return Ok(Vec::new());
+        }
+        first = false;
+    }
+}

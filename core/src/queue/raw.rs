@@ -1,0 +1,376 @@
+//! The untyped engine behind every queue handle: the hub object, and the process-local prefetch
+//! buffer shared by clones of a handle.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use super::error::{GetError, QueueError};
+use crate::error::CallError;
+use crate::runtime::{self, handle::ObjRef};
+use crate::sys;
+use crate::wire::proto::{Cast, ObjId, ObjOp, ObjectKind, Value, Wait};
+use crate::wire::queue_ops::{QueueKind, QueueOp, QueueStatus};
+
+/// A consumer holds at most about this much of its own processing time in prefetched items, so
+/// that prefetching never starves other consumers for longer than this.
+const PREFETCH_BUDGET: Duration = Duration::from_millis(1);
+/// The most items one get fetches.
+const PREFETCH_MAX: u32 = 256;
+/// One-way put frames are cut at about this size (a batch spans several frames in one write).
+const PUT_FRAME_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Flavour {
+    Queue,
+    Joinable,
+    Simple,
+}
+
+/// What a process knows about a queue locally, shared by the clones of a handle.
+struct Local {
+    obj: ObjId,
+    /// The process that owns the buffer (a `Fork` child inherits a copy it must not use).
+    pid: i32,
+    st: Mutex<LocalState>,
+}
+
+#[derive(Default)]
+struct LocalState {
+    /// Items fetched from the hub and not handed out yet, in order.
+    buf: VecDeque<ByteBuf>,
+    /// This process closed the queue, or the hub said it is closed.
+    closed: bool,
+    /// JoinableQueue: items handed out through this handle and not `task_done`d yet.
+    taken: usize,
+    /// When the last get returned (to measure the consumer's processing time per item).
+    last_return: Option<Instant>,
+    /// Smoothed processing time per item, in nanoseconds.
+    gap_ns: Option<f64>,
+}
+
+impl LocalState {
+    fn prefetch(&self) -> u32 {
+        match self.gap_ns {
+            None => 1,
+            Some(g) => {
+                let n = PREFETCH_BUDGET.as_nanos() as f64 / g.max(1.0);
+                n.clamp(1.0, PREFETCH_MAX as f64) as u32
+            }
+        }
+    }
+
+    fn note_get_start(&mut self, now: Instant) {
+        if let Some(last) = self.last_return {
+            let gap = now.saturating_duration_since(last).as_nanos() as f64;
+            self.gap_ns = Some(match self.gap_ns {
+                None => gap,
+                Some(g) => 0.75 * g + 0.25 * gap,
+            });
+        }
+    }
+}
+
+impl Local {
+    fn lock(&self) -> MutexGuard<'_, LocalState> {
+        let mut st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+        if self.pid != sys::proc::getpid() {
+            // A forked copy: the buffered items belong to the parent.
+            st.buf.clear();
+            st.taken = 0;
+        }
+        st
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if self.pid != sys::proc::getpid() {
+            return;
+        }
+        let st = self.st.get_mut().unwrap_or_else(|p| p.into_inner());
+        if !st.buf.is_empty() {
+            let items: Vec<ByteBuf> = st.buf.drain(..).collect();
+            let _ = runtime::cast(Cast::Object {
+                obj: self.obj,
+                op: ObjOp::Queue(QueueOp::Requeue(items)),
+            });
+        }
+    }
+}
+
+/// An untyped queue handle.
+pub(crate) struct RawQueue {
+    local: Arc<Local>,
+    obj: ObjRef,
+    maxsize: usize,
+    flavour: Flavour,
+}
+
+impl Clone for RawQueue {
+    fn clone(&self) -> Self {
+        RawQueue {
+            local: self.local.clone(),
+            obj: self.obj.clone(),
+            maxsize: self.maxsize,
+            flavour: self.flavour,
+        }
+    }
+}
+
+fn new_local(obj: ObjId) -> Arc<Local> {
+    Arc::new(Local {
+        obj,
+        pid: sys::proc::getpid(),
+        st: Mutex::new(LocalState::default()),
+    })
+}
+
+/// A failed put, before the typed layer gives the item back.
+pub(crate) enum PutFail {
+    Full,
+    Closed,
+    Encode(String),
+    Interrupted,
+    Call(CallError),
+}
+
+fn put_fail(e: CallError) -> PutFail {
+    match e {
+        e if e.is_interrupted() => PutFail::Interrupted,
+        e if e.is_timeout() => PutFail::Full,
+        CallError::Encode(f) => PutFail::Encode(f.to_string()),
+        e => PutFail::Call(e),
+    }
+}
+
+fn unexpected(v: Value) -> CallError {
+    CallError::Protocol(format!("unexpected reply from a queue: {v:?}"))
+}
+
+impl RawQueue {
+    pub fn create(flavour: Flavour, maxsize: usize) -> Result<RawQueue, QueueError> {
+        let kind = match flavour {
+            Flavour::Queue => QueueKind::Queue {
+                maxsize: maxsize as u64,
+            },
+            Flavour::Joinable => QueueKind::Joinable {
+                maxsize: maxsize as u64,
+            },
+            Flavour::Simple => QueueKind::Simple,
+        };
+        let obj = ObjRef::create(ObjectKind::Queue(kind))?;
+        Ok(RawQueue {
+            local: new_local(obj.id()),
+            obj,
+            maxsize,
+            flavour,
+        })
+    }
+
+    pub fn maxsize(&self) -> usize {
+        self.maxsize
+    }
+
+    fn op(&self, op: QueueOp, wait: Wait) -> Result<Value, CallError> {
+        self.obj.call(ObjOp::Queue(op), runtime::deadline_of(wait))
+    }
+
+    /// Puts encoded items: one write for an unbounded queue (durable once it returns); one
+    /// call per item, waiting as `wait` says, for a bounded one. On failure, returns how many
+    /// items went in.
+    pub fn put(&self, mut items: Vec<ByteBuf>, wait: Wait) -> Result<(), (usize, PutFail)> {
+        if self.local.lock().closed {
+            return Err((0, PutFail::Closed));
+        }
+        if self.maxsize == 0 {
+            let mut casts = Vec::new();
+            let mut frame = Vec::new();
+            let mut bytes = 0;
+            for it in items.drain(..) {
+                bytes += it.len();
+                frame.push(it);
+                if bytes >= PUT_FRAME_BYTES {
+                    casts.push(self.put_cast(std::mem::take(&mut frame)));
+                    bytes = 0;
+                }
+            }
+            if !frame.is_empty() {
+                casts.push(self.put_cast(frame));
+            }
+            let res = if casts.len() == 1 {
+                casts.pop().map_or(Ok(()), runtime::cast)
+            } else {
+                runtime::cast_many(casts)
+            };
+            return res.map_err(|e| (0, put_fail(e)));
+        }
+        for (i, item) in items.into_iter().enumerate() {
+            match self.op(QueueOp::PutWait { item, wait }, wait) {
+                Ok(Value::Unit) => {}
+                Ok(Value::U64(c)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
+                    self.local.lock().closed = true;
+                    return Err((i, PutFail::Closed));
+                }
+                Ok(v) => return Err((i, PutFail::Call(unexpected(v)))),
+                Err(e) => return Err((i, put_fail(e))),
+            }
+        }
+        Ok(())
+    }
+
+    fn put_cast(&self, items: Vec<ByteBuf>) -> Cast {
+        Cast::Object {
+            obj: self.obj.id(),
+            op: ObjOp::Queue(QueueOp::Put(items)),
+        }
+    }
+
+    /// Takes one encoded item, from the local buffer or the hub.
+    pub fn get(&self, wait: Wait) -> Result<ByteBuf, GetError> {
+        let joinable = self.flavour == Flavour::Joinable;
+        let max = {
+            let mut st = self.local.lock();
+            if st.closed {
+                return Err(GetError::Closed);
+            }
+            st.note_get_start(Instant::now());
+            if let Some(b) = st.buf.pop_front() {
+                if joinable {
+                    st.taken += 1;
+                }
+                st.last_return = Some(Instant::now());
+                return Ok(b);
+            }
+            st.prefetch()
+        };
+        match self.op(QueueOp::Get { max, wait }, wait) {
+            Ok(Value::Batch(batch)) => {
+                let mut it = batch.into_iter();
+                let first = it
+                    .next()
+                    .ok_or_else(|| GetError::Call(CallError::Protocol("a queue sent an empty batch".into())))?;
+                let mut st = self.local.lock();
+                st.buf.extend(it);
+                if joinable {
+                    st.taken += 1;
+                }
+                st.last_return = Some(Instant::now());
+                Ok(first)
+            }
+            Ok(Value::U64(c)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
+                self.local.lock().closed = true;
+                Err(GetError::Closed)
+            }
+            Ok(v) => Err(GetError::Call(unexpected(v))),
+            Err(e) if e.is_interrupted() => Err(GetError::Interrupted),
+            Err(e) if e.is_timeout() => Err(if wait == Wait::Never {
+                GetError::Empty
+            } else {
+                GetError::Timeout
+            }),
+            Err(e) => Err(GetError::Call(e)),
+        }
+    }
+
+    /// Items queued in the hub plus those prefetched here.
+    pub fn qsize(&self) -> Result<usize, QueueError> {
+        let local = self.local.lock().buf.len();
+        match self.op(QueueOp::Len, Wait::Forever)? {
+            Value::U64(n) => Ok(n as usize + local),
+            v => Err(QueueError::Call(unexpected(v))),
+        }
+    }
+
+    /// Is the bounded queue at capacity (in the hub)?
+    pub fn full(&self) -> Result<bool, QueueError> {
+        if self.maxsize == 0 {
+            return Ok(false);
+        }
+        match self.op(QueueOp::Len, Wait::Forever)? {
+            Value::U64(n) => Ok(n as usize >= self.maxsize),
+            v => Err(QueueError::Call(unexpected(v))),
+        }
+    }
+
+    /// Closes the queue for everyone. Prefetched items go back to the hub first.
+    pub fn close(&self) -> Result<(), QueueError> {
+        let items: Vec<ByteBuf> = {
+            let mut st = self.local.lock();
+            st.closed = true;
+            st.buf.drain(..).collect()
+        };
+        if !items.is_empty() {
+            self.obj.cast(ObjOp::Queue(QueueOp::Requeue(items)))?;
+        }
+        match self.op(QueueOp::Close, Wait::Forever)? {
+            Value::Unit => Ok(()),
+            v => Err(QueueError::Call(unexpected(v))),
+        }
+    }
+
+    /// JoinableQueue: one taken item is finished.
+    pub fn task_done(&self) -> Result<(), QueueError> {
+        let known = {
+            let mut st = self.local.lock();
+            if st.taken > 0 {
+                st.taken -= 1;
+                true
+            } else {
+                false
+            }
+        };
+        if known {
+            // The hub holds an item this process took: it cannot be an over-call, so no answer
+            // is needed (one write, no round trip).
+            return Ok(self.obj.cast(ObjOp::Queue(QueueOp::TaskDone))?);
+        }
+        match self.op(QueueOp::TaskDone, Wait::Forever)? {
+            Value::Unit => Ok(()),
+            Value::U64(c) if QueueStatus::from_code(c) == Some(QueueStatus::TooManyTaskDone) => {
+                Err(QueueError::TooManyTaskDone)
+            }
+            v => Err(QueueError::Call(unexpected(v))),
+        }
+    }
+
+    /// JoinableQueue: waits until every item put has been finished.
+    pub fn join(&self, wait: Wait) -> Result<(), QueueError> {
+        match self.op(QueueOp::Join(wait), wait) {
+            Ok(Value::Unit) => Ok(()),
+            Ok(v) => Err(QueueError::Call(unexpected(v))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Serialize for RawQueue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.obj, self.maxsize as u64, self.flavour).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawQueue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (obj, maxsize, flavour) = <(ObjRef, u64, Flavour)>::deserialize(d)?;
+        Ok(RawQueue {
+            local: new_local(obj.id()),
+            obj,
+            maxsize: usize::try_from(maxsize).unwrap_or(usize::MAX),
+            flavour,
+        })
+    }
+}
+
+impl std::fmt::Debug for RawQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("id", &self.obj.id().0)
+            .field("maxsize", &self.maxsize)
+            .field("kind", &self.flavour)
+            .finish()
+    }
+}

@@ -1,0 +1,65 @@
+//! Port of seed `001_7d625fca41ae7592.txt`, first Queue example: three producers and two
+//! consumers. A consumer stops on a `None` sentinel (the main process puts one after the
+//! producers finish) or, failing that, when `get` times out. Sleeps are scaled from 1–2 s to
+//! 20–40 ms and the timeout from 5 s to 0.5 s.
+
+use std::time::Duration;
+
+use multiproc::{Process, Queue};
+
+fn jitter(lo: u64, hi: u64) -> Duration {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let x = (t.subsec_nanos() as u64 ^ std::process::id() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+    Duration::from_millis(lo + x % (hi - lo + 1))
+}
+
+#[multiproc::worker]
+fn producer(name: String, food: String, q: Queue<Option<String>>) {
+    for i in 0..10 {
+        std::thread::sleep(jitter(20, 40));
+        q.put(Some(format!("{name}生产的{i}号{food}"))).unwrap();
+        println!("{name}生产了{i}号{food}");
+    }
+}
+
+#[multiproc::worker]
+fn consumer(name: String, q: Queue<Option<String>>) {
+    loop {
+        match q.get_timeout(Duration::from_millis(500)) {
+            Ok(Some(k)) => {
+                println!("  {name}吃了{k}");
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            Ok(None) => {
+                println!("{name}没东西吃了");
+                break;
+            }
+            Err(_) => {
+                println!("  {name}等了这么久也没东西吃,看来是没了");
+                break;
+            }
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let queue = Queue::new()?;
+    let mut producers = Vec::new();
+    for (name, food) in [("吉祥", "包子"), ("红宝石", "蛋糕"), ("五芳斋", "粽子")] {
+        producers.push(Process::new(producer(name.into(), food.into(), queue.clone())).start()?);
+    }
+    let mut consumers = Vec::new();
+    for name in ["Jenny", "Cony"] {
+        consumers.push(Process::new(consumer(name.into(), queue.clone())).start()?);
+    }
+    for p in &mut producers {
+        p.join()?;
+    }
+    queue.put(None)?; // one sentinel: one consumer stops on it, the other on the timeout
+    for c in &mut consumers {
+        c.join()?;
+    }
+    Ok(())
+}
