@@ -235,3 +235,15 @@ fn unknown_worker_fails_in_the_child_with_a_clear_error() {
     }
     assert_eq!(p.exitcode(), Some(1));
 }
+
+/// Regression: a `Fork` child that exits at once is reaped by its fork thread, whose report can
+/// reach the hub before the starting thread's; the join must still complete.
+#[test]
+fn fork_children_that_exit_at_once_are_joined() {
+    #[multiproc::worker]
+    fn nothing() {}
+    for _ in 0..200 {
+        let mut p = Process::new(nothing()).start_method(StartMethod::Fork).start().unwrap();
+        p.join_timeout(Duration::from_secs(10)).unwrap();
+    }
+}

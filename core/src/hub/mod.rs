@@ -108,6 +108,9 @@ pub(crate) struct Hub {
     sigint: Option<sys::signal::SignalPipe>,
     sigchld: Option<sys::signal::SignalPipe>,
     catch_interrupts: bool,
+    /// `Reaped` reports that arrived before the matching `Forked` (they travel on different
+    /// connections of the forking process).
+    early_reaped: std::collections::HashMap<i32, crate::wire::proto::ExitInfo>,
 }
 
 impl Hub {
@@ -127,6 +130,7 @@ impl Hub {
             sigint: None,
             sigchld: None,
             catch_interrupts: false,
+            early_reaped: std::collections::HashMap::new(),
         })
     }
 
@@ -509,12 +513,21 @@ impl Hub {
                 let from_forkserver = self.conns.get(t).is_some_and(|c| c.role == Role::ForkServer);
                 self.procs
                     .forked(child, pid, proc, from_forkserver, &mut self.timers, &mut self.replies);
-            }
-            Cast::Reaped { pid, exit } => {
-                if let Some(p) = self.procs.by_pid(pid) {
-                    self.proc_exited(p, exit);
+                if let Some(exit) = self.early_reaped.remove(&pid) {
+                    if self.procs.by_pid(pid) == Some(child) {
+                        self.proc_exited(child, exit);
+                    }
                 }
             }
+            Cast::Reaped { pid, exit } => match self.procs.by_pid(pid) {
+                Some(p) => self.proc_exited(p, exit),
+                // A process that forks children itself reports them on two connections; keep
+                // a report that overtook its `Forked` until that arrives.
+                None if self.early_reaped.len() < 4096 => {
+                    self.early_reaped.insert(pid, exit);
+                }
+                None => {}
+            },
             Cast::Retain(id) => self.objects.retain(id, proc),
             Cast::Release(id) => self.objects.release(id, proc),
             Cast::InflightAdd(id) => self.objects.inflight(id, 1),
