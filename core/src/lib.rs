@@ -79,6 +79,10 @@ pub use process::{
     IntoTask, Process, ProcessBuilder, ProcessInfo, StartMethod, Task,
 };
 pub use runtime::set_max_frame_size;
+pub use sync::{
+    Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, Event, EventError, Lock, LockError, RLock,
+    RLockError, Semaphore, SemaphoreError,
+};
 
 /// Opts in to interrupt mode (root process only; a no-op elsewhere): from now on, SIGINT
 /// (Ctrl-C) makes every root thread blocked in a multiproc call return an `Interrupted` error
