@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{eventually, take, Kids};
 use multiproc::sync::{Lock, LockError, RLock, RLockError, Semaphore};
-use multiproc::{mailbox, Addr, Process};
+use multiproc::Process;
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -131,34 +131,35 @@ fn rlock_is_owned_per_process_and_thread() {
 // ----- fairness ----------------------------------------------------------------------------
 
 #[multiproc::worker]
-fn ordered_acquirer(lock: Lock, idx: u32, parent: Addr<(u32, String)>) {
-    parent.send(&(idx, "waiting".to_string())).unwrap();
+fn ordered_acquirer(lock: Lock, ready: Semaphore, seq: Semaphore) -> u64 {
+    ready.release().unwrap();
     let _g = lock.acquire().unwrap();
-    parent.send(&(idx, "got".to_string())).unwrap();
+    // Under the lock: read and bump the shared sequence number.
+    let mine = seq.get_value().unwrap();
+    seq.release().unwrap();
+    mine
 }
 
 #[test]
 fn waiters_are_served_in_fifo_order() {
     let lock = Lock::new().unwrap();
-    let me = multiproc::current_process().addr::<(u32, String)>();
-    let inbox = mailbox::<(u32, String)>();
+    let ready = Semaphore::new(0).unwrap();
+    let seq = Semaphore::new(0).unwrap();
     let held = lock.acquire().unwrap();
     let mut kids = Kids::new();
-    for i in 0..4u32 {
+    for _ in 0..4 {
         kids.push(
-            Process::new(ordered_acquirer(lock.clone(), i, me.clone()))
+            Process::new(ordered_acquirer(lock.clone(), ready.clone(), seq.clone()))
                 .start()
                 .unwrap(),
         );
-        let (who, what) = inbox.recv_timeout(LONG).unwrap();
-        assert_eq!((who, what.as_str()), (i, "waiting"));
+        take(&ready, LONG);
         // Let its acquire reach the hub before the next child starts.
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(held);
-    let order: Vec<u32> = (0..4).map(|_| inbox.recv_timeout(LONG).unwrap().0).collect();
-    assert_eq!(order, vec![0, 1, 2, 3]);
-    kids.join_all();
+    // The i-th child to queue is the i-th to get the lock.
+    assert_eq!(kids.join_all(), vec![0, 1, 2, 3]);
 }
 
 #[multiproc::worker]
@@ -267,8 +268,8 @@ fn dead_rlock_owner_releases_and_next_owner_is_told() {
 // ----- dead waiters are dropped -------------------------------------------------------------
 
 #[multiproc::worker]
-fn wait_for_lock(lock: Lock, parent: Addr<u32>) {
-    parent.send(&1).unwrap();
+fn wait_for_lock(lock: Lock, ready: Semaphore) {
+    ready.release().unwrap();
     let _g = lock.acquire().unwrap();
     std::thread::sleep(Duration::from_secs(600));
 }
@@ -276,13 +277,16 @@ fn wait_for_lock(lock: Lock, parent: Addr<u32>) {
 #[test]
 fn dead_waiters_are_never_granted_the_lock() {
     let lock = Lock::new().unwrap();
-    let me = multiproc::current_process().addr::<u32>();
-    let inbox = mailbox::<u32>();
+    let ready = Semaphore::new(0).unwrap();
     let held = lock.acquire().unwrap();
     let mut kids = Kids::new();
     for _ in 0..3 {
-        kids.push(Process::new(wait_for_lock(lock.clone(), me.clone())).start().unwrap());
-        inbox.recv_timeout(LONG).unwrap();
+        kids.push(
+            Process::new(wait_for_lock(lock.clone(), ready.clone()))
+                .start()
+                .unwrap(),
+        );
+        take(&ready, LONG);
     }
     std::thread::sleep(Duration::from_millis(300)); // their acquires are parked
     for k in &mut kids.0 {
