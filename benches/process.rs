@@ -200,7 +200,9 @@ fn mailbox_counter(to: Addr<u64>, expect: u64) {
 fn mailbox_oneway(c: &mut Criterion) {
     let mut g = c.benchmark_group("mailbox_oneway");
     const N: u64 = 20_000;
-    g.throughput(Throughput::Elements(N)).sample_size(10).measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(N))
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     let me = multiproc::current_process().addr::<u64>();
     let done = mailbox::<u64>();
     let msg = ByteBuf::from(vec![7u8; MSG]);
@@ -244,7 +246,9 @@ fn hub_ping(c: &mut Criterion) {
         let (near, far) = placement(place);
         multiproc::runtime::pin_hub(Some(near)).unwrap();
         pin(far);
-        g.bench_function(BenchmarkId::from_parameter(place), |b| b.iter(|| multiproc::runtime::ping_hub().unwrap()));
+        g.bench_function(BenchmarkId::from_parameter(place), |b| {
+            b.iter(|| multiproc::runtime::ping_hub().unwrap())
+        });
     }
     g.finish();
     unpin_all();
@@ -252,4 +256,3 @@ fn hub_ping(c: &mut Criterion) {
 
 criterion_group!(benches, start_join, floors, hub_ping, mailbox_rt, mailbox_oneway);
 criterion_main!(benches);
-

@@ -79,6 +79,10 @@ pub use process::{
     IntoTask, Process, ProcessBuilder, ProcessInfo, StartMethod, Task,
 };
 pub use runtime::set_max_frame_size;
+pub use sync::{
+    Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, Event, EventError, Lock, LockError, RLock,
+    RLockError, Semaphore, SemaphoreError,
+};
 
 // Queues and pipes (issue 4).
 pub use pipe::{

@@ -1,7 +1,12 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests. Each test binary includes this module and uses
+//! only part of it.
 #![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
+
+use multiproc::sync::Semaphore;
+use multiproc::Process;
+use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
 
 /// Kills the listed pids (SIGKILL) when dropped, so a failing test leaves nothing behind.
@@ -90,4 +95,50 @@ pub fn read_line_with(reader: &mut impl std::io::BufRead, prefix: &str) -> Optio
             return Some(line[at + prefix.len()..].trim_end().to_string());
         }
     }
+}
+
+/// Child processes that are killed and reaped when the test ends, even if it fails.
+pub struct Kids<T: DeserializeOwned>(pub Vec<Process<T>>);
+
+impl<T: DeserializeOwned> Kids<T> {
+    pub fn new() -> Self {
+        Kids(Vec::new())
+    }
+
+    pub fn push(&mut self, p: Process<T>) -> usize {
+        self.0.push(p);
+        self.0.len() - 1
+    }
+
+    /// Joins every child, panicking with the child's error if one failed.
+    pub fn join_all(&mut self) -> Vec<T> {
+        self.0
+            .iter_mut()
+            .map(|p| p.join_timeout(Duration::from_secs(60)).expect("child failed"))
+            .collect()
+    }
+}
+
+impl<T: DeserializeOwned> Drop for Kids<T> {
+    fn drop(&mut self) {
+        for p in &mut self.0 {
+            if p.exitcode().is_none() {
+                let _ = p.kill();
+            }
+            let _ = p.join_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
+/// Takes one permit of a signalling semaphore (a raw permit: it is consumed).
+pub fn take(sem: &Semaphore, limit: Duration) {
+    sem.acquire_timeout(limit)
+        .expect("semaphore")
+        .expect("timed out waiting for a signal")
+        .forget();
+}
+
+/// A shared counter: CPython's tests use a semaphore's value the same way.
+pub fn count(sem: &Semaphore) -> u64 {
+    sem.get_value().expect("get_value")
 }

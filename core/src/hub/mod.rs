@@ -407,7 +407,13 @@ impl Hub {
         let pred = move |w: &objects::Waiter| w.who.conn == t;
         self.cancel_waiters(&pred, None);
         match c.role {
-            Role::Main => self.proc_gone(c.proc),
+            Role::Main => {
+                // The process is exiting: its thread connections may still hold frames the
+                // hub has not read (a call parked after `proc_gone` would be granted a lock
+                // that nobody can release). Read them first.
+                self.drain_proc_conns(c.proc);
+                self.proc_gone(c.proc)
+            }
             Role::ForkServer => self.forkserver_gone(c.proc),
             Role::Thread => {}
         }
@@ -654,7 +660,15 @@ impl Hub {
 
     /// A process's exit status is known.
     fn proc_exited(&mut self, proc: ProcId, exit: crate::wire::proto::ExitInfo) {
-        // Read what the process wrote before it died (its outcome, its last items).
+        self.drain_proc_conns(proc);
+        self.proc_gone(proc);
+        self.procs.exited(proc, exit, &mut self.timers, &mut self.replies);
+        self.route_replies();
+    }
+
+    /// Reads what a dead process wrote on its connections before it died (its outcome, its last
+    /// items, its last releases), so that nothing it sent is handled after `proc_gone`.
+    fn drain_proc_conns(&mut self, proc: ProcId) {
         let conns: Vec<Token> = self
             .conns
             .iter()
@@ -671,9 +685,6 @@ impl Hub {
                 }
             }
         }
-        self.proc_gone(proc);
-        self.procs.exited(proc, exit, &mut self.timers, &mut self.replies);
-        self.route_replies();
     }
 
     /// A process is dead to the hub (its main connection closed, or it was reaped).

@@ -17,6 +17,26 @@ use super::{rt, Runtime};
 use crate::error::CallError;
 use crate::wire::proto::{Cast, ObjId, ObjOp, ObjectKind, Op, Value};
 
+thread_local! {
+    static DECODING_COPY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, in which handles are decoded from a *copy* of a serialised value that may be
+/// decoded many times (a barrier action's arguments, decoded once per generation). Such
+/// decodes retain their objects but do not settle the value's in-flight reference, which
+/// therefore stays for the life of the program (a bounded leak: the objects named in the
+/// value are never reclaimed).
+pub(crate) fn decoding_copy<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DECODING_COPY.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(DECODING_COPY.with(|c| c.replace(true)));
+    f()
+}
+
 /// An owned, counted reference to a hub object.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ObjRef {
@@ -91,7 +111,9 @@ impl<'de> Deserialize<'de> for ObjRef {
         if rt.local_retain(id) {
             rt.cast_main(Cast::Retain(id)).map_err(serde::de::Error::custom)?;
         }
-        rt.cast_main(Cast::InflightDone(id)).map_err(serde::de::Error::custom)?;
+        if !DECODING_COPY.with(|c| c.get()) {
+            rt.cast_main(Cast::InflightDone(id)).map_err(serde::de::Error::custom)?;
+        }
         Ok(ObjRef { id })
     }
 }

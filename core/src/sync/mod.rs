@@ -1,1 +1,147 @@
-//! Synchronisation primitives served by the hub: Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier.
+//! Synchronisation primitives served by the hub: [`Lock`], [`RLock`], [`Semaphore`],
+//! [`BoundedSemaphore`], [`Event`], [`Condition`] and [`Barrier`].
+//!
+//! Each is a handle to a state machine inside the hub (see the hub's `objects/sync` module for
+//! the protocols). Handles are `Clone + Serialize + Deserialize`: pass them to a child as a
+//! worker argument or inside a message, and they work in any process of the program. A
+//! blocking operation is one request/reply with the hub on the calling thread's own
+//! connection, so threads never delay each other.
+//!
+//! # Python's semantics, Rust's manners
+//! - Every blocking operation has a blocking, a `try_` and a `_timeout` form. As in Python, a
+//!   zero timeout does not wait.
+//! - Acquiring returns a `#[must_use]` guard; dropping the guard releases (in any process, even
+//!   while unwinding from a panic). Python's free-standing style (`acquire()` … `release()`,
+//!   possibly from another process) is `lock.acquire()?.forget()` … `lock.release()?`.
+//! - Waiters are served in FIFO order: nobody starves.
+//!
+//! # Guarantees beyond Python
+//! - **A dead owner does not leave a lock held.** When a process dies (even by SIGKILL) while
+//!   it holds a [`Lock`], an [`RLock`] or a [`Condition`]'s lock, the hub releases the lock, and
+//!   the next acquirer is told: its guard's `previous_owner_died()` returns `true` (for a
+//!   condition waiter that re-acquires the lock, its wait returns
+//!   [`ConditionError::PreviousOwnerDied`] while holding the lock again, like `EOWNERDEAD` from
+//!   a robust pthread mutex). The flag is reported once, to the very next owner.
+//! - **Dead waiters are dropped**: a process that dies while blocked is never granted a lock or
+//!   a permit.
+//! - **Semaphore permits held through a guard** by a process that dies are returned. Permits
+//!   taken raw (a guard turned into a raw permit with [`SemaphoreGuard::forget`]) are not
+//!   tracked: in signalling use another process releases them.
+//! - **A dead Barrier party breaks the barrier**: the other parties get
+//!   [`BarrierError::Broken`] instead of waiting forever.
+//!
+//! # Costs
+//! A blocking operation costs one round trip to the hub (a few microseconds on the same
+//! machine); a guard's release is one-way (it is written to the hub's socket before `drop`
+//! returns, and takes effect in order with everything this thread sends afterwards). Python's
+//! `multiprocessing.Lock` is a shared-memory semaphore and is much faster uncontended (tens of
+//! nanoseconds); these primitives trade that for the guarantees above.
+
+mod barrier;
+mod condition;
+mod error;
+mod event;
+mod lock;
+mod semaphore;
+
+pub use barrier::{Barrier, BarrierBuilder};
+pub use condition::{Condition, ConditionGuard};
+pub use error::{BarrierError, ConditionError, EventError, LockError, RLockError, SemaphoreError};
+pub use event::Event;
+pub use lock::{Lock, LockGuard, RLock, RLockGuard, RLockOwner};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::CallError;
+use crate::runtime::{self, handle::ObjRef};
+use crate::wire::proto::{ObjOp, Value, Wait};
+use crate::wire::sync_ops::{SyncOp, SyncReply};
+
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+static NEXT_COND: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static THREAD_ID: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The calling thread's id as the synchronisation primitives know it (unique within its
+/// process; an [`RLock`] is owned by a (process, thread) pair). Compare with
+/// [`RLockOwner::thread`].
+pub fn current_thread_id() -> u64 {
+    // During thread teardown the thread-local may be gone; 0 is never a live thread's id.
+    THREAD_ID.try_with(|t| *t).unwrap_or(0)
+}
+
+/// This process's OS pid (0 if the runtime cannot start).
+fn my_pid() -> i32 {
+    runtime::rt().map(|rt| rt.me.pid).unwrap_or(0)
+}
+
+/// A fresh condition key, unique in the program's run.
+fn new_cond_key() -> Result<crate::wire::sync_ops::CondKey, CallError> {
+    Ok(crate::wire::sync_ops::CondKey {
+        proc: runtime::rt()?.me.proc.0,
+        seq: NEXT_COND.fetch_add(1, Ordering::Relaxed),
+    })
+}
+
+/// A blocking operation. `client_deadline` is the safety net for an unresponsive hub (the
+/// hub itself enforces the operation's deadline).
+fn call(obj: &ObjRef, op: SyncOp, wait: Wait) -> Result<Value, CallError> {
+    obj.call(ObjOp::Sync(op), runtime::deadline_of(wait))
+}
+
+/// A blocking operation whose answer may come long after its own deadline (a condition wait
+/// must still re-acquire its lock; a barrier latecomer waits for the action to finish).
+fn call_unbounded(obj: &ObjRef, op: SyncOp) -> Result<Value, CallError> {
+    obj.call(ObjOp::Sync(op), None)
+}
+
+/// A one-way operation (guards' releases).
+fn cast(obj: &ObjRef, op: SyncOp) {
+    // If the hub is gone, so is everything the release would have mattered to.
+    let _ = obj.cast(ObjOp::Sync(op));
+}
+
+/// Turns a `Timeout` into `Ok(None)`.
+fn timeout_to_none(r: Result<Value, CallError>) -> Result<Option<Value>, CallError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_timeout() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Expects a `Value::Sync` reply.
+fn sync_reply(v: Value) -> Result<SyncReply, CallError> {
+    match v {
+        Value::Sync(r) => Ok(r),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(v: impl std::fmt::Debug) -> CallError {
+    CallError::Protocol(format!("unexpected reply from a synchronisation object: {v:?}"))
+}
+
+fn expect_bool(v: Value) -> Result<bool, CallError> {
+    match v {
+        Value::Bool(b) => Ok(b),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn expect_u64(v: Value) -> Result<u64, CallError> {
+    match v {
+        Value::U64(n) => Ok(n),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn expect_unit(v: Value) -> Result<(), CallError> {
+    match v {
+        Value::Unit => Ok(()),
+        other => Err(unexpected(other)),
+    }
+}

@@ -338,6 +338,8 @@ pub enum Value {
     State(ProcState),
     /// A new object.
     Obj(ObjId),
+    /// A synchronisation primitive's reply.
+    Sync(crate::wire::sync_ops::SyncReply),
 }
 
 /// Why the hub refused or could not complete a call.

@@ -1,0 +1,260 @@
+//! [`Condition`].
+
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ConditionError;
+use super::lock::{acquire_on, release_on, release_ticket, Acq};
+use super::{call, call_unbounded, current_thread_id, expect_u64, my_pid, new_cond_key, sync_reply, unexpected};
+use super::{Lock, RLock};
+use crate::runtime::handle::ObjRef;
+use crate::wire::proto::Wait;
+use crate::wire::sync_ops::{CondKey, SyncFault, SyncOp, SyncReply};
+
+/// A condition variable (Python's `multiprocessing.Condition`), built on a [`Lock`] or an
+/// [`RLock`] (a new RLock by default).
+///
+/// The condition's waiters live in the hub next to its lock, so `wait` releases the lock and
+/// parks in one step, and a notified waiter re-acquires the lock (restoring an RLock's
+/// recursion count) before its `wait` returns, all inside the hub. Several conditions may share
+/// one lock ([`Condition::with_lock`]). `wait` and `notify` require the calling thread to hold
+/// the lock ([`ConditionError::NotOwner`] otherwise).
+///
+/// If a process dies holding the lock, the hub releases it: a later `acquire` sees
+/// [`ConditionGuard::previous_owner_died`], and a waiter that re-acquires the lock afterwards
+/// gets [`ConditionError::PreviousOwnerDied`] (with the lock held).
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use multiproc::sync::{Condition, Semaphore};
+/// use multiproc::Process;
+///
+/// #[multiproc::worker]
+/// fn notifier(cond: Condition, ready: Semaphore) {
+///     ready.acquire().unwrap().forget(); // the parent is waiting
+///     let _g = cond.acquire().unwrap();
+///     cond.notify().unwrap();
+/// }
+///
+/// let cond = Condition::new()?;
+/// let ready = Semaphore::new(0)?;
+/// let guard = cond.acquire()?;
+/// let mut child = Process::new(notifier(cond.clone(), ready.clone())).start()?;
+/// ready.release()?;
+/// assert!(cond.wait_timeout(Duration::from_secs(10))?); // notified, and the lock is held again
+/// drop(guard);
+/// child.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Condition {
+    lock: ObjRef,
+    recursive: bool,
+    key: CondKey,
+}
+
+impl Condition {
+    /// A condition on a new [`RLock`].
+    pub fn new() -> Result<Condition, ConditionError> {
+        let lock = RLock::new().map_err(|e| match e {
+            super::RLockError::Call(c) => ConditionError::from(c),
+            other => ConditionError::Call(unexpected(other)),
+        })?;
+        Condition::with_rlock(&lock)
+    }
+
+    /// A condition on an existing [`Lock`] (shared with every other user of that lock).
+    pub fn with_lock(lock: &Lock) -> Result<Condition, ConditionError> {
+        Ok(Condition {
+            lock: lock.obj().clone(),
+            recursive: false,
+            key: new_cond_key()?,
+        })
+    }
+
+    /// A condition on an existing [`RLock`].
+    pub fn with_rlock(lock: &RLock) -> Result<Condition, ConditionError> {
+        Ok(Condition {
+            lock: lock.obj().clone(),
+            recursive: true,
+            key: new_cond_key()?,
+        })
+    }
+
+    /// Is the underlying lock an RLock?
+    pub fn is_recursive(&self) -> bool {
+        self.recursive
+    }
+
+    fn acquire_wait(&self, wait: Wait) -> Result<Option<ConditionGuard<'_>>, ConditionError> {
+        match acquire_on(&self.lock, wait)? {
+            Acq::Got(ticket, owner_died) => Ok(Some(ConditionGuard {
+                cond: self,
+                ticket,
+                owner_died,
+                _not_send: PhantomData,
+            })),
+            Acq::TimedOut => Ok(None),
+            Acq::Refused(f) => Err(ConditionError::Call(unexpected(f))),
+        }
+    }
+
+    /// Acquires the underlying lock (waiting in FIFO order).
+    pub fn acquire(&self) -> Result<ConditionGuard<'_>, ConditionError> {
+        self.acquire_wait(Wait::Forever)?
+            .ok_or_else(|| ConditionError::Call(unexpected("Timeout without a deadline")))
+    }
+
+    /// Acquires the underlying lock if that needs no waiting.
+    pub fn try_acquire(&self) -> Result<Option<ConditionGuard<'_>>, ConditionError> {
+        self.acquire_wait(Wait::Never)
+    }
+
+    /// Waits at most `timeout` for the underlying lock.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<ConditionGuard<'_>>, ConditionError> {
+        self.acquire_wait(Wait::from_timeout(Some(timeout)))
+    }
+
+    /// Releases the underlying lock (free-standing style, after [`ConditionGuard::forget`]).
+    pub fn release(&self) -> Result<(), ConditionError> {
+        match release_on(&self.lock)? {
+            None => Ok(()),
+            Some(SyncFault::NotHeld) => Err(ConditionError::NotHeld),
+            Some(SyncFault::NotOwner) => Err(ConditionError::NotOwner),
+            Some(f) => Err(ConditionError::Call(unexpected(f))),
+        }
+    }
+
+    fn wait_inner(&self, wait: Wait) -> Result<bool, ConditionError> {
+        let op = SyncOp::CondWait {
+            cond: self.key,
+            thread: current_thread_id(),
+            pid: my_pid(),
+            wait,
+        };
+        match sync_reply(call_unbounded(&self.lock, op)?)? {
+            SyncReply::Woken { owner_died: true, .. } => Err(ConditionError::PreviousOwnerDied),
+            SyncReply::Woken { notified, .. } => Ok(notified),
+            SyncReply::Fault(SyncFault::NotOwner) => Err(ConditionError::NotOwner),
+            other => Err(ConditionError::Call(unexpected(other))),
+        }
+    }
+
+    /// Releases the lock, waits for a notification, and re-acquires the lock before returning
+    /// (an RLock at its previous recursion depth). The calling thread must hold the lock.
+    pub fn wait(&self) -> Result<(), ConditionError> {
+        self.wait_inner(Wait::Forever).map(|_| ())
+    }
+
+    /// Like [`wait`](Self::wait), but stops waiting for a notification after `timeout`. Returns
+    /// `false` if it timed out. Either way the lock is held again on return (re-acquiring it is
+    /// not limited by the timeout, as in Python). A zero timeout releases the lock and takes it
+    /// back in turn.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, ConditionError> {
+        self.wait_inner(Wait::from_timeout(Some(timeout)))
+    }
+
+    /// Waits until `predicate` (run in the caller, with the lock held, before the first wait
+    /// and after each wake-up) returns `true`.
+    pub fn wait_for(&self, mut predicate: impl FnMut() -> bool) -> Result<(), ConditionError> {
+        while !predicate() {
+            self.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Like [`wait_for`](Self::wait_for), giving up after `timeout` in total. Returns the last
+    /// value of the predicate (Python's `wait_for(predicate, timeout)`).
+    pub fn wait_for_timeout(
+        &self,
+        mut predicate: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> Result<bool, ConditionError> {
+        let end = Instant::now().checked_add(timeout);
+        let mut result = predicate();
+        while !result {
+            let left = match end {
+                Some(end) => end.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                break;
+            }
+            self.wait_timeout(left)?;
+            result = predicate();
+        }
+        Ok(result)
+    }
+
+    fn notify_inner(&self, n: u32) -> Result<u64, ConditionError> {
+        let op = SyncOp::CondNotify {
+            cond: self.key,
+            thread: current_thread_id(),
+            n,
+        };
+        match call(&self.lock, op, Wait::Forever)? {
+            crate::wire::proto::Value::Sync(SyncReply::Fault(SyncFault::NotOwner)) => Err(ConditionError::NotOwner),
+            v => Ok(expect_u64(v)?),
+        }
+    }
+
+    /// Wakes the longest-waiting waiter, if any. The calling thread must hold the lock; the
+    /// woken waiter gets it after the caller releases it.
+    pub fn notify(&self) -> Result<(), ConditionError> {
+        self.notify_n(1)
+    }
+
+    /// Wakes up to `n` waiters, oldest first.
+    pub fn notify_n(&self, n: u32) -> Result<(), ConditionError> {
+        self.notify_inner(n).map(|_| ())
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) -> Result<(), ConditionError> {
+        self.notify_inner(u32::MAX).map(|_| ())
+    }
+}
+
+/// Proof that the calling thread holds a [`Condition`]'s lock; dropping it releases the lock
+/// (one level of an RLock). Waiting with [`Condition::wait`] while holding it is fine: the
+/// lock is held again when the wait returns.
+///
+/// # Example
+/// ```
+/// let cond = multiproc::sync::Condition::new()?;
+/// let guard = cond.acquire()?;
+/// assert!(!guard.previous_owner_died());
+/// cond.notify_all()?; // no waiters: nothing happens
+/// drop(guard);
+/// assert!(cond.notify().is_err()); // not held any more
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct ConditionGuard<'a> {
+    cond: &'a Condition,
+    ticket: u64,
+    owner_died: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl ConditionGuard<'_> {
+    /// `true` if the previous owner of the lock died holding it and the hub released it.
+    pub fn previous_owner_died(&self) -> bool {
+        self.owner_died
+    }
+
+    /// Keeps the lock held without a guard; release it with [`Condition::release`].
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for ConditionGuard<'_> {
+    fn drop(&mut self) {
+        release_ticket(&self.cond.lock, self.ticket);
+    }
+}

@@ -1,0 +1,243 @@
+//! [`Semaphore`] and [`BoundedSemaphore`].
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::SemaphoreError;
+use super::{call, cast, expect_u64, sync_reply, timeout_to_none, unexpected};
+use crate::runtime::handle::ObjRef;
+use crate::wire::proto::{ObjectKind, Value, Wait};
+use crate::wire::sync_ops::{SyncFault, SyncKind, SyncOp, SyncReply};
+
+fn create(value: u32, bound: Option<u32>) -> Result<ObjRef, SemaphoreError> {
+    Ok(ObjRef::create(ObjectKind::Sync(SyncKind::Semaphore { value, bound }))?)
+}
+
+fn acquire_on(obj: &ObjRef, wait: Wait) -> Result<Option<SemaphoreGuard<'_>>, SemaphoreError> {
+    let op = SyncOp::SemAcquire { guard: true, wait };
+    match timeout_to_none(call(obj, op, wait))? {
+        None => Ok(None),
+        Some(v) => match sync_reply(v)? {
+            SyncReply::Acquired { ticket, .. } => Ok(Some(SemaphoreGuard { obj, ticket })),
+            other => Err(SemaphoreError::Call(unexpected(other))),
+        },
+    }
+}
+
+fn forever<T>(r: Result<Option<T>, SemaphoreError>) -> Result<T, SemaphoreError> {
+    r?.ok_or_else(|| SemaphoreError::Call(unexpected("Timeout without a deadline")))
+}
+
+fn release_on(obj: &ObjRef, n: u32) -> Result<(), SemaphoreError> {
+    match call(obj, SyncOp::SemRelease { n }, Wait::Forever)? {
+        Value::Unit => Ok(()),
+        Value::Sync(SyncReply::Fault(SyncFault::OverRelease { value, bound })) => {
+            Err(SemaphoreError::TooManyReleases {
+                value,
+                released: n,
+                bound,
+            })
+        }
+        other => Err(SemaphoreError::Call(unexpected(other))),
+    }
+}
+
+fn value_on(obj: &ObjRef) -> Result<u64, SemaphoreError> {
+    Ok(expect_u64(call(obj, SyncOp::SemValue, Wait::Forever)?)?)
+}
+
+/// A counting semaphore shared by every process (Python's `multiprocessing.Semaphore`).
+///
+/// `acquire` takes a permit (waiting in FIFO order while there is none) and returns a guard
+/// that gives it back when dropped. `release`/`release_n` add permits from any process; there
+/// is no upper bound (see [`BoundedSemaphore`]).
+///
+/// Permits held through a guard by a process that dies are returned by the hub. A permit
+/// turned raw with [`SemaphoreGuard::forget`] is not: that is the signalling use, where another
+/// process releases it.
+///
+/// # Example
+/// ```
+/// use multiproc::sync::Semaphore;
+/// use multiproc::Process;
+///
+/// #[multiproc::worker]
+/// fn signal(done: Semaphore) {
+///     done.release().unwrap();
+/// }
+///
+/// let sem = Semaphore::new(2)?;
+/// let a = sem.acquire()?;
+/// let b = sem.acquire()?;
+/// assert!(sem.try_acquire()?.is_none());
+/// assert_eq!(sem.get_value()?, 0);
+/// drop((a, b));
+/// assert_eq!(sem.get_value()?, 2);
+///
+/// // Signalling: the child releases a permit that the parent consumes.
+/// let done = Semaphore::new(0)?;
+/// let mut child = Process::new(signal(done.clone())).start()?;
+/// done.acquire()?.forget();
+/// child.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Semaphore {
+    obj: ObjRef,
+}
+
+impl Semaphore {
+    /// Creates a semaphore with `value` permits.
+    pub fn new(value: u32) -> Result<Semaphore, SemaphoreError> {
+        Ok(Semaphore {
+            obj: create(value, None)?,
+        })
+    }
+
+    /// Takes a permit, waiting (FIFO) until one is free.
+    pub fn acquire(&self) -> Result<SemaphoreGuard<'_>, SemaphoreError> {
+        forever(acquire_on(&self.obj, Wait::Forever))
+    }
+
+    /// Takes a permit if one is free now; `Ok(None)` otherwise.
+    pub fn try_acquire(&self) -> Result<Option<SemaphoreGuard<'_>>, SemaphoreError> {
+        acquire_on(&self.obj, Wait::Never)
+    }
+
+    /// Waits at most `timeout` for a permit; `Ok(None)` if none came. A zero timeout does not
+    /// wait.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<SemaphoreGuard<'_>>, SemaphoreError> {
+        acquire_on(&self.obj, Wait::from_timeout(Some(timeout)))
+    }
+
+    /// Adds one permit (from any process), waking the first waiter.
+    pub fn release(&self) -> Result<(), SemaphoreError> {
+        release_on(&self.obj, 1)
+    }
+
+    /// Adds `n` permits, waking up to `n` waiters in FIFO order.
+    pub fn release_n(&self, n: u32) -> Result<(), SemaphoreError> {
+        release_on(&self.obj, n)
+    }
+
+    /// The number of free permits.
+    pub fn get_value(&self) -> Result<u64, SemaphoreError> {
+        value_on(&self.obj)
+    }
+
+    /// `true` if an acquire would have to wait (no free permit).
+    pub fn locked(&self) -> Result<bool, SemaphoreError> {
+        Ok(self.get_value()? == 0)
+    }
+}
+
+/// A semaphore whose value may never exceed its initial value (Python's
+/// `multiprocessing.BoundedSemaphore`): a release above it is an error, and changes nothing.
+///
+/// # Example
+/// ```
+/// use multiproc::sync::{BoundedSemaphore, SemaphoreError};
+///
+/// let sem = BoundedSemaphore::new(1)?;
+/// let permit = sem.acquire()?;
+/// drop(permit);
+/// assert!(matches!(sem.release(), Err(SemaphoreError::TooManyReleases { .. })));
+/// assert_eq!(sem.get_value()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BoundedSemaphore {
+    obj: ObjRef,
+    bound: u32,
+}
+
+impl BoundedSemaphore {
+    /// Creates a bounded semaphore with `value` permits, which is also its bound.
+    pub fn new(value: u32) -> Result<BoundedSemaphore, SemaphoreError> {
+        Ok(BoundedSemaphore {
+            obj: create(value, Some(value))?,
+            bound: value,
+        })
+    }
+
+    /// The bound (the initial value).
+    pub fn bound(&self) -> u32 {
+        self.bound
+    }
+
+    /// Takes a permit, waiting (FIFO) until one is free.
+    pub fn acquire(&self) -> Result<SemaphoreGuard<'_>, SemaphoreError> {
+        forever(acquire_on(&self.obj, Wait::Forever))
+    }
+
+    /// Takes a permit if one is free now; `Ok(None)` otherwise.
+    pub fn try_acquire(&self) -> Result<Option<SemaphoreGuard<'_>>, SemaphoreError> {
+        acquire_on(&self.obj, Wait::Never)
+    }
+
+    /// Waits at most `timeout` for a permit; `Ok(None)` if none came. A zero timeout does not
+    /// wait.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<SemaphoreGuard<'_>>, SemaphoreError> {
+        acquire_on(&self.obj, Wait::from_timeout(Some(timeout)))
+    }
+
+    /// Adds one permit; [`SemaphoreError::TooManyReleases`] (value unchanged) if that would
+    /// exceed the bound.
+    pub fn release(&self) -> Result<(), SemaphoreError> {
+        release_on(&self.obj, 1)
+    }
+
+    /// Adds `n` permits, all or none: [`SemaphoreError::TooManyReleases`] (value unchanged) if
+    /// that would exceed the bound.
+    pub fn release_n(&self, n: u32) -> Result<(), SemaphoreError> {
+        release_on(&self.obj, n)
+    }
+
+    /// The number of free permits.
+    pub fn get_value(&self) -> Result<u64, SemaphoreError> {
+        value_on(&self.obj)
+    }
+
+    /// `true` if an acquire would have to wait (no free permit).
+    pub fn locked(&self) -> Result<bool, SemaphoreError> {
+        Ok(self.get_value()? == 0)
+    }
+}
+
+/// One permit of a [`Semaphore`] or [`BoundedSemaphore`]; dropping it gives the permit back
+/// (one-way, like [`LockGuard`](super::LockGuard)). The hub also gives it back if this process
+/// dies while holding it.
+///
+/// # Example
+/// ```
+/// let sem = multiproc::sync::Semaphore::new(1)?;
+/// {
+///     let _permit = sem.acquire()?;
+///     assert!(sem.locked()?);
+/// }
+/// assert!(!sem.locked()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "the permit is given back as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct SemaphoreGuard<'a> {
+    obj: &'a ObjRef,
+    ticket: u64,
+}
+
+impl SemaphoreGuard<'_> {
+    /// Keeps the permit without a guard (a raw permit, Python's free-standing `acquire()`):
+    /// someone calls `release()` later, possibly another process. The hub stops tracking it,
+    /// so it is **not** returned if this process dies.
+    pub fn forget(self) {
+        cast(self.obj, SyncOp::SemGuardForget { ticket: self.ticket });
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for SemaphoreGuard<'_> {
+    fn drop(&mut self) {
+        cast(self.obj, SyncOp::SemGuardRelease { ticket: self.ticket });
+    }
+}

@@ -1,0 +1,113 @@
+//! Port of seed `003_5936a0b074e251a5.txt`, "进程的同步" (process synchronisation): 20 client
+//! processes buy train tickets recorded in a JSON file. Without the lock (`task`), clients read
+//! the same count and the tickets are over-sold; with the lock (`lock_task`), exactly the
+//! available tickets are sold. Random sleeps are scaled down from up to 1 s to up to 50 ms.
+//!
+//! Run: `cargo run --example ticket_buying`
+
+use std::time::Duration;
+
+use multiproc::sync::Lock;
+use multiproc::{current_process, Process};
+use serde_json::json;
+
+const TICKETS: u64 = 3;
+
+/// A small random sleep (no rand dependency: time and pid as the seed).
+fn random_sleep() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let x = (u64::from(nanos) ^ (u64::from(std::process::id()) << 16)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    std::thread::sleep(Duration::from_millis((x >> 33) % 50));
+}
+
+fn load(tf: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(tf).unwrap()).unwrap()
+}
+
+fn info(tf: &str) {
+    let ticks = load(tf);
+    println!(
+        "ticks from {} to {} left {}",
+        ticks["origin"].as_str().unwrap_or("?"),
+        ticks["dest"].as_str().unwrap_or("?"),
+        ticks["count"]
+    );
+}
+
+/// Returns true if this client bought a ticket.
+fn buy(tf: &str, pname: &str) -> bool {
+    let mut ticks = load(tf);
+    random_sleep();
+    let count = ticks["count"].as_u64().unwrap_or(0);
+    if count > 0 {
+        ticks["count"] = json!(count - 1);
+        random_sleep();
+        std::fs::write(tf, ticks.to_string()).unwrap();
+        println!(
+            "{pname} buy one tick from {} to {}!",
+            ticks["origin"].as_str().unwrap_or("?"),
+            ticks["dest"].as_str().unwrap_or("?")
+        );
+        true
+    } else {
+        println!("oh....no ticks :(");
+        false
+    }
+}
+
+#[multiproc::worker]
+fn task(tf: String) -> bool {
+    info(&tf);
+    buy(&tf, current_process().name())
+}
+
+#[multiproc::worker]
+fn lock_task(tf: String, lock: Lock) -> bool {
+    info(&tf);
+    lock.acquire().unwrap().forget(); // lock.acquire()
+    let bought = std::panic::catch_unwind(|| buy(&tf, current_process().name()));
+    lock.release().unwrap(); // finally: lock.release()
+    bought.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+fn run(tf: &str, lock: Option<&Lock>) -> Result<u64, Box<dyn std::error::Error>> {
+    std::fs::write(
+        tf,
+        json!({"origin": "Beijing", "dest": "Shanghai", "count": TICKETS}).to_string(),
+    )?;
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let name = format!("client-{}", i + 1);
+        let p = match lock {
+            None => Process::new(task(tf.to_string())).name(&name).start()?,
+            Some(l) => Process::new(lock_task(tf.to_string(), l.clone())).name(&name).start()?,
+        };
+        clients.push(p);
+    }
+    let mut sold = 0;
+    for p in &mut clients {
+        sold += u64::from(p.join()?);
+    }
+    println!("all clients finished...");
+    Ok(sold)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let tf = std::env::temp_dir().join(format!("multiproc-ticks-{}.json", std::process::id()));
+    let tf = tf.to_string_lossy().into_owned();
+
+    println!("== without the lock ==");
+    let sold = run(&tf, None)?;
+    println!("sold {sold} tickets, but only {TICKETS} existed (the race over-sells)\n");
+
+    println!("== with the lock ==");
+    let lock = Lock::new()?;
+    let sold = run(&tf, Some(&lock))?;
+    println!("sold {sold} tickets of {TICKETS}: exact");
+    assert_eq!(sold, TICKETS);
+    std::fs::remove_file(&tf)?;
+    Ok(())
+}
