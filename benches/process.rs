@@ -60,10 +60,14 @@ fn write_all(fd: &OwnedFd, buf: &[u8]) -> bool {
         || multiproc::sys::io::send_all(fd.as_fd(), buf, &[]).is_ok()
 }
 
-/// An echo loop on a raw socket: read 64 bytes, write them back, until EOF.
+/// First byte of the message that ends an echo or relay loop. (A `Fork` child inherits every
+/// descriptor of the parent, the other end included, so it would never see EOF.)
+const STOP: u8 = 0xff;
+
+/// An echo loop on a raw socket: read 64 bytes, write them back, until told to stop.
 fn echo(fd: OwnedFd) {
     let mut buf = [0u8; MSG];
-    while read_exact(&fd, &mut buf) {
+    while read_exact(&fd, &mut buf) && buf[0] != STOP {
         if !write_all(&fd, &buf) {
             break;
         }
@@ -74,6 +78,10 @@ fn echo(fd: OwnedFd) {
 fn relay(a: OwnedFd, b: OwnedFd) {
     let mut buf = [0u8; MSG];
     while read_exact(&a, &mut buf) {
+        if buf[0] == STOP {
+            write_all(&b, &buf);
+            break;
+        }
         if !write_all(&b, &buf) || !read_exact(&b, &mut buf) || !write_all(&a, &buf) {
             break;
         }
@@ -115,7 +123,7 @@ fn floors(c: &mut Criterion) {
                 read_exact(&mine, &mut buf);
             })
         });
-        drop(mine);
+        write_all(&mine, &[STOP; MSG]);
         echoer.join().unwrap();
 
         // Relayed: this process <-> relay <-> echoer.
@@ -139,7 +147,7 @@ fn floors(c: &mut Criterion) {
                 read_exact(&mine, &mut buf);
             })
         });
-        drop(mine);
+        write_all(&mine, &[STOP; MSG]);
         relayer.join().unwrap();
         echoer.join().unwrap();
     }

@@ -1,13 +1,21 @@
 //! Mailboxes: every process is an actor with one.
 //!
-//! Any process can send to any other through an [`Addr`]. Messages wait in the hub until the
-//! receiving process takes them with [`Mailbox::recv`]; they are encoded with MessagePack, so
-//! the receiver names the type it expects, and a message of another type is a decode error, not
-//! undefined behaviour. Messages sent to a process that has ended are dropped (as in Erlang).
-//! Messages from one sender arrive in the order sent.
+//! Any process can send to any other through an [`Addr`]. Messages are encoded with
+//! MessagePack, so the receiver names the type it expects, and a message of another type is a
+//! decode error, not undefined behaviour. Messages from one sender arrive in the order sent.
+//! Messages sent to a process that has ended are dropped (as in Erlang).
+//!
+//! Delivery: messages wait in the hub until the process first receives. That first receive
+//! opens a mailbox connection, and from then on the hub *pushes* each message to it as it
+//! arrives, with no request per message. A round trip between two actors is therefore the
+//! physical minimum for a brokered design: one write to the hub and one push out, each way.
+//! Timeouts are the receiver's own, and race-free: a message that arrives after a timeout is
+//! kept for the next receive. One thread receives at a time (`try_recv` on another thread
+//! meanwhile reports `Empty`).
 
+use std::collections::VecDeque;
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -15,10 +23,10 @@ use serde_bytes::ByteBuf;
 
 use crate::error::{AskError, CallError, RecvError, SendError};
 use crate::runtime::{self, handle::ObjRef};
-use crate::wire::proto::{Cast, ObjId, ObjOp, ObjectKind, Op, ProcId, Value, Wait};
+use crate::wire::proto::{Cast, FromHub, ObjId, ObjOp, ObjectKind, Op, ProcId, Value, Wait};
 
-/// How many messages one trip to the hub fetches at most.
-const BATCH: u32 = 1024;
+/// How often a root thread blocked in `recv` looks at the interrupt counter (interrupt mode).
+const INTERRUPT_SLICE: Duration = Duration::from_millis(50);
 
 /// The address of a process's mailbox, for messages of type `M`. `Clone`, `Serialize` and
 /// `Deserialize`: it can be handed to other processes inside messages or worker arguments.
@@ -255,10 +263,20 @@ impl<M: DeserializeOwned> Mailbox<M> {
         }
     }
 
-    /// How many messages are waiting (locally fetched ones included).
+    /// How many messages are waiting for this process (in the hub, or already pushed to it).
     pub fn len(&self) -> Result<usize, RecvError> {
         let rt = runtime::rt().map_err(RecvError::from)?;
-        let local = rt.mailbox.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let local = {
+            let mut st = rt.mailbox.lock().unwrap_or_else(|p| p.into_inner());
+            let st = &mut *st;
+            if let Some(conn) = st.conn.as_mut() {
+                // Take in what has been pushed already, without waiting.
+                while let Some(msg) = conn.next_message_until(Some(Instant::now()))? {
+                    push_mail(&mut st.buf, msg)?;
+                }
+            }
+            st.buf.len()
+        };
         match runtime::call(Op::MailboxLen, None)? {
             Value::U64(n) => Ok(local + n as usize),
             other => Err(RecvError::Call(CallError::Protocol(format!(
@@ -274,29 +292,54 @@ impl<M: DeserializeOwned> Mailbox<M> {
 
     fn recv_wait(&self, wait: Wait) -> Result<M, RecvError> {
         let rt = runtime::rt().map_err(RecvError::from)?;
-        let first = {
-            let mut local = rt.mailbox.lock().unwrap_or_else(|p| p.into_inner());
-            local.pop_front()
+        let deadline = runtime::deadline_of(wait);
+        let mut st = match rt.mailbox.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            // Another thread is receiving: a try_ form does not wait for it.
+            Err(std::sync::TryLockError::WouldBlock) if wait == Wait::Never => return Err(RecvError::Timeout),
+            Err(std::sync::TryLockError::WouldBlock) => rt.mailbox.lock().unwrap_or_else(|p| p.into_inner()),
         };
-        let bytes = match first {
-            Some(b) => b,
-            None => match runtime::call(Op::MailboxTake { max: BATCH, wait }, runtime::deadline_of(wait))? {
-                Value::Batch(batch) if !batch.is_empty() => {
-                    let mut rest = batch.into_iter();
-                    let first = rest.next().unwrap_or_default();
-                    if rest.len() > 0 {
-                        let mut local = rt.mailbox.lock().unwrap_or_else(|p| p.into_inner());
-                        local.extend(rest);
+        let st = &mut *st;
+        let epoch = runtime::interrupt_epoch();
+        loop {
+            if let Some(bytes) = st.buf.pop_front() {
+                return rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string()));
+            }
+            if st.conn.is_none() {
+                st.conn = Some(rt.mailbox_conn()?);
+            }
+            let Some(conn) = st.conn.as_mut() else { continue };
+            // The root wakes now and then to notice Ctrl-C in interrupt mode.
+            let slice = if rt.is_root() {
+                let s = Instant::now() + INTERRUPT_SLICE;
+                Some(deadline.map_or(s, |d| d.min(s)))
+            } else {
+                deadline
+            };
+            match conn.next_message_until(slice)? {
+                Some(msg) => push_mail(&mut st.buf, msg)?,
+                None => {
+                    if runtime::interrupt_epoch() != epoch {
+                        return Err(RecvError::Interrupted);
                     }
-                    first
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(RecvError::Timeout);
+                    }
                 }
-                other => {
-                    return Err(RecvError::Call(CallError::Protocol(format!(
-                        "unexpected reply {other:?}"
-                    ))))
-                }
-            },
-        };
-        rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string()))
+            }
+        }
+    }
+}
+
+fn push_mail(buf: &mut VecDeque<ByteBuf>, msg: FromHub) -> Result<(), RecvError> {
+    match msg {
+        FromHub::Mail(batch) => {
+            buf.extend(batch);
+            Ok(())
+        }
+        other => Err(RecvError::Call(CallError::Protocol(format!(
+            "unexpected frame on the mailbox connection: {other:?}"
+        )))),
     }
 }

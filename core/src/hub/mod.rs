@@ -103,6 +103,8 @@ pub(crate) struct Hub {
     objects: Objects,
     timers: Timers,
     replies: Vec<Outgoing>,
+    /// Mail to push to subscribed connections this turn.
+    pushes: Vec<(Token, Vec<serde_bytes::ByteBuf>)>,
     dirty: Vec<Token>,
     again: Vec<Token>,
     sigint: Option<sys::signal::SignalPipe>,
@@ -125,6 +127,7 @@ impl Hub {
             objects: Objects::default(),
             timers: Timers::default(),
             replies: Vec::new(),
+            pushes: Vec::new(),
             dirty: Vec::new(),
             again: Vec::new(),
             sigint: None,
@@ -311,6 +314,11 @@ impl Hub {
     }
 
     fn route_replies(&mut self) {
+        for (t, mail) in std::mem::take(&mut self.pushes) {
+            if let Err(e) = self.send_to(t, &FromHub::Mail(mail), Vec::new()) {
+                eprintln!("multiproc hub: could not push mail: {e}");
+            }
+        }
         while !self.replies.is_empty() {
             for (t, id, result) in std::mem::take(&mut self.replies) {
                 self.reply(t, id, result, Vec::new());
@@ -406,6 +414,7 @@ impl Hub {
         }
         let pred = move |w: &objects::Waiter| w.who.conn == t;
         self.cancel_waiters(&pred, None);
+        self.procs.unsubscribe(c.proc, t);
         match c.role {
             Role::Main => {
                 // The process is exiting: its thread connections may still hold frames the
@@ -463,7 +472,6 @@ impl Hub {
             Op::Signal { proc, sig } => Answer::Now(self.procs.signal(proc, sig)),
             Op::ActiveChildren => Answer::Now(Ok(Value::Procs(self.procs.active_children(caller.proc)))),
             Op::ProcState(p) => Answer::Now(self.procs.state(p)),
-            Op::MailboxTake { max, wait } => self.procs.mailbox_take(caller, max, wait, now, &mut self.timers),
             Op::MailboxLen => Answer::Now(Ok(Value::U64(self.procs.mailbox_len(caller.proc)))),
             Op::NewObject(kind) => match objects::create(kind, caller.proc) {
                 Ok((obj, lifetime)) => Answer::Now(Ok(Value::Obj(self.objects.insert(obj, lifetime, caller.proc)))),
@@ -504,10 +512,14 @@ impl Hub {
 
     fn cast(&mut self, t: Token, proc: ProcId, c: Cast) -> Result<(), String> {
         match c {
-            Cast::Send { to, payload } => self
-                .procs
-                .deliver(to, vec![payload], &mut self.timers, &mut self.replies),
-            Cast::SendBatch { to, payloads } => self.procs.deliver(to, payloads, &mut self.timers, &mut self.replies),
+            Cast::Send { to, payload } => self.procs.deliver(to, vec![payload], &mut self.pushes),
+            Cast::SendBatch { to, payloads } => self.procs.deliver(to, payloads, &mut self.pushes),
+            Cast::SubscribeMailbox => {
+                let waiting = self.procs.subscribe(proc, t);
+                if !waiting.is_empty() {
+                    self.pushes.push((t, waiting));
+                }
+            }
             Cast::Outcome(o) => self.procs.set_outcome(proc, o),
             Cast::NewConn => {
                 let mut fds = self.take_fds(t, 1)?;
@@ -570,7 +582,7 @@ impl Hub {
                         None => false,
                     }
                 }
-                Target::Join(p) | Target::Mailbox(p) => self.procs.expire(target, p, conn, id),
+                Target::Join(p) => self.procs.expire(target, p, conn, id),
             };
             if found {
                 self.reply(conn, id, Err(HubError::Timeout), Vec::new());

@@ -41,9 +41,6 @@ enum Reaper {
     Lost,
 }
 
-/// Parked mailbox takes, with the most messages each wants.
-type MailboxWaiters = VecDeque<(Waiter, u32)>;
-
 struct Entry {
     info: ProcInfo,
     parent: ProcId,
@@ -55,7 +52,8 @@ struct Entry {
     joiners: Vec<Waiter>,
     spawn_waiters: Vec<Waiter>,
     mailbox: VecDeque<ByteBuf>,
-    mailbox_waiters: MailboxWaiters,
+    /// The connection that receives this process's mail as it arrives.
+    mailbox_sub: Option<Token>,
 }
 
 impl Entry {
@@ -71,7 +69,7 @@ impl Entry {
             joiners: Vec::new(),
             spawn_waiters: Vec::new(),
             mailbox: VecDeque::new(),
-            mailbox_waiters: VecDeque::new(),
+            mailbox_sub: None,
         }
     }
 }
@@ -82,11 +80,6 @@ pub(crate) struct ProcTable {
     next: u64,
     forkserver: Option<(ProcId, Token)>,
     root_pid: i32,
-}
-
-fn take_batch(q: &mut VecDeque<ByteBuf>, max: u32) -> Vec<ByteBuf> {
-    let n = q.len().min(max.max(1) as usize);
-    q.drain(..n).collect()
 }
 
 impl ProcTable {
@@ -270,35 +263,37 @@ impl ProcTable {
         }))
     }
 
-    pub fn deliver(&mut self, to: ProcId, payloads: Vec<ByteBuf>, timers: &mut Timers, replies: &mut Vec<Outgoing>) {
+    /// Delivers mail: pushed at once to a subscribed connection, else kept until the process
+    /// subscribes. Mail to a process that has ended is dropped.
+    pub fn deliver(&mut self, to: ProcId, payloads: Vec<ByteBuf>, pushes: &mut Vec<(Token, Vec<ByteBuf>)>) {
         let Some(e) = self.map.get_mut(&to) else { return };
         if e.gone || e.exit.is_some() {
             return;
         }
-        e.mailbox.extend(payloads);
-        while !e.mailbox.is_empty() {
-            let Some((w, max)) = e.mailbox_waiters.pop_front() else {
-                break;
-            };
-            timers.cancel(w.timer);
-            let batch = take_batch(&mut e.mailbox, max);
-            replies.push((w.who.conn, w.who.id, Ok(Value::Batch(batch))));
+        match e.mailbox_sub {
+            Some(t) => pushes.push((t, payloads)),
+            None => e.mailbox.extend(payloads),
         }
     }
 
-    pub fn mailbox_take(&mut self, who: Caller, max: u32, wait: Wait, now: Instant, timers: &mut Timers) -> Answer {
-        let Some(e) = self.map.get_mut(&who.proc) else {
-            return Answer::Now(Err(HubError::UnknownProcess));
-        };
-        if !e.mailbox.is_empty() {
-            return Answer::Now(Ok(Value::Batch(take_batch(&mut e.mailbox, max))));
+    /// Makes `t` the connection that receives `p`'s mail; returns the mail already waiting.
+    pub fn subscribe(&mut self, p: ProcId, t: Token) -> Vec<ByteBuf> {
+        match self.map.get_mut(&p) {
+            Some(e) => {
+                e.mailbox_sub = Some(t);
+                e.mailbox.drain(..).collect()
+            }
+            None => Vec::new(),
         }
-        if wait == Wait::Never {
-            return Answer::Now(Err(HubError::Timeout));
+    }
+
+    /// A connection closed: it no longer receives mail.
+    pub fn unsubscribe(&mut self, p: ProcId, t: Token) {
+        if let Some(e) = self.map.get_mut(&p) {
+            if e.mailbox_sub == Some(t) {
+                e.mailbox_sub = None;
+            }
         }
-        let timer = timers.arm(now, wait, Target::Mailbox(who.proc), who.conn, who.id);
-        e.mailbox_waiters.push_back((Waiter { who, timer }, max));
-        Answer::Parked
     }
 
     pub fn mailbox_len(&self, p: ProcId) -> u64 {
@@ -337,11 +332,6 @@ impl ProcTable {
         let is_it = |w: &Waiter| w.who.conn == conn && w.who.id == id;
         match target {
             Target::Join(_) => remove_where(&mut e.joiners, is_it),
-            Target::Mailbox(_) => {
-                let before = e.mailbox_waiters.len();
-                e.mailbox_waiters.retain(|(w, _)| !is_it(w));
-                before != e.mailbox_waiters.len()
-            }
             Target::Object(_) => false,
         }
     }
@@ -365,9 +355,6 @@ impl ProcTable {
                 *list = keep;
                 hit.into_iter().for_each(&mut answer);
             }
-            let (hit, keep): (MailboxWaiters, MailboxWaiters) = e.mailbox_waiters.drain(..).partition(|(w, _)| pred(w));
-            e.mailbox_waiters = keep;
-            hit.into_iter().for_each(|(w, _)| answer(w));
         }
     }
 

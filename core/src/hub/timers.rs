@@ -14,8 +14,6 @@ pub(crate) enum Target {
     Object(ObjId),
     /// A join on a process.
     Join(ProcId),
-    /// A mailbox take.
-    Mailbox(ProcId),
 }
 
 /// The key of one deadline (to cancel it).

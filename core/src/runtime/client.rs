@@ -85,7 +85,9 @@ impl ClientConn {
                 }
                 // A stale reply (from a call abandoned by an earlier error): skip it.
                 FromHub::Reply { .. } => continue,
-                FromHub::Init(_) => return Err(CallError::Protocol("unexpected init frame".into())),
+                FromHub::Init(_) | FromHub::Mail(_) => {
+                    return Err(CallError::Protocol("unexpected frame on a call connection".into()))
+                }
             }
         }
     }
@@ -99,6 +101,31 @@ impl ClientConn {
             )));
         }
         Ok(self.fds.drain(..n).collect())
+    }
+
+    /// Reads the next message from the hub, waiting until `deadline` (`None`: without limit).
+    /// `Ok(None)` when the deadline passes first.
+    pub fn next_message_until(&mut self, deadline: Option<Instant>) -> Result<Option<FromHub>, CallError> {
+        loop {
+            if let Some(body) = self.dec.next_frame().map_err(|e| CallError::Protocol(e.to_string()))? {
+                return wire::decode::<FromHub>(body)
+                    .map(Some)
+                    .map_err(|e| CallError::Protocol(e.to_string()));
+            }
+            match sys::io::wait_readable(&[self.fd.as_fd()], deadline).map_err(CallError::Io)? {
+                sys::io::Ready::TimedOut => return Ok(None),
+                sys::io::Ready::Index(_) => {}
+            }
+            let want = self.dec.wanted().clamp(16 * 1024, 4 << 20);
+            let buf = self.dec.spare(want);
+            match sys::io::recv_with_fds(self.fd.as_fd(), buf, &mut self.fds) {
+                Ok(0) => return Err(CallError::HubGone),
+                Ok(n) => self.dec.commit(n),
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(Errno::ECONNRESET) => return Err(CallError::HubGone),
+                Err(e) => return Err(CallError::Io(e)),
+            }
+        }
     }
 
     /// Reads the next message from the hub, blocking until `limit`.

@@ -32,6 +32,14 @@ use crate::wire::proto::{Cast, ChildInit, ObjId, Op, ProcInfo, Value, ROOT_PROC}
 use crate::wire::DEFAULT_MAX_FRAME;
 use client::ClientConn;
 
+/// This process's side of its mailbox: the connection the hub pushes mail on (opened by the
+/// first receive) and the messages read from it but not yet taken.
+#[derive(Default)]
+pub(crate) struct MailboxState {
+    pub conn: Option<ClientConn>,
+    pub buf: VecDeque<ByteBuf>,
+}
+
 /// Everything this process knows about itself.
 pub(crate) struct Runtime {
     pub me: ProcInfo,
@@ -41,9 +49,11 @@ pub(crate) struct Runtime {
     hub: Option<HubHandle>,
     main: Mutex<ClientConn>,
     gen: u64,
+    /// How many children this process has started (names and identities count from it; zero
+    /// means there is nothing to wind down at exit).
     child_seq: AtomicU32,
     refs: Mutex<HashMap<ObjId, usize>>,
-    pub(crate) mailbox: Mutex<VecDeque<ByteBuf>>,
+    pub(crate) mailbox: Mutex<MailboxState>,
 }
 
 static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
@@ -144,7 +154,7 @@ fn init_root() -> Result<&'static Runtime, CallError> {
         gen: GEN.fetch_add(1, Ordering::SeqCst),
         child_seq: AtomicU32::new(0),
         refs: Mutex::new(HashMap::new()),
-        mailbox: Mutex::new(VecDeque::new()),
+        mailbox: Mutex::new(MailboxState::default()),
     };
     let rt = install(rt);
     sys::proc::at_exit(root_at_exit);
@@ -172,7 +182,7 @@ pub(crate) fn init_child(init: &ChildInit, main: OwnedFd) -> &'static Runtime {
         gen: GEN.fetch_add(1, Ordering::SeqCst),
         child_seq: AtomicU32::new(0),
         refs: Mutex::new(HashMap::new()),
-        mailbox: Mutex::new(VecDeque::new()),
+        mailbox: Mutex::new(MailboxState::default()),
     })
 }
 
@@ -206,6 +216,13 @@ impl Runtime {
             None => self.cast_main_with_fds(Cast::NewConn, &[theirs.as_fd()])?,
         }
         Ok(ClientConn::new(mine, self.max_frame))
+    }
+
+    /// Opens the mailbox connection and subscribes it (first receive in this process).
+    pub(crate) fn mailbox_conn(&self) -> Result<ClientConn, CallError> {
+        let mut c = self.new_thread_conn()?;
+        c.cast(Cast::SubscribeMailbox, &[])?;
+        Ok(c)
     }
 
     /// A one-way message on the main connection (ordered with the process's other bookkeeping).
@@ -254,6 +271,10 @@ impl Runtime {
 
     /// Terminates daemonic children and joins the others (Python's exit behaviour).
     pub(crate) fn shutdown_children(&self) {
+        if self.child_seq.load(Ordering::SeqCst) == 0 {
+            // Never started a child: nothing to wait for, and no round trip to pay at exit.
+            return;
+        }
         let Ok(kids) = call(Op::ActiveChildren, None).map(|v| match v {
             Value::Procs(p) => p,
             _ => Vec::new(),

@@ -216,14 +216,8 @@ pub enum Op {
     ActiveChildren,
     /// A process's description and state. Replies `Value::State`.
     ProcState(ProcId),
-    /// Take up to `max` messages from the caller's mailbox. Replies `Value::Batch`.
-    MailboxTake {
-        /// At most this many.
-        max: u32,
-        /// How long to wait for the first.
-        wait: Wait,
-    },
-    /// Messages waiting in the caller's mailbox. Replies `Value::U64`.
+    /// Messages waiting in the hub for the caller's mailbox (those not yet pushed to it).
+    /// Replies `Value::U64`.
     MailboxLen,
     /// Create an object. Replies `Value::Obj`.
     NewObject(ObjectKind),
@@ -288,6 +282,9 @@ pub enum Cast {
         /// What to do.
         op: ObjOp,
     },
+    /// From now on, push the sender's mailbox messages on *this* connection as
+    /// `FromHub::Mail`, starting with those already waiting.
+    SubscribeMailbox,
 }
 
 /// Client → hub.
@@ -383,6 +380,8 @@ pub enum FromHub {
     },
     /// First frame on a child's main connection; `init.task.nfds` descriptors attached.
     Init(Box<ChildInit>),
+    /// Mailbox messages, in order, on the connection that subscribed.
+    Mail(Vec<ByteBuf>),
 }
 
 /// Hub → fork server.

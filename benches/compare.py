@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Prints multiproc's criterion results next to Python's multiprocessing, with ratios.
+
+Usage: python3 benches/compare.py PY_JSONL [CRITERION_DIR]
+Reads the medians criterion wrote under target/criterion/**/new/estimates.json and the JSON
+lines written by benches/python/run_all.sh.
+"""
+import json
+import os
+import sys
+
+py_path = sys.argv[1] if len(sys.argv) > 1 else "/tmp/py_bench.jsonl"
+crit = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "target", "criterion")
+
+
+def rust(path):
+    """Median time per iteration in microseconds, and elements per iteration (throughput)."""
+    base = os.path.join(crit, *path.split("/"), "new")
+    try:
+        est = json.load(open(os.path.join(base, "estimates.json")))
+        bench = json.load(open(os.path.join(base, "benchmark.json")))
+    except OSError:
+        return None, None
+    us = est["median"]["point_estimate"] / 1000.0
+    tp = bench.get("throughput") or {}
+    elems = tp.get("Elements") or tp.get("Bytes")
+    return us, elems
+
+
+py = []
+for line in open(py_path):
+    line = line.strip()
+    if line:
+        try:
+            py.append(json.loads(line))
+        except ValueError:
+            pass
+
+
+def python(bench, **kw):
+    for r in py:
+        if r.get("bench") == bench and all(r.get(k) == v for k, v in kw.items()):
+            return r
+    return None
+
+
+rows = []
+
+
+def lat(label, rust_path, py_rec, py_field="median_us", target=None, floor=None):
+    us, _ = rust(rust_path)
+    p = py_rec.get(py_field) if py_rec else None
+    rows.append((label, us, "us", p, target, floor))
+
+
+def tput(label, rust_path, per_iter, py_rec, py_field, unit, target=None):
+    us, elems = rust(rust_path)
+    val = None
+    if us:
+        n = per_iter if per_iter else (elems or 1)
+        val = n / (us / 1e6)
+        if unit == "MB/s":
+            val = val / 1e6
+    p = py_rec.get(py_field) if py_rec else None
+    rows.append((label, val, unit, p, target, None))
+
+
+# Processes and mailboxes (issue 2)
+for m in ["forkserver", "spawn", "fork"]:
+    lat(f"start+join {m}", f"start_join/{m}", python("start_join", method="fork"), target="<= 0.5 ms and < 0.5x Python fork" if m == "forkserver" else None)
+for place in ["same", "diff"]:
+    floor, _ = rust(f"floor_rt/relayed/{place}")
+    direct, _ = rust(f"floor_rt/direct/{place}")
+    rows.append((f"floor: socketpair RT direct ({place})", direct, "us", None, None, None))
+    rows.append((f"floor: socketpair RT relayed ({place})", floor, "us", None, None, None))
+    lat(f"mailbox RT ({place})", f"mailbox_rt/{place}", python("mailbox_rt", pin=place), target="<= 1.3x relayed floor", floor=floor)
+    lat(f"hub ping RT ({place})", f"hub_ping/{place}", None, floor=floor)
+tput("mailbox one-way 64 B (send)", "mailbox_oneway/send", None, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s", ">= 1,000,000 msg/s")
+tput("mailbox one-way 64 B (send_all)", "mailbox_oneway/send_all_256", None, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s")
+# Sync (issue 3); the sync bench runs under `taskset -c 0` (same CPU)
+lat("Lock uncontended (same)", "lock/uncontended", python("lock_uncontended", kind="manager", pin="same"), target="<= 1.3x relayed floor (same)", floor=rust("floor_rt/relayed/same")[0])
+lat("  vs Python mp.Lock (shared memory)", "lock/uncontended", python("lock_uncontended", kind="mp"))
+tput("Lock contended 2 procs", "lock/contended_2procs", None, python("lock_contended", kind="manager", procs=2), "lock_ops_per_s", "ops/s", ">= 3x Manager().Lock()")
+tput("Lock contended 4 procs", "lock/contended_4procs", None, python("lock_contended", kind="manager", procs=4), "lock_ops_per_s", "ops/s")
+lat("Event ping-pong (same)", "event/pingpong", python("event_pingpong", pin="same"), target="<= Python mp.Event")
+lat("Semaphore acquire+release", "semaphore/acquire_release", python("semaphore_rt"))
+# Queues and pipes (issue 4)
+tput("Queue 1P1C 64 B (put)", "queue_1p1c/put/64", 1, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s", ">= 5x Python")
+tput("Queue 1P1C 64 B (put_many)", "queue_1p1c/put_many/64", 1, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s")
+tput("Queue 1P1C 4 KiB (put)", "queue_1p1c/put/4096", 1, python("mailbox_tput", payload_bytes=4096), "msgs_per_s", "msg/s")
+tput("Queue 1P1C 1 MiB (put)", "queue_1p1c/put/1048576", 1048576, python("mailbox_tput", payload_bytes=1048576), "mb_per_s", "MB/s", ">= 2x Python MB/s")
+tput("Queue 2P2C 64 B", "queue_2p2c/64", 1, python("queue_2p2c"), "msgs_per_s", "msg/s")
+tput("JoinableQueue put/get/task_done/join", "joinable/put_get_task_done_join", 1, python("joinable"), "items_per_s", "items/s", ">= 5x Python")
+tput("Pipe one-way 64 B", "pipe_oneway/64", 1, python("pipe_tput", duplex=True), "bytes_msgs_per_s", "msg/s", ">= 5x Python Pipe")
+for place in ["same", "diff"]:
+    raw, _ = rust(f"pipe_rt/raw_socketpair_64B/{place}")
+    lat(f"Pipe RT ({place})", f"pipe_rt/pipe_64B/{place}", python("pipe_rt", pin=place, mode="bytes"), target="<= 1.2x raw socketpair", floor=raw)
+
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if unit == "us":
+        return f"{v:,.1f} us" if v < 1000 else f"{v / 1000:,.2f} ms"
+    return f"{v:,.0f} {unit}"
+
+
+print(f"{'measure':42} {'multiproc':>16} {'python':>16} {'ratio':>8} {'vs floor':>9}  target")
+for label, val, unit, p, target, floor in rows:
+    ratio = ""
+    if val and p:
+        ratio = f"{(p / val) if unit == 'us' else (val / p):.2f}x"
+    vf = f"{val / floor:.2f}x" if (val and floor and unit == "us") else ""
+    print(f"{label:42} {fmt(val, unit):>16} {fmt(p, unit):>16} {ratio:>8} {vf:>9}  {target or ''}")
+print("\nratio: how many times better multiproc is (Python time / ours, or our rate / Python's).")
