@@ -78,12 +78,12 @@ for place in ["same", "diff"]:
 tput("mailbox one-way 64 B (send)", "mailbox_oneway/send", None, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s", ">= 1,000,000 msg/s")
 tput("mailbox one-way 64 B (send_all)", "mailbox_oneway/send_all_256", None, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s")
 # Sync (issue 3); the sync bench runs under `taskset -c 0` (same CPU)
-lat("Lock uncontended (same)", "lock/uncontended", python("lock_uncontended", kind="manager", pin="same"), target="<= 1.3x relayed floor (same)", floor=rust("floor_rt/relayed/same")[0])
-lat("  vs Python mp.Lock (shared memory)", "lock/uncontended", python("lock_uncontended", kind="mp"))
+lat("Lock uncontended (same)", "lock_uncontended", python("lock_uncontended", kind="manager", pin="same"), target="<= 1.3x relayed floor (same)", floor=rust("floor_rt/relayed/same")[0])
+lat("  vs Python mp.Lock (shared memory)", "lock_uncontended", python("lock_uncontended", kind="mp"))
 tput("Lock contended 2 procs", "lock/contended_2procs", None, python("lock_contended", kind="manager", procs=2), "lock_ops_per_s", "ops/s", ">= 3x Manager().Lock()")
 tput("Lock contended 4 procs", "lock/contended_4procs", None, python("lock_contended", kind="manager", procs=4), "lock_ops_per_s", "ops/s")
-lat("Event ping-pong (same)", "event/pingpong", python("event_pingpong", pin="same"), target="<= Python mp.Event")
-lat("Semaphore acquire+release", "semaphore/acquire_release", python("semaphore_rt"))
+lat("Event ping-pong (same)", "event_pingpong", python("event_pingpong", pin="same"), target="<= Python mp.Event")
+lat("Semaphore acquire+release", "semaphore_acquire_release", python("semaphore_rt"))
 # Queues and pipes (issue 4)
 tput("Queue 1P1C 64 B (put)", "queue_1p1c/put/64", 1, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s", ">= 5x Python")
 tput("Queue 1P1C 64 B (put_many)", "queue_1p1c/put_many/64", 1, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s")
@@ -93,14 +93,16 @@ tput("Queue 2P2C 64 B", "queue_2p2c/64", 1, python("queue_2p2c"), "msgs_per_s", 
 tput("JoinableQueue put/get/task_done/join", "joinable/put_get_task_done_join", 1, python("joinable"), "items_per_s", "items/s", ">= 5x Python")
 tput("Pipe one-way 64 B", "pipe_oneway/64", 1, python("pipe_tput", duplex=True), "bytes_msgs_per_s", "msg/s", ">= 5x Python Pipe")
 for place in ["same", "diff"]:
-    raw, _ = rust(f"pipe_rt/raw_socketpair_64B/{place}")
-    lat(f"Pipe RT ({place})", f"pipe_rt/pipe_64B/{place}", python("pipe_rt", pin=place, mode="bytes"), target="<= 1.2x raw socketpair", floor=raw)
+    raw, _ = rust(f"pipe_rt/raw_socketpair_64B/{place}_cpu")
+    lat(f"Pipe RT ({place})", f"pipe_rt/pipe_64B/{place}_cpu", python("pipe_rt", pin=place, mode="bytes"), target="<= 1.2x raw socketpair", floor=raw)
 
 
 def fmt(v, unit):
     if v is None:
         return "-"
     if unit == "us":
+        if v < 1:
+            return f"{v:.3f} us"
         return f"{v:,.1f} us" if v < 1000 else f"{v / 1000:,.2f} ms"
     return f"{v:,.0f} {unit}"
 
