@@ -468,6 +468,7 @@ impl<T> Process<T> {
             return Ok(());
         }
         let deadline = runtime::deadline_of(wait);
+        let sigints = runtime::sigint_count();
         match runtime::call(
             Op::Join {
                 proc: self.info.proc,
@@ -479,6 +480,11 @@ impl<T> Process<T> {
                 let mut st = self.lock();
                 if matches!(*st, State::Running) {
                     *st = State::Ended(j);
+                }
+                // In interrupt mode, a Ctrl-C that arrived while we waited wins, even if the
+                // same Ctrl-C is what ended the child. The outcome is kept for the next join.
+                if wait != Wait::Never && runtime::sigint_count() != sigints {
+                    return Err(JoinError::Interrupted);
                 }
                 Ok(())
             }

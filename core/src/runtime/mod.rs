@@ -71,6 +71,14 @@ pub fn interrupt_epoch() -> u64 {
     INTERRUPT_EPOCH.load(Ordering::SeqCst)
 }
 
+/// Ctrl-C deliveries counted by the interrupt-mode signal handler itself (0 outside interrupt
+/// mode). Unlike [`interrupt_epoch`], it changes the moment the signal arrives, before the hub
+/// reacts: a blocking call whose answer was caused by the same Ctrl-C (a child killed by it)
+/// compares it across its wait to report `Interrupted` deterministically.
+pub fn sigint_count() -> i32 {
+    sys::signal::delivered(sys::signal::SIGINT)
+}
+
 pub(crate) fn bump_interrupt_epoch() {
     INTERRUPT_EPOCH.fetch_add(1, Ordering::SeqCst);
 }
