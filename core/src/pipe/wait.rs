@@ -22,6 +22,10 @@ use crate::sys;
 /// Ctrl-C in interrupt mode.
 const SLICE: Duration = Duration::from_millis(20);
 
+/// How often a fired `Confirm` source is re-checked (the hub is usually a few microseconds
+/// behind the kernel).
+const CONFIRM_SLICE: Duration = Duration::from_millis(1);
+
 /// How [`wait`] watches one object.
 pub enum WaitSource<'a> {
     /// Ready now.
@@ -32,6 +36,11 @@ pub enum WaitSource<'a> {
     OwnedFd(OwnedFd),
     /// Ready when this check returns true; re-checked every 20 ms.
     Check(Box<dyn Fn() -> bool + 'a>),
+    /// Ready when this descriptor is readable *and then* the check confirms it (re-checked
+    /// every millisecond after the descriptor fired). For a process: the pidfd says the
+    /// kernel has ended it, and the check waits for the hub to have recorded the exit, so that
+    /// `wait` and `is_alive()` never disagree.
+    Confirm(OwnedFd, Box<dyn Fn() -> bool + 'a>),
 }
 
 impl std::fmt::Debug for WaitSource<'_> {
@@ -41,6 +50,7 @@ impl std::fmt::Debug for WaitSource<'_> {
             WaitSource::Fd(fd) => f.debug_tuple("Fd").field(fd).finish(),
             WaitSource::OwnedFd(fd) => f.debug_tuple("OwnedFd").field(fd).finish(),
             WaitSource::Check(_) => f.write_str("Check(..)"),
+            WaitSource::Confirm(fd, _) => f.debug_tuple("Confirm").field(fd).finish(),
         }
     }
 }
@@ -70,7 +80,7 @@ impl<T> Waitable for Process<T> {
         match sys::proc::pidfd_open(self.pid()) {
             // Checked again now that the pidfd pins the pid: if the process ended in between,
             // the pid may have been recycled, and the pidfd may watch someone else.
-            Ok(Some(fd)) if self.is_alive() => WaitSource::OwnedFd(fd),
+            Ok(Some(fd)) if self.is_alive() => WaitSource::Confirm(fd, Box::new(move || !self.is_alive())),
             Ok(Some(_)) => WaitSource::Ready,
             // No pidfds, or the process is already gone (ESRCH): ask the hub.
             _ => WaitSource::Check(Box::new(move || !self.is_alive())),
@@ -141,8 +151,14 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<
                 fd_owner.push(i);
             }
             WaitSource::Check(_) => checks.push(i),
+            WaitSource::Confirm(fd, _) => {
+                fds.push(fd.as_fd());
+                fd_owner.push(i);
+            }
         }
     }
+    // Confirm sources whose descriptor fired, waiting for their check.
+    let mut confirming: Vec<usize> = Vec::new();
     let mut first = true;
     loop {
         let mut ready = ready_now.clone();
@@ -155,9 +171,18 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<
                 }
             }
         }
+        confirming.retain(|&i| match &sources[i] {
+            WaitSource::Confirm(_, f) if f() => {
+                ready.push(i);
+                false
+            }
+            _ => true,
+        });
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let slice = if !ready.is_empty() || first && !checks.is_empty() {
             Some(Duration::ZERO)
+        } else if !confirming.is_empty() {
+            Some(left.map_or(CONFIRM_SLICE, |l| l.min(CONFIRM_SLICE)))
         } else {
             let sliced = root || !checks.is_empty();
             match (left, sliced) {
@@ -167,8 +192,19 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<
                 (None, false) => None,
             }
         };
-        for j in sys::io::poll_readable(&fds, slice).map_err(WaitError::Io)? {
-            ready.push(fd_owner[j]);
+        let watched: Vec<BorrowedFd<'_>> = fds
+            .iter()
+            .zip(&fd_owner)
+            .filter(|(_, o)| !confirming.contains(o))
+            .map(|(f, _)| *f)
+            .collect();
+        let owners: Vec<usize> = fd_owner.iter().copied().filter(|o| !confirming.contains(o)).collect();
+        for j in sys::io::poll_readable(&watched, slice).map_err(WaitError::Io)? {
+            let i = owners[j];
+            match &sources[i] {
+                WaitSource::Confirm(_, f) if !f() => confirming.push(i),
+                _ => ready.push(i),
+            }
         }
         if !ready.is_empty() {
             ready.sort_unstable();
