@@ -242,3 +242,47 @@ fn garbage_costs_only_that_connection() {
     let mut p = Process::new(double(5)).start().unwrap();
     assert_eq!(p.join().unwrap(), 10);
 }
+
+#[multiproc::worker]
+fn finish_later(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+    println!("NONDAEMON DONE");
+}
+
+/// Helper root: a daemonic child that would run forever and a non-daemonic one that finishes
+/// after a while; then the root returns from its test (and the test binary exits normally).
+#[test]
+#[ignore = "helper root for root_exit_terminates_daemons_and_joins_the_rest"]
+fn helper_root_exit() {
+    if !is_helper("helper_root_exit") {
+        return;
+    }
+    let d = Process::new(sleep_forever()).daemon(true).start().unwrap();
+    let n = Process::new(finish_later(500)).start().unwrap();
+    println!("PIDS {} {}", d.pid(), n.pid());
+    std::io::stdout().flush().unwrap();
+}
+
+#[test]
+fn root_exit_terminates_daemons_and_joins_the_rest() {
+    let mut root = helper_root("helper_root_exit");
+    let mut guard = KillOnDrop::default();
+    guard.add(root.id() as i32);
+    let mut out = BufReader::new(root.stdout.take().unwrap());
+    let pids = parse_pids(&read_line_with(&mut out, "PIDS ").expect("helper did not start its children"));
+    for &p in &pids {
+        guard.add(p);
+    }
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = root.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    // The non-daemonic child was joined: its output came before the root's exit.
+    assert!(rest.contains("NONDAEMON DONE"), "stdout after PIDS: {rest:?}");
+    // The daemonic one was terminated.
+    assert!(
+        eventually(Duration::from_secs(2), || !pid_exists(pids[0])),
+        "daemon {} still alive",
+        pids[0]
+    );
+}
