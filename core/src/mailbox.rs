@@ -301,7 +301,9 @@ impl<M: DeserializeOwned> Mailbox<M> {
             Err(std::sync::TryLockError::WouldBlock) => rt.mailbox.lock().unwrap_or_else(|p| p.into_inner()),
         };
         let st = &mut *st;
-        let epoch = runtime::interrupt_epoch();
+        if wait != Wait::Never && runtime::take_interrupt() {
+            return Err(RecvError::Interrupted);
+        }
         loop {
             if let Some(bytes) = st.buf.pop_front() {
                 return rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string()));
@@ -320,7 +322,7 @@ impl<M: DeserializeOwned> Mailbox<M> {
             match conn.next_message_until(slice)? {
                 Some(msg) => push_mail(&mut st.buf, msg)?,
                 None => {
-                    if runtime::interrupt_epoch() != epoch {
+                    if runtime::take_interrupt() {
                         return Err(RecvError::Interrupted);
                     }
                     if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -245,8 +245,8 @@ impl Hub {
         self.cancel_waiters(&pred, Some(&HubError::Interrupted));
     }
 
-    /// Removes parked calls matching `pred` everywhere, answering them with `why` if given.
-    fn cancel_waiters(&mut self, pred: &dyn Fn(&objects::Waiter) -> bool, why: Option<&HubError>) {
+    /// Runs `f` on every object, with a context for its replies and deadlines.
+    fn each_object(&mut self, mut f: impl FnMut(&mut dyn objects::Object, &mut Cx<'_>)) {
         let now = Instant::now();
         for id in self.objects.ids() {
             let conns = &self.conns;
@@ -259,9 +259,14 @@ impl Hub {
                     timers: &mut self.timers,
                     closed: &closed,
                 };
-                slot.obj.cancel(&mut cx, pred, why);
+                f(&mut *slot.obj, &mut cx);
             }
         }
+    }
+
+    /// Removes parked calls matching `pred` everywhere, answering them with `why` if given.
+    fn cancel_waiters(&mut self, pred: &dyn Fn(&objects::Waiter) -> bool, why: Option<&HubError>) {
+        self.each_object(|obj, cx| obj.cancel(cx, pred, why));
         self.procs
             .cancel_waiters(pred, why, &mut self.timers, &mut self.replies);
     }
@@ -704,21 +709,7 @@ impl Hub {
         if !self.procs.mark_gone(proc) {
             return;
         }
-        let now = Instant::now();
-        for id in self.objects.ids() {
-            let conns = &self.conns;
-            let closed = |t: Token| !conns.contains(t);
-            if let Some(slot) = self.objects.get_mut(id) {
-                let mut cx = Cx {
-                    now,
-                    obj: id,
-                    replies: &mut self.replies,
-                    timers: &mut self.timers,
-                    closed: &closed,
-                };
-                slot.obj.proc_gone(&mut cx, proc);
-            }
-        }
+        self.each_object(|obj, cx| obj.proc_gone(cx, proc));
         self.objects.drop_proc(proc);
         if self.procs.is_lost(proc) {
             self.procs.exited(

@@ -467,8 +467,10 @@ impl<T> Process<T> {
         if !matches!(*self.lock(), State::Running) {
             return Ok(());
         }
+        if wait != Wait::Never && runtime::take_interrupt() {
+            return Err(JoinError::Interrupted);
+        }
         let deadline = runtime::deadline_of(wait);
-        let sigints = runtime::sigint_count();
         match runtime::call(
             Op::Join {
                 proc: self.info.proc,
@@ -483,7 +485,7 @@ impl<T> Process<T> {
                 }
                 // In interrupt mode, a Ctrl-C that arrived while we waited wins, even if the
                 // same Ctrl-C is what ended the child. The outcome is kept for the next join.
-                if wait != Wait::Never && runtime::sigint_count() != sigints {
+                if wait != Wait::Never && runtime::take_interrupt() {
                     return Err(JoinError::Interrupted);
                 }
                 Ok(())

@@ -128,27 +128,10 @@ impl ClientConn {
         }
     }
 
-    /// Reads the next message from the hub, blocking until `limit`.
+    /// Reads the next message from the hub, blocking until `limit`; past it the hub is
+    /// considered unresponsive.
     pub fn next_message(&mut self, limit: Option<Instant>) -> Result<FromHub, CallError> {
-        loop {
-            if let Some(body) = self.dec.next_frame().map_err(|e| CallError::Protocol(e.to_string()))? {
-                return wire::decode::<FromHub>(body).map_err(|e| CallError::Protocol(e.to_string()));
-            }
-            if limit.is_some() {
-                match sys::io::wait_readable(&[self.fd.as_fd()], limit).map_err(CallError::Io)? {
-                    sys::io::Ready::TimedOut => return Err(CallError::HubUnresponsive),
-                    sys::io::Ready::Index(_) => {}
-                }
-            }
-            let want = self.dec.wanted().clamp(16 * 1024, 4 << 20);
-            let buf = self.dec.spare(want);
-            match sys::io::recv_with_fds(self.fd.as_fd(), buf, &mut self.fds) {
-                Ok(0) => return Err(CallError::HubGone),
-                Ok(n) => self.dec.commit(n),
-                Err(Errno::ECONNRESET) => return Err(CallError::HubGone),
-                Err(e) => return Err(CallError::Io(e)),
-            }
-        }
+        self.next_message_until(limit)?.ok_or(CallError::HubUnresponsive)
     }
 }
 

@@ -71,12 +71,22 @@ pub fn interrupt_epoch() -> u64 {
     INTERRUPT_EPOCH.load(Ordering::SeqCst)
 }
 
-/// Ctrl-C deliveries counted by the interrupt-mode signal handler itself (0 outside interrupt
-/// mode). Unlike [`interrupt_epoch`], it changes the moment the signal arrives, before the hub
-/// reacts: a blocking call whose answer was caused by the same Ctrl-C (a child killed by it)
-/// compares it across its wait to report `Interrupted` deterministically.
-pub fn sigint_count() -> i32 {
-    sys::signal::delivered(sys::signal::SIGINT)
+/// Ctrl-C deliveries already reported to the program as `Interrupted`.
+static SIGINT_REPORTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// In interrupt mode, reports (once) a Ctrl-C that has arrived and has not yet been reported
+/// by a blocking call, as Python raises `KeyboardInterrupt` once. The count comes from the
+/// signal handler itself, so it is up to date before the hub reacts: a `join` whose child was
+/// killed by the same Ctrl-C still reports the interrupt, and so does the first blocking call
+/// after a Ctrl-C that arrived while no call was blocked.
+pub(crate) fn take_interrupt() -> bool {
+    let delivered = sys::signal::delivered(sys::signal::SIGINT);
+    SIGINT_REPORTED.swap(delivered, Ordering::SeqCst) != delivered
+}
+
+/// Marks every Ctrl-C so far as reported (the hub answered a parked call `Interrupted`).
+pub(crate) fn interrupt_reported() {
+    SIGINT_REPORTED.store(sys::signal::delivered(sys::signal::SIGINT), Ordering::SeqCst);
 }
 
 pub(crate) fn bump_interrupt_epoch() {
@@ -346,7 +356,11 @@ pub(crate) fn with_conn<R>(
 
 /// A blocking call on this thread's connection.
 pub(crate) fn call(op: Op, deadline: Option<Instant>) -> Result<Value, CallError> {
-    with_conn(|_, c| c.call(op, &[], deadline).map(|(v, _)| v))
+    let r = with_conn(|_, c| c.call(op, &[], deadline).map(|(v, _)| v));
+    if matches!(&r, Err(e) if e.is_interrupted()) {
+        interrupt_reported();
+    }
+    r
 }
 
 /// A blocking call that may return descriptors.

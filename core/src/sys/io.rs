@@ -91,6 +91,15 @@ pub enum Ready {
 /// Blocks until one of `fds` is readable (hang-up and error count as readable), or `deadline`
 /// passes. `None` waits without limit.
 pub fn wait_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> Result<Ready, Errno> {
+    Ok(match poll_until(fds, deadline)?.first() {
+        Some(&i) => Ready::Index(i),
+        None => Ready::TimedOut,
+    })
+}
+
+/// Polls until at least one descriptor is readable or `deadline` passes; returns the indices
+/// of the ready ones (empty: the deadline passed).
+fn poll_until(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> Result<Vec<usize>, Errno> {
     loop {
         let timeout = match deadline {
             None => PollTimeout::NONE,
@@ -106,16 +115,17 @@ pub fn wait_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> Resul
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
             Ok(0) => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Ok(Ready::TimedOut);
+                if deadline.is_none_or(|d| Instant::now() >= d) {
+                    return Ok(Vec::new());
                 }
             }
             Ok(_) => {
-                for (i, p) in pfds.iter().enumerate() {
-                    if p.revents().is_some_and(|r| !r.is_empty()) {
-                        return Ok(Ready::Index(i));
-                    }
-                }
+                return Ok(pfds
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty()))
+                    .map(|(i, _)| i)
+                    .collect())
             }
         }
     }
@@ -164,32 +174,5 @@ pub fn set_recv_timeout(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> Resu
 /// Polls `fds` for readability (hang-up and error count) for at most `timeout` (`None`: no
 /// limit) and returns the indices of every ready descriptor; empty when the time passed.
 pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<Vec<usize>, Errno> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        let pt = match deadline {
-            None => PollTimeout::NONE,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                let ms = left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 != 0);
-                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-            }
-        };
-        let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|f| PollFd::new(*f, PollFlags::POLLIN)).collect();
-        match nix::poll::poll(&mut pfds, pt) {
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-            Ok(0) => match deadline {
-                Some(d) if Instant::now() < d => {}
-                _ => return Ok(Vec::new()),
-            },
-            Ok(_) => {
-                return Ok(pfds
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty()))
-                    .map(|(i, _)| i)
-                    .collect())
-            }
-        }
-    }
+    poll_until(fds, timeout.map(|t| Instant::now() + t))
 }
