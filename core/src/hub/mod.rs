@@ -536,6 +536,9 @@ impl Hub {
                 let from_forkserver = self.conns.get(t).is_some_and(|c| c.role == Role::ForkServer);
                 self.procs
                     .forked(child, pid, proc, from_forkserver, &mut self.timers, &mut self.replies);
+                if from_forkserver {
+                    self.procs.spare_forked(child);
+                }
                 if let Some(exit) = self.early_reaped.remove(&pid) {
                     if self.procs.by_pid(pid) == Some(child) {
                         self.proc_exited(child, exit);

@@ -79,6 +79,11 @@ pub(crate) struct ProcTable {
     by_pid: HashMap<i32, ProcId>,
     next: u64,
     forkserver: Option<(ProcId, Token)>,
+    /// A fork-server child forked ahead of time, waiting for its `ChildInit` (pid known), and
+    /// its main connection. A `ForkServer` start hands it its task and replies at once.
+    spare: Option<(ProcId, Token)>,
+    /// A spare being forked (pid not known yet).
+    spare_pending: Option<(ProcId, Token)>,
     root_pid: i32,
 }
 
@@ -99,6 +104,8 @@ impl ProcTable {
             by_pid,
             next: 1,
             forkserver: None,
+            spare: None,
+            spare_pending: None,
             root_pid,
         }
     }
@@ -128,8 +135,28 @@ impl ProcTable {
         self.map.get(&p).is_none_or(|e| e.gone)
     }
 
+    /// A spare that was being forked now has its pid: it is ready for a task.
+    pub fn spare_forked(&mut self, p: ProcId) {
+        if self.spare_pending.is_some_and(|(q, _)| q == p) {
+            self.spare = self.spare_pending.take();
+        }
+    }
+
+    /// Takes the ready spare, if it is still alive.
+    fn take_spare(&mut self) -> Option<(ProcId, Token)> {
+        let (p, t) = self.spare.take()?;
+        let e = self.map.get(&p)?;
+        (e.info.pid > 0 && !e.gone && e.exit.is_none()).then_some((p, t))
+    }
+
     /// Marks `p` gone; true the first time.
     pub fn mark_gone(&mut self, p: ProcId) -> bool {
+        if self.spare.is_some_and(|(q, _)| q == p) {
+            self.spare = None;
+        }
+        if self.spare_pending.is_some_and(|(q, _)| q == p) {
+            self.spare_pending = None;
+        }
         match self.map.get_mut(&p) {
             Some(e) if !e.gone => {
                 e.gone = true;
@@ -203,7 +230,7 @@ impl ProcTable {
         if e.info.pid > 0 {
             self.by_pid.remove(&e.info.pid);
         }
-        if had_joiners {
+        if had_joiners || self.map.get(&p).is_some_and(|e| e.hidden) {
             self.forget_if_done(p);
         }
     }
@@ -361,6 +388,8 @@ impl ProcTable {
     pub fn forkserver_gone(&mut self, fs: ProcId) {
         if self.forkserver.is_some_and(|(p, _)| p == fs) {
             self.forkserver = None;
+            self.spare = None;
+            self.spare_pending = None;
         }
     }
 
@@ -436,6 +465,11 @@ impl Hub {
             Ok(p) => p,
             Err(e) => return Answer::Now(Err(e)),
         };
+        if req.method == Method::ForkServer {
+            if let Some((proc, t)) = self.procs.take_spare() {
+                return self.start_spare(caller, proc, t, parent, req, fds);
+            }
+        }
         let (hub_end, child_end) = match sys::fd::socketpair() {
             Ok(p) => p,
             Err(e) => return Answer::Now(Err(HubError::Os(format!("socketpair: {e}")))),
@@ -500,9 +534,91 @@ impl Hub {
                 if let Err(e) = self.send_to(fs_conn, &ToForkServer::Fork { proc }, vec![child_end]) {
                     return Answer::Now(Err(HubError::Os(format!("cannot reach the fork server: {e}"))));
                 }
+                self.ensure_spare();
                 Answer::Parked
             }
         }
+    }
+
+    /// Gives a task to the spare fork-server child: its `ChildInit` goes on its connection and
+    /// the caller is answered at once (the pid is already known). The next spare is forked
+    /// in the background.
+    fn start_spare(
+        &mut self,
+        caller: Caller,
+        proc: ProcId,
+        t: Token,
+        parent: ProcInfo,
+        req: SpawnReq,
+        fds: Vec<OwnedFd>,
+    ) -> Answer {
+        let Some(e) = self.procs.map.get(&proc) else {
+            return Answer::Now(Err(HubError::Gone("the spare child vanished".into())));
+        };
+        let info = ProcInfo {
+            proc,
+            pid: e.info.pid,
+            name: req.name,
+            daemon: req.daemon,
+        };
+        let init = ChildInit {
+            me: info.clone(),
+            parent,
+            root_pid: self.procs.root_pid,
+            task: Some(req.task),
+            max_frame: self.cfg.max_frame as u64,
+            ignore_sigint: req.ignore_sigint,
+            ident: req.ident,
+        };
+        if let Err(err) = self.send_to(t, &FromHub::Init(Box::new(init)), fds) {
+            // Too big to send: the spare stays a spare.
+            self.procs.spare = Some((proc, t));
+            return Answer::Now(Err(HubError::Invalid(format!(
+                "the task's arguments cannot be sent: {err}"
+            ))));
+        }
+        if let Some(e) = self.procs.map.get_mut(&proc) {
+            e.info = info.clone();
+            e.parent = caller.proc;
+            e.hidden = false;
+        }
+        self.ensure_spare();
+        Answer::Now(Ok(Value::Proc(info)))
+    }
+
+    /// Makes sure a spare fork-server child is ready or on its way.
+    fn ensure_spare(&mut self) {
+        if self.procs.spare.is_some() || self.procs.spare_pending.is_some() {
+            return;
+        }
+        let Ok((fs, fs_conn)) = self.ensure_forkserver() else {
+            return;
+        };
+        let Ok((hub_end, child_end)) = sys::fd::socketpair() else {
+            return;
+        };
+        let proc = self.procs.alloc();
+        let Some(t) = self.add_conn(hub_end, proc, Role::Main) else {
+            return;
+        };
+        let info = ProcInfo {
+            proc,
+            pid: 0,
+            name: "(spare)".into(),
+            daemon: false,
+        };
+        let mut entry = Entry::new(info, ROOT_PROC, Reaper::ForkServer(fs));
+        entry.hidden = true;
+        self.procs.map.insert(proc, entry);
+        if self
+            .send_to(fs_conn, &ToForkServer::Fork { proc }, vec![child_end])
+            .is_err()
+        {
+            self.close_conn_silently(t);
+            self.procs.map.remove(&proc);
+            return;
+        }
+        self.procs.spare_pending = Some((proc, t));
     }
 
     fn close_conn_silently(&mut self, t: Token) {
