@@ -67,6 +67,7 @@ pub mod pipe;
 mod process;
 pub mod queue;
 pub mod runtime;
+pub mod shm;
 pub mod sync;
 pub mod sys;
 pub mod wire;
