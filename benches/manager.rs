@@ -1,8 +1,11 @@
 //! Benchmarks of the Manager and shared memory (issue 6), next to `benches/python`'s
 //! `manager_dict`, `manager_list_append` and `value_locked_incr`.
 //!
-//! - `manager/dict_set_get_child`: a child does `d.insert(k, i)` then `d.get(&k)` over 64 int
-//!   keys (Python: `d[k] = i; d[k]`); one iteration = one pair = 2 ops (throughput in ops/s).
+//! - `manager/dict_set_get_child`: a child does `d.set(k, i)` (one-way) then `d.get(&k)` over
+//!   64 int keys (Python: `d[k] = i; d[k]`); one iteration = one pair = 2 ops (throughput in
+//!   ops/s).
+//! - `manager/dict_insert_get_child`: the same with `d.insert(k, i)` (a round trip that returns
+//!   the old value), so 2 round trips per pair, exactly like Python's proxy.
 //! - `manager/list_append_child`: a child does `l.push(i)`; one iteration = one append.
 //! - `manager/dict_fetch_add_child`: a child does `d.fetch_add(&k, 1)` (atomic, no lock).
 //! - `shm/atomic_incr_2procs`: 2 processes each do `AtomicU64::fetch_add(1)` on one shared
@@ -25,6 +28,7 @@ use multiproc::{mailbox, Process};
 #[derive(serde::Serialize, serde::Deserialize)]
 enum Work {
     DictSetGet(Dict<u64, u64>),
+    DictInsertGet(Dict<u64, u64>),
     DictFetchAdd(Dict<u64, u64>),
     ListAppend(List<u64>),
     Atomic(AtomicU64),
@@ -42,6 +46,13 @@ fn bench_child(work: Work, start: Barrier, end: Barrier) {
         start.wait().unwrap();
         match &work {
             Work::DictSetGet(d) => {
+                for i in 0..k {
+                    let key = i % 64;
+                    d.set(key, i).unwrap();
+                    assert_eq!(d.get(&key).unwrap(), Some(i));
+                }
+            }
+            Work::DictInsertGet(d) => {
                 for i in 0..k {
                     let key = i % 64;
                     d.insert(key, i).unwrap();
@@ -112,10 +123,15 @@ fn manager(c: &mut Criterion) {
     let m = Manager::new().unwrap();
     let d = m.dict::<u64, u64>().unwrap();
     in_children(c, "manager", "dict_set_get_child", 2, 1, || Work::DictSetGet(d.clone()));
+    in_children(c, "manager", "dict_insert_get_child", 2, 1, || {
+        Work::DictInsertGet(d.clone())
+    });
     let l = m.list::<u64>().unwrap();
     in_children(c, "manager", "list_append_child", 1, 1, || Work::ListAppend(l.clone()));
     let f = m.dict_from((0..64u64).map(|k| (k, 0u64))).unwrap();
-    in_children(c, "manager", "dict_fetch_add_child", 1, 1, || Work::DictFetchAdd(f.clone()));
+    in_children(c, "manager", "dict_fetch_add_child", 1, 1, || {
+        Work::DictFetchAdd(f.clone())
+    });
     m.shutdown().unwrap();
 }
 

@@ -44,7 +44,10 @@ fn minus_atomic(dic: Dict<String, i64>, go: Event) {
     dic.fetch_sub(&"count".to_string(), 1).unwrap();
 }
 
-fn run(title: &str, start: impl Fn(&Dict<String, i64>, &Event) -> Process<()>) -> Result<i64, Box<dyn std::error::Error>> {
+fn run(
+    title: &str,
+    start: impl Fn(&Dict<String, i64>, &Event) -> Process<()>,
+) -> Result<i64, Box<dyn std::error::Error>> {
     let m = Manager::new()?;
     let dic = m.dict_from([("count".to_string(), 100i64)])?;
     let go = Event::new()?;
@@ -78,7 +81,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     assert_eq!(locked, 30);
     let atomic = run("fetch_sub, no lock      ", |d, go| {
-        Process::new(minus_atomic(d.clone(), go.clone())).start().expect("start")
+        Process::new(minus_atomic(d.clone(), go.clone()))
+            .start()
+            .expect("start")
     })?;
     assert_eq!(atomic, 30);
     Ok(())

@@ -350,3 +350,34 @@ fn proxies_travel_in_queues() {
     let back = q.get().unwrap();
     assert_eq!(back.get(&1).unwrap(), Some(2));
 }
+
+#[multiproc::worker]
+fn set_then_die(d: Dict<String, u32>) {
+    // One-way writes are in the hub's socket before `set` returns: applied even though this
+    // process exits at once without another call.
+    for i in 0..100 {
+        d.set(format!("k{i}"), i).unwrap();
+    }
+    std::process::exit(0);
+}
+
+#[test]
+fn one_way_set_is_ordered_and_durable() {
+    let m = Manager::new().unwrap();
+    let d = m.dict::<String, u32>().unwrap();
+    d.set("a".into(), 1).unwrap();
+    assert_eq!(
+        d.get(&"a".into()).unwrap(),
+        Some(1),
+        "a later call sees the one-way write"
+    );
+    let mut kids = Kids::new();
+    let k = kids.push(Process::new(set_then_die(d.clone())).start().unwrap());
+    let _ = kids.0[k].join_timeout(std::time::Duration::from_secs(20));
+    assert_eq!(d.len().unwrap(), 101);
+    assert_eq!(d.get(&"k99".into()).unwrap(), Some(99));
+    m.shutdown().unwrap();
+    // Dropped after the shutdown; the next call reports it.
+    d.set("late".into(), 1).unwrap();
+    assert!(d.len().unwrap_err().is_gone());
+}

@@ -125,6 +125,25 @@ where
         self.p.opt(op)?.map(|b| decode_moved(&b)).transpose()
     }
 
+    /// Inserts or overwrites **one-way** (Python's `d[k] = v`, without waiting for the
+    /// Manager's answer): returns once the request is written to the hub's socket, so it is
+    /// applied even if this process dies on the next line, and before anything this thread
+    /// asks afterwards (a following `get` sees it). Half the cost of
+    /// [`insert`](Dict::insert) in a set-then-get loop.
+    ///
+    /// Being one-way, it cannot report what the hub would refuse: after a
+    /// [shutdown](super::Manager::shutdown) the write is dropped and the *next* call on any
+    /// proxy reports [`ManagerError::ManagerGone`] (a gone root is reported at once). The
+    /// overwritten value is dropped in the hub (proxies inside it stay alive; see the module
+    /// docs).
+    pub fn set(&self, key: K, value: V) -> Result<(), ManagerError> {
+        let op = ManagerOp::Insert {
+            key: encode(&key)?,
+            value: encode(&value)?,
+        };
+        Ok(self.p.obj.cast(crate::wire::proto::ObjOp::Manager(op))?)
+    }
+
     /// Removes `key`; returns its value if it was there (Python's `d.pop(k, None)`; `del d[k]`
     /// ignoring the result).
     pub fn remove(&self, key: &K) -> Result<Option<V>, ManagerError> {
