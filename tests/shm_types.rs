@@ -9,8 +9,10 @@ use multiproc::Process;
 
 // ----- _TestValue: the typecode table ------------------------------------------------------
 
-#[multiproc::worker]
-fn set_all(
+/// One shared value per typecode (Python's 'b', 'B', 'h', 'H', 'i', 'I', 'q', 'Q', 'f', 'd',
+/// 'c').
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Typecodes {
     b: Value<i8>,
     bb: Value<u8>,
     h: Value<i16>,
@@ -22,68 +24,60 @@ fn set_all(
     f: Value<f32>,
     d: Value<f64>,
     c: RawValue<[u8; 1]>,
-) {
-    b.set(-100).unwrap();
-    bb.set(200).unwrap();
-    h.set(234).unwrap();
-    hh.set(60000).unwrap();
-    i.set(24234).unwrap();
-    ii.set(4_000_000_000).unwrap();
-    q.set(1 << 34).unwrap();
-    qq.set(u64::MAX - 1).unwrap();
-    f.set(-4.25).unwrap();
-    d.set(-4.25).unwrap();
-    c.set(*b"y");
+}
+
+#[multiproc::worker]
+fn set_all(t: Typecodes) {
+    t.b.set(-100).unwrap();
+    t.bb.set(200).unwrap();
+    t.h.set(234).unwrap();
+    t.hh.set(60000).unwrap();
+    t.i.set(24234).unwrap();
+    t.ii.set(4_000_000_000).unwrap();
+    t.q.set(1 << 34).unwrap();
+    t.qq.set(u64::MAX - 1).unwrap();
+    t.f.set(-4.25).unwrap();
+    t.d.set(-4.25).unwrap();
+    t.c.set(*b"y");
 }
 
 #[test]
 fn test_value_typecodes() {
     // Python: codes_values = [('i', 4343, 24234), ('d', 3.625, -4.25), ('h', -232, 234),
     // ('q', 2**33, 2**34), ('c', b'x', b'y')], extended to every integer width.
-    let b = Value::new(12i8).unwrap();
-    let bb = Value::new(7u8).unwrap();
-    let h = Value::new(-232i16).unwrap();
-    let hh = Value::new(1u16).unwrap();
-    let i = Value::new(4343i32).unwrap();
-    let ii = Value::new(3u32).unwrap();
-    let q = Value::new(1i64 << 33).unwrap();
-    let qq = Value::new(9u64).unwrap();
-    let f = Value::new(3.625f32).unwrap();
-    let d = Value::new(3.625f64).unwrap();
-    let c = RawValue::new(*b"x").unwrap();
-    assert_eq!(i.get().unwrap(), 4343);
-    assert_eq!(d.get().unwrap(), 3.625);
-    assert_eq!(c.get(), *b"x");
+    let t = Typecodes {
+        b: Value::new(12i8).unwrap(),
+        bb: Value::new(7u8).unwrap(),
+        h: Value::new(-232i16).unwrap(),
+        hh: Value::new(1u16).unwrap(),
+        i: Value::new(4343i32).unwrap(),
+        ii: Value::new(3u32).unwrap(),
+        q: Value::new(1i64 << 33).unwrap(),
+        qq: Value::new(9u64).unwrap(),
+        f: Value::new(3.625f32).unwrap(),
+        d: Value::new(3.625f64).unwrap(),
+        c: RawValue::new(*b"x").unwrap(),
+    };
+    assert_eq!(t.b.get().unwrap(), 12);
+    assert_eq!(t.h.get().unwrap(), -232);
+    assert_eq!(t.i.get().unwrap(), 4343);
+    assert_eq!(t.q.get().unwrap(), 1 << 33);
+    assert_eq!(t.d.get().unwrap(), 3.625);
+    assert_eq!(t.c.get(), *b"x");
     let mut kids = Kids::new();
-    let k = kids.push(
-        Process::new(set_all(
-            b.clone(),
-            bb.clone(),
-            h.clone(),
-            hh.clone(),
-            i.clone(),
-            ii.clone(),
-            q.clone(),
-            qq.clone(),
-            f.clone(),
-            d.clone(),
-            c.clone(),
-        ))
-        .start()
-        .unwrap(),
-    );
-    kids.0[k].join().unwrap();
-    assert_eq!(b.get().unwrap(), -100);
-    assert_eq!(bb.get().unwrap(), 200);
-    assert_eq!(h.get().unwrap(), 234);
-    assert_eq!(hh.get().unwrap(), 60000);
-    assert_eq!(i.get().unwrap(), 24234);
-    assert_eq!(ii.get().unwrap(), 4_000_000_000);
-    assert_eq!(q.get().unwrap(), 1 << 34);
-    assert_eq!(qq.get().unwrap(), u64::MAX - 1);
-    assert_eq!(f.get().unwrap(), -4.25);
-    assert_eq!(d.get().unwrap(), -4.25);
-    assert_eq!(c.get(), *b"y");
+    kids.push(Process::new(set_all(t.clone())).start().unwrap());
+    kids.join_all();
+    assert_eq!(t.b.get().unwrap(), -100);
+    assert_eq!(t.bb.get().unwrap(), 200);
+    assert_eq!(t.h.get().unwrap(), 234);
+    assert_eq!(t.hh.get().unwrap(), 60000);
+    assert_eq!(t.i.get().unwrap(), 24234);
+    assert_eq!(t.ii.get().unwrap(), 4_000_000_000);
+    assert_eq!(t.q.get().unwrap(), 1 << 34);
+    assert_eq!(t.qq.get().unwrap(), u64::MAX - 1);
+    assert_eq!(t.f.get().unwrap(), -4.25);
+    assert_eq!(t.d.get().unwrap(), -4.25);
+    assert_eq!(t.c.get(), *b"y");
 }
 
 #[test]
@@ -224,14 +218,15 @@ struct Foo {
 unsafe impl Pod for Foo {}
 
 #[multiproc::worker]
-fn double(x: Value<i32>, y: Value<f64>, foo: Value<Foo>, arr: Array<f64>, string: Array<u8>) {
+fn double(x: Value<i32>, y: Value<f64>, point: Value<Foo>, arr: Array<f64>, string: Array<u8>) {
     x.with_lock(|v| *v *= 2).unwrap();
     y.with_lock(|v| *v *= 2.0).unwrap();
-    foo.with_lock(|f| {
-        f.x *= 2;
-        f.y *= 2;
-    })
-    .unwrap();
+    point
+        .with_lock(|f| {
+            f.x *= 2;
+            f.y *= 2;
+        })
+        .unwrap();
     arr.with_lock(|a| a.iter_mut().for_each(|v| *v *= 2.0)).unwrap();
     string
         .with_lock(|s| {

@@ -42,8 +42,12 @@ use crate::wire::proto::Value;
 /// ```
 pub struct Dict<K, V> {
     p: Proxy,
-    _t: PhantomData<fn(K, V) -> (K, V)>,
+    _t: PhantomData<Types<K, V>>,
 }
+
+/// Marks the key and value types without owning them (the proxy is Send + Sync whatever they
+/// are).
+type Types<K, V> = fn(K, V) -> (K, V);
 
 impl<K, V> Dict<K, V> {
     pub(super) fn from_obj(obj: ObjRef) -> Self {

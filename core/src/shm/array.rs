@@ -107,7 +107,7 @@ impl<T: Pod> RawArray<T> {
     /// Copies `items` into the array starting at element `start` (Python's slice
     /// assignment). Out of range: an error, and nothing is written.
     pub fn write(&self, start: usize, items: &[T]) -> Result<(), ShmError> {
-        let end = start.checked_add(items.len()).unwrap_or(usize::MAX);
+        let end = start.saturating_add(items.len());
         self.check(&(start..end))?;
         for (k, v) in items.iter().enumerate() {
             // SAFETY: start + k < end <= len (checked).
