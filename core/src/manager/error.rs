@@ -4,6 +4,18 @@ use crate::error::CallError;
 use crate::wire::proto::HubError;
 
 /// Why a Manager or proxy operation failed. Nothing changed in the shared object.
+///
+/// # Example
+/// ```
+/// use multiproc::manager::{Manager, ManagerError};
+///
+/// let m = Manager::new()?;
+/// let l = m.list_from([1, 2, 3])?;
+/// assert!(matches!(l.get(7), Err(ManagerError::IndexOutOfRange { index: 7, len: 3 })));
+/// m.shutdown()?;
+/// assert!(matches!(l.get(0), Err(ManagerError::ManagerGone)));
+/// # Ok::<(), ManagerError>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
     /// The Manager was shut down (by any process), or the root process that serves it is gone.

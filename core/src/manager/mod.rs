@@ -65,16 +65,17 @@
 //! - taking a value out (`remove`, `pop`, `popitem`, the old value returned by `insert`/`set`
 //!   /`replace`, a swapped-out `compare_and_swap` value) **moves** the stored reference to the
 //!   caller;
-//! - a value dropped inside the hub (`clear`, an overwrite by `extend`, the Manager's
-//!   shutdown, or the container itself being reclaimed) keeps the proxies it contained alive
-//!   until the program ends (a bounded leak).
+//! - a value dropped inside the hub (`clear`, an overwrite by `extend` or by the one-way
+//!   [`Dict::set`], the Manager's shutdown, or the container itself being reclaimed) keeps the
+//!   proxies it contained alive until the program ends (a bounded leak).
 //!
 //! Keys must not contain proxies or other handles (each lookup would serialise them again).
 //!
 //! # Shutdown
 //! [`Manager::shutdown`] (idempotent, from any process holding the Manager) marks every
-//! container of the Manager dead in one step and frees their contents; from then on every proxy
-//! call returns [`ManagerError::ManagerGone`] at once, in every process. Dropping the last
+//! container of the Manager dead in one step (a container frees its contents at its next
+//! operation, or when its last proxy is dropped); from then on every proxy call returns
+//! [`ManagerError::ManagerGone`] at once, in every process. Dropping the last
 //! `Manager` handle does **not** shut it down: the containers live on while proxies exist.
 //! Primitives from [`Manager::lock`] and friends are the hub's ordinary primitives; they keep
 //! working after a shutdown (only creating new ones is refused).
@@ -151,7 +152,8 @@ impl Manager {
         Manager::new()
     }
 
-    /// Marks every container of this Manager dead and frees their contents. Every later call
+    /// Marks every container of this Manager dead (each frees its contents at its next
+    /// operation, or when its last proxy goes). Every later call
     /// on their proxies, in any process, returns [`ManagerError::ManagerGone`]. Calling it
     /// again does nothing. Fails with `ManagerGone` only if the hub itself is gone.
     pub fn shutdown(&self) -> Result<(), ManagerError> {

@@ -4,6 +4,18 @@ use crate::sync::LockError;
 use crate::sys::Errno;
 
 /// Why a shared-memory operation failed.
+///
+/// # Example
+/// ```
+/// use multiproc::shm::{Array, ShmError};
+///
+/// let a = Array::<u8>::zeroed(3)?;
+/// match a.set(3, 1) {
+///     Err(ShmError::IndexOutOfRange { index: 3, len: 3 }) => {}
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), ShmError>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ShmError {
     /// The operating system refused to create, size or map the shared memory (out of memory,
