@@ -381,3 +381,24 @@ fn one_way_set_is_ordered_and_durable() {
     d.set("late".into(), 1).unwrap();
     assert!(d.len().unwrap_err().is_gone());
 }
+
+#[test]
+fn update_works_for_types_without_a_canonical_encoding() {
+    // A HashMap's encoding depends on its iteration order; `update` compares the exact bytes
+    // it read, so it never loops on a re-encoding that differs.
+    let m = Manager::new().unwrap();
+    let v = m
+        .value((0..20).map(|i| (format!("k{i}"), i)).collect::<HashMap<String, i32>>())
+        .unwrap();
+    for round in 0..5 {
+        let new = v
+            .update(|h| {
+                let mut h = h.clone();
+                h.insert(format!("r{round}"), round);
+                h
+            })
+            .unwrap();
+        assert_eq!(new.len(), 21 + round as usize);
+    }
+    assert_eq!(v.get().unwrap().len(), 25);
+}

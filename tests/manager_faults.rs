@@ -228,3 +228,22 @@ fn fetch_add_from_70_processes_is_exact() {
     assert_eq!(d.get(&"count".into()).unwrap(), Some(30));
     assert_eq!(v.get().unwrap(), 35.0);
 }
+
+#[multiproc::worker]
+fn cas_updates(v: ValueProxy<String>, n: u32) {
+    for _ in 0..n {
+        v.update(|s| format!("{s}x")).unwrap();
+    }
+}
+
+#[test]
+fn compare_and_swap_updates_from_several_processes_are_exact() {
+    let m = Manager::new().unwrap();
+    let v = m.value(String::new()).unwrap();
+    let mut kids = Kids::new();
+    for _ in 0..4 {
+        kids.push(Process::new(cas_updates(v.clone(), 50)).start().unwrap());
+    }
+    kids.join_all();
+    assert_eq!(v.get().unwrap().len(), 200);
+}

@@ -192,12 +192,19 @@ where
     /// The value for `key`, after inserting `default` if the key was absent (Python's
     /// `d.setdefault(k, default)`), in one atomic step.
     pub fn setdefault(&self, key: K, default: V) -> Result<V, ManagerError> {
+        let default = encode(&default)?;
         let op = ManagerOp::SetDefault {
             key: encode(&key)?,
-            value: encode(&default)?,
+            value: default.clone(),
         };
         match self.p.opt(op)? {
-            Some(b) => decode_copy(&b),
+            Some(b) => {
+                if b != default {
+                    // The default was not stored: settle the handles serialised into it.
+                    super::settle::<V>(&default);
+                }
+                decode_copy(&b)
+            }
             None => Err(unexpected("setdefault returned nothing")),
         }
     }
@@ -264,7 +271,7 @@ where
     }
 
     /// Atomically stores `new` at `key` if the current value is `current` (`None`: the key is
-    /// absent), comparing encoded bytes. Returns `Ok(previous)` if it stored, `Err(actual)`
+    /// absent), comparing encoded bytes (so `V` must serialise deterministically). Returns `Ok(previous)` if it stored, `Err(actual)`
     /// if not — like `AtomicU64::compare_exchange`.
     #[allow(clippy::type_complexity)]
     pub fn compare_and_swap(

@@ -387,6 +387,26 @@ impl Proxy {
         }
     }
 
+    /// `CompareAndSwap` on raw bytes: `(swapped, previous bytes)`. If not swapped, the
+    /// handles serialised into `new` are settled here (it was never stored).
+    fn cas_raw<T: DeserializeOwned>(
+        &self,
+        key: Option<ByteBuf>,
+        current: Option<ByteBuf>,
+        new: ByteBuf,
+    ) -> Result<(bool, Option<ByteBuf>), ManagerError> {
+        let unstored = new.clone();
+        match self.op(ManagerOp::CompareAndSwap { key, current, new })? {
+            Value::Manager(ManagerReply::Cas { swapped, previous }) => {
+                if !swapped {
+                    settle::<T>(&unstored);
+                }
+                Ok((swapped, previous))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// `CompareAndSwap`: `Ok(previous)` if swapped (moved out), else `Err(actual)` (a copy).
     fn cas<T: DeserializeOwned>(
         &self,
@@ -394,17 +414,19 @@ impl Proxy {
         current: Option<ByteBuf>,
         new: ByteBuf,
     ) -> Result<Result<Option<T>, Option<T>>, ManagerError> {
-        match self.op(ManagerOp::CompareAndSwap { key, current, new })? {
-            Value::Manager(ManagerReply::Cas { swapped, previous }) => {
-                if swapped {
-                    Ok(Ok(previous.map(|p| decode_moved(&p)).transpose()?))
-                } else {
-                    Ok(Err(previous.map(|p| decode_copy(&p)).transpose()?))
-                }
-            }
-            other => Err(unexpected(other)),
+        let (swapped, previous) = self.cas_raw::<T>(key, current, new)?;
+        if swapped {
+            Ok(Ok(previous.map(|p| decode_moved(&p)).transpose()?))
+        } else {
+            Ok(Err(previous.map(|p| decode_copy(&p)).transpose()?))
         }
     }
+}
+
+/// Settles the in-flight references of handles serialised into `bytes` that were *not*
+/// stored (decoding takes them over; dropping the result releases them).
+fn settle<T: DeserializeOwned>(bytes: &[u8]) {
+    let _ = decode_moved::<T>(bytes);
 }
 
 mod sealed {

@@ -101,8 +101,9 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
         decode_moved(&self.p.bytes(ManagerOp::Store(encode(&value)?))?)
     }
 
-    /// Stores `new` if the value is `current` (comparing encoded bytes); `Ok(previous)` if it
-    /// stored, `Err(actual)` if not.
+    /// Stores `new` if the value is `current`; `Ok(previous)` if it stored, `Err(actual)` if
+    /// not. Values are compared by their encoded bytes, so `T` must serialise
+    /// deterministically (no `HashMap` inside).
     pub fn compare_and_swap(&self, current: &T, new: T) -> Result<Result<T, T>, ManagerError> {
         let r = self.p.cas::<T>(None, Some(encode(current)?), encode(&new)?)?;
         match r {
@@ -112,18 +113,27 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
         }
     }
 
-    /// Applies `f` atomically (a compare-and-swap loop: `f` may run more than once under
-    /// contention, so it should have no side effects); returns the new value.
-    pub fn update(&self, mut f: impl FnMut(&T) -> T) -> Result<T, ManagerError>
-    where
-        T: Clone,
-    {
-        let mut cur = self.get()?;
+    /// Applies `f` atomically, without a lock: reads the value, computes `f(&value)`, and
+    /// stores the result only if the value has not changed meanwhile (compared as the exact
+    /// bytes read, so any serialisable `T` works); otherwise retries with the newer value.
+    /// Under contention `f` may run more than once, so it should have no side effects.
+    /// Returns the new value.
+    pub fn update(&self, mut f: impl FnMut(&T) -> T) -> Result<T, ManagerError> {
+        let mut raw = self.p.bytes(ManagerOp::Load)?;
         loop {
+            let cur: T = decode_copy(&raw)?;
             let new = f(&cur);
-            match self.compare_and_swap(&cur, new.clone())? {
-                Ok(_) => return Ok(new),
-                Err(actual) => cur = actual,
+            let bytes = encode(&new)?;
+            match self.p.cas_raw::<T>(None, Some(raw), bytes)? {
+                (true, previous) => {
+                    // The replaced value is moved out: settle the handles it held.
+                    if let Some(p) = previous {
+                        super::settle::<T>(&p);
+                    }
+                    return Ok(new);
+                }
+                (false, Some(actual)) => raw = actual,
+                (false, None) => return Err(super::unexpected("a value object has no value")),
             }
         }
     }
