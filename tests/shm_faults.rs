@@ -11,6 +11,14 @@ use multiproc::shm::{Array, AtomicI64, AtomicU64, RawArray, Value};
 use multiproc::sync::Semaphore;
 use multiproc::Process;
 
+/// The tests of this file count mappings and `/dev/shm` entries of this process: run them one
+/// at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[multiproc::worker]
 fn locked_increments(v: Value<i64>, n: u32) {
     for _ in 0..n {
@@ -20,6 +28,7 @@ fn locked_increments(v: Value<i64>, n: u32) {
 
 #[test]
 fn four_processes_times_10000_locked_increments_is_exactly_40000() {
+    let _serial = serial();
     let v = Value::new(0i64).unwrap();
     let mut kids = Kids::new();
     for _ in 0..4 {
@@ -39,6 +48,7 @@ fn atomic_adds(c: AtomicU64, s: AtomicI64, n: u32) {
 
 #[test]
 fn atomics_from_70_processes_are_exact() {
+    let _serial = serial();
     let c = AtomicU64::zeroed().unwrap();
     let s = AtomicI64::new(0).unwrap();
     let n = 1000u32;
@@ -77,6 +87,7 @@ fn dev_shm_entries() -> usize {
 
 #[test]
 fn sigkill_mid_update_frees_the_lock_and_leaves_nothing_in_dev_shm() {
+    let _serial = serial();
     let before = dev_shm_entries();
     let v = Value::new(7i64).unwrap();
     let a = RawArray::<u8>::zeroed(8).unwrap();
@@ -107,4 +118,24 @@ fn sigkill_mid_update_frees_the_lock_and_leaves_nothing_in_dev_shm() {
     assert_eq!(dev_shm_entries(), before);
     drop(big);
     assert!(eventually(Duration::from_secs(1), || dev_shm_entries() == before));
+}
+
+fn memfd_mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().filter(|l| l.contains("memfd:multiproc-array")).count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_mapping_goes_with_the_last_clone() {
+    let _serial = serial();
+    let before = memfd_mappings();
+    let a = Array::<u64>::zeroed(1000).unwrap();
+    let b = a.clone();
+    assert_eq!(memfd_mappings(), before + 1, "clones share one mapping");
+    drop(a);
+    assert_eq!(memfd_mappings(), before + 1);
+    b.set(999, 7).unwrap();
+    drop(b);
+    assert_eq!(memfd_mappings(), before, "unmapped with the last clone");
 }
