@@ -95,6 +95,13 @@ tput("Pipe one-way 64 B", "pipe_oneway/64", 1, python("pipe_tput", duplex=True),
 for place in ["same", "diff"]:
     raw, _ = rust(f"pipe_rt/raw_socketpair_64B/{place}_cpu")
     lat(f"Pipe RT ({place})", f"pipe_rt/pipe_64B/{place}_cpu", python("pipe_rt", pin=place, mode="bytes"), target="<= 1.2x raw socketpair", floor=raw)
+# Manager and shared memory (issue 6)
+tput("Manager dict set+get from a child", "manager/dict_set_get_child", None, python("manager_dict"), "ops_per_s", "ops/s", ">= 3x Python")
+tput("  insert+get (2 round trips, as Python)", "manager/dict_insert_get_child", None, python("manager_dict"), "ops_per_s", "ops/s")
+tput("Manager list append from a child", "manager/list_append_child", None, python("manager_list_append"), "ops_per_s", "ops/s")
+tput("Manager dict fetch_add from a child", "manager/dict_fetch_add_child", None, None, "ops_per_s", "ops/s")
+tput("shm atomic increments, 2 procs", "shm/atomic_incr_2procs", None, python("value_locked_incr"), "ops_per_s", "ops/s", ">= 10x Python locked Value")
+tput("shm locked Value increments, 2 procs", "shm/value_locked_incr_2procs", None, python("value_locked_incr"), "ops_per_s", "ops/s")
 
 
 def fmt(v, unit):

@@ -9,4 +9,5 @@ cargo bench --bench process -- --warm-up-time 1
 # Same-CPU placement for the lock/event latencies: every thread and child on CPU 0.
 taskset -c 0 cargo bench --bench sync -- --warm-up-time 1 --measurement-time 3
 cargo bench --bench queue -- --warm-up-time 1 --measurement-time 3
+cargo bench --bench manager -- --warm-up-time 1 --measurement-time 3
 python3 benches/compare.py "$PY_OUT"

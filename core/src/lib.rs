@@ -63,10 +63,12 @@
 pub mod error;
 mod hub;
 mod mailbox;
+pub mod manager;
 pub mod pipe;
 mod process;
 pub mod queue;
 pub mod runtime;
+pub mod shm;
 pub mod sync;
 pub mod sys;
 pub mod wire;
@@ -89,6 +91,10 @@ pub use pipe::{
     pipe, wait, Connection, Pipe, PipeError, PipeRecvError, PipeSendError, WaitError, WaitSource, Waitable,
 };
 pub use queue::{GetError, JoinableQueue, PutError, Queue, QueueError, SimpleQueue};
+
+// Manager and shared memory (issue 6).
+pub use manager::{Dict, List, Manager, ManagerError, Namespace, ValueProxy};
+pub use shm::{Array, Pod, RawArray, RawValue, ShmError, Value};
 
 /// Opts in to interrupt mode (root process only; a no-op elsewhere): from now on, SIGINT
 /// (Ctrl-C) makes every root thread blocked in a multiproc call return an `Interrupted` error

@@ -14,6 +14,7 @@
 
 pub mod fd;
 pub mod io;
+pub mod mem;
 pub mod proc;
 pub mod signal;
 

@@ -11,6 +11,7 @@
 //! affected.
 
 mod frame;
+pub mod manager_ops;
 pub mod proto;
 pub mod queue_ops;
 pub mod sync_ops;

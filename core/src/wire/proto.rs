@@ -168,6 +168,8 @@ pub enum ObjectKind {
     Sync(crate::wire::sync_ops::SyncKind),
     /// A queue.
     Queue(crate::wire::queue_ops::QueueKind),
+    /// A Manager or one of its shared containers.
+    Manager(crate::wire::manager_ops::ManagerKind),
 }
 
 /// Operations on hub objects.
@@ -181,6 +183,8 @@ pub enum ObjOp {
     Sync(crate::wire::sync_ops::SyncOp),
     /// A queue's operation.
     Queue(crate::wire::queue_ops::QueueOp),
+    /// A Manager container's operation.
+    Manager(crate::wire::manager_ops::ManagerOp),
 }
 
 /// A blocking (request/reply) operation.
@@ -337,6 +341,8 @@ pub enum Value {
     Obj(ObjId),
     /// A synchronisation primitive's reply.
     Sync(crate::wire::sync_ops::SyncReply),
+    /// A Manager container's reply.
+    Manager(crate::wire::manager_ops::ManagerReply),
 }
 
 /// Why the hub refused or could not complete a call.

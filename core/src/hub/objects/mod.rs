@@ -9,6 +9,7 @@
 //! Adding a kind: a variant in [`ObjectKind`], its ops in [`ObjOp`], a module here implementing
 //! [`Object`], and one line in [`create`].
 
+pub(crate) mod manager;
 mod oneshot;
 pub(crate) mod queue;
 pub(crate) mod sync;
@@ -194,6 +195,7 @@ pub(crate) fn create(kind: ObjectKind, creator: ProcId) -> Result<(Box<dyn Objec
         ObjectKind::Oneshot { watch } => Ok((Box::new(oneshot::Oneshot::new(watch)), Lifetime::Owned(creator))),
         ObjectKind::Sync(k) => sync::create(k, creator),
         ObjectKind::Queue(k) => queue::create(k, creator),
+        ObjectKind::Manager(k) => manager::create(k, creator),
     }
 }
 

@@ -1,0 +1,141 @@
+//! Anonymous shared memory: a descriptor that names a memory object, and its mappings.
+//!
+//! - [`shared_memory`] creates a zero-filled memory object of a given size that has **no name
+//!   in any file system**: on Linux a `memfd_create(2)` descriptor; elsewhere a POSIX
+//!   `shm_open(3)` object whose name is unlinked immediately after creation. Either way the
+//!   kernel frees the memory when the last descriptor and the last mapping are gone, so a
+//!   process killed by SIGKILL leaves nothing behind (nothing in `/dev/shm`).
+//! - [`Mapping`] is a `MAP_SHARED` read/write mapping of such a descriptor, unmapped on drop.
+//!
+//! The descriptor travels to other processes like any other (`SCM_RIGHTS`); each process maps
+//! it for itself.
+
+use std::num::NonZeroUsize;
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+use std::os::fd::AsFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+
+use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+
+use super::Errno;
+
+/// Creates an anonymous, zero-filled shared memory object of `len` bytes (close-on-exec).
+/// `name` is informational only (it shows in `/proc/<pid>/fd` on Linux).
+pub fn shared_memory(name: &str, len: usize) -> Result<OwnedFd, Errno> {
+    let fd = anonymous(name)?;
+    let len_off = nix::libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
+    // ftruncate on a fresh memory object extends it with zero bytes.
+    nix::unistd::ftruncate(&fd, len_off)?;
+    Ok(fd)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn anonymous(name: &str) -> Result<OwnedFd, Errno> {
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let clean: String = name.chars().filter(|c| *c != '\0' && *c != '/').take(200).collect();
+    memfd_create(clean.as_str(), MFdFlags::MFD_CLOEXEC)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn anonymous(_name: &str) -> Result<OwnedFd, Errno> {
+    use nix::fcntl::OFlag;
+    use nix::sys::mman::{shm_open, shm_unlink};
+    use nix::sys::stat::Mode;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    for _ in 0..64 {
+        // Short names: macOS limits shm names to 31 bytes.
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("/mp{}_{:x}_{:x}", std::process::id(), n, nanos);
+        match shm_open(
+            name.as_str(),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
+            Mode::S_IRUSR | Mode::S_IWUSR,
+        ) {
+            Ok(fd) => {
+                // Unlink at once: from now on only descriptors and mappings keep it alive.
+                let _ = shm_unlink(name.as_str());
+                super::fd::set_cloexec(fd.as_fd(), true)?;
+                return Ok(fd);
+            }
+            Err(Errno::EEXIST) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Errno::EEXIST)
+}
+
+/// The size in bytes of the object a descriptor names.
+pub fn object_size(fd: BorrowedFd<'_>) -> Result<usize, Errno> {
+    let st = nix::sys::stat::fstat(fd)?;
+    usize::try_from(st.st_size).map_err(|_| Errno::EFBIG)
+}
+
+/// A shared read/write mapping of a memory object, unmapped when dropped.
+///
+/// The mapping is page-aligned, so any type whose alignment is at most the page size (4 KiB)
+/// is aligned at offset 0.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a Mapping is an address range; it has no thread affinity. What is stored in it, and
+// who may access it concurrently, is the business of the types built on it (crate::shm), which
+// only allow access through volatile copies, atomics, or under a lock.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` only hands out the raw base pointer.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes (at least 1) of `fd` from offset 0, shared and read/write.
+    pub fn new(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping, Errno> {
+        let len = len.max(1);
+        let nz = NonZeroUsize::new(len).ok_or(Errno::EINVAL)?;
+        // SAFETY: we ask the kernel for a fresh mapping at an address of its choosing (no
+        // MAP_FIXED), so no existing memory of this process is replaced. The descriptor is
+        // valid for the duration of the call (borrowed). The mapping is owned by the returned
+        // value and unmapped exactly once, in Drop.
+        let ptr = unsafe {
+            mmap(
+                None,
+                nz,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                fd,
+                0,
+            )?
+        };
+        Ok(Mapping { ptr: ptr.cast(), len })
+    }
+
+    /// The base address (page-aligned).
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The mapped length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Is the mapping empty? (Never: at least one byte is mapped.)
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned; this is the only unmap of the range,
+        // and every reference into it is tied to the lifetime of this Mapping (the shm types
+        // hold it in an Arc and only hand out copies or references that borrow it).
+        let _ = unsafe { munmap(self.ptr.cast(), self.len) };
+    }
+}
