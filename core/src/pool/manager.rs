@@ -271,9 +271,12 @@ fn read_worker(shared: &Shared, w: &mut Worker) {
                     w.front_since = Instant::now();
                 }
                 Ok(FromWorker::InitFailed(msg)) => {
+                    let err = PoolError::InitializerFailed(msg);
+                    // A chunk sent before this arrived fails with the initializer's error.
+                    w.killed = Some(err.clone());
                     let mut st = shared.lock();
                     if st.broken.is_none() {
-                        st.broken = Some(PoolError::InitializerFailed(msg));
+                        st.broken = Some(err);
                     }
                 }
                 Err(_) => {
