@@ -49,6 +49,12 @@ pub(crate) struct Worker {
     eof: bool,
 }
 
+impl Worker {
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid
+    }
+}
+
 /// Starts one worker process with its pipe.
 pub(crate) fn start_worker(cfg: &Config) -> Result<Worker, PoolError> {
     let (mine, theirs) = Pipe::duplex::<()>().map_err(|e| PoolError::Start(e.to_string()))?;

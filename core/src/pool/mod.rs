@@ -368,6 +368,7 @@ impl PoolBuilder {
                 }
             }
         }
+        let pids = workers.iter().map(|w| w.pid()).collect();
         let shared = Arc::new(Shared {
             st: Mutex::new(St {
                 queue: VecDeque::new(),
@@ -376,7 +377,7 @@ impl PoolBuilder {
                 finished: false,
                 broken: None,
                 woken: false,
-                pids: Vec::new(),
+                pids,
             }),
             wake_tx,
             manager: Mutex::new(None),
