@@ -14,12 +14,12 @@ use super::Shared;
 use crate::runtime;
 
 /// The raw outcome of one task, as delivered by the manager: encoded result bytes or an error.
-pub(crate) type Raw = Result<Vec<u8>, PoolError>;
+pub(crate) type Raw<'a> = Result<&'a [u8], PoolError>;
 
 /// A receiver of task outcomes. `seq` numbers the chunks of one call, `start` is the index of
 /// the chunk's first item.
 pub(crate) trait Sink: Send + Sync {
-    fn deliver(&self, seq: usize, start: usize, outcomes: Vec<Raw>);
+    fn deliver(&self, seq: usize, start: usize, outcomes: Vec<Raw<'_>>);
 }
 
 /// How often a blocked caller looks for Ctrl-C (interrupt mode).
@@ -29,8 +29,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn decode<R: DeserializeOwned>(raw: Raw) -> Result<R, PoolError> {
-    raw.and_then(|b| rmp_serde::from_slice(&b).map_err(|e| PoolError::Decode(e.to_string())))
+fn decode<R: DeserializeOwned>(raw: Raw<'_>) -> Result<R, PoolError> {
+    raw.and_then(|b| rmp_serde::from_slice(b).map_err(|e| PoolError::Decode(e.to_string())))
 }
 
 type OnResult<R> = Box<dyn FnMut(&R) + Send>;
@@ -134,7 +134,7 @@ pub(crate) struct Fixed<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> Sink for Fixed<R> {
-    fn deliver(&self, _seq: usize, start: usize, outcomes: Vec<Raw>) {
+    fn deliver(&self, _seq: usize, start: usize, outcomes: Vec<Raw<'_>>) {
         let n = outcomes.len();
         let decoded: Vec<Result<R, PoolError>> = outcomes.into_iter().map(decode).collect();
         {
@@ -405,7 +405,7 @@ pub(crate) struct Stream<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> Sink for Stream<R> {
-    fn deliver(&self, seq: usize, _start: usize, outcomes: Vec<Raw>) {
+    fn deliver(&self, seq: usize, _start: usize, outcomes: Vec<Raw<'_>>) {
         let decoded: VecDeque<Result<R, PoolError>> = outcomes.into_iter().map(decode).collect();
         let mut st = lock(&self.st);
         if self.ordered {
@@ -511,28 +511,27 @@ impl<R: DeserializeOwned + Send + 'static> IMap<R> {
                 let seq = self.submitted;
                 self.submitted += 1;
                 match seg {
-                    super::Segment::Run { worker, args } => {
-                        let n = args.len();
+                    super::Segment::Run { count, body } => {
                         chunks.push(super::Chunk {
                             sink: self.inner.clone(),
                             seq,
                             start,
-                            worker,
-                            args,
+                            count,
+                            body,
                             deadline: None,
                         });
-                        start += n;
+                        start += count;
                     }
-                    super::Segment::Fail { n, err } => {
-                        sink_fail(&*self.inner, seq, start, n, err);
-                        start += n;
+                    super::Segment::Fail { err } => {
+                        sink_fail(&*self.inner, seq, start, 1, err);
+                        start += 1;
                     }
                 }
             }
             if let Err((e, refused)) = self.shared.submit(chunks) {
                 // The pool is closed or gone: each refused item fails in its place.
                 for c in refused {
-                    sink_fail(&*self.inner, c.seq, c.start, c.args.len(), e.clone());
+                    c.fail(&e);
                 }
             }
         }

@@ -9,16 +9,19 @@ use std::time::{Duration, Instant};
 use serde_bytes::ByteBuf;
 
 use super::error::PoolError;
-use super::job::Raw;
-use super::worker::{pool_worker, FromWorker, Outcome, RunRef};
+use super::worker::{parse_from_worker, pool_worker, FromWorker};
 use super::{Chunk, Shared};
 use crate::pipe::{wait, Connection, Pipe, WaitError, Waitable};
 use crate::process::{ExitStatus, Process, StartMethod};
 
-/// At most this many chunks are given to one worker at a time: the running one and the next,
-/// so a worker never waits for the parent between chunks, and the parent always knows which
-/// chunk a worker was running when it died.
-const MAX_IN_FLIGHT: usize = 2;
+/// Chunks given to one worker at a time: normally two (the running one and the next, so a
+/// worker never waits for the parent between chunks), up to `MAX_WINDOW` while its chunks take
+/// under `FAST` each (tiny tasks, where the round trip through the parent dominates). A worker
+/// runs its chunks strictly in order, so the parent always knows which one was running when it
+/// died; the others had not started and are requeued.
+const WINDOW: usize = 2;
+const MAX_WINDOW: usize = 16;
+const FAST: Duration = Duration::from_millis(1);
 
 /// The settings the manager needs.
 pub(crate) struct Config {
@@ -47,6 +50,8 @@ pub(crate) struct Worker {
     killed: Option<PoolError>,
     /// The pipe reached end of file: the worker is gone or going.
     eof: bool,
+    /// How many chunks it may hold (see `WINDOW`).
+    window: usize,
 }
 
 impl Worker {
@@ -75,32 +80,12 @@ pub(crate) fn start_worker(cfg: &Config) -> Result<Worker, PoolError> {
         front_since: Instant::now(),
         killed: None,
         eof: false,
+        window: WINDOW,
     })
 }
 
 fn fail_chunk(chunk: &Chunk, err: &PoolError) {
-    chunk
-        .sink
-        .deliver(chunk.seq, chunk.start, (0..chunk.args.len()).map(|_| Err(err.clone())).collect());
-}
-
-fn raw_of(o: Outcome) -> Raw {
-    match o {
-        Outcome::Ok(b) => Ok(b.into_vec()),
-        Outcome::Panicked { message, location } => Err(PoolError::Panicked { message, location }),
-        Outcome::Failed(m) => Err(PoolError::Failed(m)),
-    }
-}
-
-fn send_chunk(conn: &Connection<()>, chunk: &Chunk) -> bool {
-    let msg = RunRef {
-        worker: chunk.worker,
-        args: &chunk.args,
-    };
-    match rmp_serde::to_vec(&msg) {
-        Ok(bytes) => conn.send_bytes(&bytes).is_ok(),
-        Err(_) => false,
-    }
+    chunk.fail(err);
 }
 
 /// Waits (bounded) for a worker process to end and says how it ended.
@@ -132,7 +117,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
         let broken = st.broken.clone();
         // Hand out chunks: first slots first, so that work spreads over the workers.
         if broken.is_none() {
-            for slot in 0..MAX_IN_FLIGHT {
+            for slot in 0..MAX_WINDOW {
                 for w in workers.iter_mut() {
                     if st.queue.is_empty() {
                         break;
@@ -140,6 +125,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
                     let can_take = w.killed.is_none()
                         && !w.eof
                         && w.in_flight.len() == slot
+                        && slot < w.window
                         && (cfg.maxtasks == 0 || w.given < cfg.maxtasks);
                     if can_take {
                         if let Some(chunk) = st.queue.pop_front() {
@@ -165,7 +151,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
             for s in w.in_flight.iter_mut().filter(|s| !s.sent) {
                 // A failed send means the worker is gone: end of file will follow, and the
                 // unsent chunk is requeued then.
-                if !send_chunk(&w.conn, &s.chunk) {
+                if w.conn.send_bytes(&s.chunk.body).is_err() {
                     break;
                 }
                 s.sent = true;
@@ -268,15 +254,20 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
 fn read_worker(shared: &Shared, w: &mut Worker) {
     loop {
         match w.conn.try_recv_bytes() {
-            Ok(bytes) => match rmp_serde::from_slice::<FromWorker>(&bytes) {
-                Ok(FromWorker::Done(outcomes)) => {
+            Ok(bytes) => match parse_from_worker(&bytes) {
+                Some(FromWorker::Done(outcomes)) => {
                     if let Some(s) = w.in_flight.pop_front() {
-                        let raws: Vec<Raw> = outcomes.into_iter().map(raw_of).collect();
-                        s.chunk.sink.deliver(s.chunk.seq, s.chunk.start, raws);
+                        s.chunk.sink.deliver(s.chunk.seq, s.chunk.start, outcomes);
                     }
-                    w.front_since = Instant::now();
+                    let now = Instant::now();
+                    w.window = if now.duration_since(w.front_since) < FAST {
+                        (w.window * 2).min(MAX_WINDOW)
+                    } else {
+                        WINDOW
+                    };
+                    w.front_since = now;
                 }
-                Ok(FromWorker::InitFailed(msg)) => {
+                Some(FromWorker::InitFailed(msg)) => {
                     let err = PoolError::InitializerFailed(msg);
                     // A chunk sent before this arrived fails with the initializer's error.
                     w.killed = Some(err.clone());
@@ -285,7 +276,7 @@ fn read_worker(shared: &Shared, w: &mut Worker) {
                         st.broken = Some(err);
                     }
                 }
-                Err(_) => {
+                None => {
                     // Garbage from our own worker: treat it as dead.
                     let _ = w.proc.kill();
                     w.eof = true;

@@ -73,6 +73,7 @@ pub use job::{AsyncResult, Callbacks, IMap, MapResult};
 use crate::pipe::{Connection, Pipe};
 use crate::process::{cpu_count, get_start_method, IntoTask, StartMethod, Task};
 use job::{Fixed, Sink};
+use worker::ChunkBuf;
 
 /// A group of consecutive tasks of one worker function, sent to a worker as one message.
 pub(crate) struct Chunk {
@@ -81,23 +82,39 @@ pub(crate) struct Chunk {
     pub seq: usize,
     /// The index of the chunk's first item within its call.
     pub start: usize,
-    pub worker: &'static str,
-    pub args: Vec<ByteBuf>,
+    /// The number of tasks.
+    pub count: usize,
+    /// The message for the worker (see `worker.rs`).
+    pub body: Vec<u8>,
     /// How long the chunk may run before its worker is killed.
     pub deadline: Option<Duration>,
 }
 
-/// Tasks grouped for sending: a chunk to run, or items that failed before scheduling.
+impl Chunk {
+    /// Fails every task of the chunk with `err`.
+    pub(crate) fn fail(&self, err: &PoolError) {
+        self.sink
+            .deliver(self.seq, self.start, (0..self.count).map(|_| Err(err.clone())).collect());
+    }
+}
+
+/// Tasks grouped for sending: a chunk to run, or an item that failed before scheduling.
 pub(crate) enum Segment {
-    Run { worker: &'static str, args: Vec<ByteBuf> },
-    Fail { n: usize, err: PoolError },
+    Run { count: usize, body: Vec<u8> },
+    Fail { err: PoolError },
 }
 
 /// Groups tasks into chunks of at most `chunksize` consecutive tasks of one worker function;
 /// a task that cannot be sent becomes a `Fail` segment of its own.
 pub(crate) fn segments<R>(tasks: impl IntoIterator<Item = Task<R>>, chunksize: usize) -> Vec<Segment> {
     let mut out = Vec::new();
-    let mut cur: Option<(&'static str, Vec<ByteBuf>)> = None;
+    let mut cur: Option<(&'static str, ChunkBuf)> = None;
+    let flush = |cur: &mut Option<(&'static str, ChunkBuf)>, out: &mut Vec<Segment>| {
+        if let Some((_, buf)) = cur.take() {
+            let (body, count) = buf.finish();
+            out.push(Segment::Run { count, body });
+        }
+    };
     for t in tasks {
         let (name, args, fds) = t.into_parts();
         let item = if !fds.is_empty() {
@@ -107,28 +124,24 @@ pub(crate) fn segments<R>(tasks: impl IntoIterator<Item = Task<R>>, chunksize: u
         };
         match item {
             Ok(a) => {
-                if let Some((w, v)) = &mut cur {
-                    if *w == name && v.len() < chunksize {
-                        v.push(ByteBuf::from(a));
+                if let Some((w, buf)) = &mut cur {
+                    if *w == name && buf.len() < chunksize {
+                        buf.push(&a);
                         continue;
                     }
                 }
-                if let Some((worker, args)) = cur.take() {
-                    out.push(Segment::Run { worker, args });
-                }
-                cur = Some((name, vec![ByteBuf::from(a)]));
+                flush(&mut cur, &mut out);
+                let mut buf = ChunkBuf::new(name);
+                buf.push(&a);
+                cur = Some((name, buf));
             }
             Err(err) => {
-                if let Some((worker, args)) = cur.take() {
-                    out.push(Segment::Run { worker, args });
-                }
-                out.push(Segment::Fail { n: 1, err });
+                flush(&mut cur, &mut out);
+                out.push(Segment::Fail { err });
             }
         }
     }
-    if let Some((worker, args)) = cur {
-        out.push(Segment::Run { worker, args });
-    }
+    flush(&mut cur, &mut out);
     out
 }
 
@@ -204,11 +217,7 @@ impl Shared {
         let queued: Vec<Chunk> = st.queue.drain(..).collect();
         self.wake(st);
         for c in &queued {
-            c.sink.deliver(
-                c.seq,
-                c.start,
-                (0..c.args.len()).map(|_| Err(PoolError::Terminated)).collect(),
-            );
+            c.fail(&PoolError::Terminated);
         }
     }
 }
@@ -497,18 +506,17 @@ impl Pool {
         let mut start = 0;
         for (seq, seg) in segs.into_iter().enumerate() {
             match seg {
-                Segment::Fail { err, .. } => return Err(err),
-                Segment::Run { worker, args } => {
-                    let len = args.len();
+                Segment::Fail { err } => return Err(err),
+                Segment::Run { count, body } => {
                     chunks.push(Chunk {
                         sink: fixed.clone(),
                         seq,
                         start,
-                        worker,
-                        args,
+                        count,
+                        body,
                         deadline,
                     });
-                    start += len;
+                    start += count;
                 }
             }
         }
