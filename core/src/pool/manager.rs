@@ -23,6 +23,12 @@ const WINDOW: usize = 2;
 const MAX_WINDOW: usize = 16;
 const FAST: Duration = Duration::from_millis(1);
 
+/// At most this many bytes of chunks are queued in a worker's pipe behind the chunk it is
+/// running. The manager's sends then always fit in the socket buffer and never block: a worker
+/// blocked writing its results (which the manager reads only between sends) can never
+/// deadlock with a manager blocked writing chunks.
+const MAX_QUEUED_BYTES: usize = 64 * 1024;
+
 /// The settings the manager needs.
 pub(crate) struct Config {
     pub processes: usize,
@@ -127,7 +133,13 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
                         && w.in_flight.len() == slot
                         && slot < w.window
                         && (cfg.maxtasks == 0 || w.given < cfg.maxtasks);
-                    if can_take {
+                    let queued: usize = w.in_flight.iter().skip(1).map(|s| s.chunk.body.len()).sum();
+                    let fits = w.in_flight.is_empty()
+                        || st
+                            .queue
+                            .front()
+                            .is_some_and(|c| queued + c.body.len() <= MAX_QUEUED_BYTES);
+                    if can_take && fits {
                         if let Some(chunk) = st.queue.pop_front() {
                             if w.in_flight.is_empty() {
                                 w.front_since = Instant::now();
