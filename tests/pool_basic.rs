@@ -205,16 +205,26 @@ fn imap_and_bad_chunksize() {
     let got: Vec<u64> = pool.imap(square, 0..10).unwrap().map(|r| r.unwrap()).collect();
     assert_eq!(got, want);
     let want: Vec<u64> = (0..1000).map(|x| x * x).collect();
-    let got: Vec<u64> = pool.imap_chunked(square, 0..1000, 100).unwrap().map(|r| r.unwrap()).collect();
+    let got: Vec<u64> = pool
+        .imap_chunked(square, 0..1000, 100)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
     assert_eq!(got, want);
-    assert!(matches!(pool.imap_chunked(square, 0..10, 0), Err(PoolError::InvalidChunksize)));
+    assert!(matches!(
+        pool.imap_chunked(square, 0..10, 0),
+        Err(PoolError::InvalidChunksize)
+    ));
     assert!(matches!(
         pool.imap_unordered_chunked(square, 0..10, 0),
         Err(PoolError::InvalidChunksize)
     ));
     // next_timeout: a slow item times out, the iterator stays usable.
     let mut it = pool.imap(|x| sqr_slow(x, 800), 0..2u64).unwrap();
-    assert_eq!(it.next_timeout(Duration::from_millis(50)), Some(Err(PoolError::Timeout)));
+    assert_eq!(
+        it.next_timeout(Duration::from_millis(50)),
+        Some(Err(PoolError::Timeout))
+    );
     assert_eq!(it.next_timeout(Duration::from_secs(30)), Some(Ok(0)));
     assert_eq!(it.next_timeout(Duration::from_secs(30)), Some(Ok(1)));
     assert_eq!(it.next_timeout(Duration::from_secs(30)), None);
@@ -247,13 +257,21 @@ fn imap_streams_a_huge_input() {
     for i in 0..2000u64 {
         assert_eq!(it.next(), Some(Ok(i * i)));
     }
-    assert!(pulled.load(Ordering::Relaxed) < 10_000, "read {} items ahead", pulled.load(Ordering::Relaxed));
+    assert!(
+        pulled.load(Ordering::Relaxed) < 10_000,
+        "read {} items ahead",
+        pulled.load(Ordering::Relaxed)
+    );
 }
 
 #[test]
 fn imap_unordered() {
     let pool = Pool::new(2).unwrap();
-    let mut got: Vec<u64> = pool.imap_unordered(square, 0..100).unwrap().map(|r| r.unwrap()).collect();
+    let mut got: Vec<u64> = pool
+        .imap_unordered(square, 0..100)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
     got.sort();
     assert_eq!(got, (0..100).map(|x| x * x).collect::<Vec<_>>());
     let mut got: Vec<u64> = pool
@@ -273,7 +291,10 @@ fn invalid_size() {
         Err(PoolError::InvalidMaxTasks)
     ));
     assert!(matches!(
-        Pool::builder().processes(1).start_method(multiproc::StartMethod::Fork).build(),
+        Pool::builder()
+            .processes(1)
+            .start_method(multiproc::StartMethod::Fork)
+            .build(),
         Err(PoolError::InvalidStartMethod)
     ));
 }
@@ -295,9 +316,16 @@ fn initializer_runs_once_per_worker() {
 
 #[test]
 fn failing_initializer_breaks_the_pool() {
-    let pool = Pool::builder().processes(1).initializer(failing_init()).build().unwrap();
+    let pool = Pool::builder()
+        .processes(1)
+        .initializer(failing_init())
+        .build()
+        .unwrap();
     let r = pool.apply(square(2));
-    assert!(matches!(r, Err(PoolError::InitializerFailed(ref m)) if m.contains("init failed")), "{r:?}");
+    assert!(
+        matches!(r, Err(PoolError::InitializerFailed(ref m)) if m.contains("init failed")),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -319,7 +347,10 @@ fn map_without_failfast() {
     let pool = Pool::new(2).unwrap();
     // bpo-23992: map waits for every chunk, then reports the first error.
     let r = pool.map_chunked(fails_if_odd, 0..20, 2);
-    assert!(matches!(r, Err(PoolError::Panicked { ref message, .. }) if message == "odd 1"), "{r:?}");
+    assert!(
+        matches!(r, Err(PoolError::Panicked { ref message, .. }) if message == "odd 1"),
+        "{r:?}"
+    );
     let all = pool.map_results(fails_if_odd, 0..20).unwrap();
     assert_eq!(all.len(), 20);
     for (i, r) in all.iter().enumerate() {
@@ -334,7 +365,10 @@ fn map_without_failfast() {
 fn unserialisable_result_fails_that_task_only() {
     let pool = Pool::new(1).unwrap();
     let r = pool.apply(unpicklable_result());
-    assert!(matches!(r, Err(PoolError::Failed(ref m)) if m.contains("Unpicklable")), "{r:?}");
+    assert!(
+        matches!(r, Err(PoolError::Failed(ref m)) if m.contains("Unpicklable")),
+        "{r:?}"
+    );
     let pid = pool.pids();
     assert_eq!(pool.apply(square(4)).unwrap(), 16);
     assert_eq!(pool.pids(), pid, "the worker was not lost");
@@ -343,7 +377,10 @@ fn unserialisable_result_fails_that_task_only() {
 #[test]
 fn unserialisable_argument_is_an_error_before_scheduling() {
     let pool = Pool::new(1).unwrap();
-    assert!(matches!(pool.apply_async(take_unpicklable(Unpicklable)), Err(PoolError::Encode(_))));
+    assert!(matches!(
+        pool.apply_async(take_unpicklable(Unpicklable)),
+        Err(PoolError::Encode(_))
+    ));
     assert!(matches!(
         pool.map(take_unpicklable, vec![Unpicklable, Unpicklable]),
         Err(PoolError::Encode(_))
@@ -360,4 +397,24 @@ fn large_pool() {
     assert_eq!(pool.map(square, 0..1000).unwrap(), want);
     pool.close();
     pool.join().unwrap();
+}
+
+#[multiproc::worker]
+fn big(x: u64) -> Vec<u64> {
+    vec![x; 20_000]
+}
+
+#[test]
+fn large_chunks_and_results_do_not_deadlock() {
+    let pool = Pool::new(2).unwrap();
+    let want: Vec<u64> = (0..300_000).map(|x| x * x).collect();
+    assert_eq!(pool.map(square, 0..300_000).unwrap(), want);
+    // Big results in both directions, many small chunks queued per worker.
+    let got = pool.map_chunked(big, 0..200, 1).unwrap();
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, v)| v.len() == 20_000 && v[0] == i as u64));
+    let got = pool.map_chunked(big, 0..200, 50).unwrap();
+    assert_eq!(got.len(), 200);
 }

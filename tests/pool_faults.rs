@@ -77,7 +77,11 @@ fn sigkilled_worker_fails_its_task_and_is_replaced() {
     let t = Instant::now();
     pool.close();
     pool.join().unwrap();
-    assert!(t.elapsed() < Duration::from_secs(5), "close+join took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "close+join took {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -88,7 +92,13 @@ fn killed_worker_in_a_map_fails_only_its_chunk() {
     // One long task among short ones: kill its worker; the rest complete.
     let r = pool
         .map_async_with(
-            |i: u64| if i == 0 { report_then_sleep(q.clone(), 30) } else { sleep_ms(10) },
+            |i: u64| {
+                if i == 0 {
+                    report_then_sleep(q.clone(), 30)
+                } else {
+                    sleep_ms(10)
+                }
+            },
             0..20,
             Some(1),
             Callbacks::new(),
@@ -118,7 +128,9 @@ fn task_deadline_kills_and_replaces_the_worker() {
     assert!(t.elapsed() >= Duration::from_millis(300));
     assert!(t.elapsed() < Duration::from_secs(4), "took {:?}", t.elapsed());
     // A task within its deadline is fine; the pool continues with a new worker.
-    let r = pool.apply_async_with_deadline(sleep_ms(10), Duration::from_secs(20)).unwrap();
+    let r = pool
+        .apply_async_with_deadline(sleep_ms(10), Duration::from_secs(20))
+        .unwrap();
     assert_eq!(r.get().unwrap(), 10);
     assert_ne!(pool.pids(), before);
     g.0.extend(pool.pids());
@@ -215,7 +227,11 @@ fn run_ctrl_c(name: &str) -> (std::process::ExitStatus, String, String, Vec<i32>
 fn pool_ctrl_c_default_mode_ends_everything_quietly() {
     let (status, out, err, pids, took) = run_ctrl_c("helper_pool_ctrl_c_default");
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(SIGINT), "the root should die of SIGINT; stdout {out:?}");
+    assert_eq!(
+        status.signal(),
+        Some(SIGINT),
+        "the root should die of SIGINT; stdout {out:?}"
+    );
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert!(
         eventually(Duration::from_secs(3), || pids.iter().all(|&p| !pid_exists(p))),
@@ -245,7 +261,9 @@ fn helper_pool_parent_death() {
         return;
     }
     let pool = Pool::new(2).unwrap();
-    let r = pool.map_async_with(sleep_ms, vec![60_000u64; 4], Some(1), Callbacks::new()).unwrap();
+    let r = pool
+        .map_async_with(sleep_ms, vec![60_000u64; 4], Some(1), Callbacks::new())
+        .unwrap();
     println!(
         "READY {}",
         pool.pids().iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")

@@ -78,7 +78,9 @@ fn terminate_fails_pending_work_and_kills_workers() {
 fn terminate_during_a_big_map_async_is_prompt() {
     let pool = Pool::new(2).unwrap();
     let _g = guard(&pool);
-    let r = pool.map_async_with(sleep_ms, vec![100; 10_000], Some(1), Default::default()).unwrap();
+    let r = pool
+        .map_async_with(sleep_ms, vec![100; 10_000], Some(1), Default::default())
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
     pool.terminate();
@@ -172,7 +174,10 @@ fn shared_between_threads() {
             .collect();
         for (t, h) in hs.into_iter().enumerate() {
             let t = t as u64;
-            assert_eq!(h.join().unwrap(), (t * 10..t * 10 + 10).map(|x| x * x).collect::<Vec<_>>());
+            assert_eq!(
+                h.join().unwrap(),
+                (t * 10..t * 10 + 10).map(|x| x * x).collect::<Vec<_>>()
+            );
         }
     });
 }

@@ -136,16 +136,23 @@ pub(crate) struct Fixed<R> {
 impl<R: DeserializeOwned + Send + 'static> Sink for Fixed<R> {
     fn deliver(&self, _seq: usize, start: usize, outcomes: Vec<Raw<'_>>) {
         let n = outcomes.len();
-        let decoded: Vec<Result<R, PoolError>> = outcomes.into_iter().map(decode).collect();
-        {
-            let mut cbs = lock(&self.cbs);
+        let mut cbs = lock(&self.cbs);
+        let mut st = lock(&self.st);
+        if cbs.on_result.is_none() && cbs.on_error.is_none() {
+            drop(cbs);
+            for (slot, r) in st.slots.iter_mut().skip(start).zip(outcomes) {
+                *slot = Some(decode(r));
+            }
+        } else {
+            // Callbacks run without the result lock held, so they may inspect other handles.
+            drop(st);
+            let decoded: Vec<Result<R, PoolError>> = outcomes.into_iter().map(decode).collect();
             for r in &decoded {
                 cbs.run(r);
             }
-        }
-        let mut st = lock(&self.st);
-        for (i, r) in decoded.into_iter().enumerate() {
-            if let Some(slot) = st.slots.get_mut(start + i) {
+            drop(cbs);
+            st = lock(&self.st);
+            for (slot, r) in st.slots.iter_mut().skip(start).zip(decoded) {
                 *slot = Some(r);
             }
         }
@@ -225,7 +232,8 @@ impl<R> Fixed<R> {
 
 fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
-    now.checked_add(timeout).unwrap_or(now + Duration::from_secs(86400 * 365))
+    now.checked_add(timeout)
+        .unwrap_or(now + Duration::from_secs(86400 * 365))
 }
 
 /// The pending result of [`Pool::apply_async`](super::Pool::apply_async) (Python's
@@ -257,7 +265,9 @@ pub struct AsyncResult<R> {
 
 impl<R> std::fmt::Debug for AsyncResult<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncResult").field("ready", &self.inner.ready()).finish()
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.inner.ready())
+            .finish()
     }
 }
 

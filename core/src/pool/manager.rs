@@ -243,7 +243,10 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
             let Some(front) = w.in_flight.front() else { continue };
             let Some(d) = front.chunk.deadline else { continue };
             if front.sent && now >= w.front_since + d {
-                w.killed = Some(PoolError::TimedOut { pid: w.pid, deadline: d });
+                w.killed = Some(PoolError::TimedOut {
+                    pid: w.pid,
+                    deadline: d,
+                });
                 let _ = w.proc.kill();
             }
         }

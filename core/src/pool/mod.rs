@@ -93,8 +93,11 @@ pub(crate) struct Chunk {
 impl Chunk {
     /// Fails every task of the chunk with `err`.
     pub(crate) fn fail(&self, err: &PoolError) {
-        self.sink
-            .deliver(self.seq, self.start, (0..self.count).map(|_| Err(err.clone())).collect());
+        self.sink.deliver(
+            self.seq,
+            self.start,
+            (0..self.count).map(|_| Err(err.clone())).collect(),
+        );
     }
 }
 
@@ -318,7 +321,8 @@ impl PoolBuilder {
         self.init = Some(if !fds.is_empty() {
             Err(PoolError::Descriptor)
         } else {
-            args.map(|a| (name.to_owned(), ByteBuf::from(a))).map_err(PoolError::Encode)
+            args.map(|a| (name.to_owned(), ByteBuf::from(a)))
+                .map_err(PoolError::Encode)
         });
         self
     }
@@ -493,14 +497,20 @@ impl Pool {
 
     fn submit_fixed<R: DeserializeOwned + Send + 'static>(
         &self,
-        tasks: Vec<Task<R>>,
+        tasks: impl IntoIterator<Item = Task<R>>,
         chunksize: usize,
         deadline: Option<Duration>,
         cbs: Callbacks<R>,
     ) -> Result<Arc<Fixed<R>>, PoolError> {
         self.shared.check_open()?;
-        let n = tasks.len();
         let segs = segments(tasks, chunksize);
+        let n = segs
+            .iter()
+            .map(|s| match s {
+                Segment::Run { count, .. } => *count,
+                Segment::Fail { .. } => 1,
+            })
+            .sum();
         let mut chunks = Vec::with_capacity(segs.len());
         let fixed = Fixed::new(n, cbs);
         let mut start = 0;
@@ -561,7 +571,11 @@ impl Pool {
 
     /// [`apply_async`](Self::apply_async) with callbacks run in the parent when the result
     /// (or the error) arrives.
-    pub fn apply_async_with<K>(&self, task: K, callbacks: Callbacks<K::Output>) -> Result<AsyncResult<K::Output>, PoolError>
+    pub fn apply_async_with<K>(
+        &self,
+        task: K,
+        callbacks: Callbacks<K::Output>,
+    ) -> Result<AsyncResult<K::Output>, PoolError>
     where
         K: IntoTask,
         K::Output: DeserializeOwned + Send + 'static,
@@ -656,9 +670,20 @@ impl Pool {
             return Err(PoolError::InvalidChunksize);
         }
         self.shared.check_open()?;
-        let tasks: Vec<Task<R>> = items.into_iter().map(f).collect();
-        let cs = chunksize.unwrap_or_else(|| default_chunksize(tasks.len(), self.processes));
-        let inner = self.submit_fixed(tasks, cs, None, callbacks)?;
+        let items = items.into_iter();
+        let inner = match (chunksize, items.size_hint()) {
+            (Some(cs), _) => self.submit_fixed(items.map(f), cs, None, callbacks)?,
+            // The length is known: build the chunks straight from the input.
+            (None, (lo, Some(hi))) if lo == hi => {
+                let cs = default_chunksize(lo, self.processes);
+                self.submit_fixed(items.map(f), cs, None, callbacks)?
+            }
+            (None, _) => {
+                let items: Vec<A> = items.collect();
+                let cs = default_chunksize(items.len(), self.processes);
+                self.submit_fixed(items.into_iter().map(f), cs, None, callbacks)?
+            }
+        };
         Ok(self.map_result(inner))
     }
 
@@ -813,8 +838,8 @@ impl Pool {
     }
 
     fn join_manager(&self) {
-        let on_manager = *self.shared.manager.lock().unwrap_or_else(|p| p.into_inner())
-            == Some(std::thread::current().id());
+        let on_manager =
+            *self.shared.manager.lock().unwrap_or_else(|p| p.into_inner()) == Some(std::thread::current().id());
         if on_manager {
             // Called from a callback: the manager finishes after the callback returns.
             return;

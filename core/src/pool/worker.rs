@@ -40,7 +40,11 @@ impl ChunkBuf {
         body.extend_from_slice(name);
         let count_at = body.len();
         body.extend_from_slice(&0u32.to_le_bytes());
-        ChunkBuf { body, count: 0, count_at }
+        ChunkBuf {
+            body,
+            count: 0,
+            count_at,
+        }
     }
 
     pub fn push(&mut self, args: &[u8]) {
