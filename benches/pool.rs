@@ -74,7 +74,7 @@ fn ranges(target: Duration) -> Vec<(u64, u64)> {
 
 fn cpu_bound(c: &mut Criterion) {
     let pool = Pool::new(2).unwrap();
-    let rs = ranges(Duration::from_millis(400));
+    let rs = ranges(Duration::from_millis(800));
     let parallel = || {
         let hs: Vec<_> = rs
             .iter()
