@@ -4,7 +4,7 @@
 //! # Design
 //! The pool is built only on the public layers: each worker is a [`Process`](crate::Process)
 //! running a library-defined `#[worker]` loop, connected to the parent by its own duplex
-//! [`Pipe`](crate::Pipe). No hub object is on the path of a task.
+//! [`Pipe`]. No hub object is on the path of a task.
 //!
 //! - **Tasks** are `#[worker]` calls ([`Task`]): the worker's registered name and its encoded
 //!   arguments. The parent groups them into *chunks* (consecutive tasks of one worker
