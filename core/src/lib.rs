@@ -60,11 +60,16 @@
 
 #![warn(missing_docs)]
 
+// Lets `#[multiproc::worker]` (whose expansion names `::multiproc`) be used inside this crate:
+// the pool's worker loop is a library-defined worker.
+extern crate self as multiproc;
+
 pub mod error;
 mod hub;
 mod mailbox;
 pub mod manager;
 pub mod pipe;
+pub mod pool;
 mod process;
 pub mod queue;
 pub mod runtime;
@@ -95,6 +100,9 @@ pub use queue::{GetError, JoinableQueue, PutError, Queue, QueueError, SimpleQueu
 // Manager and shared memory (issue 6).
 pub use manager::{Dict, List, Manager, ManagerError, Namespace, ValueProxy};
 pub use shm::{Array, Pod, RawArray, RawValue, ShmError, Value};
+
+// Pools (issue 5).
+pub use pool::{AsyncResult, Callbacks, IMap, MapResult, Pool, PoolBuilder, PoolError, StarFn};
 
 /// Opts in to interrupt mode (root process only; a no-op elsewhere): from now on, SIGINT
 /// (Ctrl-C) makes every root thread blocked in a multiproc call return an `Interrupted` error
@@ -153,6 +161,19 @@ pub mod __private {
     )]
     pub trait WorkerResult {}
     impl<T: serde::Serialize + serde::de::DeserializeOwned> WorkerResult for T {}
+
+    /// Finds a registered worker by name (used by pool workers, which run many tasks in one
+    /// process).
+    pub fn find_worker(name: &str) -> Result<&'static WorkerEntry, RunError> {
+        crate::runtime::registry::find(name)
+    }
+
+    /// Runs a registered worker on encoded arguments in this process, catching a panic: the
+    /// inner result is the worker's encoded value or why it could not run; the outer error is a
+    /// panic's `(message, location)`. Used by pool workers.
+    pub fn run_caught(entry: &WorkerEntry, args: &[u8]) -> Result<Result<Vec<u8>, RunError>, (String, Option<String>)> {
+        crate::runtime::bootstrap::catch(|| (entry.run)(args)).map_err(|r| (r.message, r.location))
+    }
 
     /// Compile-time check used by `#[worker]`.
     pub fn assert_arg<T: WorkerArg>() {}

@@ -1,0 +1,618 @@
+//! Where results go: the per-call state shared by the pool's manager thread (which delivers
+//! outcomes) and the caller's handle ([`AsyncResult`], [`MapResult`], [`IMap`]).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use super::error::PoolError;
+use super::Shared;
+use crate::runtime;
+
+/// The raw outcome of one task, as delivered by the manager: encoded result bytes or an error.
+pub(crate) type Raw<'a> = Result<&'a [u8], PoolError>;
+
+/// A receiver of task outcomes. `seq` numbers the chunks of one call, `start` is the index of
+/// the chunk's first item.
+pub(crate) trait Sink: Send + Sync {
+    fn deliver(&self, seq: usize, start: usize, outcomes: Vec<Raw<'_>>);
+}
+
+/// How often a blocked caller looks for Ctrl-C (interrupt mode).
+const SLICE: Duration = Duration::from_millis(50);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn decode<R: DeserializeOwned>(raw: Raw<'_>) -> Result<R, PoolError> {
+    raw.and_then(|b| rmp_serde::from_slice(b).map_err(|e| PoolError::Decode(e.to_string())))
+}
+
+type OnResult<R> = Box<dyn FnMut(&R) + Send>;
+type OnError = Box<dyn FnMut(&PoolError) + Send>;
+
+/// Closures run in the parent (on the pool's manager thread) as results arrive: one for each
+/// successful task, one for each failed task. Keep them short: the pool delivers nothing else
+/// while one runs. A panic in a callback is caught and ignored.
+///
+/// # Example
+/// ```
+/// use multiproc::pool::{Callbacks, Pool};
+/// use std::sync::{Arc, Mutex};
+///
+/// #[multiproc::worker]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let pool = Pool::new(2)?;
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = seen.clone();
+/// let cbs = Callbacks::new().on_result(move |v: &u64| s.lock().unwrap().push(*v));
+/// let r = pool.map_async_with(square, 1..=3, None, cbs)?;
+/// assert_eq!(r.get()?, [1, 4, 9]);
+/// let mut seen = seen.lock().unwrap().clone();
+/// seen.sort();
+/// assert_eq!(seen, [1, 4, 9]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Callbacks<R> {
+    on_result: Option<OnResult<R>>,
+    on_error: Option<OnError>,
+}
+
+impl<R> Default for Callbacks<R> {
+    fn default() -> Self {
+        Callbacks {
+            on_result: None,
+            on_error: None,
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Callbacks<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callbacks")
+            .field("on_result", &self.on_result.is_some())
+            .field("on_error", &self.on_error.is_some())
+            .finish()
+    }
+}
+
+impl<R> Callbacks<R> {
+    /// No callbacks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` for each successful task's result (Python's `callback`).
+    pub fn on_result(mut self, f: impl FnMut(&R) + Send + 'static) -> Self {
+        self.on_result = Some(Box::new(f));
+        self
+    }
+
+    /// Runs `f` for each failed task's error (Python's `error_callback`).
+    pub fn on_error(mut self, f: impl FnMut(&PoolError) + Send + 'static) -> Self {
+        self.on_error = Some(Box::new(f));
+        self
+    }
+
+    fn run(&mut self, r: &Result<R, PoolError>) {
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| match r {
+            Ok(v) => {
+                if let Some(f) = &mut self.on_result {
+                    f(v)
+                }
+            }
+            Err(e) => {
+                if let Some(f) = &mut self.on_error {
+                    f(e)
+                }
+            }
+        }));
+    }
+}
+
+// ----- fixed-size calls (apply_async, map_async) ---------------------------------------------
+
+struct FixedSt<R> {
+    slots: Vec<Option<Result<R, PoolError>>>,
+    remaining: usize,
+    taken: bool,
+}
+
+/// The state of a call with a known number of tasks.
+pub(crate) struct Fixed<R> {
+    st: Mutex<FixedSt<R>>,
+    cv: Condvar,
+    cbs: Mutex<Callbacks<R>>,
+}
+
+impl<R: DeserializeOwned + Send + 'static> Sink for Fixed<R> {
+    fn deliver(&self, _seq: usize, start: usize, outcomes: Vec<Raw<'_>>) {
+        let n = outcomes.len();
+        let mut cbs = lock(&self.cbs);
+        let mut st = lock(&self.st);
+        if cbs.on_result.is_none() && cbs.on_error.is_none() {
+            drop(cbs);
+            for (slot, r) in st.slots.iter_mut().skip(start).zip(outcomes) {
+                *slot = Some(decode(r));
+            }
+        } else {
+            // Callbacks run without the result lock held, so they may inspect other handles.
+            drop(st);
+            let decoded: Vec<Result<R, PoolError>> = outcomes.into_iter().map(decode).collect();
+            for r in &decoded {
+                cbs.run(r);
+            }
+            drop(cbs);
+            st = lock(&self.st);
+            for (slot, r) in st.slots.iter_mut().skip(start).zip(decoded) {
+                *slot = Some(r);
+            }
+        }
+        st.remaining = st.remaining.saturating_sub(n);
+        if st.remaining == 0 {
+            self.cv.notify_all();
+        }
+    }
+}
+
+impl<R> Fixed<R> {
+    pub(crate) fn new(n: usize, cbs: Callbacks<R>) -> Arc<Self> {
+        Arc::new(Fixed {
+            st: Mutex::new(FixedSt {
+                slots: (0..n).map(|_| None).collect(),
+                remaining: n,
+                taken: false,
+            }),
+            cv: Condvar::new(),
+            cbs: Mutex::new(cbs),
+        })
+    }
+
+    /// Waits until every task has an outcome or `deadline` passes; returns whether it is done.
+    /// On Ctrl-C (interrupt mode) terminates the pool and returns `Interrupted`.
+    fn wait_until(&self, shared: &Shared, deadline: Option<Instant>) -> Result<bool, PoolError> {
+        let epoch = runtime::interrupt_epoch();
+        let mut st = lock(&self.st);
+        loop {
+            if st.remaining == 0 {
+                return Ok(true);
+            }
+            if runtime::interrupt_epoch() != epoch {
+                drop(st);
+                shared.request_terminate();
+                return Err(PoolError::Interrupted);
+            }
+            let mut slice = SLICE;
+            if let Some(d) = deadline {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                slice = slice.min(left);
+            }
+            st = self.cv.wait_timeout(st, slice).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    fn ready(&self) -> bool {
+        lock(&self.st).remaining == 0
+    }
+
+    fn successful(&self) -> Result<bool, PoolError> {
+        let st = lock(&self.st);
+        if st.remaining > 0 {
+            return Err(PoolError::NotReady);
+        }
+        if st.taken {
+            return Err(PoolError::ResultTaken);
+        }
+        Ok(st.slots.iter().all(|s| matches!(s, Some(Ok(_)))))
+    }
+
+    fn take(&self) -> Result<Vec<Result<R, PoolError>>, PoolError> {
+        let mut st = lock(&self.st);
+        if st.taken {
+            return Err(PoolError::ResultTaken);
+        }
+        st.taken = true;
+        Ok(std::mem::take(&mut st.slots)
+            .into_iter()
+            .map(|s| s.unwrap_or(Err(PoolError::Terminated)))
+            .collect())
+    }
+}
+
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or(now + Duration::from_secs(86400 * 365))
+}
+
+/// The pending result of [`Pool::apply_async`](super::Pool::apply_async) (Python's
+/// `AsyncResult`).
+///
+/// # Example
+/// ```
+/// use multiproc::pool::Pool;
+/// use std::time::Duration;
+///
+/// #[multiproc::worker]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let pool = Pool::new(1)?;
+/// let r = pool.apply_async(square(7))?;
+/// assert!(r.wait_timeout(Duration::from_secs(30)));
+/// assert!(r.ready());
+/// assert_eq!(r.successful(), Ok(true));
+/// assert_eq!(r.get()?, 49);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "the result of an async call is lost unless you get() it"]
+pub struct AsyncResult<R> {
+    pub(crate) inner: Arc<Fixed<R>>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<R> std::fmt::Debug for AsyncResult<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.inner.ready())
+            .finish()
+    }
+}
+
+impl<R> AsyncResult<R> {
+    /// Waits for the result and returns it (or the task's error). A second `get` after a
+    /// successful one is [`PoolError::ResultTaken`]. In interrupt mode, Ctrl-C returns
+    /// [`PoolError::Interrupted`] and terminates the pool.
+    pub fn get(&self) -> Result<R, PoolError> {
+        self.inner.wait_until(&self.shared, None)?;
+        self.take_one()
+    }
+
+    /// Like [`get`](Self::get), but gives up with [`PoolError::Timeout`] after `timeout` (the
+    /// task keeps running, and `get` may be called again). A zero timeout does not wait.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<R, PoolError> {
+        if !self.inner.wait_until(&self.shared, Some(deadline_after(timeout)))? {
+            return Err(PoolError::Timeout);
+        }
+        self.take_one()
+    }
+
+    fn take_one(&self) -> Result<R, PoolError> {
+        self.inner.take()?.pop().unwrap_or(Err(PoolError::Terminated))
+    }
+
+    /// Waits until the result is ready.
+    pub fn wait(&self) {
+        let _ = self.inner.wait_until(&self.shared, None);
+    }
+
+    /// Waits at most `timeout`; returns whether the result is ready.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.inner
+            .wait_until(&self.shared, Some(deadline_after(timeout)))
+            .unwrap_or(false)
+    }
+
+    /// Is the result ready (the task finished, failed, or was cancelled)?
+    pub fn ready(&self) -> bool {
+        self.inner.ready()
+    }
+
+    /// Did the task succeed? [`PoolError::NotReady`] before the result is ready (as Python's
+    /// `ValueError`).
+    pub fn successful(&self) -> Result<bool, PoolError> {
+        self.inner.successful()
+    }
+}
+
+/// The pending results of [`Pool::map_async`](super::Pool::map_async) and
+/// [`Pool::starmap_async`](super::Pool::starmap_async), in input order.
+///
+/// # Example
+/// ```
+/// use multiproc::pool::Pool;
+///
+/// #[multiproc::worker]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let pool = Pool::new(2)?;
+/// let r = pool.map_async(square, 0..5)?;
+/// r.wait();
+/// assert_eq!(r.successful(), Ok(true));
+/// assert_eq!(r.get()?, [0, 1, 4, 9, 16]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "the results of an async call are lost unless you get() them"]
+pub struct MapResult<R> {
+    pub(crate) inner: Arc<Fixed<R>>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<R> std::fmt::Debug for MapResult<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapResult").field("ready", &self.inner.ready()).finish()
+    }
+}
+
+impl<R> MapResult<R> {
+    /// Waits for every task and returns the results in input order. If some tasks failed, it
+    /// still waits for all of them, then returns the first error in input order (as CPython
+    /// does since bpo-23992); [`get_results`](Self::get_results) gives every outcome.
+    pub fn get(&self) -> Result<Vec<R>, PoolError> {
+        self.get_results()?.into_iter().collect()
+    }
+
+    /// Like [`get`](Self::get), with a timeout ([`PoolError::Timeout`]; call again later).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<R>, PoolError> {
+        self.get_results_timeout(timeout)?.into_iter().collect()
+    }
+
+    /// Waits for every task and returns each one's result or error, in input order.
+    pub fn get_results(&self) -> Result<Vec<Result<R, PoolError>>, PoolError> {
+        self.inner.wait_until(&self.shared, None)?;
+        self.inner.take()
+    }
+
+    /// Like [`get_results`](Self::get_results), with a timeout.
+    pub fn get_results_timeout(&self, timeout: Duration) -> Result<Vec<Result<R, PoolError>>, PoolError> {
+        if !self.inner.wait_until(&self.shared, Some(deadline_after(timeout)))? {
+            return Err(PoolError::Timeout);
+        }
+        self.inner.take()
+    }
+
+    /// Waits until every task has finished.
+    pub fn wait(&self) {
+        let _ = self.inner.wait_until(&self.shared, None);
+    }
+
+    /// Waits at most `timeout`; returns whether every task has finished.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.inner
+            .wait_until(&self.shared, Some(deadline_after(timeout)))
+            .unwrap_or(false)
+    }
+
+    /// Have all tasks finished?
+    pub fn ready(&self) -> bool {
+        self.inner.ready()
+    }
+
+    /// Did every task succeed? [`PoolError::NotReady`] before all are done.
+    pub fn successful(&self) -> Result<bool, PoolError> {
+        self.inner.successful()
+    }
+}
+
+// ----- streaming calls (imap, imap_unordered) -------------------------------------------------
+
+struct StreamSt<R> {
+    /// Ordered mode: finished chunks by sequence number.
+    by_seq: BTreeMap<usize, VecDeque<Result<R, PoolError>>>,
+    /// Unordered mode: finished items in arrival order.
+    arrived: VecDeque<Result<R, PoolError>>,
+}
+
+/// The state of an imap call.
+pub(crate) struct Stream<R> {
+    ordered: bool,
+    st: Mutex<StreamSt<R>>,
+    cv: Condvar,
+}
+
+impl<R: DeserializeOwned + Send + 'static> Sink for Stream<R> {
+    fn deliver(&self, seq: usize, _start: usize, outcomes: Vec<Raw<'_>>) {
+        let decoded: VecDeque<Result<R, PoolError>> = outcomes.into_iter().map(decode).collect();
+        let mut st = lock(&self.st);
+        if self.ordered {
+            st.by_seq.insert(seq, decoded);
+        } else {
+            st.arrived.extend(decoded);
+        }
+        self.cv.notify_all();
+    }
+}
+
+/// The source of an imap: tasks built lazily from the input.
+pub(crate) type Source<R> = Box<dyn Iterator<Item = crate::Task<R>>>;
+
+/// A lazy iterator over the results of [`Pool::imap`](super::Pool::imap) (in input order) or
+/// [`Pool::imap_unordered`](super::Pool::imap_unordered) (as they complete).
+///
+/// It streams: the input is read only a few chunks ahead of what has been consumed, so an
+/// input of millions of items is never held in memory at once. Each item is the task's result
+/// or its error; a task argument that cannot be serialised is reported as
+/// [`PoolError::Encode`] in its place.
+///
+/// # Example
+/// ```
+/// use multiproc::pool::Pool;
+///
+/// #[multiproc::worker]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let pool = Pool::new(2)?;
+/// let squares: Vec<u64> = pool.imap(square, 0..1_000)?.map(|r| r.unwrap()).take(5).collect();
+/// assert_eq!(squares, [0, 1, 4, 9, 16]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct IMap<R> {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) inner: Arc<Stream<R>>,
+    pub(crate) src: Source<R>,
+    pub(crate) chunksize: usize,
+    pub(crate) window: usize,
+    pub(crate) exhausted: bool,
+    /// Chunks submitted so far (the next sequence number).
+    pub(crate) submitted: usize,
+    /// Items submitted so far.
+    pub(crate) items: usize,
+    /// Ordered: the next chunk to yield from. Unordered: chunks fully consumed (approximate).
+    pub(crate) next_seq: usize,
+    /// Items yielded so far.
+    pub(crate) yielded: usize,
+    pub(crate) _r: PhantomData<fn() -> R>,
+}
+
+impl<R> std::fmt::Debug for IMap<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IMap")
+            .field("ordered", &self.inner.ordered)
+            .field("chunksize", &self.chunksize)
+            .field("submitted", &self.items)
+            .field("yielded", &self.yielded)
+            .finish()
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> IMap<R> {
+    pub(crate) fn new_stream(ordered: bool) -> Arc<Stream<R>> {
+        Arc::new(Stream {
+            ordered,
+            st: Mutex::new(StreamSt {
+                by_seq: BTreeMap::new(),
+                arrived: VecDeque::new(),
+            }),
+            cv: Condvar::new(),
+        })
+    }
+
+    /// Submits the first chunks.
+    pub(crate) fn start(&mut self) {
+        self.top_up();
+    }
+
+    /// Submits chunks until `window` chunks' worth of items are outstanding or the input ends.
+    fn top_up(&mut self) {
+        while !self.exhausted && self.items - self.yielded < self.window * self.chunksize {
+            let mut parts = Vec::with_capacity(self.chunksize);
+            while parts.len() < self.chunksize {
+                match self.src.next() {
+                    Some(t) => parts.push(t),
+                    None => {
+                        self.exhausted = true;
+                        break;
+                    }
+                }
+            }
+            if parts.is_empty() {
+                break;
+            }
+            let mut start = self.items;
+            self.items += parts.len();
+            let mut chunks = Vec::new();
+            for seg in super::segments(parts, self.chunksize) {
+                let seq = self.submitted;
+                self.submitted += 1;
+                match seg {
+                    super::Segment::Run { count, body } => {
+                        chunks.push(super::Chunk {
+                            sink: self.inner.clone(),
+                            seq,
+                            start,
+                            count,
+                            body,
+                            deadline: None,
+                        });
+                        start += count;
+                    }
+                    super::Segment::Fail { err } => {
+                        sink_fail(&*self.inner, seq, start, 1, err);
+                        start += 1;
+                    }
+                }
+            }
+            if let Err((e, refused)) = self.shared.submit(chunks) {
+                // The pool is closed or gone: each refused item fails in its place.
+                for c in refused {
+                    c.fail(&e);
+                }
+            }
+        }
+    }
+
+    /// The next result, waiting at most `timeout` for it: `None` when every result has been
+    /// yielded, `Some(Err(PoolError::Timeout))` if none arrived in time (the iterator stays
+    /// usable). Python's `next(timeout)`.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, PoolError>> {
+        self.next_until(Some(deadline_after(timeout)))
+    }
+
+    fn next_until(&mut self, deadline: Option<Instant>) -> Option<Result<R, PoolError>> {
+        self.top_up();
+        if self.exhausted && self.yielded == self.items {
+            return None;
+        }
+        let epoch = runtime::interrupt_epoch();
+        let inner = self.inner.clone();
+        let mut st = lock(&inner.st);
+        loop {
+            if inner.ordered {
+                if let Some(q) = st.by_seq.get_mut(&self.next_seq) {
+                    if let Some(item) = q.pop_front() {
+                        if q.is_empty() {
+                            st.by_seq.remove(&self.next_seq);
+                            self.next_seq += 1;
+                        }
+                        self.yielded += 1;
+                        drop(st);
+                        self.top_up();
+                        return Some(item);
+                    }
+                    st.by_seq.remove(&self.next_seq);
+                    self.next_seq += 1;
+                    continue;
+                }
+            } else if let Some(item) = st.arrived.pop_front() {
+                self.yielded += 1;
+                drop(st);
+                self.top_up();
+                return Some(item);
+            }
+            if runtime::interrupt_epoch() != epoch {
+                drop(st);
+                self.shared.request_terminate();
+                return Some(Err(PoolError::Interrupted));
+            }
+            let mut slice = SLICE;
+            if let Some(d) = deadline {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Some(Err(PoolError::Timeout));
+                }
+                slice = slice.min(left);
+            }
+            st = inner.cv.wait_timeout(st, slice).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+}
+
+fn sink_fail(sink: &dyn Sink, seq: usize, start: usize, n: usize, e: PoolError) {
+    sink.deliver(seq, start, (0..n).map(|_| Err(e.clone())).collect());
+}
+
+impl<R: DeserializeOwned + Send + 'static> Iterator for IMap<R> {
+    type Item = Result<R, PoolError>;
+
+    /// The next result, waiting as long as it takes. In interrupt mode, Ctrl-C yields
+    /// [`PoolError::Interrupted`] and terminates the pool.
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_until(None)
+    }
+}

@@ -1,0 +1,864 @@
+//! Process pools: [`Pool`] runs `#[worker]` tasks on a fixed set of worker processes, like
+//! Python's `multiprocessing.Pool`, and survives the faults where CPython hangs.
+//!
+//! # Design
+//! The pool is built only on the public layers: each worker is a [`Process`](crate::Process)
+//! running a library-defined `#[worker]` loop, connected to the parent by its own duplex
+//! [`Pipe`]. No hub object is on the path of a task.
+//!
+//! - **Tasks** are `#[worker]` calls ([`Task`]): the worker's registered name and its encoded
+//!   arguments. The parent groups them into *chunks* (consecutive tasks of one worker
+//!   function) and sends each chunk as one message; the worker runs each task through the
+//!   registry, catching panics, and answers with one message holding an outcome per task
+//!   (the encoded value, a panic with its message and location, or a failure such as a result
+//!   that cannot be serialised). A failing task fails only itself; the worker carries on.
+//! - **The manager thread** (one per pool, in the parent) owns the workers and their pipes. It
+//!   waits on all pipes at once with [`wait`](crate::wait()), gives each worker two chunks at a
+//!   time (the running one and the next; up to 16 while its chunks take under 1 ms, and never
+//!   more than 64 KiB queued behind the running one, so that no send can block), delivers
+//!   outcomes to the waiting handles and runs callbacks. A worker runs its chunks strictly in
+//!   order, so the manager always knows which chunk a worker was running.
+//! - **Messages** are a compact binary layout (a chunk appends each task's encoded arguments
+//!   once; results are decoded straight from the received buffer), not one envelope per task.
+//! - **Faults.** A worker's pipe reaching end of file means it is gone: the manager collects its
+//!   exit status, fails the chunk it was running with [`PoolError::WorkerDied`] (which carries
+//!   the pid and signal), requeues the chunk it had not started, and starts a replacement. A
+//!   task with a deadline ([`Pool::apply_async_with_deadline`]) that runs too long gets its
+//!   worker killed; it fails with [`PoolError::TimedOut`] and the worker is replaced.
+//! - **maxtasksperchild** counts chunks (Python's "tasks": one `apply`, or one chunk of a
+//!   `map`): after that many, the worker exits and is replaced.
+//! - **Lifecycle.** [`close`](Pool::close) stops new submissions; the workers exit once the work
+//!   is done. [`terminate`](Pool::terminate) fails everything pending with
+//!   [`PoolError::Terminated`], sends SIGTERM, waits a grace period (1 s unless
+//!   [`PoolBuilder::terminate_grace`] says otherwise) and sends SIGKILL: it never waits for
+//!   running tasks. Dropping a pool terminates it and waits for its workers, as Python's
+//!   `with Pool() as p:` does.
+//! - **Ctrl-C.** Workers ignore SIGINT and report panics instead of printing them. By default
+//!   Ctrl-C ends the program and the workers die with it (parent-death signal). In interrupt
+//!   mode ([`catch_interrupts`](crate::catch_interrupts)), a caller blocked in `map`, `get` or an
+//!   imap iterator returns [`PoolError::Interrupted`] promptly and the pool is terminated.
+//! - Workers are daemonic processes: a task cannot start processes of its own (as in Python).
+//!   A pool can be created inside any non-daemonic child process.
+//!
+//! # Example
+//! ```
+//! use multiproc::pool::Pool;
+//!
+//! #[multiproc::worker]
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! let pool = Pool::new(2)?;
+//! assert_eq!(pool.map(square, 0..5)?, [0, 1, 4, 9, 16]);
+//! assert_eq!(pool.apply(square(12))?, 144);
+//! pool.close();
+//! pool.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod job;
+mod manager;
+mod worker;
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_bytes::ByteBuf;
+
+pub use error::PoolError;
+pub use job::{AsyncResult, Callbacks, IMap, MapResult};
+
+use crate::pipe::{Connection, Pipe};
+use crate::process::{cpu_count, get_start_method, IntoTask, StartMethod, Task};
+use job::{Fixed, Sink};
+use worker::ChunkBuf;
+
+/// A group of consecutive tasks of one worker function, sent to a worker as one message.
+pub(crate) struct Chunk {
+    pub sink: Arc<dyn Sink>,
+    /// The chunk's number within its call (imap orders by it).
+    pub seq: usize,
+    /// The index of the chunk's first item within its call.
+    pub start: usize,
+    /// The number of tasks.
+    pub count: usize,
+    /// The message for the worker (see `worker.rs`).
+    pub body: Vec<u8>,
+    /// How long the chunk may run before its worker is killed.
+    pub deadline: Option<Duration>,
+}
+
+impl Chunk {
+    /// Fails every task of the chunk with `err`.
+    pub(crate) fn fail(&self, err: &PoolError) {
+        self.sink.deliver(
+            self.seq,
+            self.start,
+            (0..self.count).map(|_| Err(err.clone())).collect(),
+        );
+    }
+}
+
+/// Tasks grouped for sending: a chunk to run, or an item that failed before scheduling.
+pub(crate) enum Segment {
+    Run { count: usize, body: Vec<u8> },
+    Fail { err: PoolError },
+}
+
+/// Groups tasks into chunks of at most `chunksize` consecutive tasks of one worker function;
+/// a task that cannot be sent becomes a `Fail` segment of its own.
+pub(crate) fn segments<R>(tasks: impl IntoIterator<Item = Task<R>>, chunksize: usize) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut cur: Option<(&'static str, ChunkBuf)> = None;
+    let flush = |cur: &mut Option<(&'static str, ChunkBuf)>, out: &mut Vec<Segment>| {
+        if let Some((_, buf)) = cur.take() {
+            let (body, count) = buf.finish();
+            out.push(Segment::Run { count, body });
+        }
+    };
+    for t in tasks {
+        let (name, args, fds) = t.into_parts();
+        let item = if !fds.is_empty() {
+            Err(PoolError::Descriptor)
+        } else {
+            args.map_err(PoolError::Encode)
+        };
+        match item {
+            Ok(a) => {
+                if let Some((w, buf)) = &mut cur {
+                    if *w == name && buf.len() < chunksize {
+                        buf.push(&a);
+                        continue;
+                    }
+                }
+                flush(&mut cur, &mut out);
+                let mut buf = ChunkBuf::new(name);
+                buf.push(&a);
+                cur = Some((name, buf));
+            }
+            Err(err) => {
+                flush(&mut cur, &mut out);
+                out.push(Segment::Fail { err });
+            }
+        }
+    }
+    flush(&mut cur, &mut out);
+    out
+}
+
+/// The state shared by the pool handle, the result handles and the manager thread.
+pub(crate) struct St {
+    pub queue: VecDeque<Chunk>,
+    pub closed: bool,
+    pub terminating: bool,
+    pub finished: bool,
+    pub broken: Option<PoolError>,
+    /// A wake-up byte is on its way to the manager.
+    pub woken: bool,
+    pub pids: Vec<i32>,
+}
+
+pub(crate) struct Shared {
+    st: Mutex<St>,
+    /// Writing end of the manager's wake-up pipe.
+    wake_tx: Connection<()>,
+    manager: Mutex<Option<ThreadId>>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, St> {
+        self.st.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake(&self, mut st: MutexGuard<'_, St>) {
+        let send = !st.woken;
+        st.woken = true;
+        drop(st);
+        if send {
+            let _ = self.wake_tx.send_bytes(&[]);
+        }
+    }
+
+    fn check_open(&self) -> Result<(), PoolError> {
+        let st = self.lock();
+        if st.closed || st.terminating {
+            return Err(PoolError::Closed);
+        }
+        if let Some(b) = &st.broken {
+            return Err(b.clone());
+        }
+        Ok(())
+    }
+
+    /// Queues chunks for the workers; hands them back if the pool takes no new work.
+    pub(crate) fn submit(&self, chunks: Vec<Chunk>) -> Result<(), (PoolError, Vec<Chunk>)> {
+        let mut st = self.lock();
+        if st.closed || st.terminating {
+            return Err((PoolError::Closed, chunks));
+        }
+        if let Some(b) = &st.broken {
+            return Err((b.clone(), chunks));
+        }
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        st.queue.extend(chunks);
+        self.wake(st);
+        Ok(())
+    }
+
+    /// Asks the manager to terminate the pool (does not wait).
+    pub(crate) fn request_terminate(&self) {
+        let mut st = self.lock();
+        if st.finished {
+            return;
+        }
+        st.closed = true;
+        st.terminating = true;
+        let queued: Vec<Chunk> = st.queue.drain(..).collect();
+        self.wake(st);
+        for c in &queued {
+            c.fail(&PoolError::Terminated);
+        }
+    }
+}
+
+/// Makes a [`Task`] from each item: implemented for `#[worker]` task constructors of any
+/// arity (`Fn(A) -> Task<R>`, `Fn(A, B) -> Task<R>`, ... up to 8 arguments), taking the
+/// arguments as a tuple. Used by [`Pool::starmap`].
+///
+/// # Example
+/// ```
+/// use multiproc::pool::{Pool, StarFn};
+///
+/// #[multiproc::worker]
+/// fn add(a: u64, b: u64) -> u64 {
+///     a + b
+/// }
+///
+/// let task = add.call_with((2, 3));
+/// let pool = Pool::new(1)?;
+/// assert_eq!(pool.apply(task)?, 5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait StarFn<Args, R> {
+    /// Builds the task for one tuple of arguments.
+    fn call_with(&self, args: Args) -> Task<R>;
+}
+
+macro_rules! star_fn {
+    ($($a:ident),+) => {
+        impl<F, R, $($a),+> StarFn<($($a,)+), R> for F
+        where
+            F: Fn($($a),+) -> Task<R>,
+        {
+            #[allow(non_snake_case)]
+            fn call_with(&self, ($($a,)+): ($($a,)+)) -> Task<R> {
+                self($($a),+)
+            }
+        }
+    };
+}
+
+star_fn!(A);
+star_fn!(A, B);
+star_fn!(A, B, C);
+star_fn!(A, B, C, D);
+star_fn!(A, B, C, D, E);
+star_fn!(A, B, C, D, E, G);
+star_fn!(A, B, C, D, E, G, H);
+star_fn!(A, B, C, D, E, G, H, I);
+
+/// Settings for a [`Pool`]; made by [`Pool::builder`].
+///
+/// # Example
+/// ```
+/// use multiproc::pool::Pool;
+/// use multiproc::StartMethod;
+///
+/// #[multiproc::worker]
+/// fn setup() {}
+///
+/// #[multiproc::worker]
+/// fn pid() -> u32 {
+///     std::process::id()
+/// }
+///
+/// let pool = Pool::builder()
+///     .processes(2)
+///     .initializer(setup())
+///     .maxtasksperchild(10)
+///     .start_method(StartMethod::ForkServer)
+///     .build()?;
+/// assert_eq!(pool.processes(), 2);
+/// assert!(pool.apply(pid())? > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a pool builder does nothing until .build() is called"]
+#[derive(Debug)]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    init: Option<Result<(String, ByteBuf), PoolError>>,
+    maxtasks: Option<usize>,
+    method: Option<StartMethod>,
+    grace: Duration,
+}
+
+impl PoolBuilder {
+    /// The number of worker processes (default [`cpu_count`]). Zero is an error at `build`.
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
+    }
+
+    /// A task run once in each worker when it starts, before any other task (Python's
+    /// `initializer` + `initargs`). If it fails or panics, the pool is unusable and every call
+    /// returns [`PoolError::InitializerFailed`].
+    pub fn initializer<K: IntoTask>(mut self, task: K) -> Self {
+        let (name, args, fds) = task.into_task().into_parts();
+        self.init = Some(if !fds.is_empty() {
+            Err(PoolError::Descriptor)
+        } else {
+            args.map(|a| (name.to_owned(), ByteBuf::from(a)))
+                .map_err(PoolError::Encode)
+        });
+        self
+    }
+
+    /// Retires each worker after it has run `k` tasks (chunks) and starts a fresh one (Python's
+    /// `maxtasksperchild`). Zero is an error at `build`.
+    pub fn maxtasksperchild(mut self, k: usize) -> Self {
+        self.maxtasks = Some(k);
+        self
+    }
+
+    /// How workers are started (default [`get_start_method`]); `Fork` is refused.
+    pub fn start_method(mut self, m: StartMethod) -> Self {
+        self.method = Some(m);
+        self
+    }
+
+    /// How long [`Pool::terminate`] waits after SIGTERM before it sends SIGKILL (default 1 s).
+    pub fn terminate_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Starts the workers and the pool's manager thread.
+    pub fn build(self) -> Result<Pool, PoolError> {
+        let processes = self.processes.unwrap_or_else(|| cpu_count().max(1));
+        if processes == 0 {
+            return Err(PoolError::InvalidProcesses);
+        }
+        let maxtasks = match self.maxtasks {
+            Some(0) => return Err(PoolError::InvalidMaxTasks),
+            Some(k) => k as u64,
+            None => 0,
+        };
+        let method = self.method.unwrap_or_else(get_start_method);
+        if method == StartMethod::Fork {
+            return Err(PoolError::InvalidStartMethod);
+        }
+        let init = self.init.transpose()?;
+        let cfg = manager::Config {
+            processes,
+            init,
+            maxtasks,
+            method,
+            grace: self.grace,
+        };
+        let (wake_tx, wake_rx) = Pipe::duplex::<()>().map_err(|e| PoolError::Start(e.to_string()))?;
+        let mut workers = Vec::with_capacity(processes);
+        for _ in 0..processes {
+            match manager::start_worker(&cfg) {
+                Ok(w) => workers.push(w),
+                Err(e) => {
+                    // Dropping the started workers closes their pipes: they exit.
+                    drop(workers);
+                    return Err(e);
+                }
+            }
+        }
+        let pids = workers.iter().map(|w| w.pid()).collect();
+        let shared = Arc::new(Shared {
+            st: Mutex::new(St {
+                queue: VecDeque::new(),
+                closed: false,
+                terminating: false,
+                finished: false,
+                broken: None,
+                woken: false,
+                pids,
+            }),
+            wake_tx,
+            manager: Mutex::new(None),
+        });
+        let sh = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("multiproc-pool".into())
+            .spawn(move || {
+                *sh.manager.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
+                manager::run(sh, wake_rx, workers, cfg)
+            })
+            .map_err(|e| PoolError::Start(format!("cannot start the pool's manager thread: {e}")))?;
+        Ok(Pool {
+            shared,
+            manager: Mutex::new(Some(handle)),
+            processes,
+        })
+    }
+}
+
+/// Python's default chunk size for a map over `len` items: ceil(len / (4 × workers)).
+fn default_chunksize(len: usize, workers: usize) -> usize {
+    len.div_ceil(workers * 4).max(1)
+}
+
+/// A pool of worker processes that run `#[worker]` tasks: `apply`, `map`, `starmap`, their
+/// async forms, `imap` and `imap_unordered` (Python's `multiprocessing.Pool`). See the
+/// [module documentation](self) for the design and the fault guarantees.
+///
+/// Every method takes `&self`: a pool can be shared between threads (`Pool` is `Sync`).
+///
+/// # Example
+/// ```
+/// use multiproc::pool::{Pool, PoolError};
+///
+/// #[multiproc::worker]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// #[multiproc::worker]
+/// fn boom(x: u64) -> u64 {
+///     if x == 2 {
+///         panic!("two");
+///     }
+///     x
+/// }
+///
+/// let pool = Pool::new(2)?;
+/// assert_eq!(pool.map(square, 1..=3)?, [1, 4, 9]);
+/// let r = pool.apply_async(square(5))?;
+/// assert_eq!(r.get()?, 25);
+/// // A failing task fails only itself; map reports the first error, map_results every outcome.
+/// assert!(matches!(pool.map(boom, 0..4), Err(PoolError::Panicked { .. })));
+/// let all = pool.map_results(boom, 0..4)?;
+/// assert_eq!(all.iter().filter(|r| r.is_ok()).count(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pool {
+    shared: Arc<Shared>,
+    manager: Mutex<Option<JoinHandle<()>>>,
+    processes: usize,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.shared.lock();
+        f.debug_struct("Pool")
+            .field("processes", &self.processes)
+            .field("pids", &st.pids)
+            .field("closed", &st.closed)
+            .field("terminated", &st.terminating)
+            .finish()
+    }
+}
+
+impl Pool {
+    /// Starts a pool of `n` worker processes. `n == 0` is [`PoolError::InvalidProcesses`].
+    pub fn new(n: usize) -> Result<Pool, PoolError> {
+        Pool::builder().processes(n).build()
+    }
+
+    /// A builder for a pool with non-default settings.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder {
+            processes: None,
+            init: None,
+            maxtasks: None,
+            method: None,
+            grace: Duration::from_secs(1),
+        }
+    }
+
+    /// The number of worker processes.
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
+    /// The pids of the current workers (they change as workers are replaced). Empty once the
+    /// pool has shut down.
+    pub fn pids(&self) -> Vec<i32> {
+        self.shared.lock().pids.clone()
+    }
+
+    fn submit_fixed<R: DeserializeOwned + Send + 'static>(
+        &self,
+        tasks: impl IntoIterator<Item = Task<R>>,
+        chunksize: usize,
+        deadline: Option<Duration>,
+        cbs: Callbacks<R>,
+    ) -> Result<Arc<Fixed<R>>, PoolError> {
+        self.shared.check_open()?;
+        let segs = segments(tasks, chunksize);
+        let n = segs
+            .iter()
+            .map(|s| match s {
+                Segment::Run { count, .. } => *count,
+                Segment::Fail { .. } => 1,
+            })
+            .sum();
+        let mut chunks = Vec::with_capacity(segs.len());
+        let fixed = Fixed::new(n, cbs);
+        let mut start = 0;
+        for (seq, seg) in segs.into_iter().enumerate() {
+            match seg {
+                Segment::Fail { err } => return Err(err),
+                Segment::Run { count, body } => {
+                    chunks.push(Chunk {
+                        sink: fixed.clone(),
+                        seq,
+                        start,
+                        count,
+                        body,
+                        deadline,
+                    });
+                    start += count;
+                }
+            }
+        }
+        self.shared.submit(chunks).map_err(|(e, _)| e)?;
+        Ok(fixed)
+    }
+
+    fn result<R>(&self, inner: Arc<Fixed<R>>) -> AsyncResult<R> {
+        AsyncResult {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn map_result<R>(&self, inner: Arc<Fixed<R>>) -> MapResult<R> {
+        MapResult {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+
+    // ----- apply -------------------------------------------------------------------------
+
+    /// Runs one task in a worker and waits for its result (Python's `apply`).
+    pub fn apply<K>(&self, task: K) -> Result<K::Output, PoolError>
+    where
+        K: IntoTask,
+        K::Output: DeserializeOwned + Send + 'static,
+    {
+        self.apply_async(task)?.get()
+    }
+
+    /// Submits one task and returns a handle to its result (Python's `apply_async`). A task
+    /// argument that cannot be serialised is an error here, before anything is scheduled.
+    pub fn apply_async<K>(&self, task: K) -> Result<AsyncResult<K::Output>, PoolError>
+    where
+        K: IntoTask,
+        K::Output: DeserializeOwned + Send + 'static,
+    {
+        self.apply_async_with(task, Callbacks::new())
+    }
+
+    /// [`apply_async`](Self::apply_async) with callbacks run in the parent when the result
+    /// (or the error) arrives.
+    pub fn apply_async_with<K>(
+        &self,
+        task: K,
+        callbacks: Callbacks<K::Output>,
+    ) -> Result<AsyncResult<K::Output>, PoolError>
+    where
+        K: IntoTask,
+        K::Output: DeserializeOwned + Send + 'static,
+    {
+        let inner = self.submit_fixed(vec![task.into_task()], 1, None, callbacks)?;
+        Ok(self.result(inner))
+    }
+
+    /// [`apply_async`](Self::apply_async) with a deadline (beyond Python): if the task runs
+    /// longer than `deadline` (counted from when its worker starts it), the worker is killed
+    /// and replaced, and the task fails with [`PoolError::TimedOut`].
+    pub fn apply_async_with_deadline<K>(&self, task: K, deadline: Duration) -> Result<AsyncResult<K::Output>, PoolError>
+    where
+        K: IntoTask,
+        K::Output: DeserializeOwned + Send + 'static,
+    {
+        let inner = self.submit_fixed(vec![task.into_task()], 1, Some(deadline), Callbacks::new())?;
+        Ok(self.result(inner))
+    }
+
+    // ----- map ---------------------------------------------------------------------------
+
+    /// Runs `f(item)` for every item and returns the results in order (Python's `map`), with
+    /// the default chunk size ceil(len / (4 × workers)). `f` is a `#[worker]` task
+    /// constructor, e.g. `pool.map(square, 0..100)`.
+    ///
+    /// If tasks fail, `map` still waits for every chunk, then returns the first error in input
+    /// order (CPython's behaviour since bpo-23992); [`map_results`](Self::map_results) gives
+    /// every result or error. An argument that cannot be serialised is an error before
+    /// anything is scheduled.
+    pub fn map<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.map_async(f, items)?.get()
+    }
+
+    /// [`map`](Self::map) with an explicit chunk size (0 is [`PoolError::InvalidChunksize`]).
+    pub fn map_chunked<A, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+        chunksize: usize,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.map_async_with(f, items, Some(chunksize), Callbacks::new())?.get()
+    }
+
+    /// Like [`map`](Self::map), but returns every task's result or error, in input order
+    /// ("map without failfast"). The outer error is for the call itself (closed pool,
+    /// unserialisable argument, Ctrl-C).
+    pub fn map_results<A, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<Result<R, PoolError>>, PoolError>
+    where
+        F: Fn(A) -> Task<R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.map_async(f, items)?.get_results()
+    }
+
+    /// Submits `f(item)` for every item and returns a handle to the results (Python's
+    /// `map_async`).
+    pub fn map_async<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<MapResult<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.map_async_with(f, items, None, Callbacks::new())
+    }
+
+    /// [`map_async`](Self::map_async) with a chunk size (`None`: the default) and callbacks,
+    /// run in the parent for each result and for each error.
+    pub fn map_async_with<A, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<R>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        if chunksize == Some(0) {
+            return Err(PoolError::InvalidChunksize);
+        }
+        self.shared.check_open()?;
+        let items = items.into_iter();
+        let inner = match (chunksize, items.size_hint()) {
+            (Some(cs), _) => self.submit_fixed(items.map(f), cs, None, callbacks)?,
+            // The length is known: build the chunks straight from the input.
+            (None, (lo, Some(hi))) if lo == hi => {
+                let cs = default_chunksize(lo, self.processes);
+                self.submit_fixed(items.map(f), cs, None, callbacks)?
+            }
+            (None, _) => {
+                let items: Vec<A> = items.collect();
+                let cs = default_chunksize(items.len(), self.processes);
+                self.submit_fixed(items.into_iter().map(f), cs, None, callbacks)?
+            }
+        };
+        Ok(self.map_result(inner))
+    }
+
+    // ----- starmap -----------------------------------------------------------------------
+
+    /// Like [`map`](Self::map), for task constructors of several arguments: each item is a
+    /// tuple of arguments (Python's `starmap`), e.g. `pool.starmap(add, [(1, 2), (3, 4)])`.
+    pub fn starmap<Args, R, F>(&self, f: F, items: impl IntoIterator<Item = Args>) -> Result<Vec<R>, PoolError>
+    where
+        F: StarFn<Args, R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.starmap_async(f, items)?.get()
+    }
+
+    /// [`starmap`](Self::starmap) with an explicit chunk size.
+    pub fn starmap_chunked<Args, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = Args>,
+        chunksize: usize,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        F: StarFn<Args, R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.map_async_with(|a| f.call_with(a), items, Some(chunksize), Callbacks::new())?
+            .get()
+    }
+
+    /// The async form of [`starmap`](Self::starmap) (Python's `starmap_async`).
+    pub fn starmap_async<Args, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        F: StarFn<Args, R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.map_async_with(|a| f.call_with(a), items, None, Callbacks::new())
+    }
+
+    // ----- imap --------------------------------------------------------------------------
+
+    /// A lazy iterator over `f(item)` in input order (Python's `imap`, chunk size 1). It
+    /// streams: the input is consumed only a few chunks ahead of the results taken.
+    pub fn imap<A, R, F, I>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R> + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.imap_with(f, items, 1, true)
+    }
+
+    /// [`imap`](Self::imap) with a chunk size (0 is [`PoolError::InvalidChunksize`]).
+    pub fn imap_chunked<A, R, F, I>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R> + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.imap_with(f, items, chunksize, true)
+    }
+
+    /// Like [`imap`](Self::imap), but yields results as they complete (Python's
+    /// `imap_unordered`).
+    pub fn imap_unordered<A, R, F, I>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R> + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.imap_with(f, items, 1, false)
+    }
+
+    /// [`imap_unordered`](Self::imap_unordered) with a chunk size.
+    pub fn imap_unordered_chunked<A, R, F, I>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R> + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.imap_with(f, items, chunksize, false)
+    }
+
+    fn imap_with<A, R, F, I>(&self, f: F, items: I, chunksize: usize, ordered: bool) -> Result<IMap<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R> + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+        R: DeserializeOwned + Send + 'static,
+    {
+        if chunksize == 0 {
+            return Err(PoolError::InvalidChunksize);
+        }
+        self.shared.check_open()?;
+        let mut it = IMap {
+            shared: self.shared.clone(),
+            inner: IMap::<R>::new_stream(ordered),
+            src: Box::new(items.into_iter().map(f)),
+            chunksize,
+            window: 2 * self.processes + 2,
+            exhausted: false,
+            submitted: 0,
+            items: 0,
+            next_seq: 0,
+            yielded: 0,
+            _r: PhantomData,
+        };
+        it.start();
+        Ok(it)
+    }
+
+    // ----- lifecycle ---------------------------------------------------------------------
+
+    /// Accepts no more tasks; the workers exit once the submitted work is done (Python's
+    /// `close`). Call [`join`](Self::join) to wait for them.
+    pub fn close(&self) {
+        let mut st = self.shared.lock();
+        if st.closed {
+            return;
+        }
+        st.closed = true;
+        self.shared.wake(st);
+    }
+
+    /// Stops at once (Python's `terminate`): pending and running tasks fail with
+    /// [`PoolError::Terminated`], workers get SIGTERM, then SIGKILL after the grace period
+    /// (1 s by default). Returns once every worker is gone; it never waits for running tasks.
+    pub fn terminate(&self) {
+        self.shared.request_terminate();
+        self.join_manager();
+    }
+
+    /// Waits for the workers to exit, after [`close`](Self::close) or
+    /// [`terminate`](Self::terminate); before either it is [`PoolError::StillRunning`].
+    pub fn join(&self) -> Result<(), PoolError> {
+        {
+            let st = self.shared.lock();
+            if !st.closed && !st.terminating {
+                return Err(PoolError::StillRunning);
+            }
+        }
+        self.join_manager();
+        Ok(())
+    }
+
+    fn join_manager(&self) {
+        let on_manager =
+            *self.shared.manager.lock().unwrap_or_else(|p| p.into_inner()) == Some(std::thread::current().id());
+        if on_manager {
+            // Called from a callback: the manager finishes after the callback returns.
+            return;
+        }
+        let handle = self.manager.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Pool {
+    /// Terminates the pool (as Python's `with Pool() as p:` does on exit) and waits for its
+    /// workers to be gone. After `close` + `join` there is nothing left to do.
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}

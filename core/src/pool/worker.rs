@@ -1,0 +1,213 @@
+//! The worker side of a pool: the messages on a worker's pipe and the loop a worker runs.
+//!
+//! Parent → worker: one message per chunk (a worker name and the encoded arguments of each
+//! task). Worker → parent: one `done` message per chunk, with an outcome per task, in order;
+//! or `init failed` once if the initializer failed. A worker handles one chunk at a time,
+//! strictly in order, so the parent always knows which chunk is running.
+
+use serde_bytes::ByteBuf;
+
+use super::error::PoolError;
+use crate::pipe::Connection;
+
+// The messages are a compact binary layout rather than MessagePack envelopes, so that a chunk
+// is built by appending each task's encoded arguments once and read back without copying:
+//
+//   chunk:  name_len: u16 LE, name, count: u32 LE, then per task: len: u32 LE, args
+//   done:   0u8, count: u32 LE, then per task: kind: u8, len: u32 LE, bytes
+//           (kind 0: the encoded result; 1: a panic, MessagePack (message, location);
+//            2: a failure message, UTF-8)
+//   init failed: 1u8, the message, UTF-8
+
+const DONE: u8 = 0;
+const INIT_FAILED: u8 = 1;
+const OK: u8 = 0;
+const PANICKED: u8 = 1;
+const FAILED: u8 = 2;
+
+/// Builds the message of one chunk, task by task.
+pub(crate) struct ChunkBuf {
+    body: Vec<u8>,
+    count: u32,
+    count_at: usize,
+}
+
+impl ChunkBuf {
+    pub fn new(worker: &str) -> ChunkBuf {
+        let mut body = Vec::with_capacity(64 + worker.len());
+        let name = &worker.as_bytes()[..worker.len().min(u16::MAX as usize)];
+        body.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        body.extend_from_slice(name);
+        let count_at = body.len();
+        body.extend_from_slice(&0u32.to_le_bytes());
+        ChunkBuf {
+            body,
+            count: 0,
+            count_at,
+        }
+    }
+
+    pub fn push(&mut self, args: &[u8]) {
+        self.body.extend_from_slice(&(args.len() as u32).to_le_bytes());
+        self.body.extend_from_slice(args);
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// The message and its number of tasks.
+    pub fn finish(mut self) -> (Vec<u8>, usize) {
+        self.body[self.count_at..self.count_at + 4].copy_from_slice(&self.count.to_le_bytes());
+        (self.body, self.count as usize)
+    }
+}
+
+fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if b.len() < n {
+        return None;
+    }
+    let (h, t) = b.split_at(n);
+    *b = t;
+    Some(h)
+}
+
+fn take_u32(b: &mut &[u8]) -> Option<usize> {
+    let h = take(b, 4)?;
+    Some(u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize)
+}
+
+/// Reads a chunk message: the worker name and each task's arguments.
+fn parse_chunk(mut b: &[u8]) -> Option<(&str, Vec<&[u8]>)> {
+    let h = take(&mut b, 2)?;
+    let nlen = u16::from_le_bytes([h[0], h[1]]) as usize;
+    let name = std::str::from_utf8(take(&mut b, nlen)?).ok()?;
+    let count = take_u32(&mut b)?;
+    let mut args = Vec::with_capacity(count.min(b.len() / 4));
+    for _ in 0..count {
+        let len = take_u32(&mut b)?;
+        args.push(take(&mut b, len)?);
+    }
+    Some((name, args))
+}
+
+/// A message from a worker, read without copying the results.
+pub(crate) enum FromWorker<'a> {
+    /// The outcomes of the chunk that was running, one per task.
+    Done(Vec<Result<&'a [u8], PoolError>>),
+    /// The initializer failed; the worker exits.
+    InitFailed(String),
+}
+
+/// Reads a worker's message; `None` if it is malformed.
+pub(crate) fn parse_from_worker(mut b: &[u8]) -> Option<FromWorker<'_>> {
+    match take(&mut b, 1)?[0] {
+        DONE => {
+            let count = take_u32(&mut b)?;
+            let mut out = Vec::with_capacity(count.min(b.len() / 5));
+            for _ in 0..count {
+                let kind = take(&mut b, 1)?[0];
+                let len = take_u32(&mut b)?;
+                let bytes = take(&mut b, len)?;
+                out.push(match kind {
+                    OK => Ok(bytes),
+                    PANICKED => {
+                        let (message, location): (String, Option<String>) = rmp_serde::from_slice(bytes)
+                            .unwrap_or_else(|_| ("a panic (its report could not be read)".into(), None));
+                        Err(PoolError::Panicked { message, location })
+                    }
+                    _ => Err(PoolError::Failed(String::from_utf8_lossy(bytes).into_owned())),
+                });
+            }
+            Some(FromWorker::Done(out))
+        }
+        INIT_FAILED => Some(FromWorker::InitFailed(String::from_utf8_lossy(b).into_owned())),
+        _ => None,
+    }
+}
+
+fn push_outcome(out: &mut Vec<u8>, kind: u8, bytes: &[u8]) {
+    out.push(kind);
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Runs every task of a chunk through the registered worker, catching panics, and writes the
+/// `done` message into `out`.
+fn run_chunk(name: &str, args: &[&[u8]], out: &mut Vec<u8>) {
+    out.clear();
+    out.push(DONE);
+    out.extend_from_slice(&(args.len() as u32).to_le_bytes());
+    let entry = match crate::__private::find_worker(name) {
+        Ok(e) => e,
+        Err(e) => {
+            for _ in args {
+                push_outcome(out, FAILED, e.0.as_bytes());
+            }
+            return;
+        }
+    };
+    for a in args {
+        match crate::__private::run_caught(entry, a) {
+            Ok(Ok(bytes)) => push_outcome(out, OK, &bytes),
+            Ok(Err(e)) => push_outcome(out, FAILED, e.0.as_bytes()),
+            Err(report) => {
+                let bytes = rmp_serde::to_vec(&report).unwrap_or_default();
+                push_outcome(out, PANICKED, &bytes);
+            }
+        }
+    }
+}
+
+/// The life of a pool worker: run the initializer, then chunks until the pool closes the pipe
+/// (end of file) or `maxtasks` chunks have run. Started with SIGINT ignored and panics
+/// reported rather than printed.
+#[crate::worker]
+pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf)>, maxtasks: u64) {
+    let mut out = Vec::new();
+    if let Some((worker, args)) = init {
+        run_chunk(&worker, &[&args], &mut out);
+        let failure = match parse_from_worker(&out) {
+            Some(FromWorker::Done(mut v)) => match v.pop() {
+                Some(Ok(_)) => None,
+                Some(Err(PoolError::Panicked { message, location })) => Some(format!(
+                    "panicked at {}: {message}",
+                    location.as_deref().unwrap_or("an unknown location")
+                )),
+                Some(Err(e)) => Some(e.to_string()),
+                None => Some("the initializer did not run".into()),
+            },
+            _ => Some("the initializer did not run".into()),
+        };
+        if let Some(f) = failure {
+            let mut msg = vec![INIT_FAILED];
+            msg.extend_from_slice(f.as_bytes());
+            let _ = conn.send_bytes(&msg);
+            return;
+        }
+    }
+    let mut buf = Vec::new();
+    let mut done = 0u64;
+    loop {
+        if conn.recv_bytes_into(&mut buf).is_err() {
+            // End of file: the pool closed our pipe (close, terminate, or the parent died).
+            return;
+        }
+        match parse_chunk(&buf) {
+            Some((name, args)) => run_chunk(name, &args, &mut out),
+            // Cannot happen with our own parent; exit rather than guess a task count.
+            None => return,
+        }
+        if conn.send_bytes(&out).is_err() {
+            return;
+        }
+        if out.capacity() > 1 << 20 {
+            out = Vec::new();
+        }
+        done += 1;
+        if maxtasks > 0 && done >= maxtasks {
+            return;
+        }
+    }
+}
