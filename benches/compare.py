@@ -95,6 +95,14 @@ tput("Pipe one-way 64 B", "pipe_oneway/64", 1, python("pipe_tput", duplex=True),
 for place in ["same", "diff"]:
     raw, _ = rust(f"pipe_rt/raw_socketpair_64B/{place}_cpu")
     lat(f"Pipe RT ({place})", f"pipe_rt/pipe_64B/{place}_cpu", python("pipe_rt", pin=place, mode="bytes"), target="<= 1.2x raw socketpair", floor=raw)
+# Pool (issue 5)
+tput("Pool(2) map, default chunksize, 100k", "pool/map_default_chunksize_100k", None, python("pool_map", chunksize="default"), "tasks_per_s", "tasks/s", ">= 2x Python")
+tput("Pool(2) map, chunksize=1, 10k", "pool/map_chunksize1_10k", None, python("pool_map", chunksize="1"), "tasks_per_s", "tasks/s", ">= 5x Python")
+lat("Pool(2) apply_async round trip", "pool/apply_async_round_trip", python("pool_apply_rt"), target="<= 0.5x Python and < procspawn 95 us")
+_par, _ = rust("pool_cpu_bound/parallel_pool2")
+_ser, _ = rust("pool_cpu_bound/serial")
+_py = python("pool_cpu")
+rows.append(("Pool(2) CPU-bound speedup", (_ser / _par) if (_par and _ser) else None, "x", _py.get("speedup") if _py else None, ">= 1.8x on 2 cores", None))
 # Manager and shared memory (issue 6)
 tput("Manager dict set+get from a child", "manager/dict_set_get_child", None, python("manager_dict"), "ops_per_s", "ops/s", ">= 3x Python")
 tput("  insert+get (2 round trips, as Python)", "manager/dict_insert_get_child", None, python("manager_dict"), "ops_per_s", "ops/s")
@@ -111,13 +119,15 @@ def fmt(v, unit):
         if v < 1:
             return f"{v:.3f} us"
         return f"{v:,.1f} us" if v < 1000 else f"{v / 1000:,.2f} ms"
+    if unit == "x":
+        return f"{v:.2f}x"
     return f"{v:,.0f} {unit}"
 
 
 print(f"{'measure':42} {'multiproc':>16} {'python':>16} {'ratio':>8} {'vs floor':>9}  target")
 for label, val, unit, p, target, floor in rows:
     ratio = ""
-    if val and p:
+    if val and p and unit != "x":
         ratio = f"{(p / val) if unit == 'us' else (val / p):.2f}x"
     vf = f"{val / floor:.2f}x" if (val and floor and unit == "us") else ""
     print(f"{label:42} {fmt(val, unit):>16} {fmt(p, unit):>16} {ratio:>8} {vf:>9}  {target or ''}")
