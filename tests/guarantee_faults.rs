@@ -10,7 +10,7 @@ use std::io::{BufReader, Read, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use common::{eventually, helper_root, is_helper, pid_exists, read_line_with, KillOnDrop};
+use common::{ctrl_c_helper_root, eventually, helper_root, is_helper, pid_exists, read_line_with, CtrlC, KillOnDrop};
 use multiproc::{JoinError, Process, StartMethod};
 
 #[multiproc::worker]
@@ -144,32 +144,15 @@ fn helper_ctrl_c_catch() {
     }
 }
 
-fn run_ctrl_c(name: &str) -> (std::process::ExitStatus, String, String, Vec<i32>, Duration) {
-    let mut root = helper_root(name);
-    let mut guard = KillOnDrop::default();
-    let pgid = root.id() as i32;
-    guard.add(pgid);
-    let mut out = BufReader::new(root.stdout.take().unwrap());
-    let pids = parse_pids(&read_line_with(&mut out, "READY ").expect("helper did not get ready"));
-    for &p in &pids {
-        guard.add(p);
-    }
-    // Give the root time to block in join, then Ctrl-C the whole process group.
-    std::thread::sleep(Duration::from_millis(200));
-    let t = Instant::now();
-    multiproc::sys::proc::send_signal(-pgid, multiproc::sys::signal::SIGINT).unwrap();
-    let status = root.wait().unwrap();
-    let took = t.elapsed();
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).unwrap();
-    let mut err = String::new();
-    root.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    (status, rest, err, pids, took)
-}
-
 #[test]
 fn ctrl_c_default_mode_ends_everything_quietly() {
-    let (status, out, err, pids, took) = run_ctrl_c("helper_ctrl_c_default");
+    let CtrlC {
+        status,
+        stdout: out,
+        stderr: err,
+        pids,
+        took,
+    } = ctrl_c_helper_root("helper_ctrl_c_default", Duration::from_millis(200));
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         status.signal(),
@@ -187,7 +170,13 @@ fn ctrl_c_default_mode_ends_everything_quietly() {
 
 #[test]
 fn ctrl_c_interrupt_mode_lets_the_root_clean_up() {
-    let (status, out, err, pids, took) = run_ctrl_c("helper_ctrl_c_catch");
+    let CtrlC {
+        status,
+        stdout: out,
+        stderr: err,
+        pids,
+        took,
+    } = ctrl_c_helper_root("helper_ctrl_c_catch", Duration::from_millis(200));
     assert!(status.success(), "status {status:?}, stdout {out:?}, stderr {err:?}");
     assert!(out.contains("INTERRUPTED") && out.contains("CLEANED"), "stdout {out:?}");
     assert!(took < Duration::from_secs(5), "took {took:?}");

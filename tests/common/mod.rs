@@ -142,3 +142,49 @@ pub fn take(sem: &Semaphore, limit: Duration) {
 pub fn count(sem: &Semaphore) -> u64 {
     sem.get_value().expect("get_value")
 }
+
+/// What a helper root did after a Ctrl-C to its process group.
+pub struct CtrlC {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    /// The pids the helper printed after `READY `.
+    pub pids: Vec<i32>,
+    /// From the SIGINT to the helper's exit.
+    pub took: Duration,
+}
+
+/// Starts the helper root `name`, waits for its `READY <pids>` line, gives it `settle` to block,
+/// sends SIGINT to its whole process group (as a terminal's Ctrl-C does), and collects what
+/// happened. Everything it started is SIGKILLed at the end whatever the outcome.
+pub fn ctrl_c_helper_root(name: &str, settle: Duration) -> CtrlC {
+    use std::io::Read;
+    let mut root = helper_root(name);
+    let mut guard = KillOnDrop::default();
+    let pgid = root.id() as i32;
+    guard.add(pgid);
+    let mut out = std::io::BufReader::new(root.stdout.take().expect("piped stdout"));
+    let ready = read_line_with(&mut out, "READY ").expect("the helper root did not get ready");
+    let pids: Vec<i32> = ready.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    for &p in &pids {
+        guard.add(p);
+    }
+    std::thread::sleep(settle);
+    let t = Instant::now();
+    multiproc::sys::proc::send_signal(-pgid, multiproc::sys::signal::SIGINT).expect("kill(-pgid, SIGINT)");
+    let status = root.wait().expect("wait for the helper root");
+    let took = t.elapsed();
+    let mut stdout = String::new();
+    let _ = out.read_to_string(&mut stdout);
+    let mut stderr = String::new();
+    if let Some(mut e) = root.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    CtrlC {
+        status,
+        stdout,
+        stderr,
+        pids,
+        took,
+    }
+}
