@@ -6,6 +6,16 @@ use crate::wire::proto::HubError;
 use crate::wire::FrameError;
 
 /// A failure in talking to the hub. Usually wrapped by an operation's own error type.
+///
+/// # Example
+/// ```
+/// use multiproc::CallError;
+///
+/// // Most operations wrap a CallError in their own error type; `is_timeout` and
+/// // `is_interrupted` tell the two answers a caller usually handles.
+/// let r: Result<(), CallError> = multiproc::active_children().map(|_| ());
+/// assert!(r.is_ok());
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The hub's connection closed: the root process has exited. A child should exit too.
@@ -41,6 +51,23 @@ impl CallError {
 }
 
 /// Why a process could not be started or signalled.
+///
+/// # Example
+/// ```
+/// use multiproc::{Process, ProcessError, Task};
+///
+/// struct Refuses;
+/// impl serde::Serialize for Refuses {
+///     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+///         Err(serde::ser::Error::custom("no"))
+///     }
+/// }
+/// let task: Task<()> = multiproc::__private::make_task("some::worker", &(Refuses,));
+/// match Process::new(task).start() {
+///     Err(ProcessError::Encode(why)) => assert!(why.contains("no")),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     /// The task's arguments could not be serialised. Nothing was started.
@@ -70,6 +97,24 @@ impl From<CallError> for ProcessError {
 }
 
 /// Why [`Process::join`](crate::Process::join) did not return the worker's value.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use multiproc::{JoinError, Process};
+///
+/// #[multiproc::worker]
+/// fn nap() {
+///     std::thread::sleep(Duration::from_millis(300));
+/// }
+///
+/// let mut p = Process::new(nap()).start()?;
+/// assert!(matches!(p.try_join(), Err(JoinError::Running)));
+/// assert!(matches!(p.join_timeout(Duration::from_millis(10)), Err(JoinError::Timeout)));
+/// p.join()?;
+/// assert!(matches!(p.join(), Err(JoinError::ResultTaken)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
     /// The worker panicked. The message and location are the child's.
@@ -123,6 +168,20 @@ impl From<CallError> for JoinError {
 }
 
 /// Why a message could not be sent to a mailbox.
+///
+/// # Example
+/// ```
+/// use multiproc::SendError;
+///
+/// struct Refuses;
+/// impl serde::Serialize for Refuses {
+///     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+///         Err(serde::ser::Error::custom("no"))
+///     }
+/// }
+/// let me = multiproc::current_process().addr::<Refuses>();
+/// assert!(matches!(me.send(&Refuses), Err(SendError::Encode(_))));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The message could not be serialised, or is larger than the maximum frame size.
@@ -143,6 +202,16 @@ impl From<CallError> for SendError {
 }
 
 /// Why a message could not be received.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use multiproc::{mailbox, RecvError};
+///
+/// let inbox = mailbox::<u32>();
+/// assert!(matches!(inbox.try_recv(), Err(RecvError::Empty)));
+/// assert!(matches!(inbox.recv_timeout(Duration::from_millis(10)), Err(RecvError::Timeout)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum RecvError {
     /// `try_recv`: the mailbox is empty.
@@ -175,6 +244,22 @@ impl From<CallError> for RecvError {
 }
 
 /// Why an [`ask`](crate::Addr::ask) got no answer.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use multiproc::{AskError, Process, ReplyTo};
+///
+/// #[multiproc::worker]
+/// fn silent() {}
+///
+/// // A process that ends without answering: the ask fails instead of hanging.
+/// let mut p = Process::new(silent()).start()?;
+/// let r: Result<u32, AskError> = p.addr::<ReplyTo<u32>>().ask_timeout(|reply| reply, Duration::from_secs(10));
+/// assert!(matches!(r, Err(AskError::Gone) | Err(AskError::Timeout)));
+/// p.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum AskError {
     /// The question could not be sent.

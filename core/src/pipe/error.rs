@@ -3,6 +3,15 @@
 use crate::sys::Errno;
 
 /// Why a message could not be sent on a [`Connection`](super::Connection).
+///
+/// # Example
+/// ```
+/// use multiproc::pipe::{Pipe, PipeSendError};
+///
+/// let (reader, _writer) = Pipe::simplex::<u32>()?;
+/// assert!(matches!(reader.send(&1), Err(PipeSendError::WrongDirection)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum PipeSendError {
     /// The value could not be serialised. Nothing was written; the connection is still usable.
@@ -29,6 +38,19 @@ pub enum PipeSendError {
 }
 
 /// Why no message was received from a [`Connection`](super::Connection).
+///
+/// # Example
+/// ```
+/// use multiproc::pipe::{pipe, PipeRecvError};
+///
+/// let (a, b) = pipe::<u32>()?;
+/// assert!(matches!(a.try_recv(), Err(PipeRecvError::Empty)));
+/// b.send(&7)?;
+/// drop(b);
+/// assert_eq!(a.recv()?, 7); // buffered messages first,
+/// assert!(matches!(a.recv(), Err(PipeRecvError::Eof))); // then end of file
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum PipeRecvError {
     /// The other end is closed (dropped, or its process ended) and every message it sent has
@@ -66,6 +88,18 @@ pub enum PipeRecvError {
 }
 
 /// Why [`wait`](super::wait()) failed.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use multiproc::pipe::{pipe, wait, WaitError, Waitable};
+///
+/// let (a, _b) = pipe::<u32>()?;
+/// let objs: Vec<&dyn Waitable> = vec![&a];
+/// let ready: Result<Vec<usize>, WaitError> = wait(&objs, Some(Duration::from_millis(10)));
+/// assert!(ready?.is_empty()); // nothing was ready in time
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
     /// Interrupted by Ctrl-C (interrupt mode, root process only).

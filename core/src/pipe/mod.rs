@@ -68,6 +68,14 @@ pub fn pipe<T>() -> Result<(Connection<T>, Connection<T>), PipeError> {
 }
 
 /// The operating system refused to create a pipe (usually: too many open files).
+///
+/// # Example
+/// ```
+/// use multiproc::pipe::{pipe, PipeError};
+///
+/// let made: Result<_, PipeError> = pipe::<u32>();
+/// assert!(made.is_ok());
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("cannot create a pipe: {0}")]
 pub struct PipeError(pub Errno);

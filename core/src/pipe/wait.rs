@@ -27,6 +27,27 @@ const SLICE: Duration = Duration::from_millis(20);
 const CONFIRM_SLICE: Duration = Duration::from_millis(1);
 
 /// How [`wait`] watches one object.
+///
+/// # Example
+/// ```
+/// use std::os::fd::AsFd;
+/// use std::time::Duration;
+/// use multiproc::pipe::{pipe, wait, Connection, WaitSource, Waitable};
+///
+/// /// A type of your own, ready when its inner connection is.
+/// struct Inbox(Connection<u8>);
+/// impl Waitable for Inbox {
+///     fn wait_source(&self) -> WaitSource<'_> {
+///         WaitSource::Fd(self.0.as_fd())
+///     }
+/// }
+/// let (a, b) = pipe::<u8>()?;
+/// b.send(&1)?;
+/// let inbox = Inbox(a);
+/// let objs: Vec<&dyn Waitable> = vec![&inbox];
+/// assert_eq!(wait(&objs, Some(Duration::from_secs(5)))?, vec![0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub enum WaitSource<'a> {
     /// Ready now.
     Ready,
@@ -57,6 +78,18 @@ impl std::fmt::Debug for WaitSource<'_> {
 
 /// Something [`wait`] can wait on: a [`Connection`] (a message or end of file is ready) or a
 /// [`Process`] (it has ended). Implement it for your own types by returning a descriptor.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use multiproc::pipe::{pipe, wait, Waitable};
+///
+/// let (a, b) = pipe::<u8>()?;
+/// b.send(&1)?;
+/// let objs: Vec<&dyn Waitable> = vec![&a];
+/// assert_eq!(wait(&objs, Some(Duration::from_secs(5)))?, vec![0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Waitable {
     /// How to watch this object; called once per [`wait`].
     fn wait_source(&self) -> WaitSource<'_>;

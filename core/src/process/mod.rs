@@ -247,6 +247,21 @@ enum Body<T> {
 /// before start and setting `daemon` after start are compile-time errors.
 ///
 /// [`start`]: ProcessBuilder::start
+///
+/// # Example
+/// ```
+/// use multiproc::{Process, StartMethod};
+///
+/// #[multiproc::worker]
+/// fn hi() -> String {
+///     "hi".into()
+/// }
+///
+/// let builder = Process::new(hi()).name("greeter").daemon(false).start_method(StartMethod::Spawn);
+/// let mut p = builder.start()?; // consumes the builder: it cannot be started twice
+/// assert_eq!(p.join()?, "hi");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "a process builder does nothing until .start() is called"]
 pub struct ProcessBuilder<T> {
     body: Body<T>,

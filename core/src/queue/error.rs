@@ -3,6 +3,19 @@
 use crate::error::CallError;
 
 /// Why an item was not put. Every variant hands the item back ([`into_inner`](Self::into_inner)).
+///
+/// # Example
+/// ```
+/// use multiproc::{PutError, Queue};
+///
+/// let q = Queue::bounded(1)?;
+/// q.put(1u32)?;
+/// match q.try_put(2) {
+///     Err(PutError::Full(item)) => assert_eq!(item, 2), // the item is handed back
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(thiserror::Error)]
 pub enum PutError<T> {
     /// The queue is bounded and stayed full (at once for `try_put`, for the whole timeout for
@@ -72,6 +85,17 @@ impl<T> std::fmt::Debug for PutError<T> {
 }
 
 /// Why no item was taken.
+///
+/// # Example
+/// ```
+/// use multiproc::{GetError, Queue};
+///
+/// let q: Queue<u32> = Queue::new()?;
+/// assert!(matches!(q.try_get(), Err(GetError::Empty)));
+/// q.close()?;
+/// assert!(matches!(q.try_get(), Err(GetError::Closed)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum GetError {
     /// `try_get`: the queue is empty (Python's `queue.Empty`).
@@ -103,6 +127,15 @@ impl GetError {
 }
 
 /// Why another queue operation failed (creating, sizing, closing, `task_done`, `join`).
+///
+/// # Example
+/// ```
+/// use multiproc::{JoinableQueue, QueueError};
+///
+/// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+/// assert!(matches!(q.task_done(), Err(QueueError::TooManyTaskDone)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// `join_timeout`: unfinished items remain.

@@ -20,6 +20,15 @@ macro_rules! from_call_error {
 }
 
 /// Why a [`Lock`](crate::sync::Lock) operation failed.
+///
+/// # Example
+/// ```
+/// use multiproc::sync::{Lock, LockError};
+///
+/// let lock = Lock::new()?;
+/// assert!(matches!(lock.release(), Err(LockError::NotHeld)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// `release()` of a lock that is not held (Python's `ValueError`). Nothing changed.
@@ -36,6 +45,15 @@ pub enum LockError {
 from_call_error!(LockError);
 
 /// Why an [`RLock`](crate::sync::RLock) operation failed.
+///
+/// # Example
+/// ```
+/// use multiproc::sync::{RLock, RLockError};
+///
+/// let lock = RLock::new()?;
+/// assert!(matches!(lock.release(), Err(RLockError::NotOwner)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum RLockError {
     /// `release()` by a (process, thread) that does not own the lock, or of an unlocked lock
@@ -56,6 +74,16 @@ from_call_error!(RLockError);
 
 /// Why a [`Semaphore`](crate::sync::Semaphore) or
 /// [`BoundedSemaphore`](crate::sync::BoundedSemaphore) operation failed.
+///
+/// # Example
+/// ```
+/// use multiproc::sync::{BoundedSemaphore, SemaphoreError};
+///
+/// let sem = BoundedSemaphore::new(1)?;
+/// assert!(matches!(sem.release(), Err(SemaphoreError::TooManyReleases { .. })));
+/// assert_eq!(sem.get_value()?, 1); // unchanged
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum SemaphoreError {
     /// A BoundedSemaphore release would raise the value above its bound (Python's
@@ -79,6 +107,17 @@ pub enum SemaphoreError {
 from_call_error!(SemaphoreError);
 
 /// Why an [`Event`](crate::sync::Event) operation failed.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use multiproc::sync::{Event, EventError};
+///
+/// let ev = Event::new()?;
+/// let set: Result<bool, EventError> = ev.wait_timeout(Duration::from_millis(10));
+/// assert!(!set?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     /// Interrupted by Ctrl-C (interrupt mode).
@@ -91,6 +130,15 @@ pub enum EventError {
 from_call_error!(EventError);
 
 /// Why a [`Condition`](crate::sync::Condition) operation failed.
+///
+/// # Example
+/// ```
+/// use multiproc::sync::{Condition, ConditionError};
+///
+/// let cond = Condition::new()?;
+/// assert!(matches!(cond.notify(), Err(ConditionError::NotOwner | ConditionError::NotHeld)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ConditionError {
     /// `wait`/`notify`/`release` by a thread that does not hold the condition's lock (Python's
@@ -116,6 +164,16 @@ pub enum ConditionError {
 from_call_error!(ConditionError);
 
 /// Why a [`Barrier`](crate::sync::Barrier) operation failed.
+///
+/// # Example
+/// ```
+/// use multiproc::sync::{Barrier, BarrierError};
+///
+/// let barrier = Barrier::new(2)?;
+/// barrier.abort()?;
+/// assert!(matches!(barrier.wait(), Err(BarrierError::Broken)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum BarrierError {
     /// The barrier is broken: it was aborted or reset while this party waited, a party timed

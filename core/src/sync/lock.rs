@@ -209,6 +209,18 @@ impl Drop for LockGuard<'_> {
 }
 
 /// The owner of an [`RLock`].
+///
+/// # Example
+/// ```
+/// use multiproc::sync::RLock;
+///
+/// let lock = RLock::new()?;
+/// let _g = lock.acquire()?;
+/// let owner = lock.owner()?.expect("held");
+/// assert!(owner.is_current_thread());
+/// assert_eq!(owner.pid, std::process::id() as i32);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RLockOwner {
     proc: ProcId,
