@@ -12,7 +12,7 @@ use super::timers::{Target, Timers};
 use super::{Hub, Role, Token};
 use crate::sys;
 use crate::wire::proto::{
-    ChildInit, ExitInfo, FromHub, HubError, Joined, Method, Outcome, ProcId, ProcInfo, ProcState, SpawnReq,
+    ChildInit, ExitInfo, FromHub, HubError, Joined, Method, Outcome, ProcId, ProcInfo, ProcState, SpawnReq, TaskSpec,
     ToForkServer, Value, Wait, ROOT_PROC,
 };
 
@@ -429,6 +429,26 @@ impl Hub {
         Ok(parent.info.clone())
     }
 
+    /// The first frame a new child reads: who it is, what to run, and the hub's settings.
+    fn child_init(
+        &self,
+        me: ProcInfo,
+        parent: ProcInfo,
+        task: Option<TaskSpec>,
+        ignore_sigint: bool,
+        ident: Vec<u32>,
+    ) -> ChildInit {
+        ChildInit {
+            me,
+            parent,
+            root_pid: self.procs.root_pid,
+            task,
+            max_frame: self.cfg.max_frame as u64,
+            ignore_sigint,
+            ident,
+        }
+    }
+
     fn spawn_env(mode: &str, root_pid: i32) -> Vec<CString> {
         let mut env: Vec<CString> = std::env::vars_os()
             .filter(|(k, _)| k != BOOT_ENV)
@@ -481,15 +501,7 @@ impl Hub {
             name: req.name.clone(),
             daemon: req.daemon,
         };
-        let init = ChildInit {
-            me: info.clone(),
-            parent,
-            root_pid: self.procs.root_pid,
-            task: Some(req.task),
-            max_frame: self.cfg.max_frame as u64,
-            ignore_sigint: req.ignore_sigint,
-            ident: req.ident,
-        };
+        let init = self.child_init(info.clone(), parent, Some(req.task), req.ignore_sigint, req.ident);
         let Some(t) = self.add_conn(hub_end, proc, Role::Main) else {
             return Answer::Now(Err(HubError::Os("cannot register the child's connection".into())));
         };
@@ -561,15 +573,7 @@ impl Hub {
             name: req.name,
             daemon: req.daemon,
         };
-        let init = ChildInit {
-            me: info.clone(),
-            parent,
-            root_pid: self.procs.root_pid,
-            task: Some(req.task),
-            max_frame: self.cfg.max_frame as u64,
-            ignore_sigint: req.ignore_sigint,
-            ident: req.ident,
-        };
+        let init = self.child_init(info.clone(), parent, Some(req.task), req.ignore_sigint, req.ident);
         if let Err(err) = self.send_to(t, &FromHub::Init(Box::new(init)), fds) {
             // Too big to send: the spare stays a spare.
             self.procs.spare = Some((proc, t));
@@ -681,15 +685,7 @@ impl Hub {
         self.procs
             .map
             .insert(proc, Entry::new(info.clone(), caller.proc, Reaper::Forker(caller.proc)));
-        let init = ChildInit {
-            me: info,
-            parent,
-            root_pid: self.procs.root_pid,
-            task: None,
-            max_frame: self.cfg.max_frame as u64,
-            ignore_sigint: false,
-            ident,
-        };
+        let init = self.child_init(info, parent, None, false, ident);
         Ok((init, child_end))
     }
 }

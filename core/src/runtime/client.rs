@@ -35,11 +35,6 @@ impl ClientConn {
         }
     }
 
-    #[allow(dead_code)] // for callers that poll the connection with other descriptors
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
     /// Writes one message (with descriptors attached) in a single send where the socket takes it.
     pub fn send(&mut self, msg: &ToHub, fds: &[BorrowedFd<'_>]) -> Result<(), CallError> {
         self.buf.clear();
@@ -48,7 +43,6 @@ impl ClientConn {
     }
 
     /// Sends several casts in one write.
-    #[allow(dead_code)] // for batched producers (queues)
     pub fn cast_many(&mut self, casts: impl IntoIterator<Item = Cast>) -> Result<(), CallError> {
         self.buf.clear();
         for c in casts {

@@ -66,7 +66,6 @@ impl ObjRef {
     }
 
     /// A one-way operation on the object, sent on this thread's connection.
-    #[allow(dead_code)] // one-way ops (unbounded put, release)
     pub fn cast(&self, op: ObjOp) -> Result<(), CallError> {
         super::cast(Cast::Object { obj: self.id, op })
     }

@@ -378,7 +378,6 @@ pub(crate) fn cast(c: Cast) -> Result<(), CallError> {
 }
 
 /// Several one-way messages in one write.
-#[allow(dead_code)] // for batched producers (queues)
 pub(crate) fn cast_many(cs: Vec<Cast>) -> Result<(), CallError> {
     with_conn(|_, conn| conn.cast_many(cs))
 }

@@ -105,11 +105,9 @@ impl<T> WaitQueue<T> {
     pub fn push(&mut self, w: Waiter, t: T) {
         self.q.push_back((w, t));
     }
-    #[allow(dead_code)] // part of the waiter-queue API; not every object kind needs it
     pub fn len(&self) -> usize {
         self.q.len()
     }
-    #[allow(dead_code)] // part of the waiter-queue API; not every object kind needs it
     pub fn is_empty(&self) -> bool {
         self.q.is_empty()
     }
@@ -122,19 +120,6 @@ impl<T> WaitQueue<T> {
             cx.timers.cancel(w.timer);
         }
         None
-    }
-    /// Peeks at the first live waiter.
-    #[allow(dead_code)] // part of the waiter-queue API; not every object kind needs it
-    pub fn front_live(&mut self, cx: &mut Cx<'_>) -> Option<&(Waiter, T)> {
-        while let Some((w, _)) = self.q.front() {
-            if cx.alive(w) {
-                break;
-            }
-            if let Some((w, _)) = self.q.pop_front() {
-                cx.timers.cancel(w.timer);
-            }
-        }
-        self.q.front()
     }
     /// Removes the waiter for `(conn, id)`; returns it if it was there.
     pub fn remove(&mut self, conn: Token, id: ReqId) -> Option<(Waiter, T)> {
@@ -161,7 +146,6 @@ impl<T> WaitQueue<T> {
         self.q.drain(..).collect()
     }
     /// Iterates over the waiters.
-    #[allow(dead_code)] // part of the waiter-queue API; not every object kind needs it
     pub fn iter(&self) -> impl Iterator<Item = &(Waiter, T)> {
         self.q.iter()
     }
