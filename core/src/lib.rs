@@ -85,7 +85,7 @@ pub use process::{
     active_children, cpu_count, current_process, get_start_method, parent_process, set_start_method, ExitStatus,
     IntoTask, Process, ProcessBuilder, ProcessInfo, StartMethod, Task,
 };
-pub use runtime::set_max_frame_size;
+pub use runtime::{set_max_frame_size, InterruptWatch};
 pub use sync::{
     Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, Event, EventError, Lock, LockError, RLock,
     RLockError, Semaphore, SemaphoreError,
@@ -110,14 +110,14 @@ pub use pool::{AsyncResult, Callbacks, IMap, MapResult, Pool, PoolBuilder, PoolE
 /// usual. Do not combine with another SIGINT handler (such as the `ctrlc` crate's): the last
 /// one installed wins; use [`interrupt_blocked_calls`] from that handler instead.
 pub fn catch_interrupts() -> Result<(), CallError> {
-    runtime::rt()?.hub_cmd(hub::Cmd::CatchInterrupts)
+    runtime::interrupt::catch()
 }
 
 /// Makes every root thread currently blocked in a multiproc call return an `Interrupted`
 /// error, as if Ctrl-C had arrived in interrupt mode. For programs with their own SIGINT
 /// handling (call it from the `ctrlc` handler). A no-op outside the root process.
 pub fn interrupt_blocked_calls() -> Result<(), CallError> {
-    runtime::rt()?.hub_cmd(hub::Cmd::Interrupt)
+    runtime::interrupt::interrupt_all()
 }
 
 /// Items used by the code that `#[worker]` generates. Not a stable API.

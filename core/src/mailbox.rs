@@ -293,17 +293,30 @@ impl<M: DeserializeOwned> Mailbox<M> {
     fn recv_wait(&self, wait: Wait) -> Result<M, RecvError> {
         let rt = runtime::rt().map_err(RecvError::from)?;
         let deadline = runtime::deadline_of(wait);
-        let mut st = match rt.mailbox.try_lock() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            // Another thread is receiving: a try_ form does not wait for it.
-            Err(std::sync::TryLockError::WouldBlock) if wait == Wait::Never => return Err(RecvError::Timeout),
-            Err(std::sync::TryLockError::WouldBlock) => rt.mailbox.lock().unwrap_or_else(|p| p.into_inner()),
-        };
-        let st = &mut *st;
-        if wait != Wait::Never && runtime::take_interrupt() {
+        // Watch first, then look for a Ctrl-C that arrived before: none falls in between.
+        let watch = crate::InterruptWatch::new();
+        if wait != Wait::Never && runtime::interrupt::take_pending() {
             return Err(RecvError::Interrupted);
         }
+        let mut st = loop {
+            match rt.mailbox.try_lock() {
+                Ok(g) => break g,
+                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                // Another thread is receiving: a try_ form does not wait for it.
+                Err(std::sync::TryLockError::WouldBlock) if wait == Wait::Never => return Err(RecvError::Timeout),
+                // Wait for it in short slices, so that a deadline or a Ctrl-C still ends this call.
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    if watch.fired() {
+                        return Err(RecvError::Interrupted);
+                    }
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(RecvError::Timeout);
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        };
+        let st = &mut *st;
         loop {
             if let Some(bytes) = st.buf.pop_front() {
                 return rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string()));
@@ -322,7 +335,7 @@ impl<M: DeserializeOwned> Mailbox<M> {
             match conn.next_message_until(slice)? {
                 Some(msg) => push_mail(&mut st.buf, msg)?,
                 None => {
-                    if runtime::take_interrupt() {
+                    if watch.fired() {
                         return Err(RecvError::Interrupted);
                     }
                     if deadline.is_some_and(|d| Instant::now() >= d) {

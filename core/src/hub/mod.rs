@@ -234,7 +234,6 @@ impl Hub {
 
     /// Answers every parked call of the root process with `Interrupted`.
     fn interrupt_root(&mut self) {
-        crate::runtime::bump_interrupt_epoch();
         let root_conns: Vec<Token> = self
             .conns
             .iter()

@@ -240,7 +240,7 @@ impl<T> Connection<T> {
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         let root = runtime::is_started_root();
-        let epoch = runtime::interrupt_epoch();
+        let watch = crate::InterruptWatch::new();
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let slice = match (left, root) {
@@ -253,7 +253,7 @@ impl<T> Connection<T> {
             if !ready.is_empty() {
                 return Ok(true);
             }
-            if root && runtime::interrupt_epoch() != epoch {
+            if root && watch.fired() {
                 return Err(PipeRecvError::Interrupted);
             }
             if left.is_some_and(|l| l.is_zero()) || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -273,7 +273,7 @@ impl<T> Connection<T> {
             return Err(PipeRecvError::WrongDirection);
         }
         let root = runtime::is_started_root();
-        let epoch = runtime::interrupt_epoch();
+        let watch = crate::InterruptWatch::new();
         let mut rd = lock(&self.rd);
         loop {
             match rd.dec.next_frame() {
@@ -317,7 +317,7 @@ impl<T> Connection<T> {
                     if dont_wait {
                         return Err(PipeRecvError::Empty);
                     }
-                    if root && runtime::interrupt_epoch() != epoch {
+                    if root && watch.fired() {
                         return Err(PipeRecvError::Interrupted);
                     }
                 }

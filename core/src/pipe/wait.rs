@@ -167,7 +167,7 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<
     let deadline = timeout.map(|t| Instant::now() + t);
     let sources: Vec<WaitSource<'_>> = objects.iter().map(|o| o.wait_source()).collect();
     let root = runtime::is_started_root();
-    let epoch = runtime::interrupt_epoch();
+    let watch = crate::InterruptWatch::new();
     let mut fds: Vec<BorrowedFd<'_>> = Vec::new();
     let mut fd_owner: Vec<usize> = Vec::new();
     let mut checks: Vec<usize> = Vec::new();
@@ -244,7 +244,7 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<
             ready.dedup();
             return Ok(ready);
         }
-        if !first && root && runtime::interrupt_epoch() != epoch {
+        if !first && root && watch.fired() {
             return Err(WaitError::Interrupted);
         }
         if !first && deadline.is_some_and(|d| Instant::now() >= d) {

@@ -11,7 +11,6 @@ use serde::de::DeserializeOwned;
 
 use super::error::PoolError;
 use super::Shared;
-use crate::runtime;
 
 /// The raw outcome of one task, as delivered by the manager: encoded result bytes or an error.
 pub(crate) type Raw<'a> = Result<&'a [u8], PoolError>;
@@ -179,13 +178,13 @@ impl<R> Fixed<R> {
     /// Waits until every task has an outcome or `deadline` passes; returns whether it is done.
     /// On Ctrl-C (interrupt mode) terminates the pool and returns `Interrupted`.
     fn wait_until(&self, shared: &Shared, deadline: Option<Instant>) -> Result<bool, PoolError> {
-        let epoch = runtime::interrupt_epoch();
+        let watch = crate::InterruptWatch::new();
         let mut st = lock(&self.st);
         loop {
             if st.remaining == 0 {
                 return Ok(true);
             }
-            if runtime::interrupt_epoch() != epoch {
+            if watch.fired() {
                 drop(st);
                 shared.request_terminate();
                 return Err(PoolError::Interrupted);
@@ -559,7 +558,7 @@ impl<R: DeserializeOwned + Send + 'static> IMap<R> {
         if self.exhausted && self.yielded == self.items {
             return None;
         }
-        let epoch = runtime::interrupt_epoch();
+        let watch = crate::InterruptWatch::new();
         let inner = self.inner.clone();
         let mut st = lock(&inner.st);
         loop {
@@ -585,7 +584,7 @@ impl<R: DeserializeOwned + Send + 'static> IMap<R> {
                 self.top_up();
                 return Some(item);
             }
-            if runtime::interrupt_epoch() != epoch {
+            if watch.fired() {
                 drop(st);
                 self.shared.request_terminate();
                 return Some(Err(PoolError::Interrupted));

@@ -482,7 +482,9 @@ impl<T> Process<T> {
         if !matches!(*self.lock(), State::Running) {
             return Ok(());
         }
-        if wait != Wait::Never && runtime::take_interrupt() {
+        // Watch first, then look for a Ctrl-C that arrived before: none falls in between.
+        let watch = crate::InterruptWatch::new();
+        if wait != Wait::Never && runtime::interrupt::take_pending() {
             return Err(JoinError::Interrupted);
         }
         let deadline = runtime::deadline_of(wait);
@@ -500,7 +502,7 @@ impl<T> Process<T> {
                 }
                 // In interrupt mode, a Ctrl-C that arrived while we waited wins, even if the
                 // same Ctrl-C is what ended the child. The outcome is kept for the next join.
-                if wait != Wait::Never && runtime::take_interrupt() {
+                if wait != Wait::Never && watch.fired() {
                     return Err(JoinError::Interrupted);
                 }
                 Ok(())

@@ -14,6 +14,7 @@ pub(crate) mod bootstrap;
 pub(crate) mod client;
 pub mod fdpass;
 pub(crate) mod handle;
+pub(crate) mod interrupt;
 pub mod registry;
 
 use std::cell::RefCell;
@@ -31,6 +32,7 @@ use crate::sys;
 use crate::wire::proto::{Cast, ChildInit, ObjId, Op, ProcInfo, Value, ROOT_PROC};
 use crate::wire::DEFAULT_MAX_FRAME;
 use client::ClientConn;
+pub use interrupt::InterruptWatch;
 
 /// This process's side of its mailbox: the connection the hub pushes mail on (opened by the
 /// first receive) and the messages read from it but not yet taken.
@@ -60,38 +62,6 @@ static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
 static ROOT_INIT: Mutex<()> = Mutex::new(());
 static GEN: AtomicU64 = AtomicU64::new(1);
 static MAX_FRAME: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAME);
-/// Counts interrupts delivered in interrupt mode (root only). Blocking calls that do not go
-/// through the hub (Pipe reads) compare it before and after waiting.
-static INTERRUPT_EPOCH: AtomicU64 = AtomicU64::new(0);
-
-/// The number of interrupts seen so far in interrupt mode (see [`crate::catch_interrupts`]).
-/// A blocking call that waits on something other than the hub polls in short slices and returns
-/// `Interrupted` when this changes during its wait.
-pub fn interrupt_epoch() -> u64 {
-    INTERRUPT_EPOCH.load(Ordering::SeqCst)
-}
-
-/// Ctrl-C deliveries already reported to the program as `Interrupted`.
-static SIGINT_REPORTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-
-/// In interrupt mode, reports (once) a Ctrl-C that has arrived and has not yet been reported
-/// by a blocking call, as Python raises `KeyboardInterrupt` once. The count comes from the
-/// signal handler itself, so it is up to date before the hub reacts: a `join` whose child was
-/// killed by the same Ctrl-C still reports the interrupt, and so does the first blocking call
-/// after a Ctrl-C that arrived while no call was blocked.
-pub(crate) fn take_interrupt() -> bool {
-    let delivered = sys::signal::delivered(sys::signal::SIGINT);
-    SIGINT_REPORTED.swap(delivered, Ordering::SeqCst) != delivered
-}
-
-/// Marks every Ctrl-C so far as reported (the hub answered a parked call `Interrupted`).
-pub(crate) fn interrupt_reported() {
-    SIGINT_REPORTED.store(sys::signal::delivered(sys::signal::SIGINT), Ordering::SeqCst);
-}
-
-pub(crate) fn bump_interrupt_epoch() {
-    INTERRUPT_EPOCH.fetch_add(1, Ordering::SeqCst);
-}
 
 /// Set in processes that should not print panics (pool workers report them instead).
 pub(crate) static QUIET_PANICS: AtomicBool = AtomicBool::new(false);
@@ -358,7 +328,7 @@ pub(crate) fn with_conn<R>(
 pub(crate) fn call(op: Op, deadline: Option<Instant>) -> Result<Value, CallError> {
     let r = with_conn(|_, c| c.call(op, &[], deadline).map(|(v, _)| v));
     if matches!(&r, Err(e) if e.is_interrupted()) {
-        interrupt_reported();
+        interrupt::reported();
     }
     r
 }

@@ -1,0 +1,136 @@
+//! Issue 11, behaviour a user expects and guarantees under odd conditions: Ctrl-C reaches
+//! every blocked root thread, queue order across threads, pool tasks that never ran are run
+//! elsewhere, worker outcomes (`Err` exits 1, exit handlers, oversized results), the
+//! `_timeout` forms, the exit-time wait, and slow leaks.
+//!
+//! Root-level scenarios run in a *helper root* (this binary re-executed, see `tests/common`).
+
+mod common;
+
+use std::io::Write;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{ctrl_c_helper_root, eventually, is_helper, pid_exists, CtrlC};
+use multiproc::{mailbox, pipe, wait, Barrier, Condition, Event, JoinableQueue, Lock, Pool, Process, Queue, Semaphore};
+
+#[multiproc::worker]
+fn sleep_forever() {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Helper root: twelve threads, each blocked in a different multiproc call, in interrupt mode.
+/// Each prints what its call returned after the Ctrl-C.
+#[test]
+#[ignore = "helper root for ctrl_c_interrupts_every_blocked_root_thread"]
+fn helper_twelve_blocked_threads() {
+    if !is_helper("helper_twelve_blocked_threads") {
+        return;
+    }
+    multiproc::catch_interrupts().unwrap();
+    let child = Process::new(sleep_forever()).start().unwrap();
+    let lock = Lock::new().unwrap();
+    let sem = Semaphore::new(0).unwrap();
+    let ev = Event::new().unwrap();
+    let q: Queue<u64> = Queue::new().unwrap();
+    let jq: JoinableQueue<u64> = JoinableQueue::new().unwrap();
+    jq.put(1).unwrap();
+    let (keep_a, pipe_a) = pipe::<u64>().unwrap();
+    let (keep_b, pipe_b) = pipe::<u64>().unwrap();
+    let pool = Pool::new(1).unwrap();
+    let pending = pool.apply_async(sleep_forever()).unwrap();
+    let barrier = Barrier::new(3).unwrap();
+    let cond = Condition::new().unwrap();
+    let pids = format!(
+        "{} {}",
+        child.pid(),
+        pool.pids().iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+    );
+
+    // Everything is leaked: the helper ends with `exit` whatever is still blocked.
+    fn leak<T>(t: T) -> &'static T {
+        Box::leak(Box::new(t))
+    }
+    let (lock, sem, ev, q, jq, barrier, cond) = (
+        leak(lock),
+        leak(sem),
+        leak(ev),
+        leak(q),
+        leak(jq),
+        leak(barrier),
+        leak(cond),
+    );
+    let held = lock.acquire().unwrap();
+    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
+    let spawn = |name: &'static str, f: Box<dyn FnOnce() -> String + Send>| {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let r = f();
+            let _ = tx.send((name, r));
+        });
+    };
+    let mut child = child;
+    spawn("join", Box::new(move || format!("{:?}", child.join())));
+    spawn("recv", Box::new(|| format!("{:?}", mailbox::<u64>().recv())));
+    spawn("lock", Box::new(|| format!("{:?}", lock.acquire().map(|_| ()))));
+    spawn("semaphore", Box::new(|| format!("{:?}", sem.acquire().map(|_| ()))));
+    spawn("event", Box::new(|| format!("{:?}", ev.wait())));
+    spawn("queue_get", Box::new(|| format!("{:?}", q.get())));
+    spawn("joinable_join", Box::new(|| format!("{:?}", jq.join())));
+    spawn("pipe_recv", Box::new(move || format!("{:?}", pipe_a.recv())));
+    spawn(
+        "wait",
+        Box::new(move || format!("{:?}", wait(&[&pipe_b], None).map(|_| ()))),
+    );
+    spawn("pool_get", Box::new(move || format!("{:?}", pending.get())));
+    spawn("barrier", Box::new(|| format!("{:?}", barrier.wait())));
+    spawn(
+        "condition",
+        Box::new(|| {
+            let g = cond.acquire();
+            let r = format!("{:?}", cond.wait());
+            drop(g);
+            r
+        }),
+    );
+    drop(tx);
+    println!("READY {pids}");
+    std::io::stdout().flush().unwrap();
+    let mut n = 0;
+    while let Ok((name, r)) = rx.recv_timeout(Duration::from_secs(30)) {
+        println!("OUT {name} {r}");
+        n += 1;
+        if n == 12 {
+            break;
+        }
+    }
+    println!("DONE {n}");
+    std::io::stdout().flush().unwrap();
+    drop((held, keep_a, keep_b, pool));
+    // Whatever is still blocked must not keep the helper alive.
+    std::process::exit(0);
+}
+
+#[test]
+fn ctrl_c_interrupts_every_blocked_root_thread() {
+    let CtrlC {
+        status,
+        stdout: out,
+        stderr: err,
+        pids,
+        ..
+    } = ctrl_c_helper_root("helper_twelve_blocked_threads", Duration::from_secs(2));
+    assert!(status.success(), "status {status:?}, stdout {out:?}, stderr {err:?}");
+    assert!(out.contains("DONE 12"), "not every thread returned: stdout {out:?}");
+    let outs: Vec<&str> = out.lines().filter(|l| l.contains("OUT ")).collect();
+    assert_eq!(outs.len(), 12, "stdout {out:?}");
+    for l in outs {
+        assert!(l.contains("Interrupted"), "a call was not interrupted: {l}");
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || pids.iter().all(|&p| !pid_exists(p))),
+        "children left behind"
+    );
+}
