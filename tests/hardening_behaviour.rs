@@ -134,3 +134,52 @@ fn ctrl_c_interrupts_every_blocked_root_thread() {
         "children left behind"
     );
 }
+
+// ----- item 6: queue order across threads ------------------------------------------------------
+
+#[multiproc::worker]
+fn produce_numbers(q: Queue<u64>, n: u64, sentinels: u64) {
+    for i in 0..n {
+        q.put(i).unwrap();
+    }
+    for _ in 0..sentinels {
+        q.put(u64::MAX).unwrap();
+    }
+}
+
+/// Four threads of the root read through clones of one handle, fed by one producer process:
+/// each sees the producer's items in put order, and together they see each item exactly once.
+#[test]
+fn queue_clones_in_several_threads_keep_put_order() {
+    const N: u64 = 20_000;
+    const THREADS: u64 = 4;
+    let q: Queue<u64> = Queue::new().unwrap();
+    let mut producer = Process::new(produce_numbers(q.clone(), N, THREADS)).start().unwrap();
+    let seen: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let q = q.clone();
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        match q.get_timeout(Duration::from_secs(60)) {
+                            Ok(u64::MAX) => return got,
+                            Ok(x) => got.push(x),
+                            Err(e) => panic!("get failed after {} items: {e:?}", got.len()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    producer.join_timeout(Duration::from_secs(60)).unwrap();
+    let mut all = Vec::new();
+    for (t, got) in seen.iter().enumerate() {
+        let disorder = got.windows(2).filter(|w| w[0] >= w[1]).count();
+        assert_eq!(disorder, 0, "thread {t} saw {disorder} items out of put order");
+        all.extend_from_slice(got);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..N).collect::<Vec<_>>(), "items lost or duplicated");
+}

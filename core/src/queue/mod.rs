@@ -9,7 +9,10 @@
 //! - **Durability.** Once [`Queue::put`] returns `Ok`, the item is in the hub (for an unbounded
 //!   queue the put is one write of a one-way frame; for a bounded one, the hub has answered).
 //!   It survives the producer exiting or being SIGKILLed on the very next line.
-//! - **Order.** The items of one producer thread come out in the order they were put.
+//! - **Order.** The items of one producer thread come out in the order they were put, for
+//!   every consumer: each consumer thread, in any process, sees them in put order, also when
+//!   several threads share one handle's prefetch buffer (one thread fetches from the hub at a
+//!   time; the others take from the buffer first).
 //! - **Delivery.** The hub never hands an item to a consumer whose connection has closed; the
 //!   item goes to the next consumer in line.
 //! - **Prefetch.** To cut round trips, a get may fetch several items when several are queued,

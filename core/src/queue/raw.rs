@@ -2,7 +2,7 @@
 //! buffer shared by clones of a handle.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -36,12 +36,19 @@ struct Local {
     /// The process that owns the buffer (a `Fork` child inherits a copy it must not use).
     pid: i32,
     st: Mutex<LocalState>,
+    /// Signalled when a fetch from the hub ends (see `LocalState::fetching`).
+    fetched: Condvar,
 }
 
 #[derive(Default)]
 struct LocalState {
     /// Items fetched from the hub and not handed out yet, in order.
     buf: VecDeque<ByteBuf>,
+    /// A thread of this process is fetching from the hub. Only one at a time may: two batches
+    /// fetched by two threads would be handed out interleaved (an item of the second batch
+    /// before the rest of the first), breaking a producer's FIFO order for the threads that
+    /// see both. The others wait for the fetch to end and take from `buf` first.
+    fetching: bool,
     /// This process closed the queue, or the hub said it is closed.
     closed: bool,
     /// JoinableQueue: items handed out through this handle and not `task_done`d yet.
@@ -81,10 +88,24 @@ impl Local {
             // A forked copy: the buffered items belong to the parent.
             st.buf.clear();
             st.taken = 0;
+            st.fetching = false;
         }
         st
     }
 }
+
+/// Ends a fetch from the hub, however it ends, and wakes the threads waiting for it.
+struct FetchGuard<'a>(&'a Local);
+
+impl Drop for FetchGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().fetching = false;
+        self.0.fetched.notify_all();
+    }
+}
+
+/// How often a thread waiting for another thread's fetch looks at its deadline and at Ctrl-C.
+const FETCH_SLICE: Duration = Duration::from_millis(50);
 
 impl Drop for Local {
     fn drop(&mut self) {
@@ -126,6 +147,7 @@ fn new_local(obj: ObjId) -> Arc<Local> {
         obj,
         pid: sys::proc::getpid(),
         st: Mutex::new(LocalState::default()),
+        fetched: Condvar::new(),
     })
 }
 
@@ -230,22 +252,59 @@ impl RawQueue {
     }
 
     /// Takes one encoded item, from the local buffer or the hub.
+    ///
+    /// Items leave this process's buffer in the order the hub handed them out, whichever
+    /// thread fetched them, so every thread sees each producer's items in put order.
     pub fn get(&self, wait: Wait) -> Result<ByteBuf, GetError> {
         let joinable = self.flavour == Flavour::Joinable;
+        let watch = crate::InterruptWatch::new();
+        let deadline = runtime::deadline_of(wait);
         let max = {
             let mut st = self.local.lock();
-            if st.closed {
-                return Err(GetError::Closed);
-            }
             st.note_get_start(Instant::now());
-            if let Some(b) = st.buf.pop_front() {
-                if joinable {
-                    st.taken += 1;
+            loop {
+                if st.closed {
+                    return Err(GetError::Closed);
                 }
-                st.last_return = Some(Instant::now());
-                return Ok(b);
+                if let Some(b) = st.buf.pop_front() {
+                    if joinable {
+                        st.taken += 1;
+                    }
+                    st.last_return = Some(Instant::now());
+                    return Ok(b);
+                }
+                if !st.fetching {
+                    st.fetching = true;
+                    break st.prefetch();
+                }
+                // Another thread is fetching: wait for its batch rather than fetch past it.
+                if wait == Wait::Never {
+                    return Err(GetError::Empty);
+                }
+                if watch.fired() {
+                    return Err(GetError::Interrupted);
+                }
+                let mut slice = FETCH_SLICE;
+                if let Some(d) = deadline {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(GetError::Timeout);
+                    }
+                    slice = slice.min(left);
+                }
+                st = self
+                    .local
+                    .fetched
+                    .wait_timeout(st, slice)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
             }
-            st.prefetch()
+        };
+        let _fetch = FetchGuard(&self.local);
+        // The time spent waiting for another thread's fetch counts against the deadline.
+        let wait = match (wait, deadline) {
+            (Wait::Micros(_), Some(d)) => Wait::Micros(d.saturating_duration_since(Instant::now()).as_micros() as u64),
+            (w, _) => w,
         };
         match self.op(QueueOp::Get { max, wait }, wait) {
             Ok(Value::Batch(batch)) => {
