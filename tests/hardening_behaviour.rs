@@ -183,3 +183,40 @@ fn queue_clones_in_several_threads_keep_put_order() {
     all.sort_unstable();
     assert_eq!(all, (0..N).collect::<Vec<_>>(), "items lost or duplicated");
 }
+
+// ----- item 9: a pool task that never ran is run elsewhere ---------------------------------------
+
+#[multiproc::worker]
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+/// Both idle workers of a Pool(2) are SIGKILLed, then a task is submitted at once: the task
+/// had not started on a dead worker, so it runs on a replacement and succeeds, every round.
+#[test]
+fn task_sent_to_a_killed_idle_worker_runs_elsewhere() {
+    let pool = Pool::new(2).unwrap();
+    let _guard = common::KillOnDrop(pool.pids());
+    for round in 0..6u64 {
+        let mut pids = Vec::new();
+        assert!(
+            eventually(Duration::from_secs(30), || {
+                pids = pool.pids();
+                pids.len() == 2 && pids.iter().all(|&p| pid_exists(p))
+            }),
+            "the pool did not get two workers"
+        );
+        // A task has run on each, so both are idle and waiting for work.
+        assert_eq!(pool.map(double, [1, 2, 3, 4]).unwrap(), vec![2, 4, 6, 8]);
+        for &p in &pids {
+            multiproc::sys::proc::send_signal(p, multiproc::sys::signal::SIGKILL).unwrap();
+        }
+        let r = pool.apply_async(double(round)).unwrap();
+        assert_eq!(
+            r.get_timeout(Duration::from_secs(60)).unwrap(),
+            round * 2,
+            "round {round}: the task never ran, yet it failed"
+        );
+    }
+    pool.terminate();
+}

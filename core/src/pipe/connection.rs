@@ -229,6 +229,16 @@ impl<T> Connection<T> {
         })
     }
 
+    /// [`recv_bytes_into`](Self::recv_bytes_into) if a whole message is waiting, else
+    /// [`PipeRecvError::Empty`].
+    pub(crate) fn try_recv_bytes_into(&self, buf: &mut Vec<u8>) -> Result<usize, PipeRecvError> {
+        self.recv_frame(Mode::Try, |b| {
+            buf.clear();
+            buf.extend_from_slice(b);
+            b.len()
+        })
+    }
+
     /// Is a message (or end of file) ready to be received? Waits up to `timeout` (`None`: no
     /// limit; zero: just check), and consumes nothing (Python's `poll`).
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, PipeRecvError> {

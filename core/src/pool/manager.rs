@@ -41,6 +41,9 @@ pub(crate) struct Config {
 struct Sent {
     chunk: Chunk,
     sent: bool,
+    /// The worker said it started this chunk (see `worker.rs`): only such a chunk fails when
+    /// the worker dies; the others are run elsewhere.
+    started: bool,
 }
 
 pub(crate) struct Worker {
@@ -145,7 +148,11 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
                                 w.front_since = Instant::now();
                             }
                             w.given += 1;
-                            w.in_flight.push_back(Sent { chunk, sent: false });
+                            w.in_flight.push_back(Sent {
+                                chunk,
+                                sent: false,
+                                started: false,
+                            });
                         }
                     }
                 }
@@ -242,7 +249,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
             }
             let Some(front) = w.in_flight.front() else { continue };
             let Some(d) = front.chunk.deadline else { continue };
-            if front.sent && now >= w.front_since + d {
+            if front.started && now >= w.front_since + d {
                 w.killed = Some(PoolError::TimedOut {
                     pid: w.pid,
                     deadline: d,
@@ -270,9 +277,18 @@ fn read_worker(shared: &Shared, w: &mut Worker) {
     loop {
         match w.conn.try_recv_bytes() {
             Ok(bytes) => match parse_from_worker(&bytes) {
-                Some(FromWorker::Done(outcomes)) => {
+                Some(FromWorker::Started) => {
+                    if let Some(front) = w.in_flight.front_mut() {
+                        front.started = true;
+                    }
+                    w.front_since = Instant::now();
+                }
+                Some(FromWorker::Done(outcomes, next_started)) => {
                     if let Some(s) = w.in_flight.pop_front() {
                         s.chunk.sink.deliver(s.chunk.seq, s.chunk.start, outcomes);
+                    }
+                    if let Some(front) = w.in_flight.front_mut() {
+                        front.started |= next_started;
                     }
                     let now = Instant::now();
                     w.window = if now.duration_since(w.front_since) < FAST {
@@ -319,9 +335,9 @@ fn bury(shared: &Shared, mut w: Worker) {
         },
     });
     let mut in_flight = std::mem::take(&mut w.in_flight);
-    // The first chunk that was sent is the one that was running.
+    // The first chunk, if the worker said it started it, is the one that was running.
     let running = match in_flight.front() {
-        Some(s) if s.sent => in_flight.pop_front(),
+        Some(s) if s.started => in_flight.pop_front(),
         _ => None,
     };
     if !in_flight.is_empty() {

@@ -4,6 +4,12 @@
 //! task). Worker → parent: one `done` message per chunk, with an outcome per task, in order;
 //! or `init failed` once if the initializer failed. A worker handles one chunk at a time,
 //! strictly in order, so the parent always knows which chunk is running.
+//!
+//! A chunk counts as *started* only once the worker has said so: `started` when it read the
+//! chunk after waiting for it, or the `done` of the previous chunk sent as `done, next
+//! started` when the next chunk was already there. A chunk sent to a worker that dies before
+//! starting it (killed while idle, say) is therefore run elsewhere, never failed; and a busy
+//! worker pays no extra message.
 
 use serde_bytes::ByteBuf;
 
@@ -18,9 +24,13 @@ use crate::pipe::Connection;
 //           (kind 0: the encoded result; 1: a panic, MessagePack (message, location);
 //            2: a failure message, UTF-8)
 //   init failed: 1u8, the message, UTF-8
+//   done, next started: 2u8, then as `done`
+//   started: 3u8
 
 const DONE: u8 = 0;
 const INIT_FAILED: u8 = 1;
+const DONE_NEXT_STARTED: u8 = 2;
+const STARTED: u8 = 3;
 const OK: u8 = 0;
 const PANICKED: u8 = 1;
 const FAILED: u8 = 2;
@@ -94,8 +104,11 @@ fn parse_chunk(mut b: &[u8]) -> Option<(&str, Vec<&[u8]>)> {
 
 /// A message from a worker, read without copying the results.
 pub(crate) enum FromWorker<'a> {
-    /// The outcomes of the chunk that was running, one per task.
-    Done(Vec<Result<&'a [u8], PoolError>>),
+    /// The outcomes of the chunk that was running, one per task, and whether the next chunk
+    /// has started.
+    Done(Vec<Result<&'a [u8], PoolError>>, bool),
+    /// The worker started the chunk it was sent (it had been waiting for it).
+    Started,
     /// The initializer failed; the worker exits.
     InitFailed(String),
 }
@@ -103,7 +116,8 @@ pub(crate) enum FromWorker<'a> {
 /// Reads a worker's message; `None` if it is malformed.
 pub(crate) fn parse_from_worker(mut b: &[u8]) -> Option<FromWorker<'_>> {
     match take(&mut b, 1)?[0] {
-        DONE => {
+        STARTED => Some(FromWorker::Started),
+        kind @ (DONE | DONE_NEXT_STARTED) => {
             let count = take_u32(&mut b)?;
             let mut out = Vec::with_capacity(count.min(b.len() / 5));
             for _ in 0..count {
@@ -120,7 +134,7 @@ pub(crate) fn parse_from_worker(mut b: &[u8]) -> Option<FromWorker<'_>> {
                     _ => Err(PoolError::Failed(String::from_utf8_lossy(bytes).into_owned())),
                 });
             }
-            Some(FromWorker::Done(out))
+            Some(FromWorker::Done(out, kind == DONE_NEXT_STARTED))
         }
         INIT_FAILED => Some(FromWorker::InitFailed(String::from_utf8_lossy(b).into_owned())),
         _ => None,
@@ -169,7 +183,7 @@ pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf)>,
     if let Some((worker, args)) = init {
         run_chunk(&worker, &[&args], &mut out);
         let failure = match parse_from_worker(&out) {
-            Some(FromWorker::Done(mut v)) => match v.pop() {
+            Some(FromWorker::Done(mut v, _)) => match v.pop() {
                 Some(Ok(_)) => None,
                 Some(Err(PoolError::Panicked { message, location })) => Some(format!(
                     "panicked at {}: {message}",
@@ -189,15 +203,29 @@ pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf)>,
     }
     let mut buf = Vec::new();
     let mut done = 0u64;
+    // `buf` already holds the next chunk, read before the previous `done` was sent.
+    let mut have_next = false;
     loop {
-        if conn.recv_bytes_into(&mut buf).is_err() {
-            // End of file: the pool closed our pipe (close, terminate, or the parent died).
-            return;
+        if !have_next {
+            if conn.recv_bytes_into(&mut buf).is_err() {
+                // End of file: the pool closed our pipe (close, terminate, or the parent died).
+                return;
+            }
+            if conn.send_bytes(&[STARTED]).is_err() {
+                return;
+            }
         }
         match parse_chunk(&buf) {
             Some((name, args)) => run_chunk(name, &args, &mut out),
             // Cannot happen with our own parent; exit rather than guess a task count.
             None => return,
+        }
+        done += 1;
+        let last = maxtasks > 0 && done >= maxtasks;
+        // If the next chunk is already here, it starts now, and this `done` says so.
+        have_next = !last && conn.try_recv_bytes_into(&mut buf).is_ok();
+        if have_next {
+            out[0] = DONE_NEXT_STARTED;
         }
         if conn.send_bytes(&out).is_err() {
             return;
@@ -205,8 +233,7 @@ pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf)>,
         if out.capacity() > 1 << 20 {
             out = Vec::new();
         }
-        done += 1;
-        if maxtasks > 0 && done >= maxtasks {
+        if last {
             return;
         }
     }
