@@ -220,3 +220,200 @@ fn task_sent_to_a_killed_idle_worker_runs_elsewhere() {
     }
     pool.terminate();
 }
+
+// ----- items 14, 15, 16: the worker's outcome -----------------------------------------------------
+
+#[multiproc::worker]
+fn checked(ok: bool) -> Result<u32, String> {
+    if ok {
+        Ok(7)
+    } else {
+        Err("bad input".into())
+    }
+}
+
+/// A worker returning `Err` exits with code 1 (as `fn main() -> Result` does), and `join()`
+/// still hands the `Err` back; `Ok` exits 0.
+#[test]
+fn worker_returning_err_exits_1_and_join_hands_back_the_err() {
+    for m in [multiproc::StartMethod::Spawn, multiproc::StartMethod::ForkServer] {
+        let mut p = Process::new(checked(false)).start_method(m).start().unwrap();
+        assert_eq!(p.join().unwrap(), Err("bad input".to_string()), "{m:?}");
+        assert_eq!(p.exitcode(), Some(1), "{m:?}");
+        let mut p = Process::new(checked(true)).start_method(m).start().unwrap();
+        assert_eq!(p.join().unwrap(), Ok(7), "{m:?}");
+        assert_eq!(p.exitcode(), Some(0), "{m:?}");
+    }
+}
+
+static MARK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+extern "C" fn write_mark() {
+    if let Some(p) = MARK.get() {
+        let _ = std::fs::write(p, b"the exit handler ran");
+    }
+}
+
+#[multiproc::worker]
+fn with_exit_handler(path: String, then_hang: bool) {
+    let _ = MARK.set(path);
+    multiproc::sys::proc::at_exit(write_mark);
+    if then_hang {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+/// A child that ends normally runs its exit handlers (libc `atexit`); a killed one does not.
+#[test]
+fn normal_end_runs_exit_handlers_and_a_kill_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    for m in [multiproc::StartMethod::Spawn, multiproc::StartMethod::ForkServer] {
+        let ran = dir.path().join(format!("ran-{m:?}"));
+        let mut p = Process::new(with_exit_handler(ran.display().to_string(), false))
+            .start_method(m)
+            .start()
+            .unwrap();
+        p.join().unwrap();
+        assert_eq!(p.exitcode(), Some(0));
+        assert_eq!(
+            std::fs::read_to_string(&ran).ok().as_deref(),
+            Some("the exit handler ran"),
+            "{m:?}: the exit handler did not run"
+        );
+
+        let killed = dir.path().join(format!("killed-{m:?}"));
+        let mut p = Process::new(with_exit_handler(killed.display().to_string(), true))
+            .start_method(m)
+            .start()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        p.kill().unwrap();
+        let _ = p.join_timeout(Duration::from_secs(30));
+        assert_eq!(p.exitcode(), Some(-9));
+        assert!(!killed.exists(), "{m:?}: a killed child ran its exit handlers");
+    }
+}
+
+#[multiproc::worker]
+fn huge(n: u64) -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(vec![7u8; n as usize])
+}
+
+/// A result over the frame limit is `ResultTooLarge { bytes, max }`, naming the ways out, for
+/// `join()` and for a pool task (whose worker survives).
+#[test]
+fn oversized_results_say_result_too_large() {
+    let max = multiproc::runtime::max_frame_size() as u64;
+    let mut p = Process::new(huge(max + 1)).start().unwrap();
+    match p.join() {
+        Err(e @ multiproc::JoinError::ResultTooLarge { bytes, max: m }) => {
+            assert!(bytes > max && m == max, "{e:?}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("set_max_frame_size") && msg.contains("shared memory"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected ResultTooLarge, got {:?}", other.map(|b| b.len())),
+    }
+    assert_eq!(p.exitcode(), Some(1));
+
+    let pool = Pool::new(1).unwrap();
+    let _guard = common::KillOnDrop(pool.pids());
+    let before = pool.pids();
+    match pool.apply(huge(max + 1)) {
+        Err(e @ multiproc::PoolError::ResultTooLarge { bytes, max: m }) => {
+            assert!(bytes > max && m == max, "{e:?}");
+            assert!(e.to_string().contains("set_max_frame_size"), "{e}");
+        }
+        other => panic!("expected ResultTooLarge, got {:?}", other.map(|b| b.len())),
+    }
+    assert_eq!(pool.apply(double(4)).unwrap(), 8);
+    assert_eq!(pool.pids(), before, "the worker should survive an oversized result");
+    pool.terminate();
+}
+
+// ----- item 17: the `_timeout` forms ----------------------------------------------------------------
+
+/// The fork server among the children of this process (its boot marker is in its environment).
+fn find_forkserver() -> Option<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|d| {
+        let pid: i32 = d.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let ppid: i32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        let marker = b"__MULTIPROC_BOOT=forkserver:";
+        (ppid == me && env.windows(marker.len()).any(|w| w == marker)).then_some(pid)
+    })
+}
+
+#[multiproc::worker]
+fn answer() -> u64 {
+    42
+}
+
+/// Helper root: stops the fork server, then `start_timeout` gives `Timeout` in time; once the
+/// fork server runs again, starts work and the late child was not left running.
+#[test]
+#[ignore = "helper root for start_timeout_returns_when_the_fork_server_is_stopped"]
+fn helper_stopped_forkserver() {
+    if !is_helper("helper_stopped_forkserver") {
+        return;
+    }
+    use multiproc::{ProcessError, StartMethod};
+    let fs = Process::new(answer()).start_method(StartMethod::ForkServer);
+    assert_eq!(fs.start().unwrap().join().unwrap(), 42);
+    let server = find_forkserver().expect("no fork server found");
+    multiproc::sys::proc::send_signal(server, multiproc::sys::signal::SIGSTOP).unwrap();
+    // Let the spare be forked first (the fork server was asked before it stopped).
+    std::thread::sleep(Duration::from_millis(300));
+    let mut started = Vec::new();
+    let mut timed_out = None;
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        match Process::new(answer())
+            .start_method(StartMethod::ForkServer)
+            .start_timeout(Duration::from_secs(1))
+        {
+            Ok(p) => started.push(p),
+            Err(ProcessError::Timeout) => {
+                timed_out = Some(t.elapsed());
+                break;
+            }
+            Err(e) => panic!("unexpected start error: {e}"),
+        }
+    }
+    multiproc::sys::proc::send_signal(server, multiproc::sys::signal::SIGCONT).unwrap();
+    let took = timed_out.expect("start_timeout never timed out with the fork server stopped");
+    println!("TIMEOUT_AFTER_MS {}", took.as_millis());
+    for mut p in started {
+        assert_eq!(p.join_timeout(Duration::from_secs(30)).unwrap(), 42);
+    }
+    // The fork server works again; the abandoned child is not among the children.
+    let mut p = Process::new(answer())
+        .start_method(StartMethod::ForkServer)
+        .start_timeout(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(p.join().unwrap(), 42);
+    std::thread::sleep(Duration::from_millis(500));
+    println!("ACTIVE {}", multiproc::active_children().unwrap().len());
+    println!("HELPER_OK");
+}
+
+#[test]
+fn start_timeout_returns_when_the_fork_server_is_stopped() {
+    let out = common::helper_root("helper_stopped_forkserver")
+        .wait_with_output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("HELPER_OK"), "stdout {stdout}\nstderr {stderr}");
+    let ms: u64 = common::read_line_with(&mut stdout.as_bytes(), "TIMEOUT_AFTER_MS ")
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(ms >= 1000 && ms < 20_000, "timed out after {ms} ms");
+    assert!(stdout.contains("ACTIVE 0"), "stdout {stdout}");
+}

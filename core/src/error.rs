@@ -80,6 +80,10 @@ pub enum ProcessError {
     /// The operating system refused (fork, exec, socket or signal failure).
     #[error("the operating system refused: {0}")]
     Os(String),
+    /// `start_timeout`: the child could not be created in time (the fork server is busy or
+    /// stopped). Nothing was started.
+    #[error("timed out waiting for the fork server to create the child; nothing was started")]
+    Timeout,
     /// The hub could not be reached.
     #[error(transparent)]
     Call(CallError),
@@ -91,6 +95,7 @@ impl From<CallError> for ProcessError {
             CallError::Hub(HubError::Invalid(m)) if m.contains("daemonic") => ProcessError::Daemonic(m),
             CallError::Hub(HubError::Os(m)) => ProcessError::Os(m),
             CallError::Encode(e) => ProcessError::Encode(e.to_string()),
+            e if e.is_timeout() => ProcessError::Timeout,
             e => ProcessError::Call(e),
         }
     }
@@ -134,6 +139,15 @@ pub enum JoinError {
     /// The child could not run its worker (unknown worker name, or undecodable arguments).
     #[error("the child could not run its worker: {0}")]
     Failed(String),
+    /// The worker returned a value too large to send back: its encoding (`bytes`) is over the
+    /// maximum frame size (`max`). The child exited with code 1.
+    #[error("the child's result is {bytes} bytes, over the maximum frame size of {max} bytes (raise the limit with multiproc::set_max_frame_size before the library's first use, or pass large data through shared memory (multiproc::shm::Array) and send a small value)")]
+    ResultTooLarge {
+        /// The size of the encoded result.
+        bytes: u64,
+        /// The maximum frame size in force.
+        max: u64,
+    },
     /// The worker's value could not be decoded as the expected type.
     #[error("the child's result could not be decoded: {0}")]
     Decode(String),

@@ -139,6 +139,38 @@ pub mod __private {
         rmp_serde::from_slice(bytes).map_err(|e| RunError(format!("the worker's arguments could not be decoded: {e}")))
     }
 
+    /// Records whether the worker's value is an `Err` (the child then exits with code 1).
+    pub fn note_returned(is_err: bool) {
+        crate::runtime::bootstrap::note_returned(is_err)
+    }
+
+    /// Wraps a worker's value to ask whether it is a `Result::Err`, by autoref
+    /// specialisation: `(&Probe(&v)).multiproc_is_err()` picks [`ErrProbe`] for a `Result` and
+    /// [`AnyProbe`] (always false) for anything else.
+    pub struct Probe<'a, T>(pub &'a T);
+
+    /// See [`Probe`]: the `Result` case.
+    pub trait ErrProbe {
+        /// Is the value an `Err`?
+        fn multiproc_is_err(&self) -> bool;
+    }
+    impl<T, E> ErrProbe for Probe<'_, Result<T, E>> {
+        fn multiproc_is_err(&self) -> bool {
+            self.0.is_err()
+        }
+    }
+
+    /// See [`Probe`]: every other type.
+    pub trait AnyProbe {
+        /// Always false.
+        fn multiproc_is_err(&self) -> bool;
+    }
+    impl<T> AnyProbe for &Probe<'_, T> {
+        fn multiproc_is_err(&self) -> bool {
+            false
+        }
+    }
+
     /// Encodes a worker's result in the child.
     pub fn encode_result<R: serde::Serialize + ?Sized>(r: &R) -> Result<Vec<u8>, RunError> {
         rmp_serde::to_vec(r).map_err(|e| RunError(format!("the worker's result could not be serialised: {e}")))
@@ -172,7 +204,10 @@ pub mod __private {
     /// inner result is the worker's encoded value or why it could not run; the outer error is a
     /// panic's `(message, location)`. Used by pool workers.
     pub fn run_caught(entry: &WorkerEntry, args: &[u8]) -> Result<Result<Vec<u8>, RunError>, (String, Option<String>)> {
-        crate::runtime::bootstrap::catch(|| (entry.run)(args)).map_err(|r| (r.message, r.location))
+        let r = crate::runtime::bootstrap::catch(|| (entry.run)(args)).map_err(|r| (r.message, r.location));
+        // A pool worker's own exit code does not depend on its tasks' values.
+        crate::runtime::bootstrap::clear_returned();
+        r
     }
 
     /// Compile-time check used by `#[worker]`.

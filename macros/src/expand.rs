@@ -68,7 +68,13 @@ fn expand_fn(input: &WorkerFn) -> TokenStream {
         &name,
         &quote! {
             let (#(#bindings,)*): (#(#tys,)*) = ::multiproc::__private::decode_args(__args)?;
-            ::multiproc::__private::encode_result(&#body_ident(#(#bindings),*))
+            let __value = #body_ident(#(#bindings),*);
+            ::multiproc::__private::note_returned({
+                #[allow(unused_imports)]
+                use ::multiproc::__private::{AnyProbe as _, ErrProbe as _};
+                (&::multiproc::__private::Probe(&__value)).multiproc_is_err()
+            });
+            ::multiproc::__private::encode_result(&__value)
         },
     );
 
@@ -123,7 +129,13 @@ fn expand_impl(input: &WorkerImpl) -> Result<TokenStream> {
         &name,
         &quote! {
             let __w: #self_ty = ::multiproc::__private::decode_args(__args)?;
-            ::multiproc::__private::encode_result(&<#self_ty>::#run(__w))
+            let __value = <#self_ty>::#run(__w);
+            ::multiproc::__private::note_returned({
+                #[allow(unused_imports)]
+                use ::multiproc::__private::{AnyProbe as _, ErrProbe as _};
+                (&::multiproc::__private::Probe(&__value)).multiproc_is_err()
+            });
+            ::multiproc::__private::encode_result(&__value)
         },
     );
 

@@ -589,7 +589,7 @@ impl Hub {
                         None => false,
                     }
                 }
-                Target::Join(p) => self.procs.expire(target, p, conn, id),
+                Target::Join(p) | Target::Spawn(p) => self.procs.expire(target, p, conn, id),
             };
             if found {
                 self.reply(conn, id, Err(HubError::Timeout), Vec::new());

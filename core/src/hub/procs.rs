@@ -51,6 +51,9 @@ struct Entry {
     gone: bool,
     joiners: Vec<Waiter>,
     spawn_waiters: Vec<Waiter>,
+    /// (issue 11, start_timeout) Its starter stopped waiting (timeout, interrupt) before the
+    /// child was forked: it is hidden, and killed as soon as its pid is known.
+    abandoned: bool,
     mailbox: VecDeque<ByteBuf>,
     /// The connection that receives this process's mail as it arrives.
     mailbox_sub: Option<Token>,
@@ -68,6 +71,7 @@ impl Entry {
             gone: false,
             joiners: Vec::new(),
             spawn_waiters: Vec::new(),
+            abandoned: false,
             mailbox: VecDeque::new(),
             mailbox_sub: None,
         }
@@ -348,6 +352,10 @@ impl ProcTable {
         }
         e.info.pid = pid;
         self.by_pid.insert(pid, child);
+        if e.abandoned && e.spawn_waiters.is_empty() {
+            // Nobody holds a handle to it: it must not run (its end is reported as usual).
+            let _ = sys::proc::send_signal(pid, sys::signal::SIGKILL);
+        }
         for w in e.spawn_waiters.drain(..) {
             timers.cancel(w.timer);
             replies.push((w.who.conn, w.who.id, Ok(Value::Proc(e.info.clone()))));
@@ -359,6 +367,11 @@ impl ProcTable {
         let is_it = |w: &Waiter| w.who.conn == conn && w.who.id == id;
         match target {
             Target::Join(_) => remove_where(&mut e.joiners, is_it),
+            Target::Spawn(_) => {
+                let found = remove_where(&mut e.spawn_waiters, is_it);
+                abandon_if_unclaimed(e);
+                found
+            }
             Target::Object(_) => false,
         }
     }
@@ -382,6 +395,7 @@ impl ProcTable {
                 *list = keep;
                 hit.into_iter().for_each(&mut answer);
             }
+            abandon_if_unclaimed(e);
         }
     }
 
@@ -408,6 +422,15 @@ impl ProcTable {
         if p != ROOT_PROC && self.map.get(&p).is_some_and(|e| e.exit.is_some() && e.gone) {
             self.map.remove(&p);
         }
+    }
+}
+
+/// A fork-server child whose every starter stopped waiting before it was forked is abandoned
+/// (see `Entry::abandoned`).
+fn abandon_if_unclaimed(e: &mut Entry) {
+    if e.info.pid == 0 && e.spawn_waiters.is_empty() && matches!(e.reaper, Reaper::ForkServer(_)) && !e.hidden {
+        e.abandoned = true;
+        e.hidden = true;
     }
 }
 
@@ -538,10 +561,10 @@ impl Hub {
                     }
                 };
                 let mut entry = Entry::new(info, caller.proc, Reaper::ForkServer(fs));
-                entry.spawn_waiters.push(Waiter {
-                    who: caller,
-                    timer: None,
-                });
+                let timer = self
+                    .timers
+                    .arm(Instant::now(), req.wait, Target::Spawn(proc), caller.conn, caller.id);
+                entry.spawn_waiters.push(Waiter { who: caller, timer });
                 self.procs.map.insert(proc, entry);
                 if let Err(e) = self.send_to(fs_conn, &ToForkServer::Fork { proc }, vec![child_end]) {
                     return Answer::Now(Err(HubError::Os(format!("cannot reach the fork server: {e}"))));

@@ -14,6 +14,8 @@ pub(crate) enum Target {
     Object(ObjId),
     /// A join on a process.
     Join(ProcId),
+    /// A start waiting for the fork server (`ProcessBuilder::start_timeout`).
+    Spawn(ProcId),
 }
 
 /// The key of one deadline (to cancel it).

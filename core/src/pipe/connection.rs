@@ -124,6 +124,11 @@ impl<T> Connection<T> {
         }
     }
 
+    /// The largest message this end sends or receives (the maximum frame size).
+    pub(crate) fn max_message(&self) -> usize {
+        self.max
+    }
+
     /// Can this end receive?
     pub fn readable(&self) -> bool {
         self.dir != Direction::Write

@@ -19,7 +19,7 @@ pub enum PipeSendError {
     Encode(String),
     /// The message is larger than the maximum frame size. Nothing was written; raise the limit
     /// with `multiproc::set_max_frame_size` before first use, or split the message.
-    #[error("a message of {len} bytes exceeds the maximum frame size of {max} bytes; nothing was sent")]
+    #[error("a message of {len} bytes exceeds the maximum frame size of {max} bytes; nothing was sent (raise the limit with multiproc::set_max_frame_size before the library's first use, or pass large data through shared memory (multiproc::shm::Array) and send a small value)")]
     TooLarge {
         /// The message's size.
         len: usize,
@@ -75,7 +75,7 @@ pub enum PipeRecvError {
     Decode(String),
     /// The peer announced a message larger than this process's maximum frame size. The stream
     /// cannot be resynchronised: the connection is unusable from here on.
-    #[error("the peer sent a message of {len} bytes, over the maximum frame size of {max} bytes")]
+    #[error("the peer sent a message of {len} bytes, over the maximum frame size of {max} bytes (raise the limit with multiproc::set_max_frame_size before the library's first use, or pass large data through shared memory (multiproc::shm::Array) and send a small value)")]
     TooLarge {
         /// The announced size.
         len: usize,

@@ -65,6 +65,16 @@ pub enum PoolError {
     /// cannot be serialised). Only this task failed; the worker survives.
     #[error("the task failed: {0}")]
     Failed(String),
+    /// The task returned a value too large to send back: its encoding (`bytes`; for a chunk of
+    /// several tasks, the chunk's report so far) is over the maximum frame size (`max`). Only
+    /// this task failed; the worker survives.
+    #[error("the task's result is {bytes} bytes, over the maximum frame size of {max} bytes (raise the limit with multiproc::set_max_frame_size before the library's first use, or pass large data through shared memory (multiproc::shm::Array) and send a small value)")]
+    ResultTooLarge {
+        /// The size of the encoded result.
+        bytes: u64,
+        /// The maximum frame size in force.
+        max: u64,
+    },
     /// The task's result arrived but is not a valid encoding of the expected type.
     #[error("the task's result could not be decoded: {0}")]
     Decode(String),

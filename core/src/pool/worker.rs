@@ -22,7 +22,8 @@ use crate::pipe::Connection;
 //   chunk:  name_len: u16 LE, name, count: u32 LE, then per task: len: u32 LE, args
 //   done:   0u8, count: u32 LE, then per task: kind: u8, len: u32 LE, bytes
 //           (kind 0: the encoded result; 1: a panic, MessagePack (message, location);
-//            2: a failure message, UTF-8)
+//            2: a failure message, UTF-8;
+//            3: too large to send: bytes: u64 LE, max: u64 LE)
 //   init failed: 1u8, the message, UTF-8
 //   done, next started: 2u8, then as `done`
 //   started: 3u8
@@ -34,6 +35,7 @@ const STARTED: u8 = 3;
 const OK: u8 = 0;
 const PANICKED: u8 = 1;
 const FAILED: u8 = 2;
+const TOO_LARGE: u8 = 3;
 
 /// Builds the message of one chunk, task by task.
 pub(crate) struct ChunkBuf {
@@ -131,6 +133,13 @@ pub(crate) fn parse_from_worker(mut b: &[u8]) -> Option<FromWorker<'_>> {
                             .unwrap_or_else(|_| ("a panic (its report could not be read)".into(), None));
                         Err(PoolError::Panicked { message, location })
                     }
+                    TOO_LARGE if bytes.len() == 16 => {
+                        let (b, m) = bytes.split_at(8);
+                        Err(PoolError::ResultTooLarge {
+                            bytes: u64::from_le_bytes(b.try_into().unwrap_or_default()),
+                            max: u64::from_le_bytes(m.try_into().unwrap_or_default()),
+                        })
+                    }
                     _ => Err(PoolError::Failed(String::from_utf8_lossy(bytes).into_owned())),
                 });
             }
@@ -145,6 +154,39 @@ fn push_outcome(out: &mut Vec<u8>, kind: u8, bytes: &[u8]) {
     out.push(kind);
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(bytes);
+}
+
+/// Makes a `done` message fit in one frame of `max` bytes: each result that does not fit in
+/// what is left becomes a `too large` outcome (the task fails with `ResultTooLarge`), so the
+/// worker never dies of its own report and the other tasks keep their results.
+fn fit_report(out: &mut Vec<u8>, max: usize) {
+    if out.len() <= max {
+        return;
+    }
+    let Some(FromWorker::Done(_, _)) = parse_from_worker(out) else {
+        return;
+    };
+    let mut b: &[u8] = &out[1..];
+    let Some(count) = take_u32(&mut b) else { return };
+    let mut fitted = Vec::with_capacity(max.min(out.len()));
+    fitted.push(out[0]);
+    fitted.extend_from_slice(&(count as u32).to_le_bytes());
+    for _ in 0..count {
+        let (Some(kind), Some(len)) = (take(&mut b, 1).map(|k| k[0]), take_u32(&mut b)) else {
+            return;
+        };
+        let Some(bytes) = take(&mut b, len) else { return };
+        // Room for this outcome, and for a `too large` outcome for each task after it.
+        if fitted.len() + 5 + len <= max.saturating_sub(21 * count) {
+            push_outcome(&mut fitted, kind, bytes);
+        } else {
+            let mut note = Vec::with_capacity(16);
+            note.extend_from_slice(&((fitted.len() + 5 + len) as u64).to_le_bytes());
+            note.extend_from_slice(&(max as u64).to_le_bytes());
+            push_outcome(&mut fitted, TOO_LARGE, &note);
+        }
+    }
+    *out = fitted;
 }
 
 /// Runs every task of a chunk through the registered worker, catching panics, and writes the
@@ -227,6 +269,7 @@ pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf)>,
         if have_next {
             out[0] = DONE_NEXT_STARTED;
         }
+        fit_report(&mut out, conn.max_message());
         if conn.send_bytes(&out).is_err() {
             return;
         }

@@ -96,5 +96,5 @@ fn run_child(init: ChildInit, conn: OwnedFd, body: ForkBody, parent_pid: i32) ->
             Err(report) => Outcome::Panicked(report),
         },
     };
-    bootstrap::finish(rt, outcome)
+    bootstrap::finish(rt, outcome, bootstrap::Exit::Immediate)
 }

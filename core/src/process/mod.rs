@@ -299,7 +299,39 @@ impl<T> ProcessBuilder<T> {
     }
 
     /// Starts the process.
+    ///
+    /// A `ForkServer` start normally returns at once (a child is forked in advance), but it
+    /// waits for the fork server when none is ready, for as long as it takes; use
+    /// [`start_timeout`](Self::start_timeout) to bound that.
     pub fn start(self) -> Result<Process<T>, ProcessError> {
+        self.start_wait(Wait::Forever)
+    }
+
+    /// [`start`](Self::start), waiting at most `timeout` for the child to be created (only a
+    /// `ForkServer` start can wait: for the fork server, if it is busy or stopped). On
+    /// [`ProcessError::Timeout`] you get no process: a child the fork server creates later is
+    /// killed by the hub the moment it learns its pid (so its task can at most have begun; do
+    /// not rely on a task with side effects never having started).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::Process;
+    ///
+    /// #[multiproc::worker]
+    /// fn hello() -> String {
+    ///     "hello".into()
+    /// }
+    ///
+    /// let mut p = Process::new(hello()).start_timeout(Duration::from_secs(30))?;
+    /// assert_eq!(p.join()?, "hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start_timeout(self, timeout: Duration) -> Result<Process<T>, ProcessError> {
+        // Never zero: the hub arms no timer for `Wait::Never`.
+        self.start_wait(Wait::Micros(timeout.as_micros().clamp(1, u64::MAX as u128) as u64))
+    }
+
+    fn start_wait(self, wait: Wait) -> Result<Process<T>, ProcessError> {
         bootstrap::ensure_linked();
         let rt = runtime::rt().map_err(ProcessError::from)?;
         let (default_name, ident) = rt.next_child_ident();
@@ -346,9 +378,10 @@ impl<T> ProcessBuilder<T> {
                             },
                             ignore_sigint: self.ignore_sigint,
                             ident,
+                            wait,
                         };
                         let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
-                        match runtime::call_fds(Op::Spawn(req), &borrowed, None)? {
+                        match runtime::call_fds(Op::Spawn(req), &borrowed, runtime::deadline_of(wait))? {
                             (Value::Proc(info), _) => info,
                             (other, _) => return Err(CallError::Protocol(format!("unexpected reply {other:?}")).into()),
                         }
@@ -619,6 +652,10 @@ fn result_of<T: DeserializeOwned>(j: &Joined) -> Result<T, JoinError> {
             location: r.location.clone(),
         }),
         (Some(Outcome::Failed(m)), _) => Err(JoinError::Failed(m.clone())),
+        (Some(Outcome::TooLarge { bytes, max }), _) => Err(JoinError::ResultTooLarge {
+            bytes: *bytes,
+            max: *max,
+        }),
         // exit(0) without a value: fine for workers returning () or Option.
         (None, ExitInfo::Exited(0)) => rmp_serde::from_slice(&[0xc0]).map_err(|_| JoinError::Exited(0)),
         (None, ExitInfo::Exited(c)) => Err(JoinError::Exited(*c)),

@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_bytes::ByteBuf;
 
@@ -133,18 +133,56 @@ pub(crate) fn run_task(spec: &TaskSpec, fds: Vec<OwnedFd>) -> Outcome {
     }
 }
 
+/// Set by a worker that returned `Err` (see `__private::note_returned`): the child then
+/// exits with code 1, as `fn main() -> Result` does, and the value still goes to `join()`.
+static RETURNED_ERR: AtomicBool = AtomicBool::new(false);
+
+/// Records whether the worker's value is an `Err` (the `#[worker]` expansion calls this).
+pub(crate) fn note_returned(is_err: bool) {
+    RETURNED_ERR.store(is_err, Ordering::Relaxed);
+}
+
+/// Forgets the last worker's `Err` (a pool worker runs many tasks in one process).
+pub(crate) fn clear_returned() {
+    RETURNED_ERR.store(false, Ordering::Relaxed);
+}
+
+/// How a child process ends once it has reported its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// Like `std::process::exit`: the process's exit handlers (libc `atexit`) run and the
+    /// standard streams are flushed. For `Spawn` and `ForkServer` children, whose exit
+    /// handlers are their own.
+    Normal,
+    /// `_exit` after flushing the standard streams: for `Fork` children, whose exit handlers
+    /// were inherited from the parent and are not theirs to run (as Python's `os._exit`).
+    Immediate,
+}
+
 /// Reports the outcome, winds down this process's own children as Python does, flushes the
-/// standard streams and exits without running the parent's exit handlers.
-pub(crate) fn finish(rt: &Runtime, outcome: Outcome) -> ! {
-    let code = match outcome {
-        Outcome::Returned(_) => 0,
+/// standard streams and exits (see [`Exit`]).
+pub(crate) fn finish(rt: &Runtime, outcome: Outcome, exit: Exit) -> ! {
+    let mut code = match outcome {
+        Outcome::Returned(_) if !RETURNED_ERR.load(Ordering::Relaxed) => 0,
         _ => 1,
     };
-    let _ = rt.cast_main(Cast::Outcome(outcome));
+    if let Err(crate::error::CallError::Encode(wire::FrameError::Oversized { len, max })) =
+        rt.cast_main(Cast::Outcome(outcome))
+    {
+        // The value does not fit in a frame: say so instead of vanishing.
+        code = 1;
+        let _ = rt.cast_main(Cast::Outcome(Outcome::TooLarge {
+            bytes: len as u64,
+            max: max as u64,
+        }));
+    }
     rt.shutdown_children();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    sys::proc::exit_now(code)
+    match exit {
+        Exit::Normal => std::process::exit(code),
+        Exit::Immediate => sys::proc::exit_now(code),
+    }
 }
 
 /// Applies the init frame's process settings.
@@ -176,7 +214,7 @@ pub(crate) fn child_main(conn: OwnedFd) -> ! {
         Some(task) => run_task(task, fds),
         None => Outcome::Failed("no task was given to this child".into()),
     };
-    finish(rt, outcome)
+    finish(rt, outcome, Exit::Normal)
 }
 
 fn send_cast(ctl: &OwnedFd, c: Cast) -> bool {

@@ -15,6 +15,10 @@ pub const SIGTERM: i32 = nix::libc::SIGTERM;
 pub const SIGKILL: i32 = nix::libc::SIGKILL;
 /// SIGCHLD.
 pub const SIGCHLD: i32 = nix::libc::SIGCHLD;
+/// SIGSTOP (tests stop a process with it).
+pub const SIGSTOP: i32 = nix::libc::SIGSTOP;
+/// SIGCONT.
+pub const SIGCONT: i32 = nix::libc::SIGCONT;
 
 /// Ignores a signal in this process.
 pub fn ignore(sig: i32) -> Result<(), Errno> {

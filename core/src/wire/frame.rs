@@ -11,7 +11,7 @@ pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The length prefix exceeds the configured maximum.
-    #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
+    #[error("frame of {len} bytes exceeds the maximum of {max} bytes (raise the limit with multiproc::set_max_frame_size before the library's first use, or pass large data through shared memory (multiproc::shm::Array) and send a small value)")]
     Oversized {
         /// The announced length.
         len: usize,

@@ -83,6 +83,10 @@ pub struct SpawnReq {
     pub ignore_sigint: bool,
     /// The child's identity path (Python's `_identity`): the parent's path plus a counter.
     pub ident: Vec<u32>,
+    /// How long to wait for the child to be created (`ProcessBuilder::start_timeout`). Only a
+    /// `ForkServer` start can wait (for the fork server); on timeout the hub answers `Timeout`
+    /// and kills the child if the fork server creates it later.
+    pub wait: Wait,
 }
 
 /// The description of a process, as `current_process()` and friends report it.
@@ -136,6 +140,14 @@ pub enum Outcome {
     /// The worker's arguments or result could not be decoded/encoded, or the worker name is
     /// unknown in this binary.
     Failed(String),
+    /// The worker returned, but its encoded value (`bytes`) is over the maximum frame size
+    /// (`max`), so it could not be sent.
+    TooLarge {
+        /// The size the outcome frame would have had.
+        bytes: u64,
+        /// The maximum frame size in force.
+        max: u64,
+    },
 }
 
 /// How a process ended, with the hub's knowledge of why.
