@@ -417,3 +417,73 @@ fn start_timeout_returns_when_the_fork_server_is_stopped() {
     assert!(ms >= 1000 && ms < 20_000, "timed out after {ms} ms");
     assert!(stdout.contains("ACTIVE 0"), "stdout {stdout}");
 }
+
+#[multiproc::worker]
+fn nap_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// `Pool::join_timeout` gives `Timeout` while a task runs (not before the timeout), then
+/// succeeds once the work is done.
+#[test]
+fn pool_join_timeout_waits_no_longer_than_asked() {
+    let pool = Pool::new(1).unwrap();
+    let _guard = common::KillOnDrop(pool.pids());
+    let r = pool.apply_async(nap_ms(3000)).unwrap();
+    pool.close();
+    let t = std::time::Instant::now();
+    assert!(matches!(
+        pool.join_timeout(Duration::from_millis(300)),
+        Err(multiproc::PoolError::Timeout)
+    ));
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
+    pool.join_timeout(Duration::from_secs(60)).unwrap();
+    assert!(r.ready());
+    r.get().unwrap();
+}
+
+/// `Connection::send_timeout` to a peer that does not read gives `Timeout` in time, and the
+/// connection stays usable when nothing of the message was written: once the peer reads, it
+/// gets exactly the messages that were sent, whole.
+#[test]
+fn send_timeout_gives_up_on_a_peer_that_does_not_read() {
+    let (a, b) = pipe::<Vec<u8>>().unwrap();
+    let go = Event::new().unwrap();
+    let mut child = Process::new(read_after(b, go.clone())).start().unwrap();
+    let msg = vec![1u8; 1024];
+    let t = std::time::Instant::now();
+    let mut sent = 0u64;
+    let err = loop {
+        let s = std::time::Instant::now();
+        match a.send_timeout(&msg, Duration::from_millis(200)) {
+            Ok(()) => sent += 1,
+            Err(e) => {
+                assert!(s.elapsed() >= Duration::from_millis(200), "gave up early");
+                break e;
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "the socket never filled up");
+    };
+    assert!(matches!(err, multiproc::PipeSendError::Timeout), "{err:?}");
+    go.set().unwrap();
+    a.send(&Vec::new()).unwrap();
+    assert_eq!(child.join_timeout(Duration::from_secs(60)).unwrap(), sent);
+}
+
+#[multiproc::worker]
+fn read_after(conn: multiproc::Connection<Vec<u8>>, go: Event) -> u64 {
+    go.wait().unwrap();
+    let mut n = 0;
+    loop {
+        let m = conn.recv().unwrap();
+        if m.is_empty() {
+            return n;
+        }
+        assert_eq!(m.len(), 1024);
+        n += 1;
+    }
+}

@@ -91,6 +91,8 @@ pub struct Connection<T> {
     max: usize,
     rd: Mutex<Reader>,
     wr: Mutex<Vec<u8>>,
+    /// The send timeout currently set on the socket (`None`: none). Only touched with `wr` held.
+    sndtimeo: Mutex<Option<Duration>>,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -120,6 +122,7 @@ impl<T> Connection<T> {
                 timeo: None,
             }),
             wr: Mutex::new(Vec::new()),
+            sndtimeo: Mutex::new(None),
             _t: PhantomData,
         }
     }
@@ -185,9 +188,31 @@ impl<T> Connection<T> {
 
     /// Writes `parts` completely (one `sendmsg` when the socket takes it all).
     fn write_all(&self, parts: &[&[u8]]) -> Result<(), PipeSendError> {
+        self.write_all_until(parts, None)
+    }
+
+    /// [`write_all`](Self::write_all), giving up at `deadline` (see [`PipeSendError::Timeout`]).
+    fn write_all_until(&self, parts: &[&[u8]], deadline: Option<Instant>) -> Result<(), PipeSendError> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut sent = 0;
         while sent < total {
+            let want = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.timed_out(sent));
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            {
+                let mut cur = lock(&self.sndtimeo);
+                if *cur != want {
+                    sys::io::set_send_timeout(self.fd.as_fd(), want).map_err(PipeSendError::Io)?;
+                    *cur = want;
+                }
+            }
             let mut skip = sent;
             let mut slices = Vec::with_capacity(parts.len());
             for p in parts {
@@ -200,11 +225,38 @@ impl<T> Connection<T> {
             }
             match sys::io::send_vectored(self.fd.as_fd(), &slices, &[]) {
                 Ok(n) => sent += n,
+                Err(Errno::EAGAIN) if deadline.is_some() => return Err(self.timed_out(sent)),
                 Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => return Err(PipeSendError::Closed),
                 Err(e) => return Err(PipeSendError::Io(e)),
             }
         }
         Ok(())
+    }
+
+    /// A send ran out of time after writing `sent` bytes of its message.
+    fn timed_out(&self, sent: usize) -> PipeSendError {
+        if sent > 0 {
+            // The peer would wait forever for the rest of the message: end the stream instead.
+            let _ = sys::io::shutdown_write(self.fd.as_fd());
+        }
+        PipeSendError::Timeout
+    }
+
+    /// [`send_bytes`](Self::send_bytes), waiting at most `timeout` for the peer to make room
+    /// (see [`PipeSendError::Timeout`] for what a timeout leaves behind).
+    pub fn send_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<(), PipeSendError> {
+        if !self.writable() {
+            return Err(PipeSendError::WrongDirection);
+        }
+        if bytes.len() > self.max || bytes.len() > u32::MAX as usize {
+            return Err(PipeSendError::TooLarge {
+                len: bytes.len(),
+                max: self.max,
+            });
+        }
+        let header = (bytes.len() as u32).to_le_bytes();
+        let _w = lock(&self.wr);
+        self.write_all_until(&[&header, bytes], Some(deadline_after(timeout)))
     }
 
     // ----- receiving ----------------------------------------------------------------------
@@ -342,6 +394,12 @@ impl<T> Connection<T> {
     }
 }
 
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or(now + Duration::from_secs(86400 * 365))
+}
+
 fn mode_for(timeout: Duration) -> Mode {
     if timeout.is_zero() {
         Mode::Try
@@ -367,6 +425,38 @@ impl<T: Serialize> Connection<T> {
         buf.clear();
         encode_msg(&mut buf, msg, self.max)?;
         let res = self.write_all(&[&buf[..]]);
+        shrink(&mut buf);
+        res
+    }
+
+    /// [`send`](Self::send), waiting at most `timeout` for the peer to read enough to make
+    /// room. On [`PipeSendError::Timeout`] nothing was sent if nothing could be written;
+    /// otherwise the sending direction is shut down (see there).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::pipe::{pipe, PipeSendError};
+    ///
+    /// let (a, _b) = pipe::<Vec<u8>>()?;
+    /// let big = vec![0u8; 64 * 1024];
+    /// // Nobody reads `_b`: the socket buffer fills up, and a send gives up in time.
+    /// let err = loop {
+    ///     if let Err(e) = a.send_timeout(&big, Duration::from_millis(50)) {
+    ///         break e;
+    ///     }
+    /// };
+    /// assert!(matches!(err, PipeSendError::Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_timeout(&self, msg: &T, timeout: Duration) -> Result<(), PipeSendError> {
+        if !self.writable() {
+            return Err(PipeSendError::WrongDirection);
+        }
+        let deadline = deadline_after(timeout);
+        let mut buf = lock(&self.wr);
+        buf.clear();
+        encode_msg(&mut buf, msg, self.max)?;
+        let res = self.write_all_until(&[&buf[..]], Some(deadline));
         shrink(&mut buf);
         res
     }

@@ -32,6 +32,13 @@ pub enum PipeSendError {
     /// The other end has been closed (dropped, or its process ended).
     #[error("the other end of the pipe is closed")]
     Closed,
+    /// `send_timeout`: the peer did not read in time. If nothing of the message had been
+    /// written, nothing was sent and the connection is still usable. If the deadline passed
+    /// mid-message (a message larger than the socket buffer), the sending direction was shut
+    /// down, since the peer could never read the rest: it reads end of file, and later sends
+    /// fail with `Closed`.
+    #[error("timed out: the other end did not read the message in time")]
+    Timeout,
     /// The socket failed.
     #[error("pipe I/O error: {0}")]
     Io(Errno),

@@ -66,7 +66,7 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{JoinHandle, ThreadId};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde_bytes::ByteBuf;
@@ -78,6 +78,15 @@ use crate::pipe::{Connection, Pipe};
 use crate::process::{cpu_count, get_start_method, IntoTask, StartMethod, Task};
 use job::{Fixed, Sink};
 use worker::ChunkBuf;
+
+/// How often `join` looks at the workers, its deadline and Ctrl-C.
+const JOIN_SLICE: Duration = Duration::from_millis(10);
+
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or(now + Duration::from_secs(86400 * 365))
+}
 
 /// A group of consecutive tasks of one worker function, sent to a worker as one message.
 pub(crate) struct Chunk {
@@ -829,13 +838,71 @@ impl Pool {
     }
 
     /// Waits for the workers to exit, after [`close`](Self::close) or
-    /// [`terminate`](Self::terminate); before either it is [`PoolError::StillRunning`].
+    /// [`terminate`](Self::terminate); before either it is [`PoolError::StillRunning`]. In
+    /// interrupt mode a Ctrl-C ends the wait with [`PoolError::Interrupted`] and terminates the
+    /// pool.
     pub fn join(&self) -> Result<(), PoolError> {
-        {
-            let st = self.shared.lock();
-            if !st.closed && !st.terminating {
-                return Err(PoolError::StillRunning);
+        self.join_until(None)
+    }
+
+    /// [`join`](Self::join), waiting at most `timeout`: [`PoolError::Timeout`] if the workers
+    /// are still finishing their work then (the pool carries on; join again later).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::Pool;
+    ///
+    /// #[multiproc::worker]
+    /// fn nap(ms: u64) {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    /// }
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let r = pool.apply_async(nap(2000))?;
+    /// pool.close();
+    /// assert!(pool.join_timeout(Duration::from_millis(10)).is_err()); // still working
+    /// pool.join_timeout(Duration::from_secs(60))?;
+    /// assert!(r.ready());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.join_until(Some(deadline_after(timeout)))
+    }
+
+    fn join_until(&self, deadline: Option<Instant>) -> Result<(), PoolError> {
+        let watch = crate::InterruptWatch::new();
+        loop {
+            {
+                let st = self.shared.lock();
+                if !st.closed && !st.terminating {
+                    return Err(PoolError::StillRunning);
+                }
+                if st.finished {
+                    break;
+                }
             }
+            let manager_done = self
+                .manager
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .is_none_or(|h| h.is_finished());
+            if manager_done {
+                break;
+            }
+            if watch.fired() {
+                self.shared.request_terminate();
+                return Err(PoolError::Interrupted);
+            }
+            let mut slice = JOIN_SLICE;
+            if let Some(d) = deadline {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(PoolError::Timeout);
+                }
+                slice = slice.min(left);
+            }
+            std::thread::sleep(slice);
         }
         self.join_manager();
         Ok(())

@@ -176,3 +176,25 @@ pub fn set_recv_timeout(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> Resu
 pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<Vec<usize>, Errno> {
     poll_until(fds, timeout.map(|t| Instant::now() + t))
 }
+
+/// Sets how long a blocking write on `sock` may wait (`SO_SNDTIMEO`); `None` waits without
+/// limit. A send that times out fails with `EAGAIN` if it wrote nothing, or returns the count
+/// it wrote. A duration below one microsecond is rounded up (zero would mean "no limit").
+pub fn set_send_timeout(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<(), Errno> {
+    use nix::sys::socket::{setsockopt, sockopt::SendTimeout};
+    use nix::sys::time::TimeVal;
+    let tv = match timeout {
+        None => TimeVal::new(0, 0),
+        Some(d) => {
+            let d = d.max(Duration::from_micros(1));
+            let secs = d.as_secs().min(i32::MAX as u64);
+            TimeVal::new(secs as _, d.subsec_micros() as _)
+        }
+    };
+    setsockopt(&sock, SendTimeout, &tv)
+}
+
+/// Shuts down the sending direction of `sock`: the peer reads end of file after what was sent.
+pub fn shutdown_write(sock: BorrowedFd<'_>) -> Result<(), Errno> {
+    nix::sys::socket::shutdown(sock.as_raw_fd(), nix::sys::socket::Shutdown::Write)
+}
