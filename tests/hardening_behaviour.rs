@@ -487,3 +487,46 @@ fn read_after(conn: multiproc::Connection<Vec<u8>>, go: Event) -> u64 {
         n += 1;
     }
 }
+
+// ----- item 18: the exit-time wait says who it waits for ---------------------------------------------
+
+#[multiproc::worker]
+fn finish_after(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// Helper root: a child that ends quickly and one that ends after a few seconds; then the root
+/// returns from its test, and the test binary exits normally.
+#[test]
+#[ignore = "helper root for exit_wait_names_the_children_it_waits_for"]
+fn helper_exit_wait() {
+    if !is_helper("helper_exit_wait") {
+        return;
+    }
+    let quick = Process::new(finish_after(100)).name("quick").start().unwrap();
+    let slow = Process::new(finish_after(3000)).name("slow").start().unwrap();
+    println!("PIDS {} {}", quick.pid(), slow.pid());
+    std::io::stdout().flush().unwrap();
+}
+
+#[test]
+fn exit_wait_names_the_children_it_waits_for() {
+    let t = std::time::Instant::now();
+    let out = common::helper_root("helper_exit_wait").wait_with_output().unwrap();
+    let took = t.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+    let pids: Vec<i32> = common::read_line_with(&mut stdout.as_bytes(), "PIDS ")
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(took >= Duration::from_secs(3), "the root did not wait: {took:?}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("non-daemonic")).collect();
+    assert_eq!(lines.len(), 1, "stderr: {stderr}");
+    let line = lines[0];
+    assert!(line.contains(&format!("slow (pid {})", pids[1])), "{line}");
+    assert!(!line.contains("quick"), "{line}");
+    assert!(line.contains("Ctrl-C"), "{line}");
+}

@@ -61,6 +61,8 @@ pub(crate) struct Runtime {
 static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
 static ROOT_INIT: Mutex<()> = Mutex::new(());
 static GEN: AtomicU64 = AtomicU64::new(1);
+/// At exit, how long to wait for non-daemonic children before saying who we wait for.
+const EXIT_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
 static MAX_FRAME: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAME);
 
 /// Set in processes that should not print panics (pool workers report them instead).
@@ -278,14 +280,48 @@ impl Runtime {
                 None,
             );
         }
-        for k in &kids {
-            let _ = call(
+        let waiting: Vec<&ProcInfo> = kids.iter().filter(|k| !k.daemon).collect();
+        if waiting.is_empty() {
+            return;
+        }
+        // Join quietly for a while; then say once who we wait for and how to stop waiting.
+        let quiet_until = Instant::now() + EXIT_QUIET;
+        let mut still: Vec<&ProcInfo> = Vec::new();
+        for k in &waiting {
+            let left = quiet_until.saturating_duration_since(Instant::now());
+            let wait = crate::wire::proto::Wait::Micros(left.as_micros().max(1) as u64);
+            match call(Op::Join { proc: k.proc, wait }, deadline_of(wait)) {
+                Err(e) if e.is_timeout() => still.push(k),
+                Err(e) if e.is_interrupted() => return,
+                _ => {}
+            }
+        }
+        if still.is_empty() {
+            return;
+        }
+        let names: Vec<String> = still.iter().map(|k| format!("{} (pid {})", k.name, k.pid)).collect();
+        let line = format!(
+            "multiproc: {} (pid {}) is exiting and waits for its non-daemonic {} {} to end; \
+             press Ctrl-C to stop waiting (the children are then killed), or terminate or join \
+             them, or make them daemonic, before the program ends\n",
+            self.me.name,
+            self.me.pid,
+            if still.len() == 1 { "child" } else { "children" },
+            names.join(", "),
+        );
+        // One write, and never a panic on a closed stderr.
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+        for k in still {
+            let r = call(
                 Op::Join {
                     proc: k.proc,
                     wait: crate::wire::proto::Wait::Forever,
                 },
                 None,
             );
+            if matches!(&r, Err(e) if e.is_interrupted()) {
+                return;
+            }
         }
     }
 }
