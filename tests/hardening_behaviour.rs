@@ -530,3 +530,85 @@ fn exit_wait_names_the_children_it_waits_for() {
     assert!(!line.contains("quick"), "{line}");
     assert!(line.contains("Ctrl-C"), "{line}");
 }
+
+// ----- item 8: killing the fork server spares its running children --------------------------------
+
+#[multiproc::worker]
+fn slow_answer(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    42
+}
+
+/// Helper root: a fork-server child and a fork-server pool are busy; the fork server is
+/// SIGKILLed. The child and the pool's workers survive and finish; a new fork server starts on
+/// demand.
+#[test]
+#[ignore = "helper root for killing_the_fork_server_spares_its_children"]
+fn helper_kill_forkserver() {
+    if !is_helper("helper_kill_forkserver") {
+        return;
+    }
+    use multiproc::StartMethod;
+    let mut child = Process::new(slow_answer(1500))
+        .start_method(StartMethod::ForkServer)
+        .start()
+        .unwrap();
+    let pool = Pool::builder()
+        .processes(2)
+        .start_method(StartMethod::ForkServer)
+        .build()
+        .unwrap();
+    let workers = pool.pids();
+    let pending = pool.map_async(slow_answer, vec![800u64; 4]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let server = find_forkserver().expect("no fork server found");
+    println!(
+        "PIDS {} {} {}",
+        child.pid(),
+        workers.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" "),
+        server
+    );
+    std::io::stdout().flush().unwrap();
+    multiproc::sys::proc::send_signal(server, multiproc::sys::signal::SIGKILL).unwrap();
+    assert_eq!(
+        child.join_timeout(Duration::from_secs(30)).unwrap(),
+        42,
+        "the child died with the fork server"
+    );
+    assert_eq!(child.exitcode(), Some(0));
+    assert_eq!(pending.get_timeout(Duration::from_secs(60)).unwrap(), vec![42; 4]);
+    assert_eq!(
+        pool.pids(),
+        workers,
+        "pool workers were replaced: they died with the fork server"
+    );
+    // A new fork server serves the next start.
+    let mut again = Process::new(slow_answer(0))
+        .start_method(StartMethod::ForkServer)
+        .start_timeout(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(again.join().unwrap(), 42);
+    let new_server = find_forkserver().expect("no new fork server");
+    assert_ne!(new_server, server);
+    pool.close();
+    pool.join_timeout(Duration::from_secs(30)).unwrap();
+    println!("HELPER_OK");
+}
+
+#[test]
+fn killing_the_fork_server_spares_its_children() {
+    let out = common::helper_root("helper_kill_forkserver")
+        .wait_with_output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(pids) = common::read_line_with(&mut stdout.as_bytes(), "PIDS ") {
+        for p in pids.split_whitespace().filter_map(|p| p.parse().ok()) {
+            let _ = multiproc::sys::proc::send_signal(p, multiproc::sys::signal::SIGKILL);
+        }
+    }
+    assert!(
+        out.status.success() && stdout.contains("HELPER_OK"),
+        "stdout {stdout}\nstderr {stderr}"
+    );
+}

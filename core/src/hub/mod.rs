@@ -537,6 +537,10 @@ impl Hub {
                     .forked(child, pid, proc, from_forkserver, &mut self.timers, &mut self.replies);
                 if from_forkserver {
                     self.procs.spare_forked(child);
+                    // (issue 11 item 8) A fork-server child is the root's own child: reap it here.
+                    if sys::proc::SIBLING_FORK && self.procs.adopt_forked(child, pid) {
+                        self.watch_child(child, pid);
+                    }
                 }
                 if let Some(exit) = self.early_reaped.remove(&pid) {
                     if self.procs.by_pid(pid) == Some(child) {
@@ -744,6 +748,11 @@ impl Hub {
     }
 
     fn forkserver_gone(&mut self, fs: ProcId) {
+        // (issue 11 item 8) The spare outlives the fork server but will never get a task:
+        // closing its connection ends it (it is reaped and forgotten like any hidden child).
+        if let Some((_, t)) = self.procs.spare_of(fs) {
+            self.close_conn(t, None);
+        }
         self.procs.forkserver_gone(fs);
         for child in self.procs.orphaned_by(fs) {
             self.lost_child(child);

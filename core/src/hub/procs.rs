@@ -399,6 +399,27 @@ impl ProcTable {
         }
     }
 
+    /// (issue 11 item 8) The fork server reported the pid of `child`, a sibling (see
+    /// `sys::proc::fork_sibling`): the hub reaps it from now on. True if it was adopted.
+    pub fn adopt_forked(&mut self, child: ProcId, pid: i32) -> bool {
+        match self.map.get_mut(&child) {
+            Some(e) if matches!(e.reaper, Reaper::ForkServer(_)) && e.info.pid == pid && e.exit.is_none() => {
+                e.reaper = Reaper::Hub;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The ready spare of fork server `fs`, if any.
+    pub fn spare_of(&self, fs: ProcId) -> Option<(ProcId, Token)> {
+        if self.forkserver.is_some_and(|(p, _)| p == fs) {
+            self.spare
+        } else {
+            None
+        }
+    }
+
     pub fn forkserver_gone(&mut self, fs: ProcId) {
         if self.forkserver.is_some_and(|(p, _)| p == fs) {
             self.forkserver = None;

@@ -66,7 +66,7 @@ extern "C" fn boot() {
     sys::fd::close_from(sys::proc::CHILD_CONN_FD + 1, &[]);
     match mode.as_str() {
         "spawn" => child_main(conn),
-        "forkserver" => forkserver_main(conn),
+        "forkserver" => forkserver_main(conn, parent),
         other => {
             eprintln!("multiproc: unknown start mode `{other}`");
             sys::proc::exit_now(1)
@@ -237,7 +237,12 @@ fn report_reaped(ctl: &OwnedFd) {
 /// The fork server: a clean, single-threaded copy of the program that forks children on the
 /// hub's request. Its children are cheap to create (a small address space) and safe (no other
 /// threads, no held locks at the fork).
-fn forkserver_main(ctl: OwnedFd) -> ! {
+///
+/// On Linux its children are its *siblings* (`sys::proc::fork_sibling`): children of the root,
+/// reaped by the hub through pidfds, and tied to the root's hub thread by their parent-death
+/// signal. So they outlive a fork server that dies (a new one is started on demand) and still
+/// die with the root.
+fn forkserver_main(ctl: OwnedFd, root_pid: i32) -> ! {
     // Blocked, not ignored: a SIGINT sent to a child between its fork and its set-up stays
     // pending and is delivered when the child unblocks it (`setup_child`), instead of being lost.
     let _ = sys::signal::block(sys::signal::SIGINT);
@@ -282,7 +287,7 @@ fn forkserver_main(ctl: OwnedFd) -> ! {
             };
             // SAFETY: the fork server is single-threaded (it runs in the bootstrap, before
             // `main`, and starts no threads), so the child inherits no held locks.
-            match unsafe { sys::proc::fork() } {
+            match unsafe { sys::proc::fork_sibling() } {
                 Ok(sys::proc::Forked::Child) => break 'serve conn,
                 Ok(sys::proc::Forked::Parent(pid)) => {
                     drop(conn);
@@ -299,7 +304,8 @@ fn forkserver_main(ctl: OwnedFd) -> ! {
     drop(sigchld);
     drop(ctl);
     drop(fds);
-    if !sys::proc::die_with_parent(fs_pid) {
+    let parent = if sys::proc::SIBLING_FORK { root_pid } else { fs_pid };
+    if !sys::proc::die_with_parent(parent) {
         sys::proc::exit_now(1);
     }
     child_main(child_conn)

@@ -101,6 +101,41 @@ pub unsafe fn fork() -> Result<Forked, Errno> {
     }
 }
 
+/// Does [`fork_sibling`] make the child a sibling (a child of this process's parent)? True on
+/// Linux (`CLONE_PARENT`); elsewhere it is a plain `fork` and the child is ours.
+pub const SIBLING_FORK: bool = cfg!(target_os = "linux");
+
+/// Forks a child whose parent is *this process's parent* (Linux: `clone(CLONE_PARENT |
+/// SIGCHLD)`, with fork semantics otherwise: a copy of the address space, `0` returned in the
+/// child). The child's exit is reported to our parent (SIGCHLD, `waitpid`, pidfd), not to us,
+/// and its parent-death signal follows our parent's thread that created us, not us. Where
+/// `CLONE_PARENT` does not exist this is [`fork`] (see [`SIBLING_FORK`]).
+///
+/// # Safety
+/// Only in a single-threaded process holding no locks (as the fork server is): the raw clone
+/// runs no `pthread_atfork` handlers, and the child's C library thread descriptor keeps the
+/// parent's thread id, which matters only to priority-inheriting or robust pthread mutexes.
+pub unsafe fn fork_sibling() -> Result<Forked, Errno> {
+    #[cfg(target_os = "linux")]
+    {
+        let flags = (nix::libc::CLONE_PARENT | nix::libc::SIGCHLD) as nix::libc::c_ulong;
+        // SAFETY: clone with no new stack (0) and no TID or TLS pointers behaves like fork:
+        // the child continues here on a copy of the parent's stack. The caller guarantees the
+        // process is single-threaded, so the copy holds no lock another thread owned.
+        let rc = unsafe { nix::libc::syscall(nix::libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+        match rc {
+            -1 => Err(Errno::last()),
+            0 => Ok(Forked::Child),
+            pid => Ok(Forked::Parent(pid as i32)),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: the caller upholds `fork`'s contract, which this one includes.
+        unsafe { fork() }
+    }
+}
+
 /// Arranges for this process to be SIGKILLed when the thread that created it dies, and checks
 /// that `expected_parent` is still our parent (it might have died before the call). Returns
 /// `false` if the parent is already gone. A no-op returning `true` where unsupported; there the
