@@ -340,6 +340,7 @@ fn push_mail(buf: &mut VecDeque<ByteBuf>, msg: FromHub) -> Result<(), RecvError>
             buf.extend(batch);
             Ok(())
         }
+        FromHub::Stopped(why) => Err(RecvError::Call(CallError::HubStopped(why))),
         other => Err(RecvError::Call(CallError::Protocol(format!(
             "unexpected frame on the mailbox connection: {other:?}"
         )))),

@@ -10,6 +10,14 @@
 //! *thread*, lasts as long as the program) and reaped through pidfds registered in the poll,
 //! with a SIGCHLD self-pipe as the fallback where pidfds are missing.
 
+/// Writes one diagnostic line to standard error, ignoring every error: the hub never panics
+/// (or stops) because stderr is closed or full.
+macro_rules! diag {
+    ($($arg:tt)*) => {
+        $crate::sys::io::write_stderr(&format!("multiproc hub: {}\n", format_args!($($arg)*)))
+    };
+}
+
 mod conn;
 pub(crate) mod objects;
 mod procs;
@@ -54,6 +62,16 @@ pub(crate) enum Cmd {
     Interrupt,
     /// Pin the hub thread to one CPU, or (None) let it run anywhere again (benchmarks).
     Pin(Option<usize>),
+    /// Tests only: behave as if the next `poll` failed with this message.
+    FailPoll(String),
+}
+
+/// Why the hub thread stopped, once it has (root process only).
+static STOPPED: Mutex<Option<String>> = Mutex::new(None);
+
+/// Why the hub stopped, if it has: a failed `poll`, or a bug (a panic in the hub thread).
+pub(crate) fn stop_reason() -> Option<String> {
+    STOPPED.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 /// The root's handle on the hub thread.
@@ -86,7 +104,20 @@ pub(crate) fn start(cfg: HubConfig) -> std::io::Result<HubHandle> {
     let mut hub = Hub::new(poll, rx, cfg)?;
     std::thread::Builder::new()
         .name("multiproc-hub".into())
-        .spawn(move || hub.run())?;
+        .spawn(move || {
+            let why = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hub.run())) {
+                Ok(why) => why,
+                Err(p) => {
+                    let msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into());
+                    format!("the hub thread panicked ({msg}); this is a bug in multiproc")
+                }
+            };
+            hub.stop(why);
+        })?;
     Ok(HubHandle {
         tx: Mutex::new(tx),
         waker,
@@ -110,9 +141,11 @@ pub(crate) struct Hub {
     sigint: Option<sys::signal::SignalPipe>,
     sigchld: Option<sys::signal::SignalPipe>,
     catch_interrupts: bool,
+    /// Tests only: the next turn fails as if `poll` had failed with this message.
+    fail_poll: Option<String>,
     /// `Reaped` reports that arrived before the matching `Forked` (they travel on different
     /// connections of the forking process).
-    early_reaped: std::collections::HashMap<i32, crate::wire::proto::ExitInfo>,
+    early_reaped: std::collections::HashMap<ProcId, std::collections::HashMap<i32, crate::wire::proto::ExitInfo>>,
 }
 
 impl Hub {
@@ -133,11 +166,13 @@ impl Hub {
             sigint: None,
             sigchld: None,
             catch_interrupts: false,
+            fail_poll: None,
             early_reaped: std::collections::HashMap::new(),
         })
     }
 
-    fn run(&mut self) {
+    /// The event loop. Returns only when it cannot go on, with the reason.
+    fn run(&mut self) -> String {
         let mut events = Events::with_capacity(256);
         loop {
             let now = Instant::now();
@@ -146,12 +181,15 @@ impl Hub {
             } else {
                 Some(Duration::ZERO)
             };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            let polled = match self.fail_poll.take() {
+                Some(why) => Err(std::io::Error::other(why)),
+                None => self.poll.poll(&mut events, timeout),
+            };
+            if let Err(e) = polled {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
-                eprintln!("multiproc hub: poll failed: {e}; the hub stops");
-                return;
+                return format!("the hub's poll failed ({e})");
             }
             for ev in events.iter() {
                 match ev.token() {
@@ -187,6 +225,21 @@ impl Hub {
         }
     }
 
+    /// The hub cannot go on: records why (root threads see it in their errors), tells every
+    /// connected process (best effort, without blocking), and lets the connections close.
+    fn stop(&mut self, why: String) {
+        diag!("{why}; the hub stops, and every process loses its coordination");
+        *STOPPED.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+        let tokens: Vec<Token> = self.conns.iter().map(|(t, _)| t).collect();
+        for t in tokens {
+            if let Some(c) = self.conns.get_mut(t) {
+                let _ = c.queue(&FromHub::Stopped(why.clone()), Vec::new());
+                let _ = c.flush();
+            }
+        }
+        self.conns.clear();
+    }
+
     // ----- commands from root threads -------------------------------------------------------
 
     fn drain_cmds(&mut self) {
@@ -203,9 +256,10 @@ impl Hub {
                         None => sys::proc::pin_to_cpu_set(&(0..sys::proc::cpu_count()).collect::<Vec<_>>()),
                     };
                     if let Err(e) = res {
-                        eprintln!("multiproc hub: cannot pin to CPU {cpu:?}: {e}");
+                        diag!("cannot pin to CPU {cpu:?}: {e}");
                     }
                 }
+                Cmd::FailPoll(why) => self.fail_poll = Some(why),
             }
         }
     }
@@ -222,13 +276,13 @@ impl Hub {
                     .registry()
                     .register(&mut SourceFd(&raw), SIGINT_TOKEN, Interest::READABLE)
                 {
-                    eprintln!("multiproc hub: cannot watch SIGINT: {e}");
+                    diag!("cannot watch SIGINT: {e}");
                     return;
                 }
                 self.sigint = Some(pipe);
                 self.catch_interrupts = true;
             }
-            Err(e) => eprintln!("multiproc hub: cannot install the SIGINT handler: {e}"),
+            Err(e) => diag!("cannot install the SIGINT handler: {e}"),
         }
     }
 
@@ -275,7 +329,7 @@ impl Hub {
 
     pub(crate) fn add_conn(&mut self, fd: OwnedFd, proc: ProcId, role: Role) -> Option<Token> {
         if let Err(e) = sys::fd::set_nonblocking(fd.as_fd(), true) {
-            eprintln!("multiproc hub: cannot use a new connection: {e}");
+            diag!("cannot use a new connection: {e}");
             return None;
         }
         let raw = fd.as_raw_fd();
@@ -289,7 +343,7 @@ impl Hub {
             .registry()
             .register(&mut SourceFd(&raw), MioToken(t), Interest::READABLE)
         {
-            eprintln!("multiproc hub: cannot register a connection: {e}");
+            diag!("cannot register a connection: {e}");
             return None;
         }
         entry.insert(Conn::new(fd, proc, role, self.cfg.max_frame));
@@ -320,14 +374,43 @@ impl Hub {
 
     fn route_replies(&mut self) {
         for (t, mail) in std::mem::take(&mut self.pushes) {
-            if let Err(e) = self.send_to(t, &FromHub::Mail(mail), Vec::new()) {
-                eprintln!("multiproc hub: could not push mail: {e}");
-            }
+            self.push_mail(t, mail);
         }
         while !self.replies.is_empty() {
             for (t, id, result) in std::mem::take(&mut self.replies) {
                 self.reply(t, id, result, Vec::new());
             }
+        }
+    }
+
+    /// Pushes mail to a subscribed connection, split into as many frames as the frame limit
+    /// needs: every message `send` accepted fits in a frame of its own (a `Mail` frame's
+    /// overhead is smaller than a `Send` frame's), so nothing is ever dropped for its size.
+    fn push_mail(&mut self, t: Token, mail: Vec<serde_bytes::ByteBuf>) {
+        // Per-message MessagePack overhead (a bin32 header) and the frame's own, with margin.
+        const PER_MSG: usize = 8;
+        const PER_FRAME: usize = 64;
+        let budget = self.cfg.max_frame.saturating_sub(PER_FRAME);
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for m in mail {
+            let cost = m.len() + PER_MSG;
+            if !batch.is_empty() && bytes + cost > budget {
+                self.send_mail_frame(t, std::mem::take(&mut batch));
+                bytes = 0;
+            }
+            bytes += cost;
+            batch.push(m);
+        }
+        if !batch.is_empty() {
+            self.send_mail_frame(t, batch);
+        }
+    }
+
+    fn send_mail_frame(&mut self, t: Token, batch: Vec<serde_bytes::ByteBuf>) {
+        if let Err(e) = self.send_to(t, &FromHub::Mail(batch), Vec::new()) {
+            // Cannot happen for messages a `Send` frame carried (see `push_mail`).
+            diag!("could not push mail: {e}");
         }
     }
 
@@ -415,7 +498,7 @@ impl Hub {
         let _ = self.poll.registry().deregister(&mut SourceFd(&raw));
         if let Some(why) = why {
             let who = self.procs.describe(c.proc);
-            eprintln!("multiproc hub: dropped a connection of {who}: {why}");
+            diag!("dropped a connection of {who}: {why}");
         }
         let pred = move |w: &objects::Waiter| w.who.conn == t;
         self.cancel_waiters(&pred, None);
@@ -448,24 +531,46 @@ impl Hub {
         }
     }
 
-    fn take_fds(&mut self, t: Token, n: usize) -> Result<Vec<OwnedFd>, String> {
-        if n > sys::io::MAX_FDS_PER_MSG * 16 {
-            return Err(format!("a message announced {n} descriptors"));
-        }
-        self.conns
-            .get_mut(t)
-            .and_then(|c| c.take_fds(n))
-            .ok_or_else(|| format!("a message announced {n} descriptors that did not arrive"))
+    /// The descriptors of the request just decoded on `t`. A failure fails that request only.
+    fn take_fds(&mut self, t: Token, n: usize) -> Result<Vec<OwnedFd>, HubError> {
+        let Some(c) = self.conns.get_mut(t) else {
+            return Err(HubError::Gone("the connection closed".into()));
+        };
+        c.take_fds(n).map_err(|e| match e {
+            conn::FdsError::Dropped { got, want } if got < sys::io::MAX_FDS_PER_MSG => HubError::Os(format!(
+                "too many open files in the root process (EMFILE): the kernel dropped {} of the {want} \
+                 descriptors sent with this request; raise the root's descriptor limit (`ulimit -n`, \
+                 RLIMIT_NOFILE) or have it close files",
+                want - got
+            )),
+            conn::FdsError::Dropped { want, .. } => HubError::Invalid(format!(
+                "{want} descriptors in one message, more than the {} one message may carry",
+                sys::io::MAX_FDS_PER_MSG
+            )),
+            conn::FdsError::Missing { got, want } => HubError::Invalid(format!(
+                "the request announced {want} descriptors but {got} came with it"
+            )),
+        })
     }
 
     fn call(&mut self, caller: Caller, op: Op) -> Result<(), String> {
         let now = Instant::now();
         let answer: Answer = match op {
             Op::Ping => Answer::Now(Ok(Value::Unit)),
-            Op::Spawn(req) => {
-                let fds = self.take_fds(caller.conn, req.task.nfds as usize)?;
-                self.spawn(caller, req, fds)
-            }
+            Op::Spawn(req) => match self.take_fds(caller.conn, req.task.nfds as usize) {
+                Ok(fds) => self.spawn(caller, req, fds),
+                Err(e) => Answer::Now(Err(e)),
+            },
+            Op::NewConn => match self.take_fds(caller.conn, 1) {
+                Ok(mut fds) => match fds.pop() {
+                    Some(fd) => match self.add_conn(fd, caller.proc, Role::Thread) {
+                        Some(_) => Answer::Now(Ok(Value::Unit)),
+                        None => Answer::Now(Err(HubError::Os("the hub could not watch the new connection".into()))),
+                    },
+                    None => Answer::Now(Err(HubError::Invalid("no connection came with the request".into()))),
+                },
+                Err(e) => Answer::Now(Err(e)),
+            },
             Op::PrepareFork { name, daemon, ident } => match self.prepare_fork(caller, name, daemon, ident) {
                 Ok((init, fd)) => {
                     self.reply(caller.conn, caller.id, Ok(Value::Prepared(Box::new(init))), vec![fd]);
@@ -478,7 +583,7 @@ impl Hub {
             Op::ActiveChildren => Answer::Now(Ok(Value::Procs(self.procs.active_children(caller.proc)))),
             Op::ProcState(p) => Answer::Now(self.procs.state(p)),
             Op::MailboxLen => Answer::Now(Ok(Value::U64(self.procs.mailbox_len(caller.proc)))),
-            Op::NewObject(kind) => match objects::create(kind, caller.proc) {
+            Op::NewObject(kind) => match objects::create(kind, caller.proc, &|p| self.procs.has_ended(p)) {
                 Ok((obj, lifetime)) => Answer::Now(Ok(Value::Obj(self.objects.insert(obj, lifetime, caller.proc)))),
                 Err(e) => Answer::Now(Err(e)),
             },
@@ -526,12 +631,6 @@ impl Hub {
                 }
             }
             Cast::Outcome(o) => self.procs.set_outcome(proc, o),
-            Cast::NewConn => {
-                let mut fds = self.take_fds(t, 1)?;
-                if let Some(fd) = fds.pop() {
-                    self.add_conn(fd, proc, Role::Thread);
-                }
-            }
             Cast::Forked { proc: child, pid } => {
                 let from_forkserver = self.conns.get(t).is_some_and(|c| c.role == Role::ForkServer);
                 self.procs
@@ -539,21 +638,35 @@ impl Hub {
                 if from_forkserver {
                     self.procs.spare_forked(child);
                 }
-                if let Some(exit) = self.early_reaped.remove(&pid) {
-                    if self.procs.by_pid(pid) == Some(child) {
+                let early = self.early_reaped.get_mut(&proc).and_then(|m| m.remove(&pid));
+                if let Some(exit) = early {
+                    if self.procs.by_pid(pid) == Some(child) && self.procs.reaped_by(child, proc, from_forkserver) {
                         self.proc_exited(child, exit);
                     }
                 }
             }
-            Cast::Reaped { pid, exit } => match self.procs.by_pid(pid) {
-                Some(p) => self.proc_exited(p, exit),
-                // A process that forks children itself reports them on two connections; keep
-                // a report that overtook its `Forked` until that arrives.
-                None if self.early_reaped.len() < 4096 => {
-                    self.early_reaped.insert(pid, exit);
+            Cast::Reaped { pid, exit } => {
+                let from_forkserver = self.conns.get(t).is_some_and(|c| c.role == Role::ForkServer);
+                match self.procs.by_pid(pid) {
+                    // Only the process that reaps `pid` may say it ended: a forged report
+                    // would make the hub release a live process's locks.
+                    Some(p) if self.procs.reaped_by(p, proc, from_forkserver) => self.proc_exited(p, exit),
+                    Some(p) => diag!(
+                        "ignored a report from {} that {} ended: it is not that process's reaper",
+                        self.procs.describe(proc),
+                        self.procs.describe(p)
+                    ),
+                    // A process that forks children itself reports them on two connections; keep
+                    // a report that overtook its `Forked` until that arrives (a bounded number
+                    // per reporter).
+                    None => {
+                        let mine = self.early_reaped.entry(proc).or_default();
+                        if mine.len() < 1024 {
+                            mine.insert(pid, exit);
+                        }
+                    }
                 }
-                None => {}
-            },
+            }
             Cast::Retain(id) => self.objects.retain(id, proc),
             Cast::Release(id) => self.objects.release(id, proc),
             Cast::InflightAdd(id) => self.objects.inflight(id, 1),
@@ -612,7 +725,7 @@ impl Hub {
             }
             Ok(None) => {}
             Err(e) => {
-                eprintln!("multiproc hub: cannot reap pid {pid}: {e}");
+                diag!("cannot reap pid {pid}: {e}");
                 self.drop_pidfd(idx);
             }
         }
@@ -652,7 +765,7 @@ impl Hub {
                 }
             }
             Ok(None) => {}
-            Err(e) => eprintln!("multiproc hub: pidfd_open({pid}) failed: {e}; using SIGCHLD"),
+            Err(e) => diag!("pidfd_open({pid}) failed: {e}; using SIGCHLD"),
         }
         self.enable_sigchld();
         // The child may already have exited before the handler was installed.
@@ -674,7 +787,7 @@ impl Hub {
                     .register(&mut SourceFd(&raw), SIGCHLD_TOKEN, Interest::READABLE);
                 self.sigchld = Some(pipe);
             }
-            Err(e) => eprintln!("multiproc hub: cannot install the SIGCHLD handler: {e}"),
+            Err(e) => diag!("cannot install the SIGCHLD handler: {e}"),
         }
     }
 
@@ -714,6 +827,7 @@ impl Hub {
         }
         self.each_object(|obj, cx| obj.proc_gone(cx, proc));
         self.objects.drop_proc(proc);
+        self.early_reaped.remove(&proc);
         if self.procs.is_lost(proc) {
             self.procs.exited(
                 proc,

@@ -131,6 +131,11 @@ impl ProcTable {
         self.by_pid.get(&pid).copied()
     }
 
+    /// Has `p` ended, or was it never known (a process that cannot answer anything)?
+    pub fn has_ended(&self, p: ProcId) -> bool {
+        self.map.get(&p).is_none_or(|e| e.gone || e.exit.is_some())
+    }
+
     pub fn is_gone(&self, p: ProcId) -> bool {
         self.map.get(&p).is_none_or(|e| e.gone)
     }
@@ -352,6 +357,16 @@ impl ProcTable {
             timers.cancel(w.timer);
             replies.push((w.who.conn, w.who.id, Ok(Value::Proc(e.info.clone()))));
         }
+    }
+
+    /// May `reporter` (speaking on its fork-server connection or not) report how `p` ended?
+    /// Only its reaper may: the fork server for its children, a forking process for its own.
+    pub fn reaped_by(&self, p: ProcId, reporter: ProcId, from_forkserver: bool) -> bool {
+        self.map.get(&p).is_some_and(|e| match e.reaper {
+            Reaper::ForkServer(fs) => from_forkserver && fs == reporter,
+            Reaper::Forker(f) => f == reporter,
+            Reaper::Nobody | Reaper::Hub | Reaper::Lost => false,
+        })
     }
 
     pub fn expire(&mut self, target: Target, p: ProcId, conn: Token, id: u64) -> bool {

@@ -180,6 +180,9 @@ fn init_root() -> Result<&'static Runtime, CallError> {
 }
 
 fn io_err(e: std::io::Error) -> CallError {
+    if let Some(why) = hub::stop_reason() {
+        return CallError::HubStopped(why);
+    }
     CallError::Io(sys::Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))
 }
 
@@ -231,7 +234,12 @@ impl Runtime {
         let (mine, theirs) = sys::fd::socketpair().map_err(CallError::Io)?;
         match &self.hub {
             Some(h) => h.send(Cmd::Conn(theirs)).map_err(io_err)?,
-            None => self.cast_main_with_fds(Cast::NewConn, &[theirs.as_fd()])?,
+            None => {
+                // A call, not a cast: if the hub cannot take the connection (the root is out
+                // of descriptors, or this process has too many), this thread is told why.
+                let mut m = self.main.lock().unwrap_or_else(|p| p.into_inner());
+                m.call(Op::NewConn, &[theirs.as_fd()], None)?;
+            }
         }
         Ok(ClientConn::new(mine, self.max_frame))
     }
@@ -402,6 +410,13 @@ pub fn raw_hub_connection() -> Result<OwnedFd, CallError> {
 #[doc(hidden)]
 pub fn ping_hub() -> Result<(), CallError> {
     call(Op::Ping, None).map(|_| ())
+}
+
+/// Tests only: makes the hub behave as if its next `poll` failed with `why`, so that tests can
+/// check what callers see when the hub stops. Root only.
+#[doc(hidden)]
+pub fn fail_hub_poll_for_tests(why: &str) -> Result<(), CallError> {
+    rt()?.hub_cmd(Cmd::FailPoll(why.to_owned()))
 }
 
 /// Pins the hub thread to one CPU, or with `None` lets it run on any CPU again (benchmarks that

@@ -234,6 +234,10 @@ pub enum Op {
     },
     /// Does nothing; replies `Value::Unit`. For measuring the floor and for tests.
     Ping,
+    /// A new connection for a thread of the calling process (1 descriptor attached), sent on
+    /// the process's main connection. Replies `Value::Unit` once the hub serves it, or an
+    /// error (the root out of descriptors, or the per-process connection limit).
+    NewConn,
 }
 
 /// A one-way message to the hub.
@@ -255,8 +259,6 @@ pub enum Cast {
     },
     /// The worker's outcome; the process is about to exit.
     Outcome(Outcome),
-    /// A new connection for a thread of the sending process (1 descriptor attached).
-    NewConn,
     /// The sender forked process `proc`; its pid is `pid`.
     Forked {
         /// The entry from `PrepareFork`.
@@ -388,6 +390,8 @@ pub enum FromHub {
     Init(Box<ChildInit>),
     /// Mailbox messages, in order, on the connection that subscribed.
     Mail(Vec<ByteBuf>),
+    /// The hub cannot go on (for this reason) and is closing every connection.
+    Stopped(String),
 }
 
 /// Hub → fork server.

@@ -173,10 +173,18 @@ pub(crate) trait Object: Send {
     }
 }
 
-/// Builds a new object of `kind` for `creator`.
-pub(crate) fn create(kind: ObjectKind, creator: ProcId) -> Result<(Box<dyn Object>, Lifetime), HubError> {
+/// Builds a new object of `kind` for `creator`. `ended` says whether a process has already
+/// ended (or never existed): a reply slot watching such a process fails at once.
+pub(crate) fn create(
+    kind: ObjectKind,
+    creator: ProcId,
+    ended: &dyn Fn(ProcId) -> bool,
+) -> Result<(Box<dyn Object>, Lifetime), HubError> {
     match kind {
-        ObjectKind::Oneshot { watch } => Ok((Box::new(oneshot::Oneshot::new(watch)), Lifetime::Owned(creator))),
+        ObjectKind::Oneshot { watch } => {
+            let gone = watch.is_some_and(ended);
+            Ok((Box::new(oneshot::Oneshot::new(watch, gone)), Lifetime::Owned(creator)))
+        }
         ObjectKind::Sync(k) => sync::create(k, creator),
         ObjectKind::Queue(k) => queue::create(k, creator),
         ObjectKind::Manager(k) => manager::create(k, creator),

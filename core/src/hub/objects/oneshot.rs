@@ -15,12 +15,14 @@ pub(crate) struct Oneshot {
 }
 
 impl Oneshot {
-    pub fn new(watch: Option<ProcId>) -> Self {
+    /// A slot for the answer of `watch`; `gone` when that process has already ended (or never
+    /// existed), so that the asker is told at once instead of waiting forever.
+    pub fn new(watch: Option<ProcId>, gone: bool) -> Self {
         Oneshot {
             value: None,
             taken: false,
             watch,
-            gone: false,
+            gone,
             waiters: WaitQueue::default(),
         }
     }
