@@ -18,6 +18,9 @@ pub(crate) enum Role {
     Main,
     /// A per-thread connection of a process.
     Thread,
+    /// The root's main connection (its bookkeeping, in order). The root's life is the hub's
+    /// own, so its closing ends nothing.
+    RootMain,
     /// The fork server's control connection.
     ForkServer,
 }

@@ -56,6 +56,8 @@ const PIDFD_BASE: usize = 1 << 40;
 pub(crate) enum Cmd {
     /// Register a connection for a root thread.
     Conn(OwnedFd),
+    /// Register the root's main connection.
+    MainConn(OwnedFd),
     /// Start answering parked calls of the root with `Interrupted` on SIGINT.
     CatchInterrupts,
     /// Interrupt the root's parked calls now (as if SIGINT arrived in catch mode).
@@ -143,6 +145,10 @@ pub(crate) struct Hub {
     catch_interrupts: bool,
     /// Tests only: the next turn fails as if `poll` had failed with this message.
     fail_poll: Option<String>,
+    /// Connections whose frames are being handled right now (outermost first): a nested read
+    /// (draining another connection) never re-enters one of them, which would reorder its
+    /// frames.
+    reading: Vec<Token>,
     /// `Reaped` reports that arrived before the matching `Forked` (they travel on different
     /// connections of the forking process).
     early_reaped: std::collections::HashMap<ProcId, std::collections::HashMap<i32, crate::wire::proto::ExitInfo>>,
@@ -167,6 +173,7 @@ impl Hub {
             sigchld: None,
             catch_interrupts: false,
             fail_poll: None,
+            reading: Vec::new(),
             early_reaped: std::collections::HashMap::new(),
         })
     }
@@ -247,6 +254,9 @@ impl Hub {
             match cmd {
                 Cmd::Conn(fd) => {
                     let _ = self.add_conn(fd, ROOT_PROC, Role::Thread);
+                }
+                Cmd::MainConn(fd) => {
+                    let _ = self.add_conn(fd, ROOT_PROC, Role::RootMain);
                 }
                 Cmd::CatchInterrupts => self.enable_interrupts(),
                 Cmd::Interrupt => self.interrupt_root(),
@@ -452,6 +462,15 @@ impl Hub {
     }
 
     fn read_conn(&mut self, t: Token) {
+        if self.reading.contains(&t) {
+            return;
+        }
+        self.reading.push(t);
+        self.read_conn_frames(t);
+        self.reading.pop();
+    }
+
+    fn read_conn_frames(&mut self, t: Token) {
         let Some(c) = self.conns.get_mut(t) else { return };
         let end = match c.read_some() {
             Ok(end) => end,
@@ -512,7 +531,7 @@ impl Hub {
                 self.proc_gone(c.proc)
             }
             Role::ForkServer => self.forkserver_gone(c.proc),
-            Role::Thread => {}
+            Role::Thread | Role::RootMain => {}
         }
         drop(c);
         self.route_replies();
@@ -583,8 +602,10 @@ impl Hub {
             Op::ActiveChildren => Answer::Now(Ok(Value::Procs(self.procs.active_children(caller.proc)))),
             Op::ProcState(p) => Answer::Now(self.procs.state(p)),
             Op::MailboxLen => Answer::Now(Ok(Value::U64(self.procs.mailbox_len(caller.proc)))),
-            Op::NewObject(kind) => match objects::create(kind, caller.proc, &|p| self.procs.has_ended(p)) {
-                Ok((obj, lifetime)) => Answer::Now(Ok(Value::Obj(self.objects.insert(obj, lifetime, caller.proc)))),
+            Op::NewObject { kind, secret } => match objects::create(kind, caller.proc, &|p| self.procs.has_ended(p)) {
+                Ok((obj, lifetime)) => {
+                    Answer::Now(Ok(Value::Obj(self.objects.insert(obj, lifetime, caller.proc, secret))))
+                }
                 Err(e) => Answer::Now(Err(e)),
             },
             Op::Object { obj, op } => self.object_call(caller, obj, op, false),
@@ -597,6 +618,9 @@ impl Hub {
     }
 
     fn object_call(&mut self, caller: Caller, id: crate::wire::proto::ObjId, op: ObjOp, cast: bool) -> Answer {
+        if !self.may_use(caller, id, &op) {
+            return Answer::Now(Err(HubError::UnknownObject));
+        }
         let now = Instant::now();
         let conns = &self.conns;
         let closed = |t: Token| !conns.contains(t);
@@ -667,10 +691,22 @@ impl Hub {
                     }
                 }
             }
-            Cast::Retain(id) => self.objects.retain(id, proc),
-            Cast::Release(id) => self.objects.release(id, proc),
-            Cast::InflightAdd(id) => self.objects.inflight(id, 1),
-            Cast::InflightDone(id) => self.objects.inflight(id, -1),
+            // Without the object's secret this is a forged handle: ignored (silently: a
+            // prober must not be able to flood stderr either).
+            Cast::Retain { obj, secret } => {
+                let _ = self.objects.retain_with(obj, proc, secret);
+            }
+            Cast::Release(id) => {
+                // What this process's threads wrote before it dropped its last handle (a
+                // one-way put, say) must still be served as coming from a holder: read it first.
+                self.drain_other_conns(proc, t);
+                self.objects.release(id, proc)
+            }
+            // Only a holder passes handles on: the receiver retains before it reports receipt,
+            // on the same connection, so it holds the object by then too.
+            Cast::InflightAdd(id) if self.objects.holds(id, proc) => self.objects.inflight(id, 1),
+            Cast::InflightDone(id) if self.objects.holds(id, proc) => self.objects.inflight(id, -1),
+            Cast::InflightAdd(_) | Cast::InflightDone(_) => {}
             Cast::Object { obj, op } => {
                 let caller = Caller { conn: t, id: 0, proc };
                 let _ = self.object_call(caller, obj, op, true);
@@ -809,14 +845,55 @@ impl Hub {
             .map(|(t, _)| t)
             .collect();
         for t in conns {
-            while self.conns.contains(t) {
-                self.read_conn(t);
-                if self.again.last() == Some(&t) {
-                    self.again.pop();
-                } else {
-                    break;
-                }
+            self.drain_conn(t);
+        }
+    }
+
+    /// Reads what `proc` has written on its connections other than `except`.
+    fn drain_other_conns(&mut self, proc: ProcId, except: Token) {
+        let conns: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(t, c)| c.proc == proc && *t != except)
+            .map(|(t, _)| t)
+            .collect();
+        for t in conns {
+            self.drain_conn(t);
+        }
+    }
+
+    /// Reads and handles everything `t` has buffered now (not only one read budget).
+    fn drain_conn(&mut self, t: Token) {
+        while self.conns.contains(t) && !self.reading.contains(&t) {
+            self.read_conn(t);
+            if self.again.last() == Some(&t) {
+                self.again.pop();
+            } else {
+                break;
             }
+        }
+    }
+
+    /// The capability check: may the caller use object `id`? A process may use an object
+    /// only if it holds a handle to it (see `Objects::may_use`). A handle just received in a
+    /// message is retained on the receiver's *main* connection while its calls come on a thread
+    /// connection; the `Retain` was written to the kernel before the call was, so draining the
+    /// main connection settles the question before the answer is "no".
+    fn may_use(&mut self, caller: Caller, id: crate::wire::proto::ObjId, op: &ObjOp) -> bool {
+        if self.objects.may_use(id, caller.proc, op) {
+            return true;
+        }
+        let main = self
+            .conns
+            .iter()
+            .find(|(_, c)| c.proc == caller.proc && matches!(c.role, Role::Main | Role::RootMain))
+            .map(|(t, _)| t);
+        match main {
+            Some(m) if m != caller.conn => {
+                self.drain_conn(m);
+                self.objects.may_use(id, caller.proc, op)
+            }
+            _ => false,
         }
     }
 

@@ -700,6 +700,8 @@ impl Hub {
         self.procs
             .map
             .insert(proc, Entry::new(info.clone(), caller.proc, Reaper::Forker(caller.proc)));
+        // The forked child's memory holds copies of its parent's handles.
+        self.objects.copy_holds(caller.proc, proc);
         let init = self.child_init(info, parent, None, false, ident);
         Ok((init, child_end))
     }

@@ -155,7 +155,7 @@ fn init_root() -> Result<&'static Runtime, CallError> {
     let max_frame = MAX_FRAME.load(Ordering::SeqCst);
     let handle = hub::start(hub::HubConfig { max_frame }).map_err(io_err)?;
     let (mine, theirs) = sys::fd::socketpair().map_err(CallError::Io)?;
-    handle.send(Cmd::Conn(theirs)).map_err(io_err)?;
+    handle.send(Cmd::MainConn(theirs)).map_err(io_err)?;
     let pid = sys::proc::getpid();
     let rt = Runtime {
         me: ProcInfo {

@@ -163,6 +163,9 @@ pub enum ObjectKind {
     Oneshot {
         /// The process expected to answer.
         watch: Option<ProcId>,
+        /// A secret the answer must present (the asker chooses it and puts it only in the
+        /// question): the slot is the one object a process may use without holding it.
+        token: u64,
     },
     /// A synchronisation primitive.
     Sync(crate::wire::sync_ops::SyncKind),
@@ -175,8 +178,13 @@ pub enum ObjectKind {
 /// Operations on hub objects.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ObjOp {
-    /// Oneshot: fill the slot (one-way or call).
-    OneshotPut(ByteBuf),
+    /// Oneshot: fill the slot (one-way or call), presenting the slot's secret.
+    OneshotPut {
+        /// The secret given at creation ([`ObjectKind::Oneshot`]).
+        token: u64,
+        /// The encoded answer.
+        value: ByteBuf,
+    },
     /// Oneshot: wait for the value.
     OneshotTake(Wait),
     /// A synchronisation primitive's operation.
@@ -224,7 +232,13 @@ pub enum Op {
     /// Replies `Value::U64`.
     MailboxLen,
     /// Create an object. Replies `Value::Obj`.
-    NewObject(ObjectKind),
+    NewObject {
+        /// What to create.
+        kind: ObjectKind,
+        /// The object's secret, chosen by the creator: a handle's serialised form carries it,
+        /// and `Retain` must present it (see [`Cast::Retain`]).
+        secret: u64,
+    },
     /// Operate on an object.
     Object {
         /// Which object.
@@ -274,7 +288,14 @@ pub enum Cast {
         exit: ExitInfo,
     },
     /// This process holds at least one handle to `obj` (sent on the main connection only).
-    Retain(ObjId),
+    /// Ignored unless `secret` is the object's: a process cannot become a holder of an object
+    /// from its id alone.
+    Retain {
+        /// The object.
+        obj: ObjId,
+        /// Its secret (from the handle's serialised form).
+        secret: u64,
+    },
     /// This process holds no more handles to `obj` (main connection only).
     Release(ObjId),
     /// A handle to `obj` was serialised and is in flight to another process.

@@ -10,6 +10,7 @@ pub(crate) struct Oneshot {
     value: Option<ByteBuf>,
     taken: bool,
     watch: Option<ProcId>,
+    token: u64,
     gone: bool,
     waiters: WaitQueue<()>,
 }
@@ -17,11 +18,12 @@ pub(crate) struct Oneshot {
 impl Oneshot {
     /// A slot for the answer of `watch`; `gone` when that process has already ended (or never
     /// existed), so that the asker is told at once instead of waiting forever.
-    pub fn new(watch: Option<ProcId>, gone: bool) -> Self {
+    pub fn new(watch: Option<ProcId>, token: u64, gone: bool) -> Self {
         Oneshot {
             value: None,
             taken: false,
             watch,
+            token,
             gone,
             waiters: WaitQueue::default(),
         }
@@ -31,7 +33,12 @@ impl Oneshot {
 impl Object for Oneshot {
     fn call(&mut self, cx: &mut Cx<'_>, who: Caller, op: ObjOp) -> Answer {
         match op {
-            ObjOp::OneshotPut(v) => {
+            ObjOp::OneshotPut { token, value: v } => {
+                // Anyone may answer, but only with the secret that was in the question; a
+                // wrong one looks like no object at all.
+                if token != self.token {
+                    return Answer::Now(Err(HubError::UnknownObject));
+                }
                 if self.value.is_some() || self.taken {
                     return Answer::Now(Err(HubError::Invalid("this reply was already sent".into())));
                 }
