@@ -25,6 +25,15 @@ pub(crate) enum Role {
     ForkServer,
 }
 
+/// Why the hub stopped reading a connection for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pause {
+    /// Its replies are not being read (`max_buffered_per_connection`).
+    Output,
+    /// It sent mail to a process whose mailbox is full (`max_mailbox_bytes`).
+    Mailbox(ProcId),
+}
+
 /// Descriptors that arrived with one message.
 pub(crate) struct FdBatch {
     pub fds: Vec<OwnedFd>,
@@ -72,6 +81,10 @@ pub(crate) struct Conn {
     pub in_fd_count: usize,
     out: VecDeque<Chunk>,
     out_bytes: usize,
+    /// Why the hub is not reading from this connection for now (see `HubLimits`).
+    pub paused: Option<Pause>,
+    /// Since when a frame has been incomplete in `dec` (see `HubLimits::frame_timeout`).
+    pub partial_since: Option<std::time::Instant>,
     /// Registered for WRITABLE because the socket was full.
     pub want_write: bool,
     /// Already queued in the hub's list of connections to flush this turn.
@@ -93,6 +106,8 @@ impl Conn {
             in_fd_count: 0,
             out: VecDeque::new(),
             out_bytes: 0,
+            paused: None,
+            partial_since: None,
             want_write: false,
             dirty: false,
             max_frame,
@@ -179,6 +194,11 @@ impl Conn {
             self.out.pop_back();
         }
         res
+    }
+
+    /// Bytes queued to be written.
+    pub fn out_bytes(&self) -> usize {
+        self.out_bytes
     }
 
     /// Writes as much as the socket takes. `Ok(true)` when everything went out.

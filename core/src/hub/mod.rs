@@ -96,6 +96,7 @@ impl HubHandle {
 #[derive(Debug, Clone)]
 pub(crate) struct HubConfig {
     pub max_frame: usize,
+    pub limits: crate::runtime::HubLimits,
 }
 
 /// Starts the hub thread.
@@ -149,6 +150,13 @@ pub(crate) struct Hub {
     /// (draining another connection) never re-enters one of them, which would reorder its
     /// frames.
     reading: Vec<Token>,
+    /// Connections not read for now (see `Pause`), checked once per loop turn.
+    paused: Vec<Token>,
+    /// Set by a `Send` whose receiver's mailbox is over its limit: the sender's connection is
+    /// paused after that frame.
+    mailbox_full: Option<ProcId>,
+    /// When incomplete frames were last checked against `frame_timeout`.
+    last_partial_check: Instant,
     /// `Reaped` reports that arrived before the matching `Forked` (they travel on different
     /// connections of the forking process).
     early_reaped: std::collections::HashMap<ProcId, std::collections::HashMap<i32, crate::wire::proto::ExitInfo>>,
@@ -174,6 +182,9 @@ impl Hub {
             catch_interrupts: false,
             fail_poll: None,
             reading: Vec::new(),
+            paused: Vec::new(),
+            mailbox_full: None,
+            last_partial_check: Instant::now(),
             early_reaped: std::collections::HashMap::new(),
         })
     }
@@ -184,7 +195,9 @@ impl Hub {
         loop {
             let now = Instant::now();
             let timeout = if self.again.is_empty() {
-                self.timers.next_timeout(now)
+                // Wake at least once a second to enforce the frame timeout.
+                let tick = Duration::from_secs(1);
+                Some(self.timers.next_timeout(now).map_or(tick, |t| t.min(tick)))
             } else {
                 Some(Duration::ZERO)
             };
@@ -229,6 +242,80 @@ impl Hub {
             }
             self.expire_timers();
             self.flush();
+            self.resume_paused();
+            self.check_partial_frames();
+        }
+    }
+
+    // ----- limits ----------------------------------------------------------------------------
+
+    /// Mail bytes waiting for `p`: held in the hub, or queued on its mailbox connection.
+    fn mailbox_pending(&self, p: ProcId) -> Option<usize> {
+        let (held, sub) = self.procs.mailbox_backlog(p)?;
+        let queued = sub.and_then(|t| self.conns.get(t)).map_or(0, |c| c.out_bytes());
+        Some(held + queued)
+    }
+
+    /// Why `t` should stop being read after the frame just handled, if it should.
+    fn pause_reason(&mut self, t: Token) -> Option<conn::Pause> {
+        let full = self.mailbox_full.take();
+        let c = self.conns.get(t)?;
+        if c.out_bytes() > self.cfg.limits.max_buffered_per_connection {
+            return Some(conn::Pause::Output);
+        }
+        full.map(conn::Pause::Mailbox)
+    }
+
+    fn still_paused(&self, why: conn::Pause, c: &Conn) -> bool {
+        match why {
+            conn::Pause::Output => c.out_bytes() > self.cfg.limits.max_buffered_per_connection / 2,
+            conn::Pause::Mailbox(p) => self
+                .mailbox_pending(p)
+                .is_some_and(|n| n > self.cfg.limits.max_mailbox_bytes),
+        }
+    }
+
+    /// Reads again from paused connections whose reason has gone.
+    fn resume_paused(&mut self) {
+        if self.paused.is_empty() {
+            return;
+        }
+        for t in std::mem::take(&mut self.paused) {
+            let Some(c) = self.conns.get(t) else { continue };
+            match c.paused {
+                Some(why) if self.still_paused(why, c) => self.paused.push(t),
+                Some(_) => {
+                    if let Some(c) = self.conns.get_mut(t) {
+                        c.paused = None;
+                    }
+                    self.again.push(t);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Drops connections whose frame has stayed incomplete for longer than `frame_timeout`.
+    fn check_partial_frames(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_partial_check) < Duration::from_secs(1) {
+            return;
+        }
+        self.last_partial_check = now;
+        let limit = self.cfg.limits.frame_timeout;
+        let stale: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.paused.is_none() && c.partial_since.is_some_and(|s| now.duration_since(s) > limit))
+            .map(|(t, _)| t)
+            .collect();
+        for t in stale {
+            self.close_conn(
+                t,
+                Some(format!(
+                    "a frame stayed incomplete for more than {limit:?} (HubLimits::frame_timeout)"
+                )),
+            );
         }
     }
 
@@ -472,6 +559,10 @@ impl Hub {
 
     fn read_conn_frames(&mut self, t: Token) {
         let Some(c) = self.conns.get_mut(t) else { return };
+        if c.paused.is_some() {
+            // Read again once the reason has gone (`resume_paused`).
+            return;
+        }
         let end = match c.read_some() {
             Ok(end) => end,
             Err(e) => {
@@ -494,12 +585,30 @@ impl Hub {
                         self.close_conn(t, Some(why));
                         return;
                     }
+                    if let Some(why) = self.pause_reason(t) {
+                        // Stop here: the frames already buffered (and an end of stream) are
+                        // handled when reading resumes.
+                        self.route_replies();
+                        if let Some(c) = self.conns.get_mut(t) {
+                            c.paused = Some(why);
+                            c.partial_since = None;
+                            self.paused.push(t);
+                        }
+                        return;
+                    }
                 }
                 Ok(None) => break,
                 Err(why) => {
                     self.close_conn(t, Some(why));
                     return;
                 }
+            }
+        }
+        if let Some(c) = self.conns.get_mut(t) {
+            if c.dec.buffered() == 0 {
+                c.partial_since = None;
+            } else if c.partial_since.is_none() {
+                c.partial_since = Some(Instant::now());
             }
         }
         self.route_replies();
@@ -581,6 +690,17 @@ impl Hub {
                 Err(e) => Answer::Now(Err(e)),
             },
             Op::NewConn => match self.take_fds(caller.conn, 1) {
+                Ok(_)
+                    if self.conns.iter().filter(|(_, c)| c.proc == caller.proc).count()
+                        >= self.cfg.limits.max_connections_per_process =>
+                {
+                    Answer::Now(Err(HubError::Limit(format!(
+                        "too many connections: {} already has {} open to the hub, the most allowed \
+                         (HubLimits::max_connections_per_process); use fewer threads that call multiproc",
+                        self.procs.describe(caller.proc),
+                        self.cfg.limits.max_connections_per_process
+                    ))))
+                }
                 Ok(mut fds) => match fds.pop() {
                     Some(fd) => match self.add_conn(fd, caller.proc, Role::Thread) {
                         Some(_) => Answer::Now(Ok(Value::Unit)),
@@ -646,8 +766,14 @@ impl Hub {
 
     fn cast(&mut self, t: Token, proc: ProcId, c: Cast) -> Result<(), String> {
         match c {
-            Cast::Send { to, payload } => self.procs.deliver(to, vec![payload], &mut self.pushes),
-            Cast::SendBatch { to, payloads } => self.procs.deliver(to, payloads, &mut self.pushes),
+            Cast::Send { to, payload } => {
+                self.procs.deliver(to, vec![payload], &mut self.pushes);
+                self.note_mailbox(to);
+            }
+            Cast::SendBatch { to, payloads } => {
+                self.procs.deliver(to, payloads, &mut self.pushes);
+                self.note_mailbox(to);
+            }
             Cast::SubscribeMailbox => {
                 let waiting = self.procs.subscribe(proc, t);
                 if !waiting.is_empty() {
@@ -714,6 +840,18 @@ impl Hub {
         }
         self.route_replies();
         Ok(())
+    }
+
+    /// After mail to `to` was accepted: if its mailbox is over the limit, the sender's
+    /// connection is paused after this frame (backpressure; nothing accepted is dropped).
+    fn note_mailbox(&mut self, to: ProcId) {
+        self.route_replies();
+        if self
+            .mailbox_pending(to)
+            .is_some_and(|n| n > self.cfg.limits.max_mailbox_bytes)
+        {
+            self.mailbox_full = Some(to);
+        }
     }
 
     // ----- timers ---------------------------------------------------------------------------
@@ -845,6 +983,10 @@ impl Hub {
             .map(|(t, _)| t)
             .collect();
         for t in conns {
+            // A dead process's last frames are handled whatever the limits.
+            if let Some(c) = self.conns.get_mut(t) {
+                c.paused = None;
+            }
             self.drain_conn(t);
         }
     }

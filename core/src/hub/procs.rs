@@ -52,6 +52,8 @@ struct Entry {
     joiners: Vec<Waiter>,
     spawn_waiters: Vec<Waiter>,
     mailbox: VecDeque<ByteBuf>,
+    /// Bytes in `mailbox`.
+    mailbox_bytes: usize,
     /// The connection that receives this process's mail as it arrives.
     mailbox_sub: Option<Token>,
 }
@@ -69,6 +71,7 @@ impl Entry {
             joiners: Vec::new(),
             spawn_waiters: Vec::new(),
             mailbox: VecDeque::new(),
+            mailbox_bytes: 0,
             mailbox_sub: None,
         }
     }
@@ -166,6 +169,7 @@ impl ProcTable {
             Some(e) if !e.gone => {
                 e.gone = true;
                 e.mailbox.clear();
+                e.mailbox_bytes = 0;
                 true
             }
             _ => false,
@@ -304,8 +308,21 @@ impl ProcTable {
         }
         match e.mailbox_sub {
             Some(t) => pushes.push((t, payloads)),
-            None => e.mailbox.extend(payloads),
+            None => {
+                e.mailbox_bytes += payloads.iter().map(|m| m.len()).sum::<usize>();
+                e.mailbox.extend(payloads);
+            }
         }
+    }
+
+    /// Mail for `p` held in the hub and not yet pushed (see also its mailbox connection's
+    /// queued output), and that connection.
+    pub fn mailbox_backlog(&self, p: ProcId) -> Option<(usize, Option<Token>)> {
+        let e = self.map.get(&p)?;
+        if e.gone || e.exit.is_some() {
+            return None;
+        }
+        Some((e.mailbox_bytes, e.mailbox_sub))
     }
 
     /// Makes `t` the connection that receives `p`'s mail; returns the mail already waiting.
@@ -313,6 +330,7 @@ impl ProcTable {
         match self.map.get_mut(&p) {
             Some(e) => {
                 e.mailbox_sub = Some(t);
+                e.mailbox_bytes = 0;
                 e.mailbox.drain(..).collect()
             }
             None => Vec::new(),

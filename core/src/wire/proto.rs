@@ -395,6 +395,9 @@ pub enum HubError {
     /// The request was not valid.
     #[error("{0}")]
     Invalid(String),
+    /// A limit of the hub was reached (see `HubLimits`); the message names it.
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// Hub → client.
