@@ -21,6 +21,10 @@ pub enum CallError {
     /// The hub's connection closed: the root process has exited. A child should exit too.
     #[error("the hub is gone (the root process has exited); nothing more can be coordinated")]
     HubGone,
+    /// The hub stopped while the root process kept running, for this reason (a failed `poll`,
+    /// or a bug). Nothing more can be coordinated; the program should exit.
+    #[error("the hub stopped: {0}; nothing more can be coordinated")]
+    HubStopped(String),
     /// The hub did not answer within the operation's deadline plus a generous grace period.
     #[error("the hub did not answer in time; the root process may be stopped or overloaded")]
     HubUnresponsive,
@@ -31,6 +35,16 @@ pub enum CallError {
     /// frame size).
     #[error("could not encode the message: {0}")]
     Encode(FrameError),
+    /// A message would carry more descriptors than one message may (the kernel would drop the
+    /// rest). Nothing was sent and the connection is still usable: pass fewer descriptors per
+    /// call (for example, several smaller arguments or messages).
+    #[error("{count} descriptors in one message, more than the {max} one message may carry; nothing was sent (pass fewer per call)")]
+    TooManyDescriptors {
+        /// How many the message would have carried.
+        count: usize,
+        /// The most one message may carry.
+        max: usize,
+    },
     /// The hub sent something this process does not understand (version mismatch or bug).
     #[error("protocol error: {0}")]
     Protocol(String),

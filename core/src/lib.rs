@@ -85,7 +85,7 @@ pub use process::{
     active_children, cpu_count, current_process, get_start_method, parent_process, set_start_method, ExitStatus,
     IntoTask, Process, ProcessBuilder, ProcessInfo, StartMethod, Task,
 };
-pub use runtime::{set_max_frame_size, InterruptWatch};
+pub use runtime::{set_hub_limits, set_max_frame_size, HubLimits, InterruptWatch};
 pub use sync::{
     Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, Event, EventError, Lock, LockError, RLock,
     RLockError, Semaphore, SemaphoreError,

@@ -151,9 +151,14 @@ impl<M: Serialize> Addr<M> {
     }
 
     fn ask_wait<R: DeserializeOwned>(&self, make: impl FnOnce(ReplyTo<R>) -> M, wait: Wait) -> Result<R, AskError> {
-        let slot = ObjRef::create(ObjectKind::Oneshot { watch: Some(self.proc) })?;
+        let token = crate::runtime::handle::new_secret();
+        let slot = ObjRef::create(ObjectKind::Oneshot {
+            watch: Some(self.proc),
+            token,
+        })?;
         let reply_to = ReplyTo {
             obj: slot.id(),
+            token,
             _r: PhantomData,
         };
         self.send(&make(reply_to))?;
@@ -192,6 +197,8 @@ impl<M: Serialize> Addr<M> {
 #[derive(Serialize, Deserialize)]
 pub struct ReplyTo<R> {
     obj: ObjId,
+    /// The slot's secret: whoever has this `ReplyTo` may answer, nobody else can.
+    token: u64,
     #[serde(skip)]
     _r: PhantomData<fn(R)>,
 }
@@ -208,7 +215,10 @@ impl<R: Serialize> ReplyTo<R> {
         let bytes = rmp_serde::to_vec(value).map_err(|e| SendError::Encode(e.to_string()))?;
         runtime::cast(Cast::Object {
             obj: self.obj,
-            op: ObjOp::OneshotPut(ByteBuf::from(bytes)),
+            op: ObjOp::OneshotPut {
+                token: self.token,
+                value: ByteBuf::from(bytes),
+            },
         })?;
         Ok(())
     }
@@ -353,6 +363,7 @@ fn push_mail(buf: &mut VecDeque<ByteBuf>, msg: FromHub) -> Result<(), RecvError>
             buf.extend(batch);
             Ok(())
         }
+        FromHub::Stopped(why) => Err(RecvError::Call(CallError::HubStopped(why))),
         other => Err(RecvError::Call(CallError::Protocol(format!(
             "unexpected frame on the mailbox connection: {other:?}"
         )))),

@@ -10,6 +10,14 @@
 //! *thread*, lasts as long as the program) and reaped through pidfds registered in the poll,
 //! with a SIGCHLD self-pipe as the fallback where pidfds are missing.
 
+/// Writes one diagnostic line to standard error, ignoring every error: the hub never panics
+/// (or stops) because stderr is closed or full.
+macro_rules! diag {
+    ($($arg:tt)*) => {
+        $crate::sys::io::write_stderr(&format!("multiproc hub: {}\n", format_args!($($arg)*)))
+    };
+}
+
 mod conn;
 pub(crate) mod objects;
 mod procs;
@@ -48,12 +56,24 @@ const PIDFD_BASE: usize = 1 << 40;
 pub(crate) enum Cmd {
     /// Register a connection for a root thread.
     Conn(OwnedFd),
+    /// Register the root's main connection.
+    MainConn(OwnedFd),
     /// Start answering parked calls of the root with `Interrupted` on SIGINT.
     CatchInterrupts,
     /// Interrupt the root's parked calls now (as if SIGINT arrived in catch mode).
     Interrupt,
     /// Pin the hub thread to one CPU, or (None) let it run anywhere again (benchmarks).
     Pin(Option<usize>),
+    /// Tests only: behave as if the next `poll` failed with this message.
+    FailPoll(String),
+}
+
+/// Why the hub thread stopped, once it has (root process only).
+static STOPPED: Mutex<Option<String>> = Mutex::new(None);
+
+/// Why the hub stopped, if it has: a failed `poll`, or a bug (a panic in the hub thread).
+pub(crate) fn stop_reason() -> Option<String> {
+    STOPPED.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 /// The root's handle on the hub thread.
@@ -76,6 +96,7 @@ impl HubHandle {
 #[derive(Debug, Clone)]
 pub(crate) struct HubConfig {
     pub max_frame: usize,
+    pub limits: crate::runtime::HubLimits,
 }
 
 /// Starts the hub thread.
@@ -86,7 +107,20 @@ pub(crate) fn start(cfg: HubConfig) -> std::io::Result<HubHandle> {
     let mut hub = Hub::new(poll, rx, cfg)?;
     std::thread::Builder::new()
         .name("multiproc-hub".into())
-        .spawn(move || hub.run())?;
+        .spawn(move || {
+            let why = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hub.run())) {
+                Ok(why) => why,
+                Err(p) => {
+                    let msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into());
+                    format!("the hub thread panicked ({msg}); this is a bug in multiproc")
+                }
+            };
+            hub.stop(why);
+        })?;
     Ok(HubHandle {
         tx: Mutex::new(tx),
         waker,
@@ -110,9 +144,22 @@ pub(crate) struct Hub {
     sigint: Option<sys::signal::SignalPipe>,
     sigchld: Option<sys::signal::SignalPipe>,
     catch_interrupts: bool,
+    /// Tests only: the next turn fails as if `poll` had failed with this message.
+    fail_poll: Option<String>,
+    /// Connections whose frames are being handled right now (outermost first): a nested read
+    /// (draining another connection) never re-enters one of them, which would reorder its
+    /// frames.
+    reading: Vec<Token>,
+    /// Connections not read for now (see `Pause`), checked once per loop turn.
+    paused: Vec<Token>,
+    /// Set by a `Send` whose receiver's mailbox is over its limit: the sender's connection is
+    /// paused after that frame.
+    mailbox_full: Option<ProcId>,
+    /// When incomplete frames were last checked against `frame_timeout`.
+    last_partial_check: Instant,
     /// `Reaped` reports that arrived before the matching `Forked` (they travel on different
     /// connections of the forking process).
-    early_reaped: std::collections::HashMap<i32, crate::wire::proto::ExitInfo>,
+    early_reaped: std::collections::HashMap<ProcId, std::collections::HashMap<i32, crate::wire::proto::ExitInfo>>,
 }
 
 impl Hub {
@@ -133,25 +180,36 @@ impl Hub {
             sigint: None,
             sigchld: None,
             catch_interrupts: false,
+            fail_poll: None,
+            reading: Vec::new(),
+            paused: Vec::new(),
+            mailbox_full: None,
+            last_partial_check: Instant::now(),
             early_reaped: std::collections::HashMap::new(),
         })
     }
 
-    fn run(&mut self) {
+    /// The event loop. Returns only when it cannot go on, with the reason.
+    fn run(&mut self) -> String {
         let mut events = Events::with_capacity(256);
         loop {
             let now = Instant::now();
             let timeout = if self.again.is_empty() {
-                self.timers.next_timeout(now)
+                // Wake at least once a second to enforce the frame timeout.
+                let tick = Duration::from_secs(1);
+                Some(self.timers.next_timeout(now).map_or(tick, |t| t.min(tick)))
             } else {
                 Some(Duration::ZERO)
             };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            let polled = match self.fail_poll.take() {
+                Some(why) => Err(std::io::Error::other(why)),
+                None => self.poll.poll(&mut events, timeout),
+            };
+            if let Err(e) = polled {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
-                eprintln!("multiproc hub: poll failed: {e}; the hub stops");
-                return;
+                return format!("the hub's poll failed ({e})");
             }
             for ev in events.iter() {
                 match ev.token() {
@@ -184,7 +242,96 @@ impl Hub {
             }
             self.expire_timers();
             self.flush();
+            self.resume_paused();
+            self.check_partial_frames();
         }
+    }
+
+    // ----- limits ----------------------------------------------------------------------------
+
+    /// Mail bytes waiting for `p`: held in the hub, or queued on its mailbox connection.
+    fn mailbox_pending(&self, p: ProcId) -> Option<usize> {
+        let (held, sub) = self.procs.mailbox_backlog(p)?;
+        let queued = sub.and_then(|t| self.conns.get(t)).map_or(0, |c| c.out_bytes());
+        Some(held + queued)
+    }
+
+    /// Why `t` should stop being read after the frame just handled, if it should.
+    fn pause_reason(&mut self, t: Token) -> Option<conn::Pause> {
+        let full = self.mailbox_full.take();
+        let c = self.conns.get(t)?;
+        if c.out_bytes() > self.cfg.limits.max_buffered_per_connection {
+            return Some(conn::Pause::Output);
+        }
+        full.map(conn::Pause::Mailbox)
+    }
+
+    fn still_paused(&self, why: conn::Pause, c: &Conn) -> bool {
+        match why {
+            conn::Pause::Output => c.out_bytes() > self.cfg.limits.max_buffered_per_connection / 2,
+            conn::Pause::Mailbox(p) => self
+                .mailbox_pending(p)
+                .is_some_and(|n| n > self.cfg.limits.max_mailbox_bytes),
+        }
+    }
+
+    /// Reads again from paused connections whose reason has gone.
+    fn resume_paused(&mut self) {
+        if self.paused.is_empty() {
+            return;
+        }
+        for t in std::mem::take(&mut self.paused) {
+            let Some(c) = self.conns.get(t) else { continue };
+            match c.paused {
+                Some(why) if self.still_paused(why, c) => self.paused.push(t),
+                Some(_) => {
+                    if let Some(c) = self.conns.get_mut(t) {
+                        c.paused = None;
+                    }
+                    self.again.push(t);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Drops connections whose frame has stayed incomplete for longer than `frame_timeout`.
+    fn check_partial_frames(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_partial_check) < Duration::from_secs(1) {
+            return;
+        }
+        self.last_partial_check = now;
+        let limit = self.cfg.limits.frame_timeout;
+        let stale: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.paused.is_none() && c.partial_since.is_some_and(|s| now.duration_since(s) > limit))
+            .map(|(t, _)| t)
+            .collect();
+        for t in stale {
+            self.close_conn(
+                t,
+                Some(format!(
+                    "a frame stayed incomplete for more than {limit:?} (HubLimits::frame_timeout)"
+                )),
+            );
+        }
+    }
+
+    /// The hub cannot go on: records why (root threads see it in their errors), tells every
+    /// connected process (best effort, without blocking), and lets the connections close.
+    fn stop(&mut self, why: String) {
+        diag!("{why}; the hub stops, and every process loses its coordination");
+        *STOPPED.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+        let tokens: Vec<Token> = self.conns.iter().map(|(t, _)| t).collect();
+        for t in tokens {
+            if let Some(c) = self.conns.get_mut(t) {
+                let _ = c.queue(&FromHub::Stopped(why.clone()), Vec::new());
+                let _ = c.flush();
+            }
+        }
+        self.conns.clear();
     }
 
     // ----- commands from root threads -------------------------------------------------------
@@ -195,6 +342,9 @@ impl Hub {
                 Cmd::Conn(fd) => {
                     let _ = self.add_conn(fd, ROOT_PROC, Role::Thread);
                 }
+                Cmd::MainConn(fd) => {
+                    let _ = self.add_conn(fd, ROOT_PROC, Role::RootMain);
+                }
                 Cmd::CatchInterrupts => self.enable_interrupts(),
                 Cmd::Interrupt => self.interrupt_root(),
                 Cmd::Pin(cpu) => {
@@ -203,9 +353,10 @@ impl Hub {
                         None => sys::proc::pin_to_cpu_set(&(0..sys::proc::cpu_count()).collect::<Vec<_>>()),
                     };
                     if let Err(e) = res {
-                        eprintln!("multiproc hub: cannot pin to CPU {cpu:?}: {e}");
+                        diag!("cannot pin to CPU {cpu:?}: {e}");
                     }
                 }
+                Cmd::FailPoll(why) => self.fail_poll = Some(why),
             }
         }
     }
@@ -222,13 +373,13 @@ impl Hub {
                     .registry()
                     .register(&mut SourceFd(&raw), SIGINT_TOKEN, Interest::READABLE)
                 {
-                    eprintln!("multiproc hub: cannot watch SIGINT: {e}");
+                    diag!("cannot watch SIGINT: {e}");
                     return;
                 }
                 self.sigint = Some(pipe);
                 self.catch_interrupts = true;
             }
-            Err(e) => eprintln!("multiproc hub: cannot install the SIGINT handler: {e}"),
+            Err(e) => diag!("cannot install the SIGINT handler: {e}"),
         }
     }
 
@@ -274,7 +425,7 @@ impl Hub {
 
     pub(crate) fn add_conn(&mut self, fd: OwnedFd, proc: ProcId, role: Role) -> Option<Token> {
         if let Err(e) = sys::fd::set_nonblocking(fd.as_fd(), true) {
-            eprintln!("multiproc hub: cannot use a new connection: {e}");
+            diag!("cannot use a new connection: {e}");
             return None;
         }
         let raw = fd.as_raw_fd();
@@ -288,7 +439,7 @@ impl Hub {
             .registry()
             .register(&mut SourceFd(&raw), MioToken(t), Interest::READABLE)
         {
-            eprintln!("multiproc hub: cannot register a connection: {e}");
+            diag!("cannot register a connection: {e}");
             return None;
         }
         entry.insert(Conn::new(fd, proc, role, self.cfg.max_frame));
@@ -319,14 +470,43 @@ impl Hub {
 
     fn route_replies(&mut self) {
         for (t, mail) in std::mem::take(&mut self.pushes) {
-            if let Err(e) = self.send_to(t, &FromHub::Mail(mail), Vec::new()) {
-                eprintln!("multiproc hub: could not push mail: {e}");
-            }
+            self.push_mail(t, mail);
         }
         while !self.replies.is_empty() {
             for (t, id, result) in std::mem::take(&mut self.replies) {
                 self.reply(t, id, result, Vec::new());
             }
+        }
+    }
+
+    /// Pushes mail to a subscribed connection, split into as many frames as the frame limit
+    /// needs: every message `send` accepted fits in a frame of its own (a `Mail` frame's
+    /// overhead is smaller than a `Send` frame's), so nothing is ever dropped for its size.
+    fn push_mail(&mut self, t: Token, mail: Vec<serde_bytes::ByteBuf>) {
+        // Per-message MessagePack overhead (a bin32 header) and the frame's own, with margin.
+        const PER_MSG: usize = 8;
+        const PER_FRAME: usize = 64;
+        let budget = self.cfg.max_frame.saturating_sub(PER_FRAME);
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for m in mail {
+            let cost = m.len() + PER_MSG;
+            if !batch.is_empty() && bytes + cost > budget {
+                self.send_mail_frame(t, std::mem::take(&mut batch));
+                bytes = 0;
+            }
+            bytes += cost;
+            batch.push(m);
+        }
+        if !batch.is_empty() {
+            self.send_mail_frame(t, batch);
+        }
+    }
+
+    fn send_mail_frame(&mut self, t: Token, batch: Vec<serde_bytes::ByteBuf>) {
+        if let Err(e) = self.send_to(t, &FromHub::Mail(batch), Vec::new()) {
+            // Cannot happen for messages a `Send` frame carried (see `push_mail`).
+            diag!("could not push mail: {e}");
         }
     }
 
@@ -368,7 +548,20 @@ impl Hub {
     }
 
     fn read_conn(&mut self, t: Token) {
+        if self.reading.contains(&t) {
+            return;
+        }
+        self.reading.push(t);
+        self.read_conn_frames(t);
+        self.reading.pop();
+    }
+
+    fn read_conn_frames(&mut self, t: Token) {
         let Some(c) = self.conns.get_mut(t) else { return };
+        if c.paused.is_some() {
+            // Read again once the reason has gone (`resume_paused`).
+            return;
+        }
         let end = match c.read_some() {
             Ok(end) => end,
             Err(e) => {
@@ -391,12 +584,30 @@ impl Hub {
                         self.close_conn(t, Some(why));
                         return;
                     }
+                    if let Some(why) = self.pause_reason(t) {
+                        // Stop here: the frames already buffered (and an end of stream) are
+                        // handled when reading resumes.
+                        self.route_replies();
+                        if let Some(c) = self.conns.get_mut(t) {
+                            c.paused = Some(why);
+                            c.partial_since = None;
+                            self.paused.push(t);
+                        }
+                        return;
+                    }
                 }
                 Ok(None) => break,
                 Err(why) => {
                     self.close_conn(t, Some(why));
                     return;
                 }
+            }
+        }
+        if let Some(c) = self.conns.get_mut(t) {
+            if c.dec.buffered() == 0 {
+                c.partial_since = None;
+            } else if c.partial_since.is_none() {
+                c.partial_since = Some(Instant::now());
             }
         }
         self.route_replies();
@@ -414,7 +625,7 @@ impl Hub {
         let _ = self.poll.registry().deregister(&mut SourceFd(&raw));
         if let Some(why) = why {
             let who = self.procs.describe(c.proc);
-            eprintln!("multiproc hub: dropped a connection of {who}: {why}");
+            diag!("dropped a connection of {who}: {why}");
         }
         let pred = move |w: &objects::Waiter| w.who.conn == t;
         self.cancel_waiters(&pred, None);
@@ -428,7 +639,7 @@ impl Hub {
                 self.proc_gone(c.proc)
             }
             Role::ForkServer => self.forkserver_gone(c.proc),
-            Role::Thread => {}
+            Role::Thread | Role::RootMain => {}
         }
         drop(c);
         self.route_replies();
@@ -447,24 +658,57 @@ impl Hub {
         }
     }
 
-    fn take_fds(&mut self, t: Token, n: usize) -> Result<Vec<OwnedFd>, String> {
-        if n > sys::io::MAX_FDS_PER_MSG * 16 {
-            return Err(format!("a message announced {n} descriptors"));
-        }
-        self.conns
-            .get_mut(t)
-            .and_then(|c| c.take_fds(n))
-            .ok_or_else(|| format!("a message announced {n} descriptors that did not arrive"))
+    /// The descriptors of the request just decoded on `t`. A failure fails that request only.
+    fn take_fds(&mut self, t: Token, n: usize) -> Result<Vec<OwnedFd>, HubError> {
+        let Some(c) = self.conns.get_mut(t) else {
+            return Err(HubError::Gone("the connection closed".into()));
+        };
+        c.take_fds(n).map_err(|e| match e {
+            conn::FdsError::Dropped { got, want } if got < sys::io::MAX_FDS_PER_MSG => HubError::Os(format!(
+                "too many open files in the root process (EMFILE): the kernel dropped {} of the {want} \
+                 descriptors sent with this request; raise the root's descriptor limit (`ulimit -n`, \
+                 RLIMIT_NOFILE) or have it close files",
+                want - got
+            )),
+            conn::FdsError::Dropped { want, .. } => HubError::Invalid(format!(
+                "{want} descriptors in one message, more than the {} one message may carry",
+                sys::io::MAX_FDS_PER_MSG
+            )),
+            conn::FdsError::Missing { got, want } => HubError::Invalid(format!(
+                "the request announced {want} descriptors but {got} came with it"
+            )),
+        })
     }
 
     fn call(&mut self, caller: Caller, op: Op) -> Result<(), String> {
         let now = Instant::now();
         let answer: Answer = match op {
             Op::Ping => Answer::Now(Ok(Value::Unit)),
-            Op::Spawn(req) => {
-                let fds = self.take_fds(caller.conn, req.task.nfds as usize)?;
-                self.spawn(caller, req, fds)
-            }
+            Op::Spawn(req) => match self.take_fds(caller.conn, req.task.nfds as usize) {
+                Ok(fds) => self.spawn(caller, req, fds),
+                Err(e) => Answer::Now(Err(e)),
+            },
+            Op::NewConn => match self.take_fds(caller.conn, 1) {
+                Ok(_)
+                    if self.conns.iter().filter(|(_, c)| c.proc == caller.proc).count()
+                        >= self.cfg.limits.max_connections_per_process =>
+                {
+                    Answer::Now(Err(HubError::Limit(format!(
+                        "too many connections: {} already has {} open to the hub, the most allowed \
+                         (HubLimits::max_connections_per_process); use fewer threads that call multiproc",
+                        self.procs.describe(caller.proc),
+                        self.cfg.limits.max_connections_per_process
+                    ))))
+                }
+                Ok(mut fds) => match fds.pop() {
+                    Some(fd) => match self.add_conn(fd, caller.proc, Role::Thread) {
+                        Some(_) => Answer::Now(Ok(Value::Unit)),
+                        None => Answer::Now(Err(HubError::Os("the hub could not watch the new connection".into()))),
+                    },
+                    None => Answer::Now(Err(HubError::Invalid("no connection came with the request".into()))),
+                },
+                Err(e) => Answer::Now(Err(e)),
+            },
             Op::PrepareFork { name, daemon, ident } => match self.prepare_fork(caller, name, daemon, ident) {
                 Ok((init, fd)) => {
                     self.reply(caller.conn, caller.id, Ok(Value::Prepared(Box::new(init))), vec![fd]);
@@ -477,8 +721,10 @@ impl Hub {
             Op::ActiveChildren => Answer::Now(Ok(Value::Procs(self.procs.active_children(caller.proc)))),
             Op::ProcState(p) => Answer::Now(self.procs.state(p)),
             Op::MailboxLen => Answer::Now(Ok(Value::U64(self.procs.mailbox_len(caller.proc)))),
-            Op::NewObject(kind) => match objects::create(kind, caller.proc) {
-                Ok((obj, lifetime)) => Answer::Now(Ok(Value::Obj(self.objects.insert(obj, lifetime, caller.proc)))),
+            Op::NewObject { kind, secret } => match objects::create(kind, caller.proc, &|p| self.procs.has_ended(p)) {
+                Ok((obj, lifetime)) => {
+                    Answer::Now(Ok(Value::Obj(self.objects.insert(obj, lifetime, caller.proc, secret))))
+                }
                 Err(e) => Answer::Now(Err(e)),
             },
             Op::Object { obj, op } => self.object_call(caller, obj, op, false),
@@ -491,6 +737,9 @@ impl Hub {
     }
 
     fn object_call(&mut self, caller: Caller, id: crate::wire::proto::ObjId, op: ObjOp, cast: bool) -> Answer {
+        if !self.may_use(caller, id, &op) {
+            return Answer::Now(Err(HubError::UnknownObject));
+        }
         let now = Instant::now();
         let conns = &self.conns;
         let closed = |t: Token| !conns.contains(t);
@@ -516,8 +765,14 @@ impl Hub {
 
     fn cast(&mut self, t: Token, proc: ProcId, c: Cast) -> Result<(), String> {
         match c {
-            Cast::Send { to, payload } => self.procs.deliver(to, vec![payload], &mut self.pushes),
-            Cast::SendBatch { to, payloads } => self.procs.deliver(to, payloads, &mut self.pushes),
+            Cast::Send { to, payload } => {
+                self.procs.deliver(to, vec![payload], &mut self.pushes);
+                self.note_mailbox(to);
+            }
+            Cast::SendBatch { to, payloads } => {
+                self.procs.deliver(to, payloads, &mut self.pushes);
+                self.note_mailbox(to);
+            }
             Cast::SubscribeMailbox => {
                 let waiting = self.procs.subscribe(proc, t);
                 if !waiting.is_empty() {
@@ -525,12 +780,6 @@ impl Hub {
                 }
             }
             Cast::Outcome(o) => self.procs.set_outcome(proc, o),
-            Cast::NewConn => {
-                let mut fds = self.take_fds(t, 1)?;
-                if let Some(fd) = fds.pop() {
-                    self.add_conn(fd, proc, Role::Thread);
-                }
-            }
             Cast::Forked { proc: child, pid } => {
                 let from_forkserver = self.conns.get(t).is_some_and(|c| c.role == Role::ForkServer);
                 self.procs
@@ -542,25 +791,51 @@ impl Hub {
                         self.watch_child(child, pid);
                     }
                 }
-                if let Some(exit) = self.early_reaped.remove(&pid) {
-                    if self.procs.by_pid(pid) == Some(child) {
+                let early = self.early_reaped.get_mut(&proc).and_then(|m| m.remove(&pid));
+                if let Some(exit) = early {
+                    if self.procs.by_pid(pid) == Some(child) && self.procs.reaped_by(child, proc, from_forkserver) {
                         self.proc_exited(child, exit);
                     }
                 }
             }
-            Cast::Reaped { pid, exit } => match self.procs.by_pid(pid) {
-                Some(p) => self.proc_exited(p, exit),
-                // A process that forks children itself reports them on two connections; keep
-                // a report that overtook its `Forked` until that arrives.
-                None if self.early_reaped.len() < 4096 => {
-                    self.early_reaped.insert(pid, exit);
+            Cast::Reaped { pid, exit } => {
+                let from_forkserver = self.conns.get(t).is_some_and(|c| c.role == Role::ForkServer);
+                match self.procs.by_pid(pid) {
+                    // Only the process that reaps `pid` may say it ended: a forged report
+                    // would make the hub release a live process's locks.
+                    Some(p) if self.procs.reaped_by(p, proc, from_forkserver) => self.proc_exited(p, exit),
+                    Some(p) => diag!(
+                        "ignored a report from {} that {} ended: it is not that process's reaper",
+                        self.procs.describe(proc),
+                        self.procs.describe(p)
+                    ),
+                    // A process that forks children itself reports them on two connections; keep
+                    // a report that overtook its `Forked` until that arrives (a bounded number
+                    // per reporter).
+                    None => {
+                        let mine = self.early_reaped.entry(proc).or_default();
+                        if mine.len() < 1024 {
+                            mine.insert(pid, exit);
+                        }
+                    }
                 }
-                None => {}
-            },
-            Cast::Retain(id) => self.objects.retain(id, proc),
-            Cast::Release(id) => self.objects.release(id, proc),
-            Cast::InflightAdd(id) => self.objects.inflight(id, 1),
-            Cast::InflightDone(id) => self.objects.inflight(id, -1),
+            }
+            // Without the object's secret this is a forged handle: ignored (silently: a
+            // prober must not be able to flood stderr either).
+            Cast::Retain { obj, secret } => {
+                let _ = self.objects.retain_with(obj, proc, secret);
+            }
+            Cast::Release(id) => {
+                // What this process's threads wrote before it dropped its last handle (a
+                // one-way put, say) must still be served as coming from a holder: read it first.
+                self.drain_other_conns(proc, t);
+                self.objects.release(id, proc)
+            }
+            // Only a holder passes handles on: the receiver retains before it reports receipt,
+            // on the same connection, so it holds the object by then too.
+            Cast::InflightAdd(id) if self.objects.holds(id, proc) => self.objects.inflight(id, 1),
+            Cast::InflightDone(id) if self.objects.holds(id, proc) => self.objects.inflight(id, -1),
+            Cast::InflightAdd(_) | Cast::InflightDone(_) => {}
             Cast::Object { obj, op } => {
                 let caller = Caller { conn: t, id: 0, proc };
                 let _ = self.object_call(caller, obj, op, true);
@@ -568,6 +843,18 @@ impl Hub {
         }
         self.route_replies();
         Ok(())
+    }
+
+    /// After mail to `to` was accepted: if its mailbox is over the limit, the sender's
+    /// connection is paused after this frame (backpressure; nothing accepted is dropped).
+    fn note_mailbox(&mut self, to: ProcId) {
+        self.route_replies();
+        if self
+            .mailbox_pending(to)
+            .is_some_and(|n| n > self.cfg.limits.max_mailbox_bytes)
+        {
+            self.mailbox_full = Some(to);
+        }
     }
 
     // ----- timers ---------------------------------------------------------------------------
@@ -615,7 +902,7 @@ impl Hub {
             }
             Ok(None) => {}
             Err(e) => {
-                eprintln!("multiproc hub: cannot reap pid {pid}: {e}");
+                diag!("cannot reap pid {pid}: {e}");
                 self.drop_pidfd(idx);
             }
         }
@@ -655,7 +942,7 @@ impl Hub {
                 }
             }
             Ok(None) => {}
-            Err(e) => eprintln!("multiproc hub: pidfd_open({pid}) failed: {e}; using SIGCHLD"),
+            Err(e) => diag!("pidfd_open({pid}) failed: {e}; using SIGCHLD"),
         }
         self.enable_sigchld();
         // The child may already have exited before the handler was installed.
@@ -677,7 +964,7 @@ impl Hub {
                     .register(&mut SourceFd(&raw), SIGCHLD_TOKEN, Interest::READABLE);
                 self.sigchld = Some(pipe);
             }
-            Err(e) => eprintln!("multiproc hub: cannot install the SIGCHLD handler: {e}"),
+            Err(e) => diag!("cannot install the SIGCHLD handler: {e}"),
         }
     }
 
@@ -699,14 +986,59 @@ impl Hub {
             .map(|(t, _)| t)
             .collect();
         for t in conns {
-            while self.conns.contains(t) {
-                self.read_conn(t);
-                if self.again.last() == Some(&t) {
-                    self.again.pop();
-                } else {
-                    break;
-                }
+            // A dead process's last frames are handled whatever the limits.
+            if let Some(c) = self.conns.get_mut(t) {
+                c.paused = None;
             }
+            self.drain_conn(t);
+        }
+    }
+
+    /// Reads what `proc` has written on its connections other than `except`.
+    fn drain_other_conns(&mut self, proc: ProcId, except: Token) {
+        let conns: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(t, c)| c.proc == proc && *t != except)
+            .map(|(t, _)| t)
+            .collect();
+        for t in conns {
+            self.drain_conn(t);
+        }
+    }
+
+    /// Reads and handles everything `t` has buffered now (not only one read budget).
+    fn drain_conn(&mut self, t: Token) {
+        while self.conns.contains(t) && !self.reading.contains(&t) {
+            self.read_conn(t);
+            if self.again.last() == Some(&t) {
+                self.again.pop();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The capability check: may the caller use object `id`? A process may use an object
+    /// only if it holds a handle to it (see `Objects::may_use`). A handle just received in a
+    /// message is retained on the receiver's *main* connection while its calls come on a thread
+    /// connection; the `Retain` was written to the kernel before the call was, so draining the
+    /// main connection settles the question before the answer is "no".
+    fn may_use(&mut self, caller: Caller, id: crate::wire::proto::ObjId, op: &ObjOp) -> bool {
+        if self.objects.may_use(id, caller.proc, op) {
+            return true;
+        }
+        let main = self
+            .conns
+            .iter()
+            .find(|(_, c)| c.proc == caller.proc && matches!(c.role, Role::Main | Role::RootMain))
+            .map(|(t, _)| t);
+        match main {
+            Some(m) if m != caller.conn => {
+                self.drain_conn(m);
+                self.objects.may_use(id, caller.proc, op)
+            }
+            _ => false,
         }
     }
 
@@ -717,6 +1049,7 @@ impl Hub {
         }
         self.each_object(|obj, cx| obj.proc_gone(cx, proc));
         self.objects.drop_proc(proc);
+        self.early_reaped.remove(&proc);
         if self.procs.is_lost(proc) {
             self.procs.exited(
                 proc,

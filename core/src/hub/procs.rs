@@ -55,6 +55,8 @@ struct Entry {
     /// child was forked: it is hidden, and killed as soon as its pid is known.
     abandoned: bool,
     mailbox: VecDeque<ByteBuf>,
+    /// Bytes in `mailbox`.
+    mailbox_bytes: usize,
     /// The connection that receives this process's mail as it arrives.
     mailbox_sub: Option<Token>,
 }
@@ -73,6 +75,7 @@ impl Entry {
             spawn_waiters: Vec::new(),
             abandoned: false,
             mailbox: VecDeque::new(),
+            mailbox_bytes: 0,
             mailbox_sub: None,
         }
     }
@@ -135,6 +138,11 @@ impl ProcTable {
         self.by_pid.get(&pid).copied()
     }
 
+    /// Has `p` ended, or was it never known (a process that cannot answer anything)?
+    pub fn has_ended(&self, p: ProcId) -> bool {
+        self.map.get(&p).is_none_or(|e| e.gone || e.exit.is_some())
+    }
+
     pub fn is_gone(&self, p: ProcId) -> bool {
         self.map.get(&p).is_none_or(|e| e.gone)
     }
@@ -165,6 +173,7 @@ impl ProcTable {
             Some(e) if !e.gone => {
                 e.gone = true;
                 e.mailbox.clear();
+                e.mailbox_bytes = 0;
                 true
             }
             _ => false,
@@ -303,8 +312,21 @@ impl ProcTable {
         }
         match e.mailbox_sub {
             Some(t) => pushes.push((t, payloads)),
-            None => e.mailbox.extend(payloads),
+            None => {
+                e.mailbox_bytes += payloads.iter().map(|m| m.len()).sum::<usize>();
+                e.mailbox.extend(payloads);
+            }
         }
+    }
+
+    /// Mail for `p` held in the hub and not yet pushed (see also its mailbox connection's
+    /// queued output), and that connection.
+    pub fn mailbox_backlog(&self, p: ProcId) -> Option<(usize, Option<Token>)> {
+        let e = self.map.get(&p)?;
+        if e.gone || e.exit.is_some() {
+            return None;
+        }
+        Some((e.mailbox_bytes, e.mailbox_sub))
     }
 
     /// Makes `t` the connection that receives `p`'s mail; returns the mail already waiting.
@@ -312,6 +334,7 @@ impl ProcTable {
         match self.map.get_mut(&p) {
             Some(e) => {
                 e.mailbox_sub = Some(t);
+                e.mailbox_bytes = 0;
                 e.mailbox.drain(..).collect()
             }
             None => Vec::new(),
@@ -360,6 +383,16 @@ impl ProcTable {
             timers.cancel(w.timer);
             replies.push((w.who.conn, w.who.id, Ok(Value::Proc(e.info.clone()))));
         }
+    }
+
+    /// May `reporter` (speaking on its fork-server connection or not) report how `p` ended?
+    /// Only its reaper may: the fork server for its children, a forking process for its own.
+    pub fn reaped_by(&self, p: ProcId, reporter: ProcId, from_forkserver: bool) -> bool {
+        self.map.get(&p).is_some_and(|e| match e.reaper {
+            Reaper::ForkServer(fs) => from_forkserver && fs == reporter,
+            Reaper::Forker(f) => f == reporter,
+            Reaper::Nobody | Reaper::Hub | Reaper::Lost => false,
+        })
     }
 
     pub fn expire(&mut self, target: Target, p: ProcId, conn: Token, id: u64) -> bool {
@@ -729,6 +762,8 @@ impl Hub {
         self.procs
             .map
             .insert(proc, Entry::new(info.clone(), caller.proc, Reaper::Forker(caller.proc)));
+        // The forked child's memory holds copies of its parent's handles.
+        self.objects.copy_holds(caller.proc, proc);
         let init = self.child_init(info, parent, None, false, ident);
         Ok((init, child_end))
     }

@@ -52,15 +52,22 @@ extern "C" fn boot() {
         Some((m, p)) => (m.to_owned(), p.parse::<i32>().unwrap_or(0)),
         None => (value.clone(), 0),
     };
+    if let Err(why) = check_root(parent) {
+        // Not started by a multiproc root: say why, and run the program normally.
+        sys::io::write_stderr(&format!(
+            "multiproc: ignoring {BOOT_ENV}={value}: {why}; running the program normally\n"
+        ));
+        return;
+    }
     if !sys::proc::die_with_parent(parent) {
         // The root died before we could tie our life to it.
         sys::proc::exit_now(1);
     }
     let Some(conn) = sys::fd::adopt_inherited(sys::proc::CHILD_CONN_FD) else {
-        eprintln!(
-            "multiproc: started as a child but descriptor {} is not open",
+        sys::io::write_stderr(&format!(
+            "multiproc: started as a child but descriptor {} is not open\n",
             sys::proc::CHILD_CONN_FD
-        );
+        ));
         sys::proc::exit_now(1);
     };
     sys::fd::close_from(sys::proc::CHILD_CONN_FD + 1, &[]);
@@ -72,6 +79,37 @@ extern "C" fn boot() {
             sys::proc::exit_now(1)
         }
     }
+}
+
+/// Checks that the hub connection at descriptor 3 leads to the root the marker names: a Unix
+/// socket created by that pid (`SO_PEERCRED`), of our user, in a process that runs a multiproc
+/// hub thread. Nothing is changed in this process before the check passes.
+fn check_root(root: i32) -> Result<(), String> {
+    let fd = sys::proc::CHILD_CONN_FD;
+    if root <= 0 {
+        return Err("the marker names no root pid".into());
+    }
+    match sys::fd::inherited_peer(fd) {
+        sys::fd::Peer::NotOpen => return Err(format!("descriptor {fd} is not open")),
+        sys::fd::Peer::NotASocket => return Err(format!("descriptor {fd} is not a Unix socket")),
+        sys::fd::Peer::Process { pid, uid } => {
+            if uid != sys::proc::getuid() {
+                return Err(format!(
+                    "descriptor {fd} is connected to a process of user {uid}, not ours"
+                ));
+            }
+            if let Some(pid) = pid.filter(|&p| p != root) {
+                return Err(format!(
+                    "descriptor {fd} is connected to pid {pid}, not to the root pid {root} the marker names"
+                ));
+            }
+        }
+    }
+    // A root that has already died is not an error here (the parent-death check handles it).
+    if sys::proc::runs_thread_named(root, "multiproc-hub") == Some(false) {
+        return Err(format!("pid {root} runs no multiproc hub"));
+    }
+    Ok(())
 }
 
 thread_local! {

@@ -36,7 +36,15 @@ impl ClientConn {
     }
 
     /// Writes one message (with descriptors attached) in a single send where the socket takes it.
+    /// More descriptors than one message may carry are refused before anything is written, so
+    /// the connection stays usable.
     pub fn send(&mut self, msg: &ToHub, fds: &[BorrowedFd<'_>]) -> Result<(), CallError> {
+        if fds.len() > sys::io::MAX_FDS_PER_MSG {
+            return Err(CallError::TooManyDescriptors {
+                count: fds.len(),
+                max: sys::io::MAX_FDS_PER_MSG,
+            });
+        }
         self.buf.clear();
         wire::encode_into(&mut self.buf, msg, self.max_frame).map_err(CallError::Encode)?;
         sys::io::send_all(self.fd.as_fd(), &self.buf, fds).map_err(map_send_err)
@@ -79,6 +87,7 @@ impl ClientConn {
                 }
                 // A stale reply (from a call abandoned by an earlier error): skip it.
                 FromHub::Reply { .. } => continue,
+                FromHub::Stopped(why) => return Err(CallError::HubStopped(why)),
                 FromHub::Init(_) | FromHub::Mail(_) => {
                     return Err(CallError::Protocol("unexpected frame on a call connection".into()))
                 }
@@ -113,10 +122,10 @@ impl ClientConn {
             let want = self.dec.wanted().clamp(16 * 1024, 4 << 20);
             let buf = self.dec.spare(want);
             match sys::io::recv_with_fds(self.fd.as_fd(), buf, &mut self.fds) {
-                Ok(0) => return Err(CallError::HubGone),
+                Ok(0) => return Err(hub_gone()),
                 Ok(n) => self.dec.commit(n),
                 Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-                Err(Errno::ECONNRESET) => return Err(CallError::HubGone),
+                Err(Errno::ECONNRESET) => return Err(hub_gone()),
                 Err(e) => return Err(CallError::Io(e)),
             }
         }
@@ -138,8 +147,17 @@ fn attached_fds(v: &Value) -> usize {
 
 fn map_send_err(e: Errno) -> CallError {
     match e {
-        Errno::EPIPE | Errno::ECONNRESET => CallError::HubGone,
+        Errno::EPIPE | Errno::ECONNRESET => hub_gone(),
         e => CallError::Io(e),
+    }
+}
+
+/// The hub's end closed: in the root, the hub thread stopped (and says why); elsewhere, the
+/// root has exited.
+pub(crate) fn hub_gone() -> CallError {
+    match crate::hub::stop_reason() {
+        Some(why) => CallError::HubStopped(why),
+        None => CallError::HubGone,
     }
 }
 

@@ -38,18 +38,36 @@ pub(crate) fn decoding_copy<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// An owned, counted reference to a hub object.
+///
+/// Its serialised form is `(id, secret)`. The secret is what makes it a capability: the hub
+/// lets a process become a holder (`Retain`) only with it, and serves only holders, so a
+/// process cannot use an object whose id it merely guessed.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ObjRef {
     id: ObjId,
+    secret: u64,
+}
+
+/// A fresh 64-bit secret: std's SipHash, keyed with the OS-random keys of a new `RandomState`,
+/// over a per-process counter and the pid. No other process sees the keys, so it cannot
+/// predict the output (no hand-written cryptography: SipHash is a keyed PRF).
+pub(crate) fn new_secret() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 impl ObjRef {
     /// Creates an object in the hub; this process holds the first handle.
     pub fn create(kind: ObjectKind) -> Result<ObjRef, CallError> {
-        match super::call(Op::NewObject(kind), None)? {
+        let secret = new_secret();
+        match super::call(Op::NewObject { kind, secret }, None)? {
             Value::Obj(id) => {
                 rt()?.local_retain(id);
-                Ok(ObjRef { id })
+                Ok(ObjRef { id, secret })
             }
             other => Err(CallError::Protocol(format!("unexpected reply to NewObject: {other:?}"))),
         }
@@ -80,7 +98,10 @@ impl Clone for ObjRef {
         if let Some(rt) = self.rt() {
             rt.local_retain(self.id);
         }
-        ObjRef { id: self.id }
+        ObjRef {
+            id: self.id,
+            secret: self.secret,
+        }
     }
 }
 
@@ -99,20 +120,22 @@ impl Serialize for ObjRef {
         let rt = rt().map_err(serde::ser::Error::custom)?;
         rt.cast_main(Cast::InflightAdd(self.id))
             .map_err(serde::ser::Error::custom)?;
-        self.id.0.serialize(s)
+        (self.id.0, self.secret).serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for ObjRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let id = ObjId(u64::deserialize(d)?);
+        let (raw, secret) = <(u64, u64)>::deserialize(d)?;
+        let id = ObjId(raw);
         let rt = rt().map_err(serde::de::Error::custom)?;
         if rt.local_retain(id) {
-            rt.cast_main(Cast::Retain(id)).map_err(serde::de::Error::custom)?;
+            rt.cast_main(Cast::Retain { obj: id, secret })
+                .map_err(serde::de::Error::custom)?;
         }
         if !DECODING_COPY.with(|c| c.get()) {
             rt.cast_main(Cast::InflightDone(id)).map_err(serde::de::Error::custom)?;
         }
-        Ok(ObjRef { id })
+        Ok(ObjRef { id, secret })
     }
 }

@@ -72,6 +72,63 @@ thread_local! {
     static CONN: RefCell<Option<(u64, ClientConn)>> = const { RefCell::new(None) };
 }
 
+/// Bounds on what one process can make the root (its hub) hold. Each has a default that leaves
+/// ordinary workloads (1 MiB queue items, bursts of mail) unaffected; set them with
+/// [`set_hub_limits`] before the library is first used in the root. Reaching a limit never
+/// drops anything that was accepted, and never kills a connection that follows the protocol:
+///
+/// | limit | at the limit |
+/// |---|---|
+/// | `max_connections_per_process` | a child's new thread connection fails with "too many connections" (`HubError::Limit`) |
+/// | `max_buffered_per_connection` | the hub stops reading requests from a connection while this many bytes of its replies wait unread; it reads on once they are taken |
+/// | `max_mailbox_bytes` | mail waiting for one process beyond this makes the hub stop reading from each sender's connection until the receiver takes mail: `send` blocks (backpressure) |
+/// | `frame_timeout` | a connection that leaves a frame incomplete this long is dropped as broken (for a child's main connection: the child is treated as dead) |
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use multiproc::runtime::{set_hub_limits, HubLimits};
+///
+/// set_hub_limits(HubLimits {
+///     max_mailbox_bytes: 64 << 20,
+///     frame_timeout: Duration::from_secs(120),
+///     ..HubLimits::default()
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubLimits {
+    /// Connections one child may have open to the hub (one per thread that makes calls, plus
+    /// its main and mailbox connections). Default 1024.
+    pub max_connections_per_process: usize,
+    /// Reply bytes queued for one connection beyond which the hub stops reading requests from
+    /// it. Default 64 MiB.
+    pub max_buffered_per_connection: usize,
+    /// Mail bytes waiting for one process (in the hub, not yet taken by its receiver) beyond
+    /// which senders are held back. Default 256 MiB.
+    pub max_mailbox_bytes: usize,
+    /// How long a frame may stay incomplete on a connection. Default 60 s.
+    pub frame_timeout: std::time::Duration,
+}
+
+impl Default for HubLimits {
+    fn default() -> Self {
+        HubLimits {
+            max_connections_per_process: 1024,
+            max_buffered_per_connection: 64 << 20,
+            max_mailbox_bytes: 256 << 20,
+            frame_timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+static HUB_LIMITS: Mutex<Option<HubLimits>> = Mutex::new(None);
+
+/// Sets the hub's [`HubLimits`]. Takes effect only if called in the root process before the
+/// library is first used there (like [`set_max_frame_size`]).
+pub fn set_hub_limits(limits: HubLimits) {
+    *HUB_LIMITS.lock().unwrap_or_else(|p| p.into_inner()) = Some(limits);
+}
+
 /// Sets the maximum frame size (default 64 MiB). Takes effect only if called before the library
 /// is first used in the root process; children inherit the root's value.
 pub fn set_max_frame_size(bytes: usize) {
@@ -125,9 +182,14 @@ fn init_root() -> Result<&'static Runtime, CallError> {
         return Ok(rt);
     }
     let max_frame = MAX_FRAME.load(Ordering::SeqCst);
-    let handle = hub::start(hub::HubConfig { max_frame }).map_err(io_err)?;
+    let limits = HUB_LIMITS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_default();
+    let handle = hub::start(hub::HubConfig { max_frame, limits }).map_err(io_err)?;
     let (mine, theirs) = sys::fd::socketpair().map_err(CallError::Io)?;
-    handle.send(Cmd::Conn(theirs)).map_err(io_err)?;
+    handle.send(Cmd::MainConn(theirs)).map_err(io_err)?;
     let pid = sys::proc::getpid();
     let rt = Runtime {
         me: ProcInfo {
@@ -152,6 +214,9 @@ fn init_root() -> Result<&'static Runtime, CallError> {
 }
 
 fn io_err(e: std::io::Error) -> CallError {
+    if let Some(why) = hub::stop_reason() {
+        return CallError::HubStopped(why);
+    }
     CallError::Io(sys::Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))
 }
 
@@ -203,7 +268,12 @@ impl Runtime {
         let (mine, theirs) = sys::fd::socketpair().map_err(CallError::Io)?;
         match &self.hub {
             Some(h) => h.send(Cmd::Conn(theirs)).map_err(io_err)?,
-            None => self.cast_main_with_fds(Cast::NewConn, &[theirs.as_fd()])?,
+            None => {
+                // A call, not a cast: if the hub cannot take the connection (the root is out
+                // of descriptors, or this process has too many), this thread is told why.
+                let mut m = self.main.lock().unwrap_or_else(|p| p.into_inner());
+                m.call(Op::NewConn, &[theirs.as_fd()], None)?;
+            }
         }
         Ok(ClientConn::new(mine, self.max_frame))
     }
@@ -408,6 +478,13 @@ pub fn raw_hub_connection() -> Result<OwnedFd, CallError> {
 #[doc(hidden)]
 pub fn ping_hub() -> Result<(), CallError> {
     call(Op::Ping, None).map(|_| ())
+}
+
+/// Tests only: makes the hub behave as if its next `poll` failed with `why`, so that tests can
+/// check what callers see when the hub stops. Root only.
+#[doc(hidden)]
+pub fn fail_hub_poll_for_tests(why: &str) -> Result<(), CallError> {
+    rt()?.hub_cmd(Cmd::FailPoll(why.to_owned()))
 }
 
 /// Pins the hub thread to one CPU, or with `None` lets it run on any CPU again (benchmarks that

@@ -76,6 +76,59 @@ pub fn adopt_inherited(raw: i32) -> Option<OwnedFd> {
     Some(fd)
 }
 
+/// What is at the other end of an inherited descriptor number (probed without adopting it, so
+/// that a program that was not started by multiproc keeps its descriptor untouched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// The number is not an open descriptor.
+    NotOpen,
+    /// It is open but not a Unix socket.
+    NotASocket,
+    /// A Unix socket whose other end was created by this process (`pid` where the platform
+    /// tells: `SO_PEERCRED` on Linux) of this user.
+    Process {
+        /// The peer's pid, where known.
+        pid: Option<i32>,
+        /// The peer's user id.
+        uid: u32,
+    },
+}
+
+/// Probes who is connected to descriptor `raw` (see [`Peer`]).
+pub fn inherited_peer(raw: i32) -> Peer {
+    let Some(fd) = borrow_raw_checked(raw) else {
+        return Peer::NotOpen;
+    };
+    if fcntl(fd, FcntlArg::F_GETFD).is_err() {
+        return Peer::NotOpen;
+    }
+    match nix::sys::stat::fstat(fd) {
+        Ok(st) if (st.st_mode & nix::libc::S_IFMT) == nix::libc::S_IFSOCK => {}
+        _ => return Peer::NotASocket,
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+        match getsockopt(&fd, PeerCredentials) {
+            Ok(c) => Peer::Process {
+                pid: Some(c.pid()),
+                uid: c.uid(),
+            },
+            Err(_) => Peer::NotASocket,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        match nix::unistd::getpeereid(fd) {
+            Ok((uid, _)) => Peer::Process {
+                pid: None,
+                uid: uid.as_raw(),
+            },
+            Err(_) => Peer::NotASocket,
+        }
+    }
+}
+
 fn borrow_raw_checked(raw: i32) -> Option<BorrowedFd<'static>> {
     if raw < 0 {
         return None;

@@ -10,8 +10,9 @@ use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, Ms
 
 use super::Errno;
 
-/// The most descriptors one `recvmsg` accepts. A sender that attaches more in one call gets its
-/// connection dropped (the surplus would be closed by the kernel, `MSG_CTRUNC`).
+/// The most descriptors one message may carry. Senders refuse more before anything is written
+/// (see `ClientConn::send`); a receiver that gets more sees the message's descriptors as
+/// truncated (`MSG_CTRUNC`: the kernel closed the surplus).
 pub const MAX_FDS_PER_MSG: usize = 64;
 
 #[cfg(target_os = "linux")]
@@ -47,9 +48,26 @@ pub fn send_all(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> Re
     Ok(())
 }
 
-/// Reads what is available into `buf` (at most its length), queueing any received descriptors
-/// onto `fds`. Returns 0 at end of stream. `EAGAIN` on a non-blocking socket is returned as is.
-pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> Result<usize, Errno> {
+/// What one [`recv_msg`] got.
+#[derive(Debug)]
+pub struct Received {
+    /// Bytes read into the buffer (0 at end of stream).
+    pub bytes: usize,
+    /// The descriptors that came with them (at most one sender's batch: the kernel does not
+    /// merge two messages that carry descriptors into one read).
+    pub fds: Vec<OwnedFd>,
+    /// The kernel dropped descriptors of this batch (`MSG_CTRUNC`): either this process has
+    /// no free descriptor slots (`EMFILE`) or the sender attached more than
+    /// [`MAX_FDS_PER_MSG`]. `fds` holds the ones that did arrive.
+    pub truncated: bool,
+}
+
+/// Reads what is available into `buf` (at most its length), with the descriptors that came
+/// with it. `EAGAIN` on a non-blocking socket is returned as is; `EINTR` is retried.
+///
+/// Contract: a truncated control message is *reported*, never turned into an error, so that a
+/// caller can fail the one request whose descriptors were lost and keep the stream.
+pub fn recv_msg(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Received, Errno> {
     let mut space = nix::cmsg_space!([RawFd; MAX_FDS_PER_MSG]);
     loop {
         let mut iov = [IoSliceMut::new(buf)];
@@ -58,24 +76,50 @@ pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut VecDeque<Ow
             Err(e) => return Err(e),
             Ok(m) => m,
         };
-        let n = msg.bytes;
-        let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
+        let mut out = Received {
+            bytes: msg.bytes,
+            fds: Vec::new(),
+            truncated: msg.flags.contains(MsgFlags::MSG_CTRUNC),
+        };
         if let Ok(cmsgs) = msg.cmsgs() {
             for c in cmsgs {
                 if let ControlMessageOwned::ScmRights(list) = c {
                     for raw in list {
                         // SAFETY: the kernel just installed this descriptor in our table for this
                         // message (SCM_RIGHTS); nothing else refers to it, so we own it.
-                        fds.push_back(unsafe { OwnedFd::from_raw_fd(raw) });
+                        out.fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
                     }
                 }
             }
         }
-        if truncated {
-            // Descriptors were dropped by the kernel: the stream's fd accounting is now wrong.
-            return Err(Errno::EMSGSIZE);
+        return Ok(out);
+    }
+}
+
+/// Reads what is available into `buf` (at most its length), queueing any received descriptors
+/// onto `fds`. Returns 0 at end of stream. `EAGAIN` on a non-blocking socket is returned as is.
+/// A truncated control message (descriptors dropped by the kernel) is `EMSGSIZE`: the stream's
+/// descriptor accounting can no longer be trusted.
+pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> Result<usize, Errno> {
+    let got = recv_msg(sock, buf)?;
+    fds.extend(got.fds);
+    if got.truncated {
+        return Err(Errno::EMSGSIZE);
+    }
+    Ok(got.bytes)
+}
+
+/// Writes `msg` to standard error in one `write`, ignoring every error (a closed pipe, a full
+/// disk). For diagnostics of code that must never fail or panic because of them (the hub).
+pub fn write_stderr(msg: &str) {
+    let mut bytes = msg.as_bytes();
+    while !bytes.is_empty() {
+        match nix::unistd::write(std::io::stderr(), bytes) {
+            Ok(0) => return,
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => continue,
+            Err(_) => return,
         }
-        return Ok(n);
     }
 }
 

@@ -155,6 +155,35 @@ pub fn die_with_parent(expected_parent: i32) -> bool {
     }
 }
 
+/// Does process `pid` run a thread named `name`? `None` where that cannot be told (not Linux,
+/// or the process is gone or not ours to inspect).
+pub fn runs_thread_named(pid: i32, name: &str) -> Option<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        let mut any = false;
+        for t in tasks.flatten() {
+            if let Ok(comm) = std::fs::read_to_string(t.path().join("comm")) {
+                any = true;
+                if comm.trim_end() == name {
+                    return Some(true);
+                }
+            }
+        }
+        any.then_some(false)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pid, name);
+        None
+    }
+}
+
+/// This process's real user id.
+pub fn getuid() -> u32 {
+    nix::unistd::getuid().as_raw()
+}
+
 /// A pollable descriptor that becomes readable when process `pid` (our child) exits.
 /// `Ok(None)` where the platform has no pidfd (use the SIGCHLD fallback).
 pub fn pidfd_open(pid: i32) -> Result<Option<OwnedFd>, Errno> {

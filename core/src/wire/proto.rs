@@ -175,6 +175,9 @@ pub enum ObjectKind {
     Oneshot {
         /// The process expected to answer.
         watch: Option<ProcId>,
+        /// A secret the answer must present (the asker chooses it and puts it only in the
+        /// question): the slot is the one object a process may use without holding it.
+        token: u64,
     },
     /// A synchronisation primitive.
     Sync(crate::wire::sync_ops::SyncKind),
@@ -187,8 +190,13 @@ pub enum ObjectKind {
 /// Operations on hub objects.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ObjOp {
-    /// Oneshot: fill the slot (one-way or call).
-    OneshotPut(ByteBuf),
+    /// Oneshot: fill the slot (one-way or call), presenting the slot's secret.
+    OneshotPut {
+        /// The secret given at creation ([`ObjectKind::Oneshot`]).
+        token: u64,
+        /// The encoded answer.
+        value: ByteBuf,
+    },
     /// Oneshot: wait for the value.
     OneshotTake(Wait),
     /// A synchronisation primitive's operation.
@@ -236,7 +244,13 @@ pub enum Op {
     /// Replies `Value::U64`.
     MailboxLen,
     /// Create an object. Replies `Value::Obj`.
-    NewObject(ObjectKind),
+    NewObject {
+        /// What to create.
+        kind: ObjectKind,
+        /// The object's secret, chosen by the creator: a handle's serialised form carries it,
+        /// and `Retain` must present it (see [`Cast::Retain`]).
+        secret: u64,
+    },
     /// Operate on an object.
     Object {
         /// Which object.
@@ -246,6 +260,10 @@ pub enum Op {
     },
     /// Does nothing; replies `Value::Unit`. For measuring the floor and for tests.
     Ping,
+    /// A new connection for a thread of the calling process (1 descriptor attached), sent on
+    /// the process's main connection. Replies `Value::Unit` once the hub serves it, or an
+    /// error (the root out of descriptors, or the per-process connection limit).
+    NewConn,
 }
 
 /// A one-way message to the hub.
@@ -267,8 +285,6 @@ pub enum Cast {
     },
     /// The worker's outcome; the process is about to exit.
     Outcome(Outcome),
-    /// A new connection for a thread of the sending process (1 descriptor attached).
-    NewConn,
     /// The sender forked process `proc`; its pid is `pid`.
     Forked {
         /// The entry from `PrepareFork`.
@@ -284,7 +300,14 @@ pub enum Cast {
         exit: ExitInfo,
     },
     /// This process holds at least one handle to `obj` (sent on the main connection only).
-    Retain(ObjId),
+    /// Ignored unless `secret` is the object's: a process cannot become a holder of an object
+    /// from its id alone.
+    Retain {
+        /// The object.
+        obj: ObjId,
+        /// Its secret (from the handle's serialised form).
+        secret: u64,
+    },
     /// This process holds no more handles to `obj` (main connection only).
     Release(ObjId),
     /// A handle to `obj` was serialised and is in flight to another process.
@@ -384,6 +407,9 @@ pub enum HubError {
     /// The request was not valid.
     #[error("{0}")]
     Invalid(String),
+    /// A limit of the hub was reached (see `HubLimits`); the message names it.
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// Hub → client.
@@ -400,6 +426,8 @@ pub enum FromHub {
     Init(Box<ChildInit>),
     /// Mailbox messages, in order, on the connection that subscribed.
     Mail(Vec<ByteBuf>),
+    /// The hub cannot go on (for this reason) and is closing every connection.
+    Stopped(String),
 }
 
 /// Hub → fork server.

@@ -173,10 +173,21 @@ pub(crate) trait Object: Send {
     }
 }
 
-/// Builds a new object of `kind` for `creator`.
-pub(crate) fn create(kind: ObjectKind, creator: ProcId) -> Result<(Box<dyn Object>, Lifetime), HubError> {
+/// Builds a new object of `kind` for `creator`. `ended` says whether a process has already
+/// ended (or never existed): a reply slot watching such a process fails at once.
+pub(crate) fn create(
+    kind: ObjectKind,
+    creator: ProcId,
+    ended: &dyn Fn(ProcId) -> bool,
+) -> Result<(Box<dyn Object>, Lifetime), HubError> {
     match kind {
-        ObjectKind::Oneshot { watch } => Ok((Box::new(oneshot::Oneshot::new(watch)), Lifetime::Owned(creator))),
+        ObjectKind::Oneshot { watch, token } => {
+            let gone = watch.is_some_and(ended);
+            Ok((
+                Box::new(oneshot::Oneshot::new(watch, token, gone)),
+                Lifetime::Owned(creator),
+            ))
+        }
         ObjectKind::Sync(k) => sync::create(k, creator),
         ObjectKind::Queue(k) => queue::create(k, creator),
         ObjectKind::Manager(k) => manager::create(k, creator),
@@ -198,6 +209,8 @@ pub(crate) struct Slot {
     lifetime: Lifetime,
     holders: BTreeSet<ProcId>,
     inflight: i64,
+    /// The creator's secret; `Retain` must present it.
+    secret: u64,
 }
 
 /// The object table.
@@ -213,7 +226,7 @@ fn split(id: ObjId) -> (usize, u32) {
 
 impl Objects {
     /// Adds an object; `creator` holds the first handle.
-    pub fn insert(&mut self, obj: Box<dyn Object>, lifetime: Lifetime, creator: ProcId) -> ObjId {
+    pub fn insert(&mut self, obj: Box<dyn Object>, lifetime: Lifetime, creator: ProcId, secret: u64) -> ObjId {
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
         let gen = self.next_gen;
         let mut holders = BTreeSet::new();
@@ -226,6 +239,7 @@ impl Objects {
             lifetime,
             holders,
             inflight: 0,
+            secret,
         });
         ObjId((u64::from(gen) << 32) | idx as u64)
     }
@@ -257,12 +271,42 @@ impl Objects {
         self.remove_if_unused(id);
     }
 
-    /// Reference-count bookkeeping (see `Cast::Retain` and friends).
-    pub fn retain(&mut self, id: ObjId, proc: ProcId) {
-        if let Some(s) = self.get_mut(id) {
-            s.holders.insert(proc);
+    /// May `proc` operate on `id`? Only a process that holds a handle to it (or, for an
+    /// owned object, its owner) may; `op` is let through when it carries its own proof (the
+    /// secret of a reply slot). `false` also for an object that does not exist.
+    pub fn may_use(&mut self, id: ObjId, proc: ProcId, op: &ObjOp) -> bool {
+        let Some(s) = self.get_mut(id) else { return false };
+        matches!(op, ObjOp::OneshotPut { .. }) || s.holders.contains(&proc) || s.lifetime == Lifetime::Owned(proc)
+    }
+
+    /// `Retain` with the object's secret (from a handle's serialised form): a process cannot
+    /// make itself a holder of an object from its id alone. False (nothing changes) otherwise.
+    pub fn retain_with(&mut self, id: ObjId, proc: ProcId, secret: u64) -> bool {
+        match self.get_mut(id) {
+            Some(s) if s.secret == secret => {
+                s.holders.insert(proc);
+                true
+            }
+            _ => false,
         }
     }
+
+    /// Does `proc` hold `id` (so that it may pass handles to it on: `InflightAdd`/`Done`)?
+    pub fn holds(&mut self, id: ObjId, proc: ProcId) -> bool {
+        self.get_mut(id).is_some_and(|s| s.holders.contains(&proc))
+    }
+
+    /// A process forked from `parent` starts with copies of its parent's handles (its memory
+    /// is a copy), so it holds what the parent held.
+    pub fn copy_holds(&mut self, parent: ProcId, child: ProcId) {
+        for (_, s) in self.slab.iter_mut() {
+            if s.holders.contains(&parent) {
+                s.holders.insert(child);
+            }
+        }
+    }
+
+    /// Reference-count bookkeeping (see `Cast::Release` and friends).
     pub fn release(&mut self, id: ObjId, proc: ProcId) {
         if let Some(s) = self.get_mut(id) {
             s.holders.remove(&proc);

@@ -10,17 +10,21 @@ pub(crate) struct Oneshot {
     value: Option<ByteBuf>,
     taken: bool,
     watch: Option<ProcId>,
+    token: u64,
     gone: bool,
     waiters: WaitQueue<()>,
 }
 
 impl Oneshot {
-    pub fn new(watch: Option<ProcId>) -> Self {
+    /// A slot for the answer of `watch`; `gone` when that process has already ended (or never
+    /// existed), so that the asker is told at once instead of waiting forever.
+    pub fn new(watch: Option<ProcId>, token: u64, gone: bool) -> Self {
         Oneshot {
             value: None,
             taken: false,
             watch,
-            gone: false,
+            token,
+            gone,
             waiters: WaitQueue::default(),
         }
     }
@@ -29,7 +33,12 @@ impl Oneshot {
 impl Object for Oneshot {
     fn call(&mut self, cx: &mut Cx<'_>, who: Caller, op: ObjOp) -> Answer {
         match op {
-            ObjOp::OneshotPut(v) => {
+            ObjOp::OneshotPut { token, value: v } => {
+                // Anyone may answer, but only with the secret that was in the question; a
+                // wrong one looks like no object at all.
+                if token != self.token {
+                    return Answer::Now(Err(HubError::UnknownObject));
+                }
                 if self.value.is_some() || self.taken {
                     return Answer::Now(Err(HubError::Invalid("this reply was already sent".into())));
                 }

@@ -1,0 +1,128 @@
+//! The capability check (issue 11, item 11): a process may use a hub object only if it holds a
+//! handle to it. A child given no handles, which forges them from guessed ids, can neither take
+//! a Queue's items, nor release a Lock the root holds, nor answer someone else's `ask`; handed
+//! handles and handles created by the process keep working.
+
+mod common;
+
+use std::time::Duration;
+
+use multiproc::sync::{Event, Lock};
+use multiproc::{Process, Queue};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The wire form of a handle with its secret replaced: what a child that knows (or guessed)
+/// only the object's id can build. Serialising marks a handle as in flight, and decoding the
+/// bytes right back (as a second local handle) settles that again.
+fn forged_bytes<H: Serialize + DeserializeOwned>(h: &H) -> Vec<u8> {
+    let bytes = rmp_serde::to_vec(h).unwrap();
+    let copy: H = rmp_serde::from_slice(&bytes).unwrap();
+    drop(copy);
+    // Every handle's form starts with its object reference, `(id, secret)`.
+    let (_, secret): (u64, u64) = first_field(&bytes);
+    let real = rmp_serde::to_vec(&secret).unwrap();
+    let fake = rmp_serde::to_vec(&(secret ^ 0x5a5a)).unwrap();
+    assert_eq!(real.len(), fake.len());
+    let at = bytes.windows(real.len()).position(|w| w == real.as_slice()).unwrap();
+    let mut out = bytes.clone();
+    out[at..at + real.len()].copy_from_slice(&fake);
+    out
+}
+
+/// Decodes the first field of a serialised handle (ignoring the rest).
+fn first_field<F: DeserializeOwned>(bytes: &[u8]) -> F {
+    #[derive(serde::Deserialize)]
+    struct First<F>(
+        F,
+        #[serde(default)] Option<serde::de::IgnoredAny>,
+        #[serde(default)] Option<serde::de::IgnoredAny>,
+    );
+    let First(f, _, _): First<F> = rmp_serde::from_slice(bytes).unwrap();
+    f
+}
+
+/// Uses handles forged from ids without their secrets (as a hostile child can: ids are
+/// `(generation << 32) | slot`), for the given objects and for the ids around them. Returns
+/// what worked.
+#[multiproc::worker]
+fn forge_and_probe(queue: Vec<u8>, lock: Vec<u8>, event: Vec<u8>) -> Vec<String> {
+    let mut worked = Vec::new();
+    if let Ok(q) = rmp_serde::from_slice::<Queue<u32>>(&queue) {
+        if let Ok(item) = q.get_timeout(Duration::from_millis(200)) {
+            worked.push(format!("took item {item} from the root's queue"));
+        }
+        // A put is one-way: it "succeeds" locally; the root checks that nothing arrived.
+        let _ = q.put(666);
+    }
+    if let Ok(l) = rmp_serde::from_slice::<Lock>(&lock) {
+        if l.release().is_ok() {
+            worked.push("released the root's lock".into());
+        }
+    }
+    // Probe the neighbourhood of the event's id, as the issue's prober did.
+    let ((id, _),): ((u64, u64),) = rmp_serde::from_slice(&event).unwrap_or(((0, 0),));
+    for delta_gen in 0..4u64 {
+        for slot in 0..32u64 {
+            let guess = (id & !0xffff_ffff).wrapping_add(delta_gen << 32) | slot;
+            let bytes = rmp_serde::to_vec(&((guess, 0u64),)).unwrap();
+            if let Ok(e) = rmp_serde::from_slice::<Event>(&bytes) {
+                if e.set().is_ok() {
+                    worked.push(format!("set event {guess:#x}"));
+                }
+            }
+        }
+    }
+    worked
+}
+
+#[multiproc::worker]
+fn use_handed(q: Queue<u32>, lock: Lock) -> u32 {
+    // Handed handles work, and so do objects this process creates itself.
+    let own = Lock::new().unwrap();
+    drop(own.acquire().unwrap());
+    let g = lock.acquire_timeout(Duration::from_secs(20)).unwrap().expect("lock");
+    let v = q.get_timeout(Duration::from_secs(20)).unwrap();
+    drop(g);
+    v
+}
+
+/// Before the fix every forged handle worked: the child took the item, released the root's
+/// lock and set the event (there was no check at all).
+#[test]
+fn forged_handles_are_unknown_objects() {
+    let q: Queue<u32> = Queue::new().unwrap();
+    q.put(1).unwrap();
+    let lock = Lock::new().unwrap();
+    let held = lock.acquire().unwrap();
+    let event = Event::new().unwrap();
+    let mut p = Process::new(forge_and_probe(
+        forged_bytes(&q),
+        forged_bytes(&lock),
+        forged_bytes(&event),
+    ))
+    .start()
+    .unwrap();
+    let worked = p.join_timeout(Duration::from_secs(60)).unwrap();
+    assert!(
+        worked.is_empty(),
+        "a child without handles used the root's objects: {worked:?}"
+    );
+    assert_eq!(
+        q.get_timeout(Duration::from_secs(5)).unwrap(),
+        1,
+        "the root's item was taken"
+    );
+    assert!(
+        q.get_timeout(Duration::from_millis(200)).is_err(),
+        "a forged put arrived"
+    );
+    assert!(lock.locked().unwrap(), "the root's lock was released");
+    assert!(!event.is_set().unwrap(), "the event was set");
+    drop(held);
+
+    // The same objects, handed over properly, work.
+    q.put(5).unwrap();
+    let mut p = Process::new(use_handed(q.clone(), lock.clone())).start().unwrap();
+    assert_eq!(p.join_timeout(Duration::from_secs(60)).unwrap(), 5);
+}
