@@ -234,6 +234,9 @@ pub enum Op {
     },
     /// Does nothing; replies `Value::Unit`. For measuring the floor and for tests.
     Ping,
+    /// The synchronisation arena (see `wire::sync_slot`): replies `Value::SyncArena` (its size
+    /// in bytes, 1 descriptor attached), or an error if the hub runs without it.
+    SyncArena,
 }
 
 /// A one-way message to the hub.
@@ -339,6 +342,8 @@ pub enum Value {
     State(ProcState),
     /// A new object.
     Obj(ObjId),
+    /// The sync arena (`Op::SyncArena`): its size in bytes; 1 descriptor attached.
+    SyncArena(u64),
     /// A synchronisation primitive's reply.
     Sync(crate::wire::sync_ops::SyncReply),
     /// A Manager container's reply.
