@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{take, Kids};
 use multiproc::shm::{RawValue, Value};
-use multiproc::sync::{fastpath_active, slow_path_calls, Lock, RLock, Semaphore};
+use multiproc::sync::{fastpath_active, slow_path_calls, Event, Lock, RLock, Semaphore};
 use multiproc::Process;
 
 const LONG: Duration = Duration::from_secs(20);
@@ -428,4 +428,51 @@ fn interrupted_lock_acquire_in_interrupt_mode() {
         out.stdout,
         out.stderr
     );
+}
+
+// ----- Event ----------------------------------------------------------------------------------
+
+#[multiproc::worker]
+fn set_after(ev: Event, ready: Semaphore, ms: u64) -> bool {
+    ready.release().unwrap();
+    std::thread::sleep(Duration::from_millis(ms));
+    let before = slow_path_calls();
+    ev.set().unwrap();
+    // The root is parked: the set had to tell the hub (unless there is no fast path at all).
+    slow_path_calls() > before
+}
+
+#[test]
+fn event_fast_path_and_a_set_from_another_process() {
+    let ev = Event::new().unwrap();
+    // Unset: a zero timeout does not wait, a positive one waits at least that long.
+    assert!(!ev.try_wait().unwrap());
+    assert!(!ev.wait_timeout(Duration::ZERO).unwrap());
+    let t = Instant::now();
+    assert!(!ev.wait_timeout(Duration::from_millis(200)).unwrap());
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    // Set: waits, is_set and clear stay in user space.
+    let before = slow_path_calls();
+    ev.set().unwrap();
+    assert!(ev.is_set().unwrap());
+    for _ in 0..1000 {
+        ev.wait().unwrap();
+        assert!(ev.wait_timeout(Duration::from_secs(1)).unwrap());
+    }
+    ev.clear().unwrap();
+    assert!(!ev.is_set().unwrap());
+    assert!(!ev.try_wait().unwrap());
+    if fast_expected() {
+        assert_eq!(slow_path_calls(), before, "a fast event operation went to the hub");
+    }
+    // Parked in the hub, woken by a fast `set` in another process.
+    let ready = Semaphore::new(0).unwrap();
+    let mut kids = Kids::new();
+    kids.push(Process::new(set_after(ev.clone(), ready.clone(), 300)).start().unwrap());
+    take(&ready, LONG);
+    let t = Instant::now();
+    assert!(ev.wait_timeout(LONG).unwrap(), "not woken");
+    assert!(t.elapsed() < LONG);
+    assert_eq!(kids.join_all(), vec![true]);
+    assert!(ev.is_set().unwrap());
 }

@@ -97,8 +97,9 @@ pub fn use_messages_only() -> bool {
     arena::messages_only()
 }
 
-/// How many Lock/RLock/Condition-lock operations of this process have needed the hub (a
-/// contended acquire, a release with waiters, any operation without the fast paths). For tests
+/// How many Lock/RLock/Condition-lock/Event operations of this process have needed the hub (a
+/// contended acquire, a release with waiters, a wait on an unset event, any operation without
+/// the fast paths). For tests
 /// that check an operation took the fast path.
 #[doc(hidden)]
 pub fn slow_path_calls() -> u64 {
