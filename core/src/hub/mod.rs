@@ -728,6 +728,14 @@ impl Hub {
                 Err(e) => Answer::Now(Err(e)),
             },
             Op::Object { obj, op } => self.object_call(caller, obj, op, false),
+            // The sync fast paths' shared memory (hub/objects/sync/arena.rs).
+            Op::SyncArena => match objects::sync::arena::share() {
+                Ok((len, fd)) => {
+                    self.reply(caller.conn, caller.id, Ok(Value::SyncArena(len)), vec![fd]);
+                    Answer::Parked
+                }
+                Err(e) => Answer::Now(Err(e)),
+            },
         };
         if let Answer::Now(result) = answer {
             self.reply(caller.conn, caller.id, result, Vec::new());

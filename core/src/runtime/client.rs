@@ -140,7 +140,7 @@ impl ClientConn {
 
 fn attached_fds(v: &Value) -> usize {
     match v {
-        Value::Prepared(_) => 1,
+        Value::Prepared(_) | Value::SyncArena(_) => 1,
         _ => 0,
     }
 }

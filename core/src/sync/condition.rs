@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::error::ConditionError;
-use super::lock::{acquire_on, release_on, release_ticket, Acq};
+use super::lock::{acquire_on, release_held, release_on, Acq, Held};
 use super::{call, call_unbounded, current_thread_id, expect_u64, my_pid, new_cond_key, sync_reply, unexpected};
 use super::{Lock, RLock};
 use crate::runtime::handle::ObjRef;
@@ -90,10 +90,10 @@ impl Condition {
     }
 
     fn acquire_wait(&self, wait: Wait) -> Result<Option<ConditionGuard<'_>>, ConditionError> {
-        match acquire_on(&self.lock, wait)? {
-            Acq::Got(ticket, owner_died) => Ok(Some(ConditionGuard {
+        match acquire_on(&self.lock, self.recursive, wait)? {
+            Acq::Got(held, owner_died) => Ok(Some(ConditionGuard {
                 cond: self,
-                ticket,
+                held,
                 owner_died,
                 _not_send: PhantomData,
             })),
@@ -120,7 +120,7 @@ impl Condition {
 
     /// Releases the underlying lock (free-standing style, after [`ConditionGuard::forget`]).
     pub fn release(&self) -> Result<(), ConditionError> {
-        match release_on(&self.lock)? {
+        match release_on(&self.lock, self.recursive)? {
             None => Ok(()),
             Some(SyncFault::NotHeld) => Err(ConditionError::NotHeld),
             Some(SyncFault::NotOwner) => Err(ConditionError::NotOwner),
@@ -236,7 +236,7 @@ impl Condition {
 #[derive(Debug)]
 pub struct ConditionGuard<'a> {
     cond: &'a Condition,
-    ticket: u64,
+    held: Held,
     owner_died: bool,
     _not_send: PhantomData<*const ()>,
 }
@@ -255,6 +255,6 @@ impl ConditionGuard<'_> {
 
 impl Drop for ConditionGuard<'_> {
     fn drop(&mut self) {
-        release_ticket(&self.cond.lock, self.ticket);
+        release_held(&self.cond.lock, self.cond.recursive, self.held);
     }
 }

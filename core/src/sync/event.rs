@@ -4,11 +4,17 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::Ordering;
+
 use super::error::EventError;
-use super::{call, expect_bool, expect_unit, timeout_to_none};
+use super::{arena, call, cast, expect_bool, expect_unit, timeout_to_none};
 use crate::runtime::handle::ObjRef;
 use crate::wire::proto::{ObjectKind, Wait};
 use crate::wire::sync_ops::{SyncKind, SyncOp};
+use crate::wire::sync_slot::{SyncSlot, EV_SET, EV_WAITERS, KIND_EVENT};
+
+/// How many times a waiter looks at an unset flag again before parking in the hub.
+const EVENT_SPIN_ROUNDS: u32 = 32;
 
 /// A flag that processes wait for (Python's `multiprocessing.Event`).
 ///
@@ -49,20 +55,60 @@ impl Event {
 
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) -> Result<(), EventError> {
+        if let Some(s) = self.slot() {
+            // Visible to every process from here on; parked waiters need the hub.
+            if s.word.fetch_or(EV_SET, Ordering::SeqCst) & EV_WAITERS != 0 {
+                arena::count_slow();
+                cast(&self.obj, SyncOp::EventSet);
+            }
+            return Ok(());
+        }
+        arena::count_slow();
         Ok(expect_unit(call(&self.obj, SyncOp::EventSet, Wait::Forever)?)?)
     }
 
     /// Clears the flag.
     pub fn clear(&self) -> Result<(), EventError> {
+        if let Some(s) = self.slot() {
+            s.word.fetch_and(!EV_SET, Ordering::SeqCst);
+            return Ok(());
+        }
+        arena::count_slow();
         Ok(expect_unit(call(&self.obj, SyncOp::EventClear, Wait::Forever)?)?)
     }
 
     /// Is the flag set?
     pub fn is_set(&self) -> Result<bool, EventError> {
+        if let Some(s) = self.slot() {
+            return Ok(s.word.load(Ordering::SeqCst) & EV_SET != 0);
+        }
+        arena::count_slow();
         Ok(expect_bool(call(&self.obj, SyncOp::EventIsSet, Wait::Forever)?)?)
     }
 
+    fn slot(&self) -> Option<&'static SyncSlot> {
+        arena::slot(&self.obj, KIND_EVENT)
+    }
+
     fn wait_for(&self, wait: Wait) -> Result<bool, EventError> {
+        if let Some(s) = self.slot() {
+            // A set flag never leaves user space; an unset one is looked at a little longer
+            // (a set from a process running on another CPU) before parking in the hub.
+            for round in 0..=EVENT_SPIN_ROUNDS {
+                if s.word.load(Ordering::SeqCst) & EV_SET != 0 {
+                    return Ok(true);
+                }
+                if wait == Wait::Never {
+                    return Ok(false);
+                }
+                if round < EVENT_SPIN_ROUNDS {
+                    for _ in 0..32 {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+        }
+        arena::count_slow();
         match timeout_to_none(call(&self.obj, SyncOp::EventWait { wait }, wait))? {
             None => Ok(false),
             Some(v) => Ok(expect_bool(v)?),

@@ -5,45 +5,242 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::Ordering;
+
+use super::arena;
 use super::error::{LockError, RLockError};
 use super::{call, cast, current_thread_id, my_pid, sync_reply, timeout_to_none, unexpected};
 use crate::error::CallError;
 use crate::runtime::{self, handle::ObjRef};
 use crate::wire::proto::{ObjectKind, ProcId, Value, Wait};
 use crate::wire::sync_ops::{SyncFault, SyncKind, SyncOp, SyncReply};
+use crate::wire::sync_slot::{held, owner_of, token, token_thread, SyncSlot, KIND_LOCK, KIND_RLOCK, WAITERS};
+
+/// An ownership as its guard remembers it: the acquiring thread and the ownership's sequence
+/// number (its ticket), so that a stale guard releases nothing.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Held {
+    thread: u64,
+    seq: u64,
+}
 
 /// What an acquire got.
 pub(super) enum Acq {
-    /// The lock (or permit): its ticket, and whether the previous owner died.
-    Got(u64, bool),
+    /// The lock (or permit): its ownership, and whether the previous owner died.
+    Got(Held, bool),
     /// The deadline passed (or `Wait::Never` would have had to wait).
     TimedOut,
     /// Refused.
     Refused(SyncFault),
 }
 
-pub(super) fn acquire_on(obj: &ObjRef, wait: Wait) -> Result<Acq, CallError> {
+fn kind(recursive: bool) -> u32 {
+    if recursive {
+        KIND_RLOCK
+    } else {
+        KIND_LOCK
+    }
+}
+
+/// This process's id and pid (the fast path needs both; `None` if the runtime cannot start).
+fn me() -> Option<(u64, i32)> {
+    runtime::rt().ok().map(|rt| (rt.me.proc.0, rt.me.pid))
+}
+
+/// The fast path's slot for a lock, with this process's identity.
+fn fast(obj: &ObjRef, recursive: bool) -> Option<(&'static SyncSlot, u64, i32)> {
+    let s = arena::slot(obj, kind(recursive))?;
+    let (proc, pid) = me()?;
+    Some((s, proc, pid))
+}
+
+enum Fast {
+    Got(Held, bool),
+    Busy,
+    Overflow,
+}
+
+/// One attempt at taking the lock in shared memory: a re-entry for an RLock's owner, else one
+/// compare-and-swap of a free word to our token.
+fn try_fast(s: &SyncSlot, proc: u64, pid: i32, thread: u64, recursive: bool) -> Fast {
+    let tok = token(proc, thread);
+    let w = s.word.load(Ordering::Relaxed);
+    if held(w) {
+        if recursive && w & !WAITERS == tok {
+            // We own it: only this thread writes `count` now.
+            return match s.count.load(Ordering::Relaxed).checked_add(1) {
+                Some(c) => {
+                    s.count.store(c, Ordering::Relaxed);
+                    let seq = u64::from(s.seq.load(Ordering::Relaxed));
+                    Fast::Got(Held { thread, seq }, false)
+                }
+                None => Fast::Overflow,
+            };
+        }
+        return Fast::Busy;
+    }
+    match s.word.compare_exchange(w, tok, Ordering::Acquire, Ordering::Relaxed) {
+        Ok(_) => {
+            // Ours now: write the companions (only the owner writes them).
+            let seq = s.seq.load(Ordering::Relaxed).wrapping_add(1);
+            s.seq.store(seq, Ordering::Relaxed);
+            s.count.store(1, Ordering::Relaxed);
+            s.pid.store(pid, Ordering::Relaxed);
+            Fast::Got(
+                Held {
+                    thread,
+                    seq: u64::from(seq),
+                },
+                w != 0,
+            )
+        }
+        Err(_) => Fast::Busy,
+    }
+}
+
+/// Spins briefly for a lock held by a running process before parking in the hub (a parked
+/// hand-over costs two cross-process wake-ups). Stops as soon as callers are parked: they are
+/// served first.
+fn spin_fast(s: &SyncSlot, proc: u64, pid: i32, thread: u64, recursive: bool) -> Option<Fast> {
+    for _ in 0..SPIN_ROUNDS {
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+        if s.word.load(Ordering::Relaxed) & WAITERS != 0 {
+            return None;
+        }
+        match try_fast(s, proc, pid, thread, recursive) {
+            Fast::Busy => {}
+            got => return Some(got),
+        }
+    }
+    None
+}
+
+/// Sets `WAITERS` on a held word (a caller is about to park in the hub). A word that turned free
+/// meanwhile is left alone: the hub grants it to the caller.
+fn announce(s: &SyncSlot) {
+    for _ in 0..8 {
+        let w = s.word.load(Ordering::Relaxed);
+        if !held(w) || w & WAITERS != 0 {
+            return;
+        }
+        if s.word
+            .compare_exchange(w, w | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// How many times a contended acquirer looks again before it parks in the hub.
+const SPIN_ROUNDS: u32 = 32;
+
+pub(super) fn acquire_on(obj: &ObjRef, recursive: bool, wait: Wait) -> Result<Acq, CallError> {
+    let thread = current_thread_id();
+    if let Some((s, proc, pid)) = fast(obj, recursive) {
+        let r = match try_fast(s, proc, pid, thread, recursive) {
+            // A hand-over in progress (`WAITERS` alone) is the hub's to settle first.
+            Fast::Busy if wait == Wait::Never && s.word.load(Ordering::Relaxed) != WAITERS => return Ok(Acq::TimedOut),
+            Fast::Busy if wait == Wait::Never => None,
+            Fast::Busy => spin_fast(s, proc, pid, thread, recursive),
+            got => Some(got),
+        };
+        match r {
+            Some(Fast::Got(h, died)) => return Ok(Acq::Got(h, died)),
+            Some(Fast::Overflow) => return Ok(Acq::Refused(SyncFault::Overflow)),
+            // Contended: park in the hub, which hands the lock over. Announce it first (set
+            // WAITERS), so that the owner's next release goes to the hub instead of letting
+            // the owner take the lock back while this acquire is on its way.
+            Some(Fast::Busy) | None => {
+                if wait != Wait::Never {
+                    announce(s);
+                }
+            }
+        }
+    }
+    arena::count_slow();
     let op = SyncOp::Acquire {
-        thread: current_thread_id(),
+        thread,
         pid: my_pid(),
         wait,
     };
     match timeout_to_none(call(obj, op, wait))? {
         None => Ok(Acq::TimedOut),
         Some(v) => match sync_reply(v)? {
-            SyncReply::Acquired { ticket, owner_died } => Ok(Acq::Got(ticket, owner_died)),
+            SyncReply::Acquired { ticket, owner_died } => Ok(Acq::Got(Held { thread, seq: ticket }, owner_died)),
             SyncReply::Fault(f) => Ok(Acq::Refused(f)),
             other => Err(unexpected(other)),
         },
     }
 }
 
-/// An explicit release; `Ok(Some(fault))` when the hub refused it.
-pub(super) fn release_on(obj: &ObjRef) -> Result<Option<SyncFault>, CallError> {
-    let op = SyncOp::Release {
-        thread: current_thread_id(),
-        ticket: None,
-    };
+/// Gives up a word owned by `tok` (Release ordering): one CAS to 0 when nobody waits; else
+/// one CAS to `WAITERS` and a `HandOff` to the hub (one-way for a guard, a call for an explicit
+/// release). Returns false if the word no longer named `tok`.
+fn unlock_word(obj: &ObjRef, s: &SyncSlot, tok: u64, sync: bool) -> Result<bool, CallError> {
+    for _ in 0..64 {
+        let w = s.word.load(Ordering::Relaxed);
+        if !held(w) || w & !WAITERS != tok {
+            return Ok(false);
+        }
+        if w & WAITERS == 0 {
+            if s.word
+                .compare_exchange(w, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(true);
+            }
+            continue;
+        }
+        if s.word
+            .compare_exchange(w, WAITERS, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            break;
+        }
+    }
+    arena::count_slow();
+    if sync {
+        super::expect_unit(call(obj, SyncOp::HandOff, Wait::Forever)?)?;
+    } else {
+        cast(obj, SyncOp::HandOff);
+    }
+    Ok(true)
+}
+
+/// An explicit release; `Ok(Some(fault))` when it is refused.
+pub(super) fn release_on(obj: &ObjRef, recursive: bool) -> Result<Option<SyncFault>, CallError> {
+    let thread = current_thread_id();
+    if let Some((s, proc, _)) = fast(obj, recursive) {
+        let w = s.word.load(Ordering::Relaxed);
+        // `WAITERS` alone (a hand-over in progress) is left to the hub below.
+        if let Some((op, ot)) = owner_of(w) {
+            let tok = token(op, ot);
+            if recursive {
+                if tok != token(proc, thread) {
+                    return Ok(Some(SyncFault::NotOwner));
+                }
+                let c = s.count.load(Ordering::Relaxed);
+                if c > 1 {
+                    s.count.store(c - 1, Ordering::Relaxed);
+                    return Ok(None);
+                }
+            }
+            if unlock_word(obj, s, tok, true)? {
+                return Ok(None);
+            }
+        } else if !held(w) {
+            return Ok(Some(if recursive {
+                SyncFault::NotOwner
+            } else {
+                SyncFault::NotHeld
+            }));
+        }
+    }
+    arena::count_slow();
+    let op = SyncOp::Release { thread, ticket: None };
     match call(obj, op, Wait::Forever)? {
         Value::Unit => Ok(None),
         Value::Sync(SyncReply::Fault(f)) => Ok(Some(f)),
@@ -51,18 +248,44 @@ pub(super) fn release_on(obj: &ObjRef) -> Result<Option<SyncFault>, CallError> {
     }
 }
 
-/// A guard's release: one-way, names the guard's ownership.
-pub(super) fn release_ticket(obj: &ObjRef, ticket: u64) {
+/// A guard's release: releases only the ownership the guard names (one level of an RLock);
+/// one-way when it needs the hub.
+pub(super) fn release_held(obj: &ObjRef, recursive: bool, h: Held) {
+    if let Some((s, proc, _)) = fast(obj, recursive) {
+        let tok = token(proc, h.thread);
+        let w = s.word.load(Ordering::Relaxed);
+        if !held(w) || w & !WAITERS != tok || u64::from(s.seq.load(Ordering::Relaxed)) != h.seq {
+            return; // stale: this ownership ended already
+        }
+        if recursive {
+            let c = s.count.load(Ordering::Relaxed);
+            if c > 1 {
+                s.count.store(c - 1, Ordering::Relaxed);
+                return;
+            }
+        }
+        // If the hub is gone, so is everything the release would have mattered to.
+        let _ = unlock_word(obj, s, tok, false);
+        return;
+    }
+    arena::count_slow();
     cast(
         obj,
         SyncOp::Release {
-            thread: current_thread_id(),
-            ticket: Some(ticket),
+            thread: h.thread,
+            ticket: Some(h.seq),
         },
     );
 }
 
-fn locked_on(obj: &ObjRef) -> Result<bool, CallError> {
+fn locked_on(obj: &ObjRef, recursive: bool) -> Result<bool, CallError> {
+    if let Some(s) = arena::slot(obj, kind(recursive)) {
+        let w = s.word.load(Ordering::Acquire);
+        // `WAITERS` alone: a hand-over in progress; the hub knows whether anyone gets it.
+        if owner_of(w).is_some() || !held(w) {
+            return Ok(held(w));
+        }
+    }
     super::expect_bool(call(obj, SyncOp::Locked, Wait::Forever)?)
 }
 
@@ -118,10 +341,10 @@ impl Lock {
     }
 
     fn acquire_wait(&self, wait: Wait) -> Result<Option<LockGuard<'_>>, LockError> {
-        match acquire_on(&self.obj, wait)? {
-            Acq::Got(ticket, owner_died) => Ok(Some(LockGuard {
+        match acquire_on(&self.obj, false, wait)? {
+            Acq::Got(held, owner_died) => Ok(Some(LockGuard {
                 lock: self,
-                ticket,
+                held,
                 owner_died,
             })),
             Acq::TimedOut => Ok(None),
@@ -150,7 +373,7 @@ impl Lock {
     /// first waiter. [`LockError::NotHeld`] if it is not locked. Synchronous: when it returns,
     /// the hub has released the lock.
     pub fn release(&self) -> Result<(), LockError> {
-        match release_on(&self.obj)? {
+        match release_on(&self.obj, false)? {
             None => Ok(()),
             Some(SyncFault::NotHeld) => Err(LockError::NotHeld),
             Some(f) => Err(LockError::Call(unexpected(f))),
@@ -159,7 +382,7 @@ impl Lock {
 
     /// Is the lock held (by anyone)?
     pub fn locked(&self) -> Result<bool, LockError> {
-        Ok(locked_on(&self.obj)?)
+        Ok(locked_on(&self.obj, false)?)
     }
 }
 
@@ -183,7 +406,7 @@ impl Lock {
 #[derive(Debug)]
 pub struct LockGuard<'a> {
     lock: &'a Lock,
-    ticket: u64,
+    held: Held,
     owner_died: bool,
 }
 
@@ -204,7 +427,7 @@ impl LockGuard<'_> {
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        release_ticket(&self.lock.obj, self.ticket);
+        release_held(&self.lock.obj, false, self.held);
     }
 }
 
@@ -233,7 +456,7 @@ pub struct RLockOwner {
 impl RLockOwner {
     /// Is the owner the calling thread of the calling process?
     pub fn is_current_thread(&self) -> bool {
-        runtime::rt().is_ok_and(|rt| rt.me.proc == self.proc) && self.thread == current_thread_id()
+        runtime::rt().is_ok_and(|rt| rt.me.proc == self.proc) && self.thread == token_thread(current_thread_id())
     }
 }
 
@@ -276,10 +499,10 @@ impl RLock {
     }
 
     fn acquire_wait(&self, wait: Wait) -> Result<Option<RLockGuard<'_>>, RLockError> {
-        match acquire_on(&self.obj, wait)? {
-            Acq::Got(ticket, owner_died) => Ok(Some(RLockGuard {
+        match acquire_on(&self.obj, true, wait)? {
+            Acq::Got(held, owner_died) => Ok(Some(RLockGuard {
                 lock: self,
-                ticket,
+                held,
                 owner_died,
                 _not_send: PhantomData,
             })),
@@ -310,7 +533,7 @@ impl RLock {
     /// Releases one level of recursion (Python's `release()`); at zero the lock is free.
     /// [`RLockError::NotOwner`] unless the calling thread owns it.
     pub fn release(&self) -> Result<(), RLockError> {
-        match release_on(&self.obj)? {
+        match release_on(&self.obj, true)? {
             None => Ok(()),
             Some(SyncFault::NotOwner | SyncFault::NotHeld) => Err(RLockError::NotOwner),
             Some(f) => Err(RLockError::Call(unexpected(f))),
@@ -319,10 +542,27 @@ impl RLock {
 
     /// Is the lock held (by anyone)?
     pub fn locked(&self) -> Result<bool, RLockError> {
-        Ok(locked_on(&self.obj)?)
+        Ok(locked_on(&self.obj, true)?)
     }
 
     fn state(&self) -> Result<(Option<RLockOwner>, u32), RLockError> {
+        if let Some(s) = arena::slot(&self.obj, KIND_RLOCK) {
+            let w = s.word.load(Ordering::Acquire);
+            if w != WAITERS {
+                return Ok(match owner_of(w) {
+                    // Read without a lock: the pid and count are the owner's latest writes.
+                    Some((proc, thread)) => (
+                        Some(RLockOwner {
+                            proc: ProcId(proc),
+                            pid: s.pid.load(Ordering::Relaxed),
+                            thread,
+                        }),
+                        s.count.load(Ordering::Relaxed).max(1),
+                    ),
+                    None => (None, 0),
+                });
+            }
+        }
         match sync_reply(call(&self.obj, SyncOp::LockState, Wait::Forever)?)? {
             SyncReply::LockState { owner, count } => Ok((
                 owner.map(|o| RLockOwner {
@@ -370,7 +610,7 @@ impl RLock {
 #[derive(Debug)]
 pub struct RLockGuard<'a> {
     lock: &'a RLock,
-    ticket: u64,
+    held: Held,
     owner_died: bool,
     _not_send: PhantomData<*const ()>,
 }
@@ -391,6 +631,6 @@ impl RLockGuard<'_> {
 
 impl Drop for RLockGuard<'_> {
     fn drop(&mut self) {
-        release_ticket(&self.lock.obj, self.ticket);
+        release_held(&self.lock.obj, true, self.held);
     }
 }

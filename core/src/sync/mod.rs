@@ -37,6 +37,7 @@
 //! `multiprocessing.Lock` is a shared-memory semaphore and is much faster uncontended (tens of
 //! nanoseconds); these primitives trade that for the guarantees above.
 
+mod arena;
 mod barrier;
 mod condition;
 mod error;
@@ -71,6 +72,38 @@ thread_local! {
 pub fn current_thread_id() -> u64 {
     // During thread teardown the thread-local may be gone; 0 is never a live thread's id.
     THREAD_ID.try_with(|t| *t).unwrap_or(0)
+}
+
+/// Does this process use the shared-memory fast paths (it has mapped the sync arena)? `false`
+/// when the program runs with `MULTIPROC_SYNC_FASTPATH=0` or the arena is unavailable; the
+/// primitives then work through the hub's message protocol alone, with the same behaviour.
+#[doc(hidden)]
+pub fn fastpath_active() -> bool {
+    arena::available()
+}
+
+/// The memory the sync arena really uses, in bytes (its allocated pages), or `None` without
+/// the fast paths. For tests and benchmarks.
+#[doc(hidden)]
+pub fn arena_used_bytes() -> Option<u64> {
+    arena::used_bytes()
+}
+
+/// Makes this process use the message protocol only (as with `MULTIPROC_SYNC_FASTPATH=0`),
+/// if it has not used a fast path yet; returns whether it took effect. For tests that mix
+/// processes with and without the fast paths on the same primitives.
+#[doc(hidden)]
+pub fn use_messages_only() -> bool {
+    arena::messages_only()
+}
+
+/// How many Lock/RLock/Condition-lock/Event operations of this process have needed the hub (a
+/// contended acquire, a release with waiters, a wait on an unset event, any operation without
+/// the fast paths). For tests
+/// that check an operation took the fast path.
+#[doc(hidden)]
+pub fn slow_path_calls() -> u64 {
+    arena::slow_calls()
 }
 
 /// This process's OS pid (0 if the runtime cannot start).

@@ -76,6 +76,13 @@ pub fn object_size(fd: BorrowedFd<'_>) -> Result<usize, Errno> {
     usize::try_from(st.st_size).map_err(|_| Errno::EFBIG)
 }
 
+/// The memory in bytes that a memory object really uses (allocated blocks; a sparse object
+/// uses only what has been written). 0 where the platform does not report it.
+pub fn allocated_bytes(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+    let st = nix::sys::stat::fstat(fd)?;
+    Ok(u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512))
+}
+
 /// A shared read/write mapping of a memory object, unmapped when dropped.
 ///
 /// The mapping is page-aligned, so any type whose alignment is at most the page size (4 KiB)

@@ -15,5 +15,6 @@ pub mod manager_ops;
 pub mod proto;
 pub mod queue_ops;
 pub mod sync_ops;
+pub mod sync_slot;
 
 pub use frame::{decode, encode, encode_into, FrameDecoder, FrameError, DEFAULT_MAX_FRAME, HEADER_LEN};

@@ -264,6 +264,9 @@ pub enum Op {
     /// the process's main connection. Replies `Value::Unit` once the hub serves it, or an
     /// error (the root out of descriptors, or the per-process connection limit).
     NewConn,
+    /// The synchronisation arena (see `wire::sync_slot`): replies `Value::SyncArena` (its size
+    /// in bytes, 1 descriptor attached), or an error if the hub runs without it.
+    SyncArena,
 }
 
 /// A one-way message to the hub.
@@ -374,6 +377,8 @@ pub enum Value {
     State(ProcState),
     /// A new object.
     Obj(ObjId),
+    /// The sync arena (`Op::SyncArena`): its size in bytes; 1 descriptor attached.
+    SyncArena(u64),
     /// A synchronisation primitive's reply.
     Sync(crate::wire::sync_ops::SyncReply),
     /// A Manager container's reply.

@@ -82,6 +82,10 @@ pub enum SyncOp {
         /// The guard's ticket, if released by a guard.
         ticket: Option<u64>,
     },
+    /// Lock/RLock with a shared slot: its word was released while callers were parked
+    /// (`WAITERS` alone, see `wire::sync_slot`); hand the lock to the first of them. Replies
+    /// `Value::Unit`; usually sent one-way.
+    HandOff,
     /// Lock/RLock: is it held? Replies `Value::Bool`.
     Locked,
     /// Lock/RLock: owner and recursion count. Replies [`SyncReply::LockState`].

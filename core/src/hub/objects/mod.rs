@@ -105,6 +105,10 @@ impl<T> WaitQueue<T> {
     pub fn push(&mut self, w: Waiter, t: T) {
         self.q.push_back((w, t));
     }
+    /// Puts a waiter back at the head (it was popped but could not be served).
+    pub fn push_front(&mut self, w: Waiter, t: T) {
+        self.q.push_front((w, t));
+    }
     pub fn len(&self) -> usize {
         self.q.len()
     }
@@ -167,6 +171,8 @@ pub(crate) trait Object: Send {
     fn cancel(&mut self, cx: &mut Cx<'_>, pred: &dyn Fn(&Waiter) -> bool, why: Option<&HubError>);
     /// A process ended: release what it held.
     fn proc_gone(&mut self, _cx: &mut Cx<'_>, _proc: ProcId) {}
+    /// The object was given its id (synchronisation objects bind their shared-memory slot).
+    fn attach(&mut self, _id: ObjId) {}
     /// The object has nothing more to do and may be reclaimed even if still held.
     fn finished(&self) -> bool {
         false
@@ -241,7 +247,11 @@ impl Objects {
             inflight: 0,
             secret,
         });
-        ObjId((u64::from(gen) << 32) | idx as u64)
+        let id = ObjId((u64::from(gen) << 32) | idx as u64);
+        if let Some(s) = self.slab.get_mut(idx) {
+            s.obj.attach(id);
+        }
+        id
     }
 
     pub fn get_mut(&mut self, id: ObjId) -> Option<&mut Slot> {

@@ -1,24 +1,39 @@
 //! Lock and RLock, and the condition variables built on them.
 //!
 //! # State
-//! - `owner`: who holds the lock: the process, its thread id (sent by the client), the
-//!   recursion count (always 1 for a Lock) and the **ticket** of this ownership.
-//! - `acquirers`: a FIFO of parked acquirers. Invariant: **`owner == None` ⇒ no live
-//!   acquirer**. A release hands the lock straight to the first live acquirer, so it is never
-//!   free while someone waits, and a newcomer cannot overtake.
+//! - The **lock word** and its companions (`count`, `seq`, `pid`) live in the object's slot
+//!   (`wire::sync_slot`): in the shared arena, where clients take and release an uncontended
+//!   lock with one compare-and-swap each and no message, or, when the object has no arena slot,
+//!   in a private slot only the hub touches (then every operation is a message). The hub reads
+//!   the word on every operation; it never caches who owns the lock.
+//! - `acquirers`: a FIFO of parked acquirers. Invariant: **acquirers parked ⇒ `WAITERS` set in
+//!   the word**, so the owner's release comes to the hub, which hands the lock straight to the
+//!   first live acquirer (it is never free while someone waits, and a newcomer cannot overtake).
+//!   A lock handed over keeps `WAITERS` set: its next release comes to the hub as well, which
+//!   frees the word only when nobody waits. Without that, the process that just released could
+//!   take the lock back by the fast path again and again while the others' acquires are still
+//!   on their way to the hub.
 //! - `conds`: one FIFO of parked condition waiters per [`CondKey`]. A condition is not an
 //!   object of its own: its waiters live here, next to the lock they release and re-acquire.
 //!
 //! # Protocol
+//! - Fast path (in the client, `crate::sync`): acquire = CAS free → own token (an RLock owner
+//!   re-entering bumps `count`); release = CAS own token → 0. A word with `WAITERS` set is
+//!   released by CAS token|WAITERS → WAITERS followed by a one-way `HandOff`; a held word makes
+//!   the client send `Acquire` (the hub parks it and sets `WAITERS`).
 //! - `Acquire { thread, wait }`: granted at once if free (or, for an RLock, if the caller's
-//!   (process, thread) owns it: the count goes up); else parked until `wait` passes.
-//!   The reply carries the ticket and the `owner_died` flag.
+//!   (process, thread) owns it: the count goes up); else `WAITERS` is set and the caller parked
+//!   until `wait` passes. The reply carries the ticket (`seq`) and the `owner_died` flag.
 //! - `Release { ticket: None }` (explicit `release()`): a Lock may be released by anyone, as in
 //!   Python, but not when unlocked (`NotHeld`); an RLock only by its owning (process, thread)
 //!   (`NotOwner`), one recursion level at a time.
 //! - `Release { ticket: Some(t) }` (a guard's drop, sent one-way): releases one level of the
-//!   ownership named `t`, and is ignored when `t` is not the current ownership (stale: the hub
-//!   already took the lock back from a dead process, or a condition wait was interrupted).
+//!   ownership named (thread, `t`), and is ignored when that is not the current ownership
+//!   (stale: the hub already took the lock back from a dead process, or a condition wait was
+//!   interrupted).
+//! - `HandOff`: the word was released with waiters parked (`WAITERS` alone): hand it over.
+//!   Every operation (and every death) first settles such a word, so a releaser that dies
+//!   between its CAS and its message leaves nothing stuck.
 //! - `CondWait { cond, thread, wait }`: the caller must own the lock. In one step the hub saves
 //!   the recursion count and ticket, frees the lock (handing it to the next acquirer) and parks
 //!   the caller on `cond` with the deadline `wait`. On `CondNotify`, or when the deadline
@@ -32,29 +47,36 @@
 //!
 //! # Death
 //! - A dead process's parked acquirers and condition waiters are dropped.
-//! - If it owned the lock (whatever the count), the lock is freed and `owner_died` is set: the
-//!   next grant, to a queued acquirer or a later one, reports it once (`Acquired.owner_died`,
-//!   or `Woken.owner_died` for a condition waiter re-acquiring) and clears it.
+//! - If the word names it as the owner (whatever the count, taken through the fast path or
+//!   not), the lock is handed to the first live acquirer with `owner_died`, or set to `DIED`:
+//!   the next owner, by the fast path or through the hub, is told once
+//!   (`Acquired.owner_died`, or `Woken.owner_died` for a condition waiter re-acquiring).
 //! - A Lock is owned by the process that acquired it even if another process is expected to
 //!   release it (Python's signalling style): if the acquirer dies first, the hub releases it.
 //! - A thread that exits while its process lives keeps its locks, as in Python.
 //! - A waiter answered `Interrupted` (interrupt mode) does not re-acquire the lock.
+//!
+//! # Untrusted memory
+//! Any process can write the arena. Every loop over the word here is bounded ([`TRIES`]); a
+//! word that keeps changing under the hub gets the caller an error, never a hung hub.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
+use super::arena::SlotHome;
 use super::{fault, ok};
 use crate::hub::objects::{Answer, Caller, Cx, Object, WaitQueue, Waiter};
 use crate::hub::Token;
-use crate::wire::proto::{HubError, ObjOp, ProcId, ReqId, Value, Wait};
+use crate::wire::proto::{HubError, ObjId, ObjOp, ProcId, ReqId, Value, Wait};
 use crate::wire::sync_ops::{CondKey, LockOwner, SyncFault, SyncOp, SyncReply};
+use crate::wire::sync_slot::{held, owner_of, token, SyncSlot, DIED, KIND_LOCK, KIND_RLOCK, WAITERS};
 
-#[derive(Debug, Clone, Copy)]
-struct Owner {
-    proc: ProcId,
-    pid: i32,
-    thread: u64,
-    count: u32,
-    ticket: u64,
+/// Attempts at a compare-and-swap on the word before giving up (the word is shared memory that
+/// only a misbehaving process would change this often).
+const TRIES: usize = 64;
+
+fn contended() -> HubError {
+    HubError::Invalid("the lock's shared word kept changing (is a process scribbling on the sync arena?)".into())
 }
 
 /// What a condition waiter gets back when it re-acquires the lock.
@@ -63,7 +85,7 @@ struct Saved {
     pid: i32,
     thread: u64,
     count: u32,
-    ticket: u64,
+    ticket: u32,
 }
 
 #[derive(Debug)]
@@ -76,102 +98,183 @@ struct Acq {
 
 pub(crate) struct LockObj {
     recursive: bool,
-    owner: Option<Owner>,
+    slot: SlotHome,
     acquirers: WaitQueue<Acq>,
     conds: HashMap<CondKey, WaitQueue<Saved>>,
-    owner_died: bool,
-    next_ticket: u64,
 }
 
 impl LockObj {
     pub fn new(recursive: bool) -> Self {
         LockObj {
             recursive,
-            owner: None,
+            slot: SlotHome::private(),
             acquirers: WaitQueue::default(),
             conds: HashMap::new(),
-            owner_died: false,
-            next_ticket: 0,
         }
     }
 
-    fn owned_by(&self, proc: ProcId, thread: u64) -> Option<Owner> {
-        self.owner.filter(|o| o.proc == proc && o.thread == thread)
+    fn s(&self) -> &SyncSlot {
+        self.slot.get()
     }
 
-    /// Makes `proc`/`thread` the owner (the lock must be free) and builds its reply.
-    fn grant(&mut self, proc: ProcId, pid: i32, thread: u64, resume: Option<(Saved, bool)>) -> Result<Value, HubError> {
-        debug_assert!(self.owner.is_none());
-        let owner_died = std::mem::take(&mut self.owner_died);
-        match resume {
+    fn word(&self) -> u64 {
+        self.s().word.load(Ordering::SeqCst)
+    }
+
+    /// Does the word name (proc, thread) as the owner?
+    fn is_owner(w: u64, proc: ProcId, thread: u64) -> bool {
+        held(w) && w & !WAITERS == token(proc.0, thread)
+    }
+
+    /// Swaps the word from `from` to the token of (proc, thread) and writes the owner's
+    /// companions on its behalf (it is parked: it writes nothing until answered). Returns its
+    /// reply, or `None` if the word was no longer `from`.
+    #[allow(clippy::too_many_arguments)]
+    fn install(
+        &self,
+        from: u64,
+        proc: ProcId,
+        pid: i32,
+        thread: u64,
+        resume: Option<(Saved, bool)>,
+        more: bool,
+        owner_died: bool,
+    ) -> Option<Result<Value, HubError>> {
+        let s = self.s();
+        let new = token(proc.0, thread) | if more { WAITERS } else { 0 };
+        s.word
+            .compare_exchange(from, new, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()?;
+        Some(match resume {
             None => {
-                self.next_ticket += 1;
-                let ticket = self.next_ticket;
-                self.owner = Some(Owner {
-                    proc,
-                    pid,
-                    thread,
-                    count: 1,
-                    ticket,
-                });
-                ok(SyncReply::Acquired { ticket, owner_died })
+                let seq = s.seq.load(Ordering::Relaxed).wrapping_add(1);
+                s.seq.store(seq, Ordering::Relaxed);
+                s.count.store(1, Ordering::Relaxed);
+                s.pid.store(pid, Ordering::Relaxed);
+                ok(SyncReply::Acquired {
+                    ticket: u64::from(seq),
+                    owner_died,
+                })
             }
             Some((saved, notified)) => {
-                self.owner = Some(Owner {
-                    proc,
-                    pid,
-                    thread,
-                    count: saved.count,
-                    ticket: saved.ticket,
-                });
+                s.seq.store(saved.ticket, Ordering::Relaxed);
+                s.count.store(saved.count, Ordering::Relaxed);
+                s.pid.store(saved.pid, Ordering::Relaxed);
                 ok(SyncReply::Woken { notified, owner_died })
+            }
+        })
+    }
+
+    /// The word `from` is being given up (by its owner, by its owner's death, or it was left
+    /// as `WAITERS` alone): hand the lock to the first live acquirer, or free it (`DIED` if
+    /// `died`). False if the word was no longer `from` (nothing changed).
+    fn hand_over(&mut self, cx: &mut Cx<'_>, from: u64, died: bool) -> bool {
+        match self.acquirers.pop_live(cx) {
+            Some((w, acq)) => {
+                // `WAITERS` stays set even if nobody else waits: the new owner's release then
+                // comes here too, so the process that just released cannot take the lock back
+                // through the fast path while other acquirers are on their way to the hub
+                // (that would starve them). The hub frees the word once nobody waits.
+                match self.install(from, w.who.proc, acq.pid, acq.thread, acq.resume, true, died) {
+                    Some(r) => {
+                        cx.reply(&w, r);
+                        true
+                    }
+                    None => {
+                        self.acquirers.push_front(w, acq);
+                        false
+                    }
+                }
+            }
+            None => self
+                .s()
+                .word
+                .compare_exchange(from, if died { DIED } else { 0 }, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok(),
+        }
+    }
+
+    /// Brings the word and the queue back in line: a word released while callers are parked
+    /// (`WAITERS` without an owner), or a free word while acquirers are parked (only a
+    /// scribbled word does that), goes to the first live acquirer.
+    fn settle(&mut self, cx: &mut Cx<'_>) {
+        for _ in 0..TRIES {
+            let w = self.word();
+            let ownerless = owner_of(w).is_none();
+            let stuck = ownerless && (w & WAITERS != 0 || !self.acquirers.is_empty());
+            if !stuck || self.hand_over(cx, w, w == DIED) {
+                return;
             }
         }
     }
 
-    /// The lock was just freed: hand it to the first live acquirer, if any.
-    fn hand_over(&mut self, cx: &mut Cx<'_>) {
-        self.owner = None;
-        if let Some((w, acq)) = self.acquirers.pop_live(cx) {
-            let r = self.grant(w.who.proc, acq.pid, acq.thread, acq.resume);
-            cx.reply(&w, r);
+    /// Queues a waiter (a condition waiter re-acquiring, no deadline) for the lock, or grants
+    /// it at once if the lock is free.
+    fn enqueue(&mut self, cx: &mut Cx<'_>, w: Waiter, acq: Acq) {
+        for _ in 0..TRIES {
+            let cur = self.word();
+            if !held(cur) && self.acquirers.is_empty() {
+                if let Some(r) = self.install(cur, w.who.proc, acq.pid, acq.thread, acq.resume, false, cur != 0) {
+                    cx.reply(&w, r);
+                    return;
+                }
+                continue;
+            }
+            if cur & WAITERS != 0
+                || self
+                    .s()
+                    .word
+                    .compare_exchange(cur, cur | WAITERS, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                break;
+            }
         }
-    }
-
-    /// A condition waiter (no longer time-limited) queues to re-acquire the lock.
-    fn reacquire(&mut self, cx: &mut Cx<'_>, w: Waiter, saved: Saved, notified: bool) {
-        if self.owner.is_none() {
-            let r = self.grant(w.who.proc, saved.pid, saved.thread, Some((saved, notified)));
-            cx.reply(&w, r);
-        } else {
-            self.acquirers.push(
-                w,
-                Acq {
-                    pid: saved.pid,
-                    thread: saved.thread,
-                    resume: Some((saved, notified)),
-                },
-            );
-        }
+        self.acquirers.push(w, acq);
+        self.settle(cx);
     }
 
     fn acquire(&mut self, cx: &mut Cx<'_>, who: Caller, thread: u64, pid: i32, wait: Wait) -> Answer {
-        match self.owner.as_mut() {
-            None => Answer::Now(self.grant(who.proc, pid, thread, None)),
-            Some(o) if self.recursive && o.proc == who.proc && o.thread == thread => match o.count.checked_add(1) {
-                Some(c) => {
-                    o.count = c;
-                    Answer::Now(ok(SyncReply::Acquired {
-                        ticket: o.ticket,
-                        owner_died: false,
-                    }))
+        self.settle(cx);
+        let tok = token(who.proc.0, thread);
+        for _ in 0..TRIES {
+            let w = self.word();
+            if !held(w) {
+                match self.install(w, who.proc, pid, thread, None, false, w != 0) {
+                    Some(r) => return Answer::Now(r),
+                    None => continue,
                 }
-                None => Answer::Now(fault(SyncFault::Overflow)),
-            },
-            Some(_) => match cx.park(who, wait) {
-                Some(w) => {
+            }
+            if self.recursive && w & !WAITERS == tok {
+                let s = self.s();
+                return match s.count.load(Ordering::Relaxed).checked_add(1) {
+                    Some(c) => {
+                        s.count.store(c, Ordering::Relaxed);
+                        Answer::Now(ok(SyncReply::Acquired {
+                            ticket: u64::from(s.seq.load(Ordering::Relaxed)),
+                            owner_died: false,
+                        }))
+                    }
+                    None => Answer::Now(fault(SyncFault::Overflow)),
+                };
+            }
+            if wait == Wait::Never {
+                return Answer::Now(Err(HubError::Timeout));
+            }
+            // Held: make sure the release comes here, then park.
+            if w & WAITERS == 0
+                && self
+                    .s()
+                    .word
+                    .compare_exchange(w, w | WAITERS, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+            {
+                continue;
+            }
+            return match cx.park(who, wait) {
+                Some(wt) => {
                     self.acquirers.push(
-                        w,
+                        wt,
                         Acq {
                             pid,
                             thread,
@@ -181,49 +284,79 @@ impl LockObj {
                     Answer::Parked
                 }
                 None => Answer::Now(Err(HubError::Timeout)),
-            },
+            };
         }
+        Answer::Now(Err(contended()))
     }
 
     fn release(&mut self, cx: &mut Cx<'_>, who: Caller, thread: u64, ticket: Option<u64>) -> Result<Value, HubError> {
-        let Some(o) = self.owner.as_mut() else {
-            return match ticket {
-                Some(_) => Ok(Value::Unit),
-                None if self.recursive => fault(SyncFault::NotOwner),
-                None => fault(SyncFault::NotHeld),
-            };
-        };
-        match ticket {
-            Some(t) if t != o.ticket => return Ok(Value::Unit),
-            Some(_) => {}
-            None if self.recursive && (o.proc != who.proc || o.thread != thread) => return fault(SyncFault::NotOwner),
-            None => {}
+        self.settle(cx);
+        for _ in 0..TRIES {
+            let w = self.word();
+            if owner_of(w).is_none() {
+                return match ticket {
+                    Some(_) => Ok(Value::Unit),
+                    None if self.recursive => fault(SyncFault::NotOwner),
+                    None => fault(SyncFault::NotHeld),
+                };
+            }
+            let mine = Self::is_owner(w, who.proc, thread);
+            let s = self.s();
+            match ticket {
+                Some(t) if !mine || t != u64::from(s.seq.load(Ordering::Relaxed)) => return Ok(Value::Unit),
+                Some(_) => {}
+                None if self.recursive && !mine => return fault(SyncFault::NotOwner),
+                None => {}
+            }
+            if self.recursive {
+                let c = s.count.load(Ordering::Relaxed);
+                if c > 1 {
+                    s.count.store(c - 1, Ordering::Relaxed);
+                    return Ok(Value::Unit);
+                }
+            }
+            if self.hand_over(cx, w, false) {
+                return Ok(Value::Unit);
+            }
         }
-        if self.recursive && o.count > 1 {
-            o.count -= 1;
-            return Ok(Value::Unit);
-        }
-        self.hand_over(cx);
-        Ok(Value::Unit)
+        Err(contended())
     }
 
     fn cond_wait(&mut self, cx: &mut Cx<'_>, who: Caller, cond: CondKey, thread: u64, pid: i32, wait: Wait) -> Answer {
-        let Some(o) = self.owned_by(who.proc, thread) else {
-            return Answer::Now(fault(SyncFault::NotOwner));
-        };
-        let saved = Saved {
-            pid,
-            thread,
-            count: o.count,
-            ticket: o.ticket,
-        };
-        self.hand_over(cx);
-        match cx.park(who, wait) {
-            Some(w) => self.conds.entry(cond).or_default().push(w, saved),
-            // `wait(0)`: nothing can notify it in between; queue for the lock again now.
-            None => self.reacquire(cx, Waiter { who, timer: None }, saved, false),
+        self.settle(cx);
+        for _ in 0..TRIES {
+            let w = self.word();
+            if !Self::is_owner(w, who.proc, thread) {
+                return Answer::Now(fault(SyncFault::NotOwner));
+            }
+            let s = self.s();
+            let saved = Saved {
+                pid,
+                thread,
+                count: s.count.load(Ordering::Relaxed).max(1),
+                ticket: s.seq.load(Ordering::Relaxed),
+            };
+            if !self.hand_over(cx, w, false) {
+                continue;
+            }
+            match cx.park(who, wait) {
+                Some(wt) => self.conds.entry(cond).or_default().push(wt, saved),
+                // `wait(0)`: nothing can notify it in between; queue for the lock again now.
+                None => self.reacquire(cx, Waiter { who, timer: None }, saved, false),
+            }
+            return Answer::Parked;
         }
-        Answer::Parked
+        Answer::Now(Err(contended()))
+    }
+
+    /// A condition waiter (no longer time-limited) queues to re-acquire the lock.
+    fn reacquire(&mut self, cx: &mut Cx<'_>, w: Waiter, saved: Saved, notified: bool) {
+        let acq = Acq {
+            pid: saved.pid,
+            thread: saved.thread,
+            resume: Some((saved, notified)),
+        };
+        self.enqueue(cx, w, acq);
     }
 
     fn cond_notify(
@@ -234,7 +367,8 @@ impl LockObj {
         thread: u64,
         n: u32,
     ) -> Result<Value, HubError> {
-        if self.owned_by(who.proc, thread).is_none() {
+        self.settle(cx);
+        if !Self::is_owner(self.word(), who.proc, thread) {
             return fault(SyncFault::NotOwner);
         }
         let mut moved = Vec::new();
@@ -254,6 +388,24 @@ impl LockObj {
         }
         Ok(Value::U64(woken))
     }
+
+    fn state(&self) -> SyncReply {
+        let w = self.word();
+        let s = self.s();
+        let owner = owner_of(w).map(|(p, t)| LockOwner {
+            proc: ProcId(p),
+            pid: s.pid.load(Ordering::Relaxed),
+            thread: t,
+        });
+        SyncReply::LockState {
+            count: if owner.is_some() {
+                s.count.load(Ordering::Relaxed).max(1)
+            } else {
+                0
+            },
+            owner,
+        }
+    }
 }
 
 impl Object for LockObj {
@@ -261,18 +413,18 @@ impl Object for LockObj {
         let ObjOp::Sync(op) = op else {
             return Answer::Now(Err(HubError::WrongKind));
         };
+        // A hand-over announced by a `HandOff` still in flight is done first, so what a
+        // client reads after its own release is what the release left.
+        self.settle(cx);
         match op {
             SyncOp::Acquire { thread, pid, wait } => self.acquire(cx, who, thread, pid, wait),
             SyncOp::Release { thread, ticket } => Answer::Now(self.release(cx, who, thread, ticket)),
-            SyncOp::Locked => Answer::Now(Ok(Value::Bool(self.owner.is_some()))),
-            SyncOp::LockState => Answer::Now(ok(SyncReply::LockState {
-                owner: self.owner.map(|o| LockOwner {
-                    proc: o.proc,
-                    pid: o.pid,
-                    thread: o.thread,
-                }),
-                count: self.owner.map_or(0, |o| o.count),
-            })),
+            SyncOp::HandOff => {
+                self.settle(cx);
+                Answer::Now(Ok(Value::Unit))
+            }
+            SyncOp::Locked => Answer::Now(Ok(Value::Bool(held(self.word())))),
+            SyncOp::LockState => Answer::Now(ok(self.state())),
             SyncOp::CondWait {
                 cond,
                 thread,
@@ -318,9 +470,23 @@ impl Object for LockObj {
         // Its waiters may sit on connections the hub has not seen close yet: drop them first,
         // so the lock is never handed to a dead process.
         self.cancel(cx, &|w: &Waiter| w.who.proc == proc, None);
-        if self.owner.is_some_and(|o| o.proc == proc) {
-            self.owner_died = true;
-            self.hand_over(cx);
+        let dead = token(proc.0, 0) >> 32;
+        for _ in 0..TRIES {
+            let w = self.word();
+            if w >> 32 != dead {
+                break;
+            }
+            // It owned the lock, through the fast path or not, at whatever depth.
+            if self.hand_over(cx, w, true) {
+                break;
+            }
         }
+        // A release it made just before dying may still need its hand-over.
+        self.settle(cx);
+    }
+
+    fn attach(&mut self, id: ObjId) {
+        self.slot
+            .attach(id, if self.recursive { KIND_RLOCK } else { KIND_LOCK });
     }
 }

@@ -24,6 +24,7 @@
 //! - Refusals that the client must tell apart travel as `Value::Sync(SyncReply::Fault(..))`;
 //!   protocol misuse (a wrong op for the kind) is `HubError::WrongKind`.
 
+pub(crate) mod arena;
 pub(crate) mod barrier;
 pub(crate) mod event;
 pub(crate) mod lock;

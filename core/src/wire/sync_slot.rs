@@ -1,0 +1,144 @@
+//! The shared-memory layout of the synchronisation fast paths (the *sync arena*).
+//!
+//! The hub creates one anonymous shared memory object of [`ARENA_BYTES`] (sparse: a page costs
+//! memory only once a slot in it is used) and every process that wants the fast paths maps it
+//! (`Op::SyncArena` hands out its descriptor). The arena is an array of [`ARENA_SLOTS`] slots of
+//! [`SLOT_BYTES`] bytes; **slot `i` belongs to the hub object whose slab index is `i`**, so the
+//! object table's free list is the arena's free list, and a handle (an object id) already says
+//! where its slot is. An object whose index is beyond the arena, a process without the mapping,
+//! or a program run with [`FASTPATH_ENV`]`=0` uses the message protocol only.
+//!
+//! # Who writes which word
+//! | word | written by | meaning |
+//! |---|---|---|
+//! | `ident` | hub only (when the object is created and when it is reclaimed) | the full object id that owns the slot; 0 when unused. Clients check it before every fast operation, so a wrong, stale or forged id never touches someone else's slot. |
+//! | `kind` | hub only (at creation) | [`KIND_LOCK`], [`KIND_RLOCK`], ... |
+//! | `word` | anyone, by compare-and-swap only | the state word (below) |
+//! | `count`, `seq`, `pid` | the lock's current owner (or the hub while it grants the lock on a waiter's behalf, before answering it) | recursion count, ownership sequence number (a guard's ticket), the owner's OS pid (informational) |
+//!
+//! # The lock word (Lock, RLock)
+//! - bits 32..64: the owning process's id + 1 (0: nobody); bits 0..31: the owning thread's id
+//!   (truncated to 31 bits); bit 31: [`WAITERS`].
+//! - `0`: free. [`DIED`]: free, and the previous owner died holding it (the next owner is told).
+//! - `token | WAITERS`: held, and callers are parked in the hub: the release goes through the
+//!   hub, which hands the lock to the first waiter by writing its token (FIFO, no barging).
+//! - `WAITERS` alone: released by its owner while callers are parked; the hub hands it over
+//!   (anyone who sees it treats the lock as held).
+//!
+//! `WAITERS` is set by the hub when it parks a caller, and by a client just before it sends its
+//! `Acquire` (so the owner does not take the lock back while that message travels). A word with
+//! `WAITERS` set is changed by the hub only, plus the transition `token|WAITERS → WAITERS` by
+//! the releasing owner. A `WAITERS` with nobody parked costs one message at the next release.
+//!
+//! # Trust
+//! Every process of the program can write the arena. A process that scribbles on it can break
+//! the primitives whose slots it overwrites (a lock that looks held forever, two owners), but
+//! never the hub: the hub only performs atomic operations on the arena, in bounded loops, and
+//! validates nothing it reads there beyond decoding it.
+
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
+
+/// Bytes per slot (one cache line).
+pub const SLOT_BYTES: usize = 64;
+/// Slots in the arena (objects with a larger slab index use the message protocol).
+pub const ARENA_SLOTS: usize = 1 << 20;
+/// The arena's size in bytes (64 MiB of address space; memory is used only where slots are).
+pub const ARENA_BYTES: usize = SLOT_BYTES * ARENA_SLOTS;
+
+/// The environment variable that turns the fast paths off (`0`, `off` or `false`): every
+/// synchronisation call then takes the message protocol, as on a platform without the arena.
+pub const FASTPATH_ENV: &str = "MULTIPROC_SYNC_FASTPATH";
+
+/// Kind tag of a Lock's slot.
+pub const KIND_LOCK: u32 = 0x5359_0001;
+/// Kind tag of an RLock's slot.
+pub const KIND_RLOCK: u32 = 0x5359_0002;
+/// Kind tag of an Event's slot.
+pub const KIND_EVENT: u32 = 0x5359_0003;
+
+/// Lock word: callers are parked in the hub.
+pub const WAITERS: u64 = 1 << 31;
+/// Lock word: free, and its previous owner died holding it.
+pub const DIED: u64 = 1;
+
+/// Event word: the flag is set.
+pub const EV_SET: u64 = 1;
+/// Event word: callers are parked in the hub (a `set` must tell the hub).
+pub const EV_WAITERS: u64 = 2;
+
+/// Is the fast path enabled by the environment (see [`FASTPATH_ENV`])?
+pub fn fastpath_enabled() -> bool {
+    !matches!(
+        std::env::var(FASTPATH_ENV).as_deref(),
+        Ok("0") | Ok("off") | Ok("false") | Ok("no")
+    )
+}
+
+/// One slot. Every field is an atomic: any bit pattern is a valid value, so a slot may be read
+/// from memory that another process writes (or scribbles on) at any time.
+#[repr(C, align(64))]
+#[derive(Debug, Default)]
+pub struct SyncSlot {
+    /// The owning object's id (0: unused). Hub-written.
+    pub ident: AtomicU64,
+    /// The kind tag. Hub-written.
+    pub kind: AtomicU32,
+    _reserved: AtomicU32,
+    /// The state word (see the module docs).
+    pub word: AtomicU64,
+    /// RLock recursion count. Owner-written.
+    pub count: AtomicU32,
+    /// Ownership sequence number (a guard's ticket). Owner-written.
+    pub seq: AtomicU32,
+    /// The owner's OS pid (informational). Owner-written.
+    pub pid: AtomicI32,
+    _pad: [AtomicU32; 7],
+}
+
+const _: () = assert!(std::mem::size_of::<SyncSlot>() == SLOT_BYTES);
+const _: () = assert!(std::mem::align_of::<SyncSlot>() == SLOT_BYTES);
+
+/// The slot index of an object id (its slab index).
+pub fn slot_index(id: u64) -> usize {
+    (id & 0xffff_ffff) as usize
+}
+
+/// The owner token of `(process, thread)`.
+pub fn token(proc: u64, thread: u64) -> u64 {
+    (u64::from((proc as u32).wrapping_add(1)) << 32) | (thread & 0x7fff_ffff)
+}
+
+/// The thread id as a token stores it.
+pub fn token_thread(thread: u64) -> u64 {
+    thread & 0x7fff_ffff
+}
+
+/// The owner `(process, thread)` a lock word names, if any.
+pub fn owner_of(word: u64) -> Option<(u64, u64)> {
+    let p = word >> 32;
+    (p != 0).then(|| (p - 1, word & 0x7fff_ffff))
+}
+
+/// Is the lock held (or being handed over by the hub)?
+pub fn held(word: u64) -> bool {
+    (word >> 32) != 0 || word & WAITERS != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_never_look_free() {
+        for (p, t) in [(0u64, 0u64), (0, 1), (7, 42), (u32::MAX as u64 - 1, 0x7fff_ffff)] {
+            let tok = token(p, t);
+            assert!(held(tok));
+            assert_eq!(owner_of(tok), Some((p, t)));
+            assert_eq!(owner_of(tok | WAITERS), Some((p, t)));
+        }
+        assert!(!held(0));
+        assert!(!held(DIED));
+        assert!(held(WAITERS));
+        assert_eq!(owner_of(WAITERS), None);
+    }
+}
