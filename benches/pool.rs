@@ -6,7 +6,7 @@
 //!
 //! Every case uses `Pool(2)`, started once outside the measured loop.
 //!
-//! Run: `cargo bench --bench pool -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p multiproc-benches --bench pool -- --warm-up-time 1 --measurement-time 3`
 
 use std::time::{Duration, Instant};
 

@@ -18,15 +18,16 @@
 
 use std::time::{Duration, Instant};
 
-use multiproc::sys::proc::send_signal;
-use multiproc::sys::signal::SIGINT;
 use multiproc::{JoinError, Process};
+use nix::sys::signal::{kill, signal, SigHandler, Signal::SIGINT};
+use nix::unistd::Pid;
 
 #[multiproc::worker]
 fn long_task(secs: u64, ignore_ctrl_c: bool) {
     if ignore_ctrl_c {
         // This child only stops when its parent tells it to (SIGTERM).
-        let _ = multiproc::sys::signal::ignore(SIGINT);
+        // SAFETY: SIG_IGN runs no code of ours in signal context.
+        let _ = unsafe { signal(SIGINT, SigHandler::SigIgn) };
     }
     let me = multiproc::current_process();
     println!("{} (pid {}) working for {secs} s...", me.name(), std::process::id());
@@ -50,11 +51,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let me = std::process::id() as i32;
         if nix::unistd::getpgrp().as_raw() == me {
             println!("(no Ctrl-C yet: sending SIGINT to the process group, as the terminal would)");
-            let _ = send_signal(-me, SIGINT);
+            let _ = kill(Pid::from_raw(-me), SIGINT);
         } else {
             println!("(no Ctrl-C yet: sending SIGINT to the parent and to each child, as the terminal would)");
             for pid in pids.into_iter().chain([me]) {
-                let _ = send_signal(pid, SIGINT);
+                let _ = kill(Pid::from_raw(pid), SIGINT);
             }
         }
     });

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use multiproc::sync::Lock;
 use multiproc::{current_process, Process};
-use serde_json::json;
 
 const TICKETS: u64 = 3;
 
@@ -23,34 +22,58 @@ fn random_sleep() {
     std::thread::sleep(Duration::from_millis((x >> 33) % 50));
 }
 
-fn load(tf: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(tf).unwrap()).unwrap()
+/// The ticket file, `{"origin": .., "dest": .., "count": ..}` as in the Python original. Written
+/// and read by hand so that the example needs no JSON crate.
+struct Ticks {
+    origin: String,
+    dest: String,
+    count: u64,
+}
+
+impl Ticks {
+    fn to_json(&self) -> String {
+        format!(
+            r#"{{"origin": "{}", "dest": "{}", "count": {}}}"#,
+            self.origin, self.dest, self.count
+        )
+    }
+}
+
+/// The string or number after `"key":` in a flat JSON object.
+fn field<'a>(json: &'a str, key: &str) -> &'a str {
+    let pat = format!("\"{key}\":");
+    let rest = json.find(&pat).map_or("", |i| &json[i + pat.len()..]);
+    rest.trim_start()
+        .trim_start_matches('"')
+        .split(['"', ',', '}'])
+        .next()
+        .unwrap_or("")
+        .trim()
+}
+
+fn load(tf: &str) -> Ticks {
+    let json = std::fs::read_to_string(tf).unwrap();
+    Ticks {
+        origin: field(&json, "origin").to_string(),
+        dest: field(&json, "dest").to_string(),
+        count: field(&json, "count").parse().unwrap_or(0),
+    }
 }
 
 fn info(tf: &str) {
     let ticks = load(tf);
-    println!(
-        "ticks from {} to {} left {}",
-        ticks["origin"].as_str().unwrap_or("?"),
-        ticks["dest"].as_str().unwrap_or("?"),
-        ticks["count"]
-    );
+    println!("ticks from {} to {} left {}", ticks.origin, ticks.dest, ticks.count);
 }
 
 /// Returns true if this client bought a ticket.
 fn buy(tf: &str, pname: &str) -> bool {
     let mut ticks = load(tf);
     random_sleep();
-    let count = ticks["count"].as_u64().unwrap_or(0);
-    if count > 0 {
-        ticks["count"] = json!(count - 1);
+    if ticks.count > 0 {
+        ticks.count -= 1;
         random_sleep();
-        std::fs::write(tf, ticks.to_string()).unwrap();
-        println!(
-            "{pname} buy one tick from {} to {}!",
-            ticks["origin"].as_str().unwrap_or("?"),
-            ticks["dest"].as_str().unwrap_or("?")
-        );
+        std::fs::write(tf, ticks.to_json()).unwrap();
+        println!("{pname} buy one tick from {} to {}!", ticks.origin, ticks.dest);
         true
     } else {
         println!("oh....no ticks :(");
@@ -74,10 +97,12 @@ fn lock_task(tf: String, lock: Lock) -> bool {
 }
 
 fn run(tf: &str, lock: Option<&Lock>) -> Result<u64, Box<dyn std::error::Error>> {
-    std::fs::write(
-        tf,
-        json!({"origin": "Beijing", "dest": "Shanghai", "count": TICKETS}).to_string(),
-    )?;
+    let ticks = Ticks {
+        origin: "Beijing".into(),
+        dest: "Shanghai".into(),
+        count: TICKETS,
+    };
+    std::fs::write(tf, ticks.to_json())?;
     let mut clients = Vec::new();
     for i in 0..20 {
         let name = format!("client-{}", i + 1);

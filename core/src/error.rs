@@ -1,9 +1,12 @@
 //! Error types: one enum per family of operations. Each message says what happened and, where
 //! there is something to do about it, what to do.
 
-use crate::sys::Errno;
-use crate::wire::proto::HubError;
-use crate::wire::FrameError;
+/// An OS error number (from `nix`), as carried by [`CallError::Io`] and other I/O failures.
+pub use crate::sys::Errno;
+/// The hub's answer when it refuses or cannot complete a call (carried by [`CallError::Hub`]).
+pub use crate::wire::proto::HubError;
+/// Why a message could not be framed (carried by [`CallError::Encode`]).
+pub use crate::wire::FrameError;
 
 /// A failure in talking to the hub. Usually wrapped by an operation's own error type.
 ///

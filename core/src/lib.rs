@@ -75,10 +75,24 @@ pub mod queue;
 pub mod runtime;
 pub mod shm;
 pub mod sync;
+// `sys` (the OS layer) and `wire` (the frame format) are internal. The off-by-default
+// `internals` feature makes them reachable, doc-hidden, for tests, benches and fuzz targets
+// that write raw frames; it is not a stable API.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod sys;
+// Without the feature, what only tests and benches use is dead code here.
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+mod sys;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod wire;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+mod wire;
 
-pub use error::{AskError, CallError, JoinError, ProcessError, RecvError, SendError};
+pub use error::{AskError, CallError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError};
 pub use mailbox::{mailbox, Addr, Mailbox, ReplyTo};
 pub use multiproc_macros::worker;
 pub use process::{
