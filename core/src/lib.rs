@@ -158,23 +158,161 @@ pub mod __private {
         rmp_serde::to_vec(r).map_err(|e| RunError(format!("the worker's result could not be serialised: {e}")))
     }
 
+    // Argument and result checks. A type that is not serialisable must give ONE error, on the
+    // type as the user wrote it, and nothing else. So:
+    // - the check is staged: `assert_arg::<T>()` needs `Serialize` only, and the
+    //   `DeserializeOwned` check (`assert_arg_de`) is asked for only when `T: Serialize` holds
+    //   (autoref specialisation on `Probe<T>`); a type with neither gets one error, not two;
+    // - the generated code that encodes and decodes (`Args::task`, `Probe::decode`,
+    //   `Out::encode`) goes through the same specialisation, so a type without the traits picks
+    //   a fallback that compiles, and the generated calls add no errors of their own. The
+    //   fallbacks never run: the checks above make such a program fail to compile.
+
     /// A type that can be a worker argument.
     #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be a worker argument: it is sent to another process, so it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+        message = "`{Self}` cannot be a worker argument: it is sent to another process, so it must implement `serde::Serialize` and `serde::Deserialize`",
         label = "not serialisable",
-        note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]`, or pass a value that can be rebuilt in the child"
+        note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]` (serde with its `derive` feature), or pass a value that can be rebuilt in the child"
     )]
     pub trait WorkerArg {}
-    impl<T: serde::Serialize + serde::de::DeserializeOwned> WorkerArg for T {}
+    impl<T: serde::Serialize> WorkerArg for T {}
+
+    /// A type that can be a worker argument (the second half of the check).
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a worker argument: it is sent to another process, so it must implement `serde::Deserialize` too",
+        label = "not deserialisable",
+        note = "derive it with `#[derive(serde::Serialize, serde::Deserialize)]` (serde with its `derive` feature); a worker argument must be owned (no borrowed `&str` or `&[u8]` inside)"
+    )]
+    pub trait WorkerArgDe {}
+    impl<T: serde::de::DeserializeOwned> WorkerArgDe for T {}
 
     /// A type that can be a worker's result.
     #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be a worker's return type: it is sent back to the parent, so it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+        message = "`{Self}` cannot be a worker's return type: it is sent back to the parent, so it must implement `serde::Serialize` and `serde::Deserialize`",
         label = "not serialisable",
-        note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]`"
+        note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]` (serde with its `derive` feature)"
     )]
     pub trait WorkerResult {}
-    impl<T: serde::Serialize + serde::de::DeserializeOwned> WorkerResult for T {}
+    impl<T: serde::Serialize> WorkerResult for T {}
+
+    /// A type that can be a worker's result (the second half of the check).
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a worker's return type: it is sent back to the parent, so it must implement `serde::Deserialize` too",
+        label = "not deserialisable",
+        note = "derive it with `#[derive(serde::Serialize, serde::Deserialize)]` (serde with its `derive` feature)"
+    )]
+    pub trait WorkerResultDe {}
+    impl<T: serde::de::DeserializeOwned> WorkerResultDe for T {}
+
+    /// Compile-time check used by `#[worker]` (first half: `Serialize`).
+    pub fn assert_arg<T: WorkerArg + ?Sized>() {}
+    /// Compile-time check used by `#[worker]` (second half: `DeserializeOwned`).
+    pub fn assert_arg_de<T: WorkerArgDe>(_: Probe<T>) {}
+    /// Compile-time check used by `#[worker]` (first half: `Serialize`).
+    pub fn assert_result<T: WorkerResult + ?Sized>() {}
+    /// Compile-time check used by `#[worker]` (second half: `DeserializeOwned`).
+    pub fn assert_result_de<T: WorkerResultDe>(_: Probe<T>) {}
+
+    /// A type-level probe for autoref specialisation: `(&&Probe::<T>::new()).method()` picks
+    /// the impl on `&Probe<T>` when `T` has the traits, the one on `Probe<T>` otherwise.
+    pub struct Probe<T>(core::marker::PhantomData<fn() -> T>);
+    impl<T> Probe<T> {
+        /// A probe for `T`.
+        #[allow(clippy::new_without_default)]
+        pub const fn new() -> Self {
+            Probe(core::marker::PhantomData)
+        }
+    }
+
+    /// Asks for the `DeserializeOwned` half only once `Serialize` holds.
+    pub trait DeAfterSer {
+        /// The type whose `DeserializeOwned` is to be checked.
+        type Check;
+        /// A probe of that type.
+        fn de_check(&self) -> Probe<Self::Check>;
+    }
+    impl<T: serde::Serialize> DeAfterSer for &Probe<T> {
+        type Check = T;
+        fn de_check(&self) -> Probe<T> {
+            Probe::new()
+        }
+    }
+    /// The fallback of [`DeAfterSer`]: nothing more to check (the `Serialize` error is enough).
+    pub trait DeAfterSerSkip {
+        /// Always `()`.
+        fn de_check(&self) -> Probe<()>;
+    }
+    impl<T> DeAfterSerSkip for Probe<T> {
+        fn de_check(&self) -> Probe<()> {
+            Probe::new()
+        }
+    }
+
+    /// Decodes a worker's arguments (the generated entry calls this).
+    pub trait Decode<T> {
+        /// Decodes `bytes` as `T`.
+        fn decode(&self, bytes: &[u8]) -> Result<T, RunError>;
+    }
+    impl<T: serde::de::DeserializeOwned> Decode<T> for &Probe<T> {
+        fn decode(&self, bytes: &[u8]) -> Result<T, RunError> {
+            decode_args(bytes)
+        }
+    }
+    /// The fallback of [`Decode`] (never runs: the program does not compile).
+    pub trait DecodeFallback<T> {
+        /// Fails.
+        fn decode(&self, bytes: &[u8]) -> Result<T, RunError>;
+    }
+    impl<T> DecodeFallback<T> for Probe<T> {
+        fn decode(&self, _: &[u8]) -> Result<T, RunError> {
+            Err(RunError("the worker's arguments are not deserialisable".into()))
+        }
+    }
+
+    /// A worker's arguments (or its value) by reference, for [`MakeTask`] and [`Encode`].
+    pub struct Args<'a, A>(pub &'a A);
+
+    /// Builds a task from encoded arguments (the generated constructor calls this).
+    pub trait MakeTask {
+        /// The task that runs worker `name` on these arguments.
+        fn task<R>(&self, name: &'static str) -> Task<R>;
+    }
+    impl<A: serde::Serialize> MakeTask for &Args<'_, A> {
+        fn task<R>(&self, name: &'static str) -> Task<R> {
+            Task::from_parts(name, self.0)
+        }
+    }
+    /// The fallback of [`MakeTask`] (never runs: the program does not compile).
+    pub trait MakeTaskFallback {
+        /// A task whose arguments failed to serialise.
+        fn task<R>(&self, name: &'static str) -> Task<R>;
+    }
+    impl<A> MakeTaskFallback for Args<'_, A> {
+        fn task<R>(&self, name: &'static str) -> Task<R> {
+            Task::unserialisable(name)
+        }
+    }
+
+    /// Encodes a worker's value (the generated entry calls this).
+    pub trait Encode {
+        /// The encoded value.
+        fn encode(&self) -> Result<Vec<u8>, RunError>;
+    }
+    impl<A: serde::Serialize> Encode for &Args<'_, A> {
+        fn encode(&self) -> Result<Vec<u8>, RunError> {
+            encode_result(self.0)
+        }
+    }
+    /// The fallback of [`Encode`] (never runs: the program does not compile).
+    pub trait EncodeFallback {
+        /// Fails.
+        fn encode(&self) -> Result<Vec<u8>, RunError>;
+    }
+    impl<A> EncodeFallback for Args<'_, A> {
+        fn encode(&self) -> Result<Vec<u8>, RunError> {
+            Err(RunError("the worker's result is not serialisable".into()))
+        }
+    }
 
     /// Finds a registered worker by name (used by pool workers, which run many tasks in one
     /// process).
@@ -188,9 +326,4 @@ pub mod __private {
     pub fn run_caught(entry: &WorkerEntry, args: &[u8]) -> Result<Result<Vec<u8>, RunError>, (String, Option<String>)> {
         crate::runtime::bootstrap::catch(|| (entry.run)(args)).map_err(|r| (r.message, r.location))
     }
-
-    /// Compile-time check used by `#[worker]`.
-    pub fn assert_arg<T: WorkerArg>() {}
-    /// Compile-time check used by `#[worker]`.
-    pub fn assert_result<T: WorkerResult>() {}
 }
