@@ -94,6 +94,78 @@ mod wire;
 
 pub use error::{AskError, CallError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError};
 pub use mailbox::{mailbox, Addr, Mailbox, ReplyTo};
+/// Makes a function, or a type's `fn run(self)`, the body of a child process.
+///
+/// A child process is a re-executed copy of the program; `#[worker]` registers the item under
+/// its module path and name, so that the child finds it by name, decodes the arguments, runs
+/// the body and sends the encoded result back.
+///
+/// # On a free function
+///
+/// `#[worker] fn f(args..) -> T` keeps its name, visibility and docs, but now *builds a task*
+/// instead of running the body: `f(args..)` returns a [`Task<T>`] (`T` is `()` if there is no
+/// return type), which [`Process::new`] and the [`Pool`] run in another process.
+///
+/// ```
+/// use multiproc::{Process, Task};
+///
+/// /// Squares a number in another process.
+/// #[multiproc::worker]
+/// pub fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let task: Task<u64> = square(7); // nothing runs yet
+/// let mut p = Process::new(task).start()?;
+/// assert_eq!(p.join()?, 49);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # On an `impl` block
+///
+/// Python's "subclass `Process` and override `run()`": the value itself is sent to the child,
+/// which calls its `run(self)`. The block is kept as it is, and the type gets [`IntoTask`].
+///
+/// ```
+/// use multiproc::Process;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Countdown {
+///     from: u32,
+/// }
+///
+/// #[multiproc::worker]
+/// impl Countdown {
+///     fn run(self) -> Vec<u32> {
+///         (0..=self.from).rev().collect()
+///     }
+/// }
+///
+/// let mut p = Process::new(Countdown { from: 3 }).start()?;
+/// assert_eq!(p.join()?, [3, 2, 1, 0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # What it accepts
+///
+/// - A free function that is not generic (no type, lifetime or const parameters, no `where`),
+///   not `async`, `const`, `unsafe` or `extern`, and not a method (no `self`).
+/// - Arguments with any patterns (`(a, b): (u32, u32)`, `mut x: u64`), whose types are owned
+///   (no `&str`, `&[T]` or other references: use `String`, `Vec<T>`), concrete (no
+///   `impl Trait`), and implement `serde::Serialize` and `serde::Deserialize`. So must the
+///   result type. Handles of multiproc (`Lock`, `Queue`, `Connection`, `shm::Array`, ...) are
+///   all valid arguments.
+/// - Or an inherent, non-generic `impl` block of a serialisable type with a method
+///   `fn run(self)` (or `mut self`) taking nothing else; its other methods are left alone.
+/// - No attribute arguments: `#[multiproc::worker]`, not `#[multiproc::worker(..)]`.
+///
+/// Anything else is a compile error on the offending tokens that says what to write instead;
+/// an argument or result type that is not serialisable gives one error, on that type.
+///
+/// A closure cannot be a worker (it has no name a child could find). To run a closure in a
+/// child, use [`Process::fork`], which forks the current process (read [`StartMethod::Fork`]).
+#[doc(inline)]
 pub use multiproc_macros::worker;
 pub use process::{
     active_children, cpu_count, current_process, get_start_method, parent_process, set_start_method, ExitStatus,
@@ -133,6 +205,12 @@ pub fn catch_interrupts() -> Result<(), CallError> {
 pub fn interrupt_blocked_calls() -> Result<(), CallError> {
     runtime::rt()?.hub_cmd(hub::Cmd::Interrupt)
 }
+
+/// Every code block of README.md, compiled and run as a doctest (`cargo test --workspace`), so
+/// that the README cannot go stale. (`sh` and `toml` blocks are not Rust; rustdoc skips them.)
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Items used by the code that `#[worker]` generates. Not a stable API.
 #[doc(hidden)]
