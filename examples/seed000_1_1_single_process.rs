@@ -1,4 +1,4 @@
-//! Port of seed `000_f3a3d9fdef9d0ce7.txt`, 例1.1 ("create a function and run it as a single
+//! Port of a Python tutorial program (below), 例1.1 ("create a function and run it as a single
 //! process"): one worker that prints the time three times, and a parent that prints the child's
 //! pid, name and `is_alive()` right after starting it.
 //!
@@ -8,6 +8,27 @@
 //! waits for all three lines. (Sleeps are scaled by 1/10: Python's 2 s interval is 0.2 s here.)
 //!
 //! Run: `cargo run --release --example seed000_1_1_single_process`
+//!
+//! The Python original:
+//!
+//! ```python
+//! import multiprocessing
+//! import time
+//!
+//! def worker(interval):
+//!     n = 3
+//!     while n > 0:
+//!         print("The time is {0}".format(time.ctime()))
+//!         time.sleep(interval)
+//!         n -= 1
+//!
+//! if __name__ == "__main__":
+//!     p = multiprocessing.Process(target = worker, args = (2,))
+//!     p.start()
+//!     print "p.pid:", p.pid
+//!     print "p.name:", p.name
+//!     print "p.is_alive:", p.is_alive()
+//! ```
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,4 +1,4 @@
-//! Port of seed `000_f3a3d9fdef9d0ce7.txt`, 例1.3 ("define the process as a class"): Python
+//! Port of a Python tutorial program (below), 例1.3 ("define the process as a class"): Python
 //! subclasses `multiprocessing.Process` and overrides `run()`; here `ClockProcess` is a plain
 //! struct whose fields are the arguments, and `#[multiproc::worker]` on its `impl` makes its
 //! `run(self)` the body of the child process.
@@ -8,6 +8,29 @@
 //! child when it exits.
 //!
 //! Run: `cargo run --release --example seed000_1_3_class_process`
+//!
+//! The Python original:
+//!
+//! ```python
+//! import multiprocessing
+//! import time
+//!
+//! class ClockProcess(multiprocessing.Process):
+//!     def __init__(self, interval):
+//!         multiprocessing.Process.__init__(self)
+//!         self.interval = interval
+//!
+//!     def run(self):
+//!         n = 3
+//!         while n > 0:
+//!             print("the time is {0}".format(time.ctime()))
+//!             time.sleep(self.interval)
+//!             n -= 1
+//!
+//! if __name__ == '__main__':
+//!     p = ClockProcess(2)
+//!     p.start()
+//! ```
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

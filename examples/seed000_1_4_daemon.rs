@@ -1,16 +1,35 @@
-//! Port of seed `000_f3a3d9fdef9d0ce7.txt`, 例1.4 ("daemon programs compared"): a daemonic
+//! Port of a Python tutorial program (below), 例1.4 ("daemon programs compared"): a daemonic
 //! worker prints `work start`, sleeps, and prints `work end`.
 //!
-//! The seed describes both cases; this example runs them one after the other:
-//! 1. **daemon + `join()`** (the seed's code): the parent waits, so the output is
+//! The original describes both cases; this example runs them one after the other:
+//! 1. **daemon + `join()`** (the original's code): the parent waits, so the output is
 //!    `work start`, `work end`, `end!`.
-//! 2. **daemon without `join()`** (the seed's rule 2: "if the main process ends, its daemonic
+//! 2. **daemon without `join()`** (the original's rule 2: "if the main process ends, its daemonic
 //!    processes end with it"): the parent prints `end!` and returns from `main`; the root then
 //!    terminates its daemonic child, so that child's `work end` line is **never printed**.
 //!
 //! Sleeps scaled by 1/10 (Python's 3 s is 0.3 s).
 //!
 //! Run: `cargo run --release --example seed000_1_4_daemon`
+//!
+//! The Python original:
+//!
+//! ```python
+//! import multiprocessing
+//! import time
+//!
+//! def worker(interval):
+//!     print("work start:{0}".format(time.ctime()));
+//!     time.sleep(interval)
+//!     print("work end:{0}".format(time.ctime()));
+//!
+//! if __name__ == "__main__":
+//!     p = multiprocessing.Process(target = worker, args = (3,))
+//!     p.daemon = True
+//!     p.start()
+//!     p.join()
+//!     print "end!"
+//! ```
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,5 +1,5 @@
-//! Port of the Ctrl-C notes of seed `000_f3a3d9fdef9d0ce7.txt` ("misc": a main thread that is
-//! blocked does not respond to Ctrl-C, so the seed's workaround is a `while True` loop in the
+//! Port of the Ctrl-C notes of a Python tutorial (below: a main thread that is
+//! blocked does not respond to Ctrl-C, so the tutorial's workaround is a `while True` loop in the
 //! main thread). With multiproc the parent can simply block in `join()`: after
 //! `multiproc::catch_interrupts()`, Ctrl-C makes the blocked `join()` return
 //! `Err(JoinError::Interrupted)` promptly, and the parent cleans up: it terminates and joins its
@@ -15,6 +15,16 @@
 //! the program exits 0 well before the children's 10 s are up.
 //!
 //! Run: `cargo run --release --example seed000_ctrl_c`
+//!
+//! The notes it ports (in the original: "the main thread does not respond to Ctrl-C when it
+//! has finished its code or is blocked; solution: `while True` in the main thread"):
+//!
+//! ```text
+//! 主线程对 CTRL-C signal的响应
+//!   1. 无论主线程是否等待其他线程结束执行,如果主线程执行完了所有代码,将不会响应 CTRL-C
+//!   2. 主线程 block 住的情况下,也不会响应 CTRL-C
+//!   3. solution : while True in main thread.
+//! ```
 
 use std::time::{Duration, Instant};
 

@@ -1,24 +1,58 @@
-//! Port of seed `004_35c9031a2395673c.txt`, "编写多进程" (writing multi-process code): the
+//! Port of a Python tutorial program (below), "编写多进程" (writing multi-process code): the
 //! process half of its threads-versus-processes comparison. CPU-bound work —
 //! `sum(sqrt(n * tanh(n) / log2(n) / log10(n)))` over eight ranges `task1` .. `task8` — is
-//! split across `cpu_count()` processes (the seed uses `Pool(num_cores)` with `apply_async`;
+//! split across `cpu_count()` processes (the original uses `Pool(num_cores)` with `apply_async`;
 //! here each of `cpu_count()` processes takes every `cpu_count()`-th task and returns its
 //! `{name: result}` pairs through `join()`).
 //!
 //! What to observe: the core count, the per-task results, and the elapsed time, next to the same
 //! work done in one process: with N cores the processes take about 1/N of the time, because
 //! each runs on its own core (no GIL, no shared memory). The range size is calibrated at start
-//! so that the sequential run takes about 1 s whatever the build profile (the seed's ranges are
+//! so that the sequential run takes about 1 s whatever the build profile (the original's ranges are
 //! 30 million numbers per task).
 //!
 //! Run: `cargo run --release --example seed004_processes`
+//!
+//! The Python original:
+//!
+//! ```python
+//! import math
+//! import datetime
+//! import multiprocessing as mp
+//!
+//! def train_on_parameter(name, param):
+//!     result = 0
+//!     for num in param:
+//!         result += math.sqrt(num * math.tanh(num) / math.log2(num) / math.log10(num))
+//!     return {name: result}
+//!
+//! if __name__ == '__main__':
+//!     start_t = datetime.datetime.now()
+//!     num_cores = int(mp.cpu_count())
+//!     print("本地计算机有: " + str(num_cores) + " 核心")
+//!     pool = mp.Pool(num_cores) # 最大可允许多少个进程
+//!     param_dict = {'task1': list(range(10, 30000000)),
+//!                   'task2': list(range(30000000, 60000000)),
+//!                   'task3': list(range(60000000, 90000000)),
+//!                   'task4': list(range(90000000, 120000000)),
+//!                   'task5': list(range(120000000, 150000000)),
+//!                   'task6': list(range(150000000, 180000000)),
+//!                   'task7': list(range(180000000, 210000000)),
+//!                   'task8': list(range(210000000, 240000000))}
+//!     results = [pool.apply_async(train_on_parameter, args=(name, param)) for name, param in param_dict.items()]
+//!     results = [p.get() for p in results]
+//!
+//!     end_t = datetime.datetime.now()
+//!     elapsed_sec = (end_t - start_t).total_seconds()
+//!     print("多进程计算 共消耗: " + "{:.2f}".format(elapsed_sec) + " 秒")
+//! ```
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use multiproc::{cpu_count, Process};
 
-/// The seed's `train_on_parameter`, over the numbers `start..end`.
+/// The original's `train_on_parameter`, over the numbers `start..end`.
 fn train_on_parameter(start: u64, end: u64) -> f64 {
     let mut result = 0.0;
     for num in start..end {
@@ -54,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("本地计算机有: {num_cores} 核心 (this machine has {num_cores} cores)");
 
     let size = calibrate(Duration::from_secs(1));
-    // task1: 10..size, task2: size..2*size, ... as in the seed's param_dict.
+    // task1: 10..size, task2: size..2*size, ... as in the original's param_dict.
     let tasks: Vec<(String, u64, u64)> = (0..8u64)
         .map(|i| (format!("task{}", i + 1), (i * size).max(10), (i + 1) * size))
         .collect();
