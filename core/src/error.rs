@@ -295,3 +295,28 @@ impl From<CallError> for AskError {
         }
     }
 }
+
+/// Why [`set_start_method`](crate::set_start_method) refused.
+///
+/// # Example
+/// ```
+/// use multiproc::{set_start_method, StartMethod, StartMethodError};
+///
+/// set_start_method(StartMethod::Spawn, false)?;
+/// let again = set_start_method(StartMethod::Fork, false);
+/// assert!(matches!(again, Err(StartMethodError::AlreadySet { current: StartMethod::Spawn })));
+/// set_start_method(StartMethod::ForkServer, true)?; // force=True
+/// # Ok::<(), StartMethodError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartMethodError {
+    /// The start method was already set, by an earlier call or by use (a process or pool
+    /// started with the default, or `get_start_method()`), as Python's "context has already been
+    /// set". Pass `force = true` to change it anyway, or use `get_context(Some(method))` for
+    /// the processes that need another method.
+    #[error("the start method has already been set (to {current:?}); pass force = true to change it, or use get_context(Some(method))")]
+    AlreadySet {
+        /// The start method in force.
+        current: crate::StartMethod,
+    },
+}

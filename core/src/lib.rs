@@ -64,6 +64,7 @@
 // the pool's worker loop is a library-defined worker.
 extern crate self as multiproc;
 
+pub mod context;
 pub mod error;
 mod hub;
 mod mailbox;
@@ -92,7 +93,9 @@ pub mod wire;
 #[allow(dead_code, unused_imports)]
 mod wire;
 
-pub use error::{AskError, CallError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError};
+pub use error::{
+    AskError, CallError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError, StartMethodError,
+};
 pub use mailbox::{mailbox, Addr, Mailbox, ReplyTo};
 /// Makes a function, or a type's `fn run(self)`, the body of a child process.
 ///
@@ -176,6 +179,8 @@ pub use sync::{
     Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, Event, EventError, Lock, LockError, RLock,
     RLockError, Semaphore, SemaphoreError,
 };
+
+pub use context::{get_all_start_methods, get_context, Context};
 
 // Queues and pipes (issue 4).
 pub use pipe::{
