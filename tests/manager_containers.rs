@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 
 use common::Kids;
-use multiproc::manager::{Dict, List, Manager, ManagerError, Namespace, ValueProxy};
+use multiproc::manager::{ArrayProxy, Dict, List, Manager, ManagerError, Namespace, SetProxy, ValueProxy};
 use multiproc::Process;
 
 // ----- _TestContainers ---------------------------------------------------------------------
@@ -518,4 +518,94 @@ fn update_works_for_types_without_a_canonical_encoding() {
         assert_eq!(new.len(), 21 + round as usize);
     }
     assert_eq!(v.get().unwrap().len(), 25);
+}
+
+// ----- set, array, queue(maxsize) (issue 15) -----------------------------------------------
+
+/// In a child: adds to the shared set and fills the shared array (index i = i * 10).
+#[multiproc::worker]
+fn child_set_and_array(s: SetProxy<u32>, a: ArrayProxy<u64>) {
+    assert!(s.add(3).unwrap());
+    assert!(!s.add(1).unwrap(), "1 was added by the parent");
+    for i in 0..a.len().unwrap() {
+        a.set(i, i as u64 * 10).unwrap();
+    }
+}
+
+// CPython's test_set (3.14, manager.set()): add, remove, discard, `in`, len, pop, clear;
+// `remove` of a missing member raises KeyError, which names the member here.
+#[test]
+fn test_set() {
+    let m = Manager::new().unwrap();
+    let a = m.set::<u32>().unwrap();
+    assert!(a.add(1).unwrap());
+    assert!(a.add(2).unwrap());
+    assert_eq!(a.to_vec().unwrap(), [1, 2]);
+    assert!(!a.add(1).unwrap());
+    assert_eq!(a.to_vec().unwrap(), [1, 2]);
+    a.remove(&1).unwrap();
+    assert_eq!(a.to_vec().unwrap(), [2]);
+    assert!(a.discard(&2).unwrap());
+    assert!(a.is_empty().unwrap());
+    assert!(!a.discard(&3).unwrap(), "discard of a missing member is not an error");
+    let err = a.remove(&7).unwrap_err();
+    assert!(
+        matches!(&err, ManagerError::KeyNotFound { key } if key == "7"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains('7'), "{err}");
+    let b = m.set_from(["x".to_string(), "y".into(), "x".into()]).unwrap();
+    assert_eq!(b.len().unwrap(), 2);
+    assert!(b.contains(&"y".into()).unwrap());
+    assert_eq!(b.pop().unwrap(), Some("y".to_string()));
+    b.clear().unwrap();
+    assert_eq!(b.pop().unwrap(), None);
+    m.shutdown().unwrap();
+    assert!(a.len().unwrap_err().is_gone());
+}
+
+#[test]
+fn set_and_array_are_shared_with_children() {
+    let m = Manager::new().unwrap();
+    let s = m.set_from([1u32]).unwrap();
+    let a = m.array([0u64; 5]).unwrap();
+    let mut kids = Kids::new();
+    kids.push(Process::new(child_set_and_array(s.clone(), a.clone())).start().unwrap());
+    kids.join_all();
+    assert_eq!(s.to_vec().unwrap(), [1, 3]);
+    assert_eq!(a.to_vec().unwrap(), [0, 10, 20, 30, 40]);
+    assert_eq!(a.len().unwrap(), 5, "an array keeps its length");
+    assert!(matches!(
+        a.set(5, 1),
+        Err(ManagerError::IndexOutOfRange { index: 5, len: 5 })
+    ));
+}
+
+#[multiproc::worker]
+fn take_all(q: multiproc::Queue<u32>, n: u32) -> Vec<u32> {
+    (0..n).map(|_| q.get().unwrap()).collect()
+}
+
+// CPython's _TestQueue.test_put for the manager type: `manager.Queue(maxsize=6)` fills up,
+// then a put without blocking raises Full; a consumer in a child drains it in order.
+#[test]
+fn test_manager_queue_maxsize() {
+    let m = Manager::new().unwrap();
+    let q = m.queue_bounded::<u32>(6).unwrap();
+    for i in 0..6 {
+        q.put(i).unwrap();
+    }
+    assert!(q.full().unwrap());
+    assert!(matches!(q.try_put(6), Err(multiproc::PutError::Full(6))));
+    assert!(matches!(
+        q.put_timeout(6, std::time::Duration::from_millis(50)),
+        Err(multiproc::PutError::Full(6))
+    ));
+    let mut p = Process::new(take_all(q.clone(), 6)).start().unwrap();
+    assert_eq!(p.join().unwrap(), [0, 1, 2, 3, 4, 5]);
+    let jq = m.joinable_queue_bounded::<u32>(1).unwrap();
+    jq.put(1).unwrap();
+    assert!(matches!(jq.try_put(2), Err(multiproc::PutError::Full(2))));
+    m.shutdown().unwrap();
+    assert!(m.queue_bounded::<u32>(1).unwrap_err().is_gone());
 }

@@ -189,7 +189,7 @@ pub use pipe::{
 pub use queue::{GetError, JoinableQueue, PutError, Queue, QueueError, SimpleQueue};
 
 // Manager and shared memory (issue 6).
-pub use manager::{Dict, List, Manager, ManagerError, Namespace, ValueProxy};
+pub use manager::{ArrayProxy, Dict, List, Manager, ManagerError, Namespace, SetProxy, ValueProxy};
 pub use shm::{Array, Pod, RawArray, RawValue, ShmError, Value};
 
 // Pools (issue 5).

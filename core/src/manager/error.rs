@@ -30,6 +30,14 @@ pub enum ManagerError {
         /// The list's length at the time.
         len: u64,
     },
+    /// A member or key that is not there where one is required (Python's `KeyError`), as in
+    /// [`SetProxy::remove`](super::SetProxy::remove); `key` is the key as text (`"WARN"`,
+    /// `42`, `["host", 8080]`). (`Dict::fetch_add` inserts a missing key instead.)
+    #[error("{key} is not in the shared container (Python's KeyError)")]
+    KeyNotFound {
+        /// The key, as text.
+        key: String,
+    },
     /// `fetch_add`/`fetch_sub` on a stored value that is not a number of the proxy's kind
     /// (integer or float); it was stored through a proxy of another type. For a dict, the
     /// message names the key.

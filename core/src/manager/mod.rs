@@ -80,16 +80,20 @@
 //! Primitives from [`Manager::lock`] and friends are the hub's ordinary primitives; they keep
 //! working after a shutdown (only creating new ones is refused).
 
+mod array;
 mod dict;
 mod error;
 mod list;
 mod namespace;
+mod set;
 mod value;
 
+pub use array::ArrayProxy;
 pub use dict::Dict;
 pub use error::ManagerError;
 pub use list::List;
 pub use namespace::Namespace;
+pub use set::SetProxy;
 pub use value::ValueProxy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -218,6 +222,30 @@ impl Manager {
         ))
     }
 
+    /// A new shared fixed-length array holding `items` (Python's `manager.Array(typecode,
+    /// sequence)`; the item type plays the typecode's part).
+    pub fn array<T: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<ArrayProxy<T>, ManagerError> {
+        Ok(ArrayProxy::from_list(self.list_from(items)?))
+    }
+
+    /// A new, empty shared set (Python 3.14's `manager.set()`).
+    pub fn set<T: Serialize + DeserializeOwned>(&self) -> Result<SetProxy<T>, ManagerError> {
+        Ok(SetProxy::from_dict(self.dict()?))
+    }
+
+    /// A new shared set holding `items` (Python's `manager.set(iterable)`).
+    pub fn set_from<T: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<SetProxy<T>, ManagerError> {
+        let s = self.set()?;
+        s.extend(items)?;
+        Ok(s)
+    }
+
     /// A new, empty namespace (Python's `manager.Namespace()`).
     pub fn namespace(&self) -> Result<Namespace, ManagerError> {
         Ok(Namespace::from_obj(self.create(ManagerKind::Dict(self.key))?))
@@ -278,6 +306,22 @@ impl Manager {
     pub fn queue<T: Serialize + DeserializeOwned>(&self) -> Result<Queue<T>, ManagerError> {
         self.alive()?;
         Queue::new().map_err(primitive)
+    }
+
+    /// A new [`Queue`] holding at most `maxsize` items (Python's `manager.Queue(maxsize)`).
+    pub fn queue_bounded<T: Serialize + DeserializeOwned>(&self, maxsize: usize) -> Result<Queue<T>, ManagerError> {
+        self.alive()?;
+        Queue::bounded(maxsize).map_err(primitive)
+    }
+
+    /// A new [`JoinableQueue`] holding at most `maxsize` items (Python's
+    /// `manager.JoinableQueue(maxsize)`).
+    pub fn joinable_queue_bounded<T: Serialize + DeserializeOwned>(
+        &self,
+        maxsize: usize,
+    ) -> Result<JoinableQueue<T>, ManagerError> {
+        self.alive()?;
+        JoinableQueue::bounded(maxsize).map_err(primitive)
     }
 
     /// A new unbounded [`JoinableQueue`] (Python's `manager.JoinableQueue()`).
