@@ -268,7 +268,7 @@ fn fetch_add_on_a_missing_key_inserts_the_delta() {
         matches!(&err, ManagerError::Overflow { key: Some(k) } if k == "\"c\""),
         "{err:?}"
     );
-    assert_eq!(u.contains_key(&"c".into()).unwrap(), false);
+    assert!(!u.contains_key(&"c".into()).unwrap());
     assert_eq!(u.len().unwrap(), 0);
     // Floats.
     let f = m.dict::<u8, f64>().unwrap();

@@ -3,7 +3,7 @@
 //!
 //! A [`Context`] is a start method plus the constructors that use it: its [`process`],
 //! [`pool`] and [`pool_builder`] start children with that method whatever the program's
-//! default (see [`set_start_method`]). The other objects (queues, locks, pipes, managers) are
+//! default (see [`set_start_method`](crate::set_start_method)). The other objects (queues, locks, pipes, managers) are
 //! served by the hub or are plain socketpairs, so they work with every start method; the
 //! context offers them too, so that code written against a Python context ports as it is.
 //!

@@ -152,6 +152,10 @@ impl Manager {
     }
 
     /// The same as [`Manager::new`] (Python's `SyncManager().start()`).
+    ///
+    /// Python's `start(initializer, initargs)` runs a function in the manager's server process
+    /// when it starts. Here the server is the hub thread of the root process, which runs no
+    /// user code, so there is no initializer: run setup code in the root before calling this.
     pub fn start() -> Result<Manager, ManagerError> {
         Manager::new()
     }
