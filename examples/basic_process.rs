@@ -5,7 +5,7 @@
 //! 线程, "thread", though it is a process), and `join()` blocks the parent until the child has
 //! finished, so the parent's last line comes after it.
 //!
-//! Run: `cargo run --release --example seed002_basic_process`
+//! Run: `cargo run --release --example basic_process`
 //!
 //! The Python original:
 //!

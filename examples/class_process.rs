@@ -7,7 +7,7 @@
 //! 2 s scaled by 1/10). As in the Python, the parent only calls `start()`; the root joins the
 //! child when it exits.
 //!
-//! Run: `cargo run --release --example seed000_1_3_class_process`
+//! Run: `cargo run --release --example class_process`
 //!
 //! The Python original:
 //!

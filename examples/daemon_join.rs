@@ -10,7 +10,7 @@
 //!
 //! Sleeps scaled by 1/10 (Python's 3 s is 0.3 s).
 //!
-//! Run: `cargo run --release --example seed000_1_4_daemon`
+//! Run: `cargo run --release --example daemon_join`
 //!
 //! The Python original:
 //!

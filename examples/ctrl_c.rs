@@ -14,7 +14,7 @@
 //! `obedient` ended by signal 2 (SIGINT), `stubborn` by signal 15 (the parent's SIGTERM), and
 //! the program exits 0 well before the children's 10 s are up.
 //!
-//! Run: `cargo run --release --example seed000_ctrl_c`
+//! Run: `cargo run --release --example ctrl_c`
 //!
 //! The notes it ports (in the original: "the main thread does not respond to Ctrl-C when it
 //! has finished its code or is blocked; solution: `while True` in the main thread"):

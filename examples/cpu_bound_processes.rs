@@ -11,7 +11,7 @@
 //! so that the sequential run takes about 1 s whatever the build profile (the original's ranges are
 //! 30 million numbers per task).
 //!
-//! Run: `cargo run --release --example seed004_processes`
+//! Run: `cargo run --release --example cpu_bound_processes`
 //!
 //! The Python original:
 //!

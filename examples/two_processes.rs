@@ -8,7 +8,7 @@
 //! non-daemonic children before the program exits. As the original notes, the order of the parent's
 //! and the children's lines may vary. (Sleeps scaled by 1/10: 2 s and 3 s become 0.2 s and 0.3 s.)
 //!
-//! Run: `cargo run --release --example seed000_1_2_two_processes`
+//! Run: `cargo run --release --example two_processes`
 //!
 //! The Python original:
 //!

@@ -7,7 +7,7 @@
 //! non-daemonic child is joined automatically when the root process exits, so the program still
 //! waits for all three lines. (Sleeps are scaled by 1/10: Python's 2 s interval is 0.2 s here.)
 //!
-//! Run: `cargo run --release --example seed000_1_1_single_process`
+//! Run: `cargo run --release --example single_process`
 //!
 //! The Python original:
 //!

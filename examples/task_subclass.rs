@@ -11,7 +11,7 @@
 //! child does not change in the parent. (Sleeps scaled from 20-50 s to 0.2-0.5 s, and the
 //! allocation from up to 10^8 to up to 10^6 elements.)
 //!
-//! Run: `cargo run --release --example seed003_task_subclass`
+//! Run: `cargo run --release --example task_subclass`
 //!
 //! The Python original:
 //!
