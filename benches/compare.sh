@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY_OUT=${1:-/tmp/py_bench.jsonl}
 bash benches/python/run_all.sh "$PY_OUT"
-cargo bench --bench process -- --warm-up-time 1
+cargo bench -p multiproc-benches --bench process -- --warm-up-time 1
 # Same-CPU placement for the lock/event latencies: every thread and child on CPU 0.
-taskset -c 0 cargo bench --bench sync -- --warm-up-time 1 --measurement-time 3
-cargo bench --bench queue -- --warm-up-time 1 --measurement-time 3
-cargo bench --bench manager -- --warm-up-time 1 --measurement-time 3
-cargo bench --bench pool -- --warm-up-time 1 --measurement-time 3
+taskset -c 0 cargo bench -p multiproc-benches --bench sync -- --warm-up-time 1 --measurement-time 3
+cargo bench -p multiproc-benches --bench queue -- --warm-up-time 1 --measurement-time 3
+cargo bench -p multiproc-benches --bench manager -- --warm-up-time 1 --measurement-time 3
+cargo bench -p multiproc-benches --bench pool -- --warm-up-time 1 --measurement-time 3
 python3 benches/compare.py "$PY_OUT"

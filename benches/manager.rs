@@ -13,7 +13,7 @@
 //! - `shm/value_locked_incr_2procs`: the same with `Value::with_lock(|x| *x += 1)` (a hub
 //!   lock round trip per increment; Python's locked `Value` uses a shared-memory semaphore).
 //!
-//! Run: `cargo bench --bench manager -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p multiproc-benches --bench manager -- --warm-up-time 1 --measurement-time 3`
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;

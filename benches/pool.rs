@@ -6,7 +6,7 @@
 //!
 //! Every case uses `Pool(2)`, started once outside the measured loop.
 //!
-//! Run: `cargo bench --bench pool -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p multiproc-benches --bench pool -- --warm-up-time 1 --measurement-time 3`
 
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,7 @@ fn map_default(c: &mut Criterion) {
     g.bench_function("map_chunksize1_10k", |b| {
         b.iter(|| {
             let v = pool
-                .map_async_with(trivial, 0..10_000u64, Some(1), Callbacks::new())
+                .map_async_each(trivial, 0..10_000u64, Some(1), Callbacks::new())
                 .unwrap()
                 .get()
                 .unwrap();

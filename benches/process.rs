@@ -10,7 +10,7 @@
 //! - `mailbox_oneway`: 64-byte messages sent one `send` at a time to a child that counts them
 //!   (throughput, unpinned); `mailbox_oneway_batched` sends them with `send_all` in 256s.
 //!
-//! Run: `cargo bench --bench process`. Numbers and the comparison with Python are in
+//! Run: `cargo bench -p multiproc-benches --bench process`. Numbers and the comparison with Python are in
 //! `benches/RESULTS.md` (`benches/compare.sh` runs both sides).
 
 use std::io::IoSlice;

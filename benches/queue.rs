@@ -6,7 +6,7 @@
 //! message, so process start-up is excluded; criterion reports time per message (and
 //! messages/s or bytes/s).
 //!
-//! Run: `cargo bench --bench queue -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p multiproc-benches --bench queue -- --warm-up-time 1 --measurement-time 3`
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;

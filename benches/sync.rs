@@ -10,7 +10,7 @@
 //! - `event/pingpong`: Python's `event_pingpong`: parent `ping.set(); pong.wait(); pong.clear()`,
 //!   child `ping.wait(); ping.clear(); pong.set()`; one round = one iteration.
 //!
-//! Run: `cargo bench --bench sync -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p multiproc-benches --bench sync -- --warm-up-time 1 --measurement-time 3`
 //! (prefix with `taskset -c 0` for the same-CPU placement).
 
 use std::io::{Read, Write};

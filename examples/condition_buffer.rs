@@ -23,10 +23,12 @@ struct Buffer {
 impl Buffer {
     /// Only called with the lock held.
     fn items(&self) -> Vec<i64> {
-        serde_json::from_str(&std::fs::read_to_string(&self.path).unwrap()).unwrap()
+        let text = std::fs::read_to_string(&self.path).unwrap();
+        text.split_whitespace().map(|w| w.parse().unwrap()).collect()
     }
     fn store(&self, items: &[i64]) {
-        std::fs::write(&self.path, serde_json::to_string(items).unwrap()).unwrap();
+        let text: Vec<String> = items.iter().map(i64::to_string).collect();
+        std::fs::write(&self.path, text.join(" ")).unwrap();
     }
 
     fn put(&self, item: i64) {
@@ -72,7 +74,7 @@ fn consumer(buf: Buffer, n: u32) -> Vec<i64> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lock = Lock::new()?;
-    let path = std::env::temp_dir().join(format!("multiproc-buffer-{}.json", std::process::id()));
+    let path = std::env::temp_dir().join(format!("multiproc-buffer-{}.txt", std::process::id()));
     let buf = Buffer {
         not_full: Condition::with_lock(&lock)?,
         not_empty: Condition::with_lock(&lock)?,

@@ -1,8 +1,41 @@
-//! Port of seed `003_5936a0b074e251a5.txt`, the connection pool: a Semaphore(5) limits 20
-//! workers to 5 "connections" at a time. Each holds its connection for 100-200 ms (the seed:
+//! Port of a Python tutorial program (below), the connection pool: a Semaphore(5) limits 20
+//! workers to 5 "connections" at a time. Each holds its connection for 100-200 ms (the original:
 //! 1-2 s).
 //!
 //! Run: `cargo run --example connection_semaphore`
+//!
+//! The Python original:
+//!
+//! ```python
+//! from multiprocessing import Process
+//! from multiprocessing import Semaphore
+//! from multiprocessing import current_process
+//! import time
+//! import random
+//!
+//! def get_connections(s):
+//!     s.acquire()
+//!     try:
+//!         print(current_process().name+' acqiure a connection')
+//!         time.sleep(random.randint(1,2))
+//!         print(current_process().name+' finishes its job and return the connection')
+//!     except:
+//!         raise
+//!     finally:
+//!         s.release()
+//!
+//! if __name__=='__main__':
+//!     connections=Semaphore(5)
+//!     workers=[]
+//!     for i in range(20):
+//!         p=Process(target=get_connections,args=(connections,),name='worker:'+str(i+1))
+//!         workers.append(p)
+//!     for p in workers:
+//!         p.start()
+//!     for p in workers:
+//!         p.join()
+//!     print("all workers exit")
+//! ```
 
 use std::time::Duration;
 

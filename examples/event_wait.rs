@@ -1,8 +1,39 @@
-//! Port of seed `000_f3a3d9fdef9d0ce7.txt`, section 4 ("Event"): one process blocks on the
-//! event, another waits with a timeout (0.2 s; the seed uses 2 s) and gives up; the main
-//! process sets the event after 0.3 s (the seed: 3 s), which releases the blocked one.
+//! Port of a Python tutorial program (below), on `Event`: one process blocks on the
+//! event, another waits with a timeout (0.2 s; the original uses 2 s) and gives up; the main
+//! process sets the event after 0.3 s (the original: 3 s), which releases the blocked one.
 //!
 //! Run: `cargo run --example event_wait`
+//!
+//! The Python original:
+//!
+//! ```python
+//! import multiprocessing
+//! import time
+//!
+//! def wait_for_event(e):
+//!     print("wait_for_event: starting")
+//!     e.wait()
+//!     print("wairt_for_event: e.is_set()->" + str(e.is_set()))
+//!
+//! def wait_for_event_timeout(e, t):
+//!     print("wait_for_event_timeout:starting")
+//!     e.wait(t)
+//!     print("wait_for_event_timeout:e.is_set->" + str(e.is_set()))
+//!
+//! if __name__ == "__main__":
+//!     e = multiprocessing.Event()
+//!     w1 = multiprocessing.Process(name = "block",
+//!             target = wait_for_event,
+//!             args = (e,))
+//!     w2 = multiprocessing.Process(name = "non-block",
+//!             target = wait_for_event_timeout,
+//!             args = (e, 2))
+//!     w1.start()
+//!     w2.start()
+//!     time.sleep(3)
+//!     e.set()
+//!     print("main: event is set")
+//! ```
 
 use std::time::Duration;
 

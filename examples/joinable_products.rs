@@ -1,8 +1,59 @@
-//! Port of seed `003_5936a0b074e251a5.txt`, the JoinableQueue example with `Product` objects:
+//! Port of a Python tutorial program (below), the JoinableQueue example with `Product` objects:
 //! 100 daemon consumers each take one product, 2 producers each make one, put it and `join()`
 //! the queue, so a producer ends only once its product has been consumed (`task_done`). The
 //! remaining consumers are daemonic and end with the main process. Sleeps are scaled from
 //! 1–5 s to 10–50 ms.
+//!
+//! The Python original:
+//!
+//! ```python
+//! from multiprocessing import Process
+//! from multiprocessing import JoinableQueue
+//! import time
+//! import random
+//! import os
+//!
+//! class Product:
+//!     def __init__(self,name,volume):
+//!         self._name=name
+//!         self._volume=volume
+//!     def __str__(self):
+//!         return "Name:{}\tVolume:{}".format(self._name,self._volume)
+//!
+//! def consume(q):
+//!     print(f"consumer {os.getpid()} started...")
+//!     prod=q.get()
+//!     time.sleep(random.randint(1,5))
+//!     print("{} consumes {}".format(os.getpid(),prod))
+//!     q.task_done()#发送信号，表明数据获取成功
+//!
+//! def produce(q):
+//!     print(f"producer {os.getpid()} started...")
+//!     prod=Product(str(os.getpid())+"_pro",random.randint(10,100))
+//!     time.sleep(random.randint(1,5))
+//!     q.put(prod)
+//!     print("{} produces {}".format(os.getpid(),prod))
+//!     q.join()
+//!
+//! if __name__=='__main__':
+//!     q=JoinableQueue()
+//!     producers=[]
+//!     consumers=[]
+//!     for i in range(0,2):
+//!         p=Process(target=produce,args=(q,))
+//!         producers.append(p)
+//!     for i in range(0,100):
+//!         c=Process(target=consume,args=(q,))
+//!         c.daemon=True #必要，否则部分消费者进程并不退出
+//!         consumers.append(c)
+//!     for c in consumers:
+//!         c.start()
+//!     for p in producers:
+//!         p.start()
+//!     for p in producers:
+//!         p.join()
+//!     print('main')
+//! ```
 
 use std::fmt;
 use std::time::Duration;

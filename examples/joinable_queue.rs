@@ -1,10 +1,93 @@
-//! Port of seed `001_7d625fca41ae7592.txt`, the JoinableQueue examples:
+//! Port of two Python tutorial programs (below), the JoinableQueue examples:
 //! 1. three producers and two *daemon* consumers; each producer `join()`s the queue after its
 //!    last put, so it ends only when every item has been eaten (`task_done`); the main process
 //!    joins the producers, and the daemon consumers are terminated when it exits;
 //! 2. the "any number of producers and consumers" model: 10 producers, 5 daemon consumers.
 //!
 //! Sleeps are scaled from seconds to tens of milliseconds, and the item counts down a little.
+//!
+//! The Python originals:
+//!
+//! Three producers, two daemonic consumers:
+//!
+//! ```python
+//! import time,random
+//! from multiprocessing import Process
+//! from multiprocessing import JoinableQueue
+//!
+//! def producer(name,food, q):
+//!     for i in range(10):
+//!         time.sleep(random.randint(1,2))
+//!         f = '{}生产的{}号{}'.format(name,i, food)
+//!         q.put(f)
+//!         print('{}生产了{}号{}'.format(name,i, food))
+//!     q.join()  # 阻塞,直到一个队列中的所有数据全部处理完毕,等于一直在等着消费者拿了包子吃完才结束
+//!
+//! def consumer(name,q):
+//!     while True:
+//!         food = q.get()
+//!         if food is None:
+//!             print('%s获取到了一个空' %name)
+//!             break
+//!         print('\033[31m%s消费了%s\033[0m' %(name,food))
+//!         time.sleep(random.randint(1,3))
+//!         q.task_done()  # 减少一个计数,get方法并不减少计数,put方法会增加计数.这样就会和生产者进程最后同步,大家一起结束.
+//!
+//! if __name__ == '__main__':
+//!     queue = JoinableQueue()
+//!     p1 = Process(target=producer, args=('吉祥', '包子',queue,))
+//!     p2 = Process(target=producer, args=('红宝石', '蛋糕',queue,))
+//!     p3 = Process(target=producer, args=('五芳斋', '粽子',queue,))
+//!     p1.start()
+//!     p2.start()
+//!     p3.start()
+//!     c1 = Process(target=consumer,args=('Jenny',queue,))
+//!     c2 = Process(target=consumer,args=('Cony',queue,))
+//!     c1.daemon = True  # 设置为守护进程,主进程代码执行完毕就结束
+//!     c2.daemon = True  # 设置为守护进程,主进程代码执行完毕就结束
+//!     c1.start()
+//!     c2.start()
+//!     p1.join()
+//!     p2.join()
+//! ```
+//!
+//! Any number of producers and consumers:
+//!
+//! ```python
+//! # 任意多个生产者消费者的模型
+//! import time, random
+//! from multiprocessing import Process
+//! from multiprocessing import JoinableQueue
+//!
+//! def producer(name, food, q):
+//!     for k in range(10):
+//!         time.sleep(random.randint(1, 2))
+//!         f = '{}生产的{}号{}'.format(name, k, food)
+//!         q.put(f)
+//!         print('{}生产了{}号{}'.format(name, k, food))
+//!     q.join()  # 阻塞,直到一个队列中的所有数据全部处理完毕,等于一直在等着消费者拿了包子吃完才结束
+//!
+//! def consumer(name, q):
+//!     while True:
+//!         food = q.get()
+//!         print('\033[31m%s消费了%s\033[0m' % (name, food))
+//!         time.sleep(random.randint(1, 3))
+//!         q.task_done()  # 减少一个计数,get方法并不减少计数,put方法会增加计数.这样就会和生产者进程最后同步,大家一起结束.
+//!
+//! if __name__ == '__main__':
+//!     queue = JoinableQueue()
+//!     p_list = []
+//!     for i in range(10):
+//!         p = Process(target=producer, args=(str(i), '包子', queue,))
+//!         p_list.append(p)
+//!         p.start()
+//!     for j in range(5):
+//!         c = Process(target=consumer, args=(str(j), queue,))
+//!         c.daemon = True
+//!         c.start()
+//!
+//!     [i.join() for i in p_list]
+//! ```
 
 use std::time::Duration;
 

@@ -1,8 +1,45 @@
-//! Port of seed `000_f3a3d9fdef9d0ce7.txt`, section 2 ("Lock"): two processes append to one
+//! Port of a Python tutorial program (below), on `Lock`: two processes append to one
 //! file under a shared Lock, one with a guard (Python's `with lock:`) and one with explicit
 //! `acquire`/`release` (Python's `worker_no_with`). The lines of the two never interleave.
 //!
 //! Run: `cargo run --example lock_file`
+//!
+//! The Python original:
+//!
+//! ```python
+//! import multiprocessing
+//! import sys
+//!
+//! def worker_with(lock, f):
+//!     with lock:
+//!         fs = open(f, 'a+')
+//!         n = 5
+//!         while n > 1:
+//!             fs.write("Lockd acquired via with\n")
+//!             n -= 1
+//!         fs.close()
+//!
+//! def worker_no_with(lock, f):
+//!     lock.acquire()
+//!     try:
+//!         fs = open(f, 'a+')
+//!         n = 5
+//!         while n > 1:
+//!             fs.write("Lock acquired directly\n")
+//!             n -= 1
+//!         fs.close()
+//!     finally:
+//!         lock.release()
+//!
+//! if __name__ == "__main__":
+//!     lock = multiprocessing.Lock()
+//!     f = "file.txt"
+//!     w = multiprocessing.Process(target = worker_with, args=(lock, f))
+//!     nw = multiprocessing.Process(target = worker_no_with, args=(lock, f))
+//!     w.start()
+//!     nw.start()
+//!     print "end"
+//! ```
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -1,14 +1,53 @@
-//! Port of seed `004_35c9031a2395673c.txt`, "管理员Manager" (the Manager): CPU-bound work —
+//! Port of a Python tutorial program (below), "管理员Manager" (the Manager): CPU-bound work —
 //! `sum(sqrt(n * tanh(n) / log2(n) / log10(n)))` over eight ranges `task1` .. `task8` — whose
 //! results are saved in a Manager dict under a Manager lock ("把结果保存在字典中，而不是直接返回":
 //! keep the results in the dict instead of returning them).
 //!
-//! The seed runs the tasks with `Pool(num_cores).apply_async`; multiproc's Pool is a separate
+//! The original runs the tasks with `Pool(num_cores).apply_async`; multiproc's Pool is a separate
 //! piece of work, so here `cpu_count()` plain processes each take every `cpu_count()`-th task.
-//! The ranges are scaled down (the seed's are 30 million numbers per task) so that the whole
+//! The ranges are scaled down (the original's are 30 million numbers per task) so that the whole
 //! run takes about a second.
 //!
 //! Run: `cargo run --release --example manager_cpu_bound`
+//!
+//! The Python original:
+//!
+//! ```python
+//! import math
+//! import datetime
+//! import multiprocessing as mp
+//!
+//! def train_on_parameter(name, param, result_dict, result_lock):
+//!     result = 0
+//!     for num in param:
+//!         result += math.sqrt(num * math.tanh(num) / math.log2(num) / math.log10(num))
+//!     with result_lock:
+//!         result_dict[name] = result # 把结果保存在字典中，而不是直接返回
+//!     return
+//!
+//! if __name__ == '__main__':
+//!     start_t = datetime.datetime.now()
+//!     num_cores = int(mp.cpu_count())
+//!     print("本地计算机有: " + str(num_cores) + " 核心")
+//!     pool = mp.Pool(num_cores)
+//!     param_dict = {'task1': list(range(10, 30000000)),
+//!                   'task2': list(range(30000000, 60000000)),
+//!                   'task3': list(range(60000000, 90000000)),
+//!                   'task4': list(range(90000000, 120000000)),
+//!                   'task5': list(range(120000000, 150000000)),
+//!                   'task6': list(range(150000000, 180000000)),
+//!                   'task7': list(range(180000000, 210000000)),
+//!                   'task8': list(range(210000000, 240000000))}
+//!     manager = mp.Manager()
+//!     managed_locker = manager.Lock() # 创建Lock
+//!     managed_dict = manager.dict()
+//!     results = [pool.apply_async(train_on_parameter, args=(name, param, managed_dict, managed_locker)) for name, param in param_dict.items()]
+//!     results = [p.get() for p in results]
+//!     print(managed_dict)
+//!     end_t = datetime.datetime.now()
+//!     elapsed_sec = (end_t - start_t).total_seconds()
+//!     print("多线程计算 共消耗: " + "{:.2f}".format(elapsed_sec) + " 秒")
+//! ```
 
 use std::time::Instant;
 
@@ -16,7 +55,7 @@ use multiproc::manager::{Dict, Manager};
 use multiproc::sync::Lock;
 use multiproc::{cpu_count, Process};
 
-/// The seed's `train_on_parameter(name, param, result_dict, result_lock)`.
+/// The original's `train_on_parameter(name, param, result_dict, result_lock)`.
 fn train_on_parameter(name: &str, start: u64, end: u64, result_dict: &Dict<String, f64>, result_lock: &Lock) {
     let mut result = 0.0;
     for num in start..end {
@@ -53,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in &mut procs {
         p.join()?;
     }
-    // Printed in completion order, like the seed's `print(managed_dict)`.
+    // Printed in completion order, like the original's `print(managed_dict)`.
     let items = managed_dict.items()?;
     let body: Vec<String> = items.iter().map(|(k, v)| format!("'{k}': {v}")).collect();
     println!("{{{}}}", body.join(", "));

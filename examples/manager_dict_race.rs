@@ -1,22 +1,67 @@
-//! Port of seed `001_7d625fca41ae7592.txt`, "进程间数据共享" (sharing data between processes):
+//! Port of two Python tutorial programs (below), "进程间数据共享" (sharing data between processes):
 //! a Manager dict `{'count': 100}` and 70 processes that each subtract 1.
 //!
 //! 1. Python's `dic['count'] -= 1` is a read followed by a write — two Manager operations — so
-//!    concurrent processes lose updates: the result is often above 30 (the seed says "不等于
+//!    concurrent processes lose updates: the result is often above 30 (the original says "不等于
 //!    50/30 的情况": sometimes wrong). Reproduced here with `get` + `insert`; to make the race
 //!    visible on any machine, each child waits on a shared Event so that they all start at
 //!    once, and yields between the read and the write.
-//! 2. With a lock around the read and the write (the seed's fix): exactly 30.
+//! 2. With a lock around the read and the write (the original's fix): exactly 30.
 //! 3. Beyond Python: `fetch_sub` is one atomic operation in the Manager, so no lock is needed:
 //!    exactly 30.
 //!
 //! Run: `cargo run --example manager_dict_race`
+//!
+//! The Python originals:
+//!
+//! The race:
+//!
+//! ```python
+//! from multiprocessing import Process, Manager
+//!
+//! def minus(dic):
+//!     dic['count'] -= 1
+//!
+//! if __name__ == '__main__':
+//!     m = Manager()
+//!     dic = m.dict({'count': 100})  # 这个字典会变成可用于数据共享的字典
+//!     p_list = []
+//!     for i in range(70):
+//!         p =Process(target=minus, args=(dic,))
+//!         p_list.append(p)
+//!         p.start()
+//!     [i.join() for i in p_list]
+//!     print(dic)
+//! ```
+//!
+//! With a lock:
+//!
+//! ```python
+//! from multiprocessing import Process, Manager,Lock
+//!
+//! def minus(dic,lock):
+//!     lock.acquire()
+//!     dic['count'] -= 1
+//!     lock.release()
+//!
+//! if __name__ == '__main__':
+//!     m = Manager()
+//!     lock = Lock()
+//!     dic = m.dict({'count': 100})  # 这个字典会变成可用于数据共享的字典
+//!     p_list = []
+//!     for i in range(70):
+//!         p =Process(target=minus, args=(dic,lock))
+//!         p_list.append(p)
+//!         p.start()
+//!     [i.join() for i in p_list]
+//!     print(dic)
+//! ```
 
 use multiproc::manager::{Dict, Manager};
 use multiproc::sync::{Event, Lock};
 use multiproc::Process;
 
-/// The seed's `minus(dic)`: `dic['count'] -= 1`, racy.
+/// The original's `minus(dic)`: `dic['count'] -= 1`, racy.
 #[multiproc::worker]
 fn minus(dic: Dict<String, i64>, go: Event) {
     go.wait().unwrap();
@@ -26,7 +71,7 @@ fn minus(dic: Dict<String, i64>, go: Event) {
     dic.insert(key, n - 1).unwrap();
 }
 
-/// The seed's `minus(dic, lock)`: the same under a lock.
+/// The original's `minus(dic, lock)`: the same under a lock.
 #[multiproc::worker]
 fn minus_locked(dic: Dict<String, i64>, lock: Lock, go: Event) {
     go.wait().unwrap();

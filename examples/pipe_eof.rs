@@ -1,13 +1,73 @@
-//! Port of seed `001_7d625fca41ae7592.txt`, the Pipe examples.
+//! Port of two Python tutorial programs (below), the Pipe examples.
 //!
 //! 1. **EOF.** The Python version closes the unused end in every process (`recvp.close()` in the
 //!    child, `sendp.close()` in the parent) before `EOFError` can ever arrive. In Rust an end
 //!    given to a child is *moved* there, so the parent has nothing to close: the child prints 20
 //!    messages and sees end of file as soon as the parent drops its end.
-//! 2. **Pipe producer/consumer.** The seed shares one pipe among a producer and three
+//! 2. **Pipe producer/consumer.** The original shares one pipe among a producer and three
 //!    consumers, and then warns that pipes are not process-safe. A Rust pipe end cannot be
 //!    shared (it is moved), so the producer gets one pipe per consumer and deals the products
 //!    out in turn; every consumer ends on EOF when the producer exits.
+//!
+//! The Python originals:
+//!
+//! EOF:
+//!
+//! ```python
+//! from multiprocessing import Process, Pipe
+//!
+//! def senp(sendp, recvp):
+//!     recvp.close()
+//!     while True:
+//!         try:
+//!             msg = sendp.recv()
+//!             print(msg)
+//!         except EOFError:
+//!             sendp.close()
+//!             break
+//!
+//! if __name__ == '__main__':
+//!     sendp, recvp = Pipe()
+//!     Process(target=senp, args=(sendp, recvp,)).start()
+//!     sendp.close()
+//!     for i in range(20):
+//!         recvp.send('hello')
+//!     recvp.close()
+//! ```
+//!
+//! A Pipe producer/consumer:
+//!
+//! ```python
+//! from multiprocessing import Process, Pipe
+//!
+//! def producer(con, pro, name):
+//!     con.close()
+//!     for i in range(10):
+//!         pro.send('{}的{}号产品'.format(name, i))
+//!     pro.close()
+//!
+//! def consumer(con, pro, name):
+//!     pro.close()
+//!     while True:
+//!         try:
+//!             msg = con.recv()
+//!             print('{}消费了{}'.format(name, msg))
+//!
+//!         except EOFError:
+//!             con.close()
+//!             break
+//!
+//! if __name__ == '__main__':
+//!     con_p, pro_p = Pipe()
+//!
+//!     for j in range(1):
+//!         Process(target=producer, args=(con_p, pro_p, '{}'.format(j))).start()
+//!
+//!     for k in range(3):
+//!         Process(target=consumer, args=(con_p, pro_p, '{}'.format(k))).start()
+//!     con_p.close()  # 在主进程里创建的管道,分别交给各个子进程,在子进程里都close之后,主进程也需要关闭,所有进程里都需要关闭所使用的管道
+//!     pro_p.close()  # 所有进程内关闭管道
+//! ```
 
 use multiproc::{pipe, Connection, PipeRecvError, Process};
 

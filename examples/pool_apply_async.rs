@@ -1,11 +1,38 @@
-//! Port of seed `000_f3a3d9fdef9d0ce7.txt`, example 7.1 "使用进程池" (using a process pool):
+//! Port of a Python tutorial program (below), "使用进程池" (using a process pool):
 //! `Pool(3)`, four `apply_async` calls, then `close` and `join`.
 //!
 //! What to observe: "Mark~" is printed at once (apply_async does not wait); three tasks start
 //! together, and the fourth starts only when one of the three ends, because the pool has three
-//! workers. The seed sleeps 3 s per task; here 0.5 s.
+//! workers. The original sleeps 3 s per task; here 0.5 s.
 //!
 //! Run: `cargo run --example pool_apply_async`
+//!
+//! The Python original:
+//!
+//! ```python
+//! #coding: utf-8
+//! import multiprocessing
+//! import time
+//!
+//! def func(msg):
+//!     print "msg:", msg
+//!     time.sleep(3)
+//!     print "end"
+//!
+//! if __name__ == "__main__":
+//!     pool = multiprocessing.Pool(processes = 3)
+//!     for i in xrange(4):
+//!         msg = "hello %d" %(i)
+//!         pool.apply_async(func, (msg, ))
+//!
+//!     print "Mark~ Mark~ Mark~~~~~~~~~~~~~~~~~~~~~~"
+//!     pool.close()
+//!     pool.join()
+//!     #调用join之前,先调用close函数,否则会出错。
+//!     #执行完close后不会有新的进程加入到pool,join函数等待所有子进程结束
+//!     #join方法要在close或terminate之后使用。
+//!     print "Sub-process(es) done."
+//! ```
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Port of seed `002_880b0de6a682d14e.txt`, the process pool section: `Pool(processes=4)`,
+//! Port of the process pool snippets of a Python tutorial (below): `Pool(processes=4)`,
 //! `pool.map(square, [1, 2, 3, 4])`, the blocking `apply` and the non-blocking `apply_async`
 //! with `get`, then `close` and `join`.
 //!
@@ -7,6 +7,24 @@
 //! returns at once and `get` waits for the value.
 //!
 //! Run: `cargo run --example pool_basics`
+//!
+//! The Python original:
+//!
+//! ```python
+//! from multiprocessing import Pool
+//! pool = Pool(processes=4) # 创建一个包含4个进程的进程池
+//!
+//! def square(x):
+//!     return x * x
+//! results = pool.map(square, [1, 2, 3, 4]) # 输出 [1, 4, 9, 16]
+//!
+//! result = pool.apply(func, args=(arg1, arg2)) # 阻塞调用
+//! async_result = pool.apply_async(func, args=(arg1, arg2)) # 非阻塞调用
+//! result = async_result.get() # 从 AsyncResult 对象中获取结果
+//!
+//! pool.close()
+//! pool.join() # 等待所有进程完成
+//! ```
 
 use multiproc::pool::Pool;
 

@@ -1,11 +1,38 @@
-//! Port of seed `000_f3a3d9fdef9d0ce7.txt`, example 7.3 "使用进程池,并关注结果" (a process pool,
+//! Port of a Python tutorial program (below), "使用进程池,并关注结果" (a process pool,
 //! with attention to the results): `Pool(4)`, three `apply_async` calls, `close`, `join`, then
 //! each result through `get()`.
 //!
 //! What to observe: the three tasks run at the same time; after `join`, `get()` returns each
-//! task's value ("donehello N"), in submission order. The seed sleeps 3 s; here 0.5 s.
+//! task's value ("donehello N"), in submission order. The original sleeps 3 s; here 0.5 s.
 //!
 //! Run: `cargo run --example pool_get_results`
+//!
+//! The Python original:
+//!
+//! ```python
+//! import multiprocessing
+//! import time
+//!
+//! def func(msg):
+//!     print "msg:", msg
+//!     time.sleep(3)
+//!     print "end"
+//!     return "done" + msg
+//!
+//! if __name__ == "__main__":
+//!     pool = multiprocessing.Pool(processes=4)
+//!     result = []
+//!     for i in xrange(3):
+//!         msg = "hello %d" %(i)
+//!         result.append(pool.apply_async(func, (msg, )))
+//!
+//!     pool.close()
+//!     pool.join()
+//!     for res in result:
+//!         print ":::", res.get()
+//!
+//!     print "Sub-process(es) done."
+//! ```
 
 use std::time::Duration;
 

@@ -1,7 +1,50 @@
-//! Port of seed `003_5936a0b074e251a5.txt`, the Queue example: 2 producers each make a car,
+//! Port of a Python tutorial program (below), the Queue example: 2 producers each make a car,
 //! then 100 consumers try to buy one; the main process puts one `None` per consumer, so the
 //! consumers that find no car end ("no car. <pid> ends."). Sleeps are scaled from up to 1 s to
 //! up to 50 ms.
+//!
+//! The Python original:
+//!
+//! ```python
+//! from multiprocessing import Process, Queue
+//! import time
+//! import random
+//! import os
+//!
+//! def produce(q):
+//!     time.sleep(random.random())
+//!     q.put('car_by_{}'.format(os.getpid()))
+//!     print("{} produces a car...".format(os.getpid()))
+//!
+//! def buy(q):
+//!     car=q.get()
+//!     if car is None:
+//!         print("no car. {} ends.".format(os.getpid()))
+//!         return
+//!     else:
+//!         time.sleep(random.random())
+//!         print("{} buy the car {}".format(os.getpid(),car))
+//!
+//! if __name__=='__main__':
+//!     q=Queue()
+//!     procucers=[]
+//!     consumers=[]
+//!     for i in range(0,2):
+//!         p=Process(target=produce,args=(q,))
+//!         procucers.append(p)
+//!     for i in range(0,100):
+//!         c=Process(target=buy,args=(q,))
+//!         consumers.append(c)
+//!     for p in procucers:
+//!         p.start()
+//!     for p in procucers:
+//!         p.join()
+//!     for c in consumers:
+//!         c.start()
+//!     for c in consumers:
+//!         q.put(None)#主进程发信号结束，但要给每一个consumer准备
+//!     print('main')
+//! ```
 
 use std::time::Duration;
 

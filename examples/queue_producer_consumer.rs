@@ -1,7 +1,51 @@
-//! Port of seed `001_7d625fca41ae7592.txt`, first Queue example: three producers and two
+//! Port of a Python tutorial program (below), a Queue example: three producers and two
 //! consumers. A consumer stops on a `None` sentinel (the main process puts one after the
 //! producers finish) or, failing that, when `get` times out. Sleeps are scaled from 1–2 s to
 //! 20–40 ms and the timeout from 5 s to 0.5 s.
+//!
+//! The Python original:
+//!
+//! ```python
+//! import time,random
+//! from multiprocessing import Process
+//! from multiprocessing import Queue
+//!
+//! def producer(name,food, q):
+//!     for i in range(10):
+//!         time.sleep(random.randint(1,2))
+//!         f = '{}生产的{}号{}'.format(name,i, food)
+//!         q.put(f)
+//!         print('{}生产了{}号{}'.format(name,i, food))
+//!
+//! def consumer(name,q):
+//!     while True:
+//!         try:
+//!             k = q.get(timeout=5)
+//!             if k is not None:
+//!                 print('  {}吃了{}'.format(name,k))
+//!                 time.sleep(2)
+//!             else:
+//!                 print('{}没东西吃了'.format(name))
+//!                 break
+//!         except Exception:
+//!             print('  {}等了这么久也没东西吃,看来是没了'.format(name))
+//!             break
+//! if __name__ == '__main__':
+//!     queue = Queue()
+//!     p1 = Process(target=producer, args=('吉祥', '包子',queue,))
+//!     p2 = Process(target=producer, args=('红宝石', '蛋糕',queue,))
+//!     p3 = Process(target=producer, args=('五芳斋', '粽子',queue,))
+//!     p1.start()
+//!     p2.start()
+//!     p3.start()
+//!     c1 = Process(target=consumer,args=('Jenny',queue,))
+//!     c2 = Process(target=consumer,args=('Cony',queue,))
+//!     c1.start()
+//!     c2.start()
+//!     p1.join()
+//!     p2.join()
+//!     queue.put(None)
+//! ```
 
 use std::time::Duration;
 

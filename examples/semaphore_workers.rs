@@ -1,8 +1,28 @@
-//! Port of seed `000_f3a3d9fdef9d0ce7.txt`, section 3 ("Semaphore"): a Semaphore(2) lets at
-//! most two of three workers in at once. Worker `i` holds its permit for `i * 0.2 s` (the seed
+//! Port of a Python tutorial program (below), on `Semaphore`: a Semaphore(2) lets at
+//! most two of three workers in at once. Worker `i` holds its permit for `i * 0.2 s` (the original
 //! sleeps `i * 2 s`).
 //!
 //! Run: `cargo run --example semaphore_workers`
+//!
+//! The Python original:
+//!
+//! ```python
+//! import multiprocessing
+//! import time
+//!
+//! def worker(s, i):
+//!     s.acquire()
+//!     print(multiprocessing.current_process().name + "acquire");
+//!     time.sleep(i)
+//!     print(multiprocessing.current_process().name + "release\n");
+//!     s.release()
+//!
+//! if __name__ == "__main__":
+//!     s = multiprocessing.Semaphore(2)
+//!     for i in range(3):
+//!         p = multiprocessing.Process(target = worker, args=(s, i*2))
+//!         p.start()
+//! ```
 
 use std::time::Duration;
 

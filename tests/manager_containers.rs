@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 
 use common::Kids;
-use multiproc::manager::{Dict, List, Manager, ManagerError, Namespace, ValueProxy};
+use multiproc::manager::{ArrayProxy, Dict, List, Manager, ManagerError, Namespace, SetProxy, ValueProxy};
 use multiproc::Process;
 
 // ----- _TestContainers ---------------------------------------------------------------------
@@ -219,16 +219,21 @@ fn test_value_proxy() {
 fn test_atomic_errors() {
     let m = Manager::new().unwrap();
     let d = m.dict::<String, u8>().unwrap();
-    assert!(matches!(d.fetch_add(&"x".into(), 1), Err(ManagerError::KeyNotFound)));
     d.insert("x".into(), 255).unwrap();
-    assert!(matches!(d.fetch_add(&"x".into(), 1), Err(ManagerError::Overflow)));
+    assert!(matches!(
+        d.fetch_add(&"x".into(), 1),
+        Err(ManagerError::Overflow { .. })
+    ));
     assert_eq!(
         d.get(&"x".into()).unwrap(),
         Some(255),
         "a refused addition changes nothing"
     );
     assert_eq!(d.fetch_sub(&"x".into(), 255).unwrap(), 255);
-    assert!(matches!(d.fetch_sub(&"x".into(), 1), Err(ManagerError::Overflow)));
+    assert!(matches!(
+        d.fetch_sub(&"x".into(), 1),
+        Err(ManagerError::Overflow { .. })
+    ));
     let s = m.dict::<String, String>().unwrap();
     s.insert("x".into(), "text".into()).unwrap();
     let as_num: Dict<String, i64> = retyped(&s);
@@ -242,6 +247,118 @@ fn test_atomic_errors() {
         s.compare_and_swap(&"y".into(), None, "newer".into()).unwrap(),
         Err(Some("new".to_string()))
     );
+}
+
+#[test]
+fn fetch_add_on_a_missing_key_inserts_the_delta() {
+    let m = Manager::new().unwrap();
+    let d = m.dict::<String, i64>().unwrap();
+    // Inserted with the delta; the previous value reported is zero.
+    assert_eq!(d.fetch_add(&"a".into(), 5).unwrap(), 0);
+    assert_eq!(d.get(&"a".into()).unwrap(), Some(5));
+    assert_eq!(d.fetch_add(&"a".into(), 5).unwrap(), 5);
+    // fetch_sub too (signed: inserted as -delta).
+    assert_eq!(d.fetch_sub(&"b".into(), 3).unwrap(), 0);
+    assert_eq!(d.get(&"b".into()).unwrap(), Some(-3));
+    assert_eq!(d.keys().unwrap(), ["a", "b"], "inserted at the end, in order");
+    // Unsigned: 0 - 1 does not fit, so nothing is inserted.
+    let u = m.dict::<String, u32>().unwrap();
+    let err = u.fetch_sub(&"c".into(), 1).unwrap_err();
+    assert!(
+        matches!(&err, ManagerError::Overflow { key: Some(k) } if k == "\"c\""),
+        "{err:?}"
+    );
+    assert!(!u.contains_key(&"c".into()).unwrap());
+    assert_eq!(u.len().unwrap(), 0);
+    // Floats.
+    let f = m.dict::<u8, f64>().unwrap();
+    assert_eq!(f.fetch_add(&7, 0.5).unwrap(), 0.0);
+    assert_eq!(f.fetch_add(&7, 0.25).unwrap(), 0.5);
+    assert_eq!(f.get(&7).unwrap(), Some(0.75));
+    let f32s = m.dict::<u8, f32>().unwrap();
+    assert_eq!(f32s.fetch_add(&1, 1.5).unwrap(), 0.0);
+    assert_eq!(f32s.get(&1).unwrap(), Some(1.5));
+}
+
+/// The ported log pipeline: consumers count log levels into a shared dict whose keys nobody
+/// inserted first.
+#[multiproc::worker]
+fn count_levels(counts: Dict<String, u64>, lines: Vec<String>) {
+    for line in lines {
+        let level = line.split(':').next().unwrap_or("").to_string();
+        counts.fetch_add(&level, 1).unwrap();
+    }
+}
+
+#[test]
+fn concurrent_first_increments_of_a_missing_key_are_all_counted() {
+    let m = Manager::new().unwrap();
+    let counts = m.dict::<String, u64>().unwrap();
+    let lines: Vec<String> = (0..200)
+        .map(|i| format!("{}: line {i}", ["INFO", "WARN", "ERROR", "DEBUG"][i % 4]))
+        .collect();
+    let mut kids = Kids::new();
+    for _ in 0..3 {
+        kids.push(
+            Process::new(count_levels(counts.clone(), lines.clone()))
+                .start()
+                .unwrap(),
+        );
+    }
+    kids.join_all();
+    let mut got = counts.items().unwrap();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("DEBUG".to_string(), 150),
+            ("ERROR".into(), 150),
+            ("INFO".into(), 150),
+            ("WARN".into(), 150)
+        ]
+    );
+}
+
+#[test]
+fn key_errors_name_the_key() {
+    let m = Manager::new().unwrap();
+    // A string key, shown as a string.
+    let d = m.dict::<String, u8>().unwrap();
+    d.insert("requests".into(), 250).unwrap();
+    let err = d.fetch_add(&"requests".into(), 10).unwrap_err();
+    assert!(
+        matches!(&err, ManagerError::Overflow { key: Some(k) } if k == "\"requests\""),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("at key \"requests\""), "{err}");
+    // A tuple key, shown as its parts.
+    let t = m.dict::<(String, u32), i64>().unwrap();
+    t.insert(("host".into(), 8080), i64::MAX).unwrap();
+    let err = t.fetch_add(&("host".into(), 8080), 1).unwrap_err();
+    assert!(err.to_string().contains("[\"host\", 8080]"), "{err}");
+    // Not a number: the message names the key.
+    let s = m.dict::<String, String>().unwrap();
+    s.insert("name".into(), "text".into()).unwrap();
+    let as_num: Dict<String, i64> = retyped(&s);
+    let err = as_num.fetch_add(&"name".into(), 1).unwrap_err();
+    assert!(
+        matches!(&err, ManagerError::NotANumber(m) if m.contains("\"name\"")),
+        "{err:?}"
+    );
+    // A value that does not decode as the proxy's type: `get` and `remove` name the key.
+    let err = as_num.get(&"name".into()).unwrap_err();
+    assert!(
+        matches!(&err, ManagerError::Decode(m) if m.contains("at key \"name\"")),
+        "{err:?}"
+    );
+    let err = as_num.remove(&"name".into()).unwrap_err();
+    assert!(
+        matches!(&err, ManagerError::Decode(m) if m.contains("at key \"name\"")),
+        "{err:?}"
+    );
+    // A ValueProxy has no key.
+    let v = m.value(u8::MAX).unwrap();
+    assert!(matches!(v.fetch_add(1), Err(ManagerError::Overflow { key: None })));
 }
 
 /// The same shared dict seen through a proxy of other types (through serialisation, as a
@@ -401,4 +518,94 @@ fn update_works_for_types_without_a_canonical_encoding() {
         assert_eq!(new.len(), 21 + round as usize);
     }
     assert_eq!(v.get().unwrap().len(), 25);
+}
+
+// ----- set, array, queue(maxsize) (issue 15) -----------------------------------------------
+
+/// In a child: adds to the shared set and fills the shared array (index i = i * 10).
+#[multiproc::worker]
+fn child_set_and_array(s: SetProxy<u32>, a: ArrayProxy<u64>) {
+    assert!(s.add(3).unwrap());
+    assert!(!s.add(1).unwrap(), "1 was added by the parent");
+    for i in 0..a.len().unwrap() {
+        a.set(i, i as u64 * 10).unwrap();
+    }
+}
+
+// CPython's test_set (3.14, manager.set()): add, remove, discard, `in`, len, pop, clear;
+// `remove` of a missing member raises KeyError, which names the member here.
+#[test]
+fn test_set() {
+    let m = Manager::new().unwrap();
+    let a = m.set::<u32>().unwrap();
+    assert!(a.add(1).unwrap());
+    assert!(a.add(2).unwrap());
+    assert_eq!(a.to_vec().unwrap(), [1, 2]);
+    assert!(!a.add(1).unwrap());
+    assert_eq!(a.to_vec().unwrap(), [1, 2]);
+    a.remove(&1).unwrap();
+    assert_eq!(a.to_vec().unwrap(), [2]);
+    assert!(a.discard(&2).unwrap());
+    assert!(a.is_empty().unwrap());
+    assert!(!a.discard(&3).unwrap(), "discard of a missing member is not an error");
+    let err = a.remove(&7).unwrap_err();
+    assert!(
+        matches!(&err, ManagerError::KeyNotFound { key } if key == "7"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains('7'), "{err}");
+    let b = m.set_from(["x".to_string(), "y".into(), "x".into()]).unwrap();
+    assert_eq!(b.len().unwrap(), 2);
+    assert!(b.contains(&"y".into()).unwrap());
+    assert_eq!(b.pop().unwrap(), Some("y".to_string()));
+    b.clear().unwrap();
+    assert_eq!(b.pop().unwrap(), None);
+    m.shutdown().unwrap();
+    assert!(a.len().unwrap_err().is_gone());
+}
+
+#[test]
+fn set_and_array_are_shared_with_children() {
+    let m = Manager::new().unwrap();
+    let s = m.set_from([1u32]).unwrap();
+    let a = m.array([0u64; 5]).unwrap();
+    let mut kids = Kids::new();
+    kids.push(Process::new(child_set_and_array(s.clone(), a.clone())).start().unwrap());
+    kids.join_all();
+    assert_eq!(s.to_vec().unwrap(), [1, 3]);
+    assert_eq!(a.to_vec().unwrap(), [0, 10, 20, 30, 40]);
+    assert_eq!(a.len().unwrap(), 5, "an array keeps its length");
+    assert!(matches!(
+        a.set(5, 1),
+        Err(ManagerError::IndexOutOfRange { index: 5, len: 5 })
+    ));
+}
+
+#[multiproc::worker]
+fn take_all(q: multiproc::Queue<u32>, n: u32) -> Vec<u32> {
+    (0..n).map(|_| q.get().unwrap()).collect()
+}
+
+// CPython's _TestQueue.test_put for the manager type: `manager.Queue(maxsize=6)` fills up,
+// then a put without blocking raises Full; a consumer in a child drains it in order.
+#[test]
+fn test_manager_queue_maxsize() {
+    let m = Manager::new().unwrap();
+    let q = m.queue_bounded::<u32>(6).unwrap();
+    for i in 0..6 {
+        q.put(i).unwrap();
+    }
+    assert!(q.full().unwrap());
+    assert!(matches!(q.try_put(6), Err(multiproc::PutError::Full(6))));
+    assert!(matches!(
+        q.put_timeout(6, std::time::Duration::from_millis(50)),
+        Err(multiproc::PutError::Full(6))
+    ));
+    let mut p = Process::new(take_all(q.clone(), 6)).start().unwrap();
+    assert_eq!(p.join().unwrap(), [0, 1, 2, 3, 4, 5]);
+    let jq = m.joinable_queue_bounded::<u32>(1).unwrap();
+    jq.put(1).unwrap();
+    assert!(matches!(jq.try_put(2), Err(multiproc::PutError::Full(2))));
+    m.shutdown().unwrap();
+    assert!(m.queue_bounded::<u32>(1).unwrap_err().is_gone());
 }

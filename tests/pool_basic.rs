@@ -124,7 +124,7 @@ fn starmap_and_async() {
 }
 
 #[test]
-fn map_async_with_callbacks() {
+fn map_async_each_callbacks() {
     let pool = Pool::new(2).unwrap();
     let got = Arc::new(Mutex::new(Vec::new()));
     let errs = Arc::new(Mutex::new(Vec::new()));
@@ -132,13 +132,59 @@ fn map_async_with_callbacks() {
     let cbs = Callbacks::new()
         .on_result(move |v: &u64| g.lock().unwrap().push(*v))
         .on_error(move |err: &PoolError| e.lock().unwrap().push(err.clone()));
-    let r = pool.map_async_with(square, 0..10, None, cbs).unwrap();
+    let r = pool.map_async_each(square, 0..10, None, cbs).unwrap();
     let want: Vec<u64> = (0..10).map(|x| x * x).collect();
     assert_eq!(r.get().unwrap(), want);
     let mut got = got.lock().unwrap().clone();
     got.sort();
     assert_eq!(got, want);
     assert!(errs.lock().unwrap().is_empty());
+}
+
+// CPython's test_map_async_callbacks: `callback` is called once with the whole result list;
+// `error_callback` once with the exception, and `callback` not at all.
+#[test]
+fn map_async_callbacks() {
+    let pool = Pool::new(2).unwrap();
+    let calls = Arc::new(Mutex::new(Vec::<Vec<u64>>::new()));
+    let errs = Arc::new(Mutex::new(Vec::new()));
+    let (c, e) = (calls.clone(), errs.clone());
+    let cbs = Callbacks::new()
+        .on_result(move |all: &Vec<u64>| c.lock().unwrap().push(all.clone()))
+        .on_error(move |err: &PoolError| e.lock().unwrap().push(err.clone()));
+    let r = pool.map_async_with(square, 0..10, Some(2), cbs).unwrap();
+    let want: Vec<u64> = (0..10).map(|x| x * x).collect();
+    r.wait();
+    // The callback has run before the result is ready (Python sets the event after it).
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "called once");
+    assert_eq!(calls[0], want, "with the whole list");
+    assert_eq!(r.get().unwrap(), want);
+    assert!(errs.lock().unwrap().is_empty());
+
+    // A failing task: on_error once, with the first error in input order; on_result never.
+    let calls = Arc::new(Mutex::new(0));
+    let errs = Arc::new(Mutex::new(Vec::new()));
+    let (c, e) = (calls.clone(), errs.clone());
+    let cbs = Callbacks::new()
+        .on_result(move |_: &Vec<u64>| *c.lock().unwrap() += 1)
+        .on_error(move |err: &PoolError| e.lock().unwrap().push(err.clone()));
+    let r = pool
+        .starmap_async_with(raise_on, (0..6).map(|i| (i, 2)), Some(1), cbs)
+        .unwrap();
+    assert!(matches!(r.get(), Err(PoolError::Panicked { .. })));
+    assert_eq!(*calls.lock().unwrap(), 0);
+    let errs = errs.lock().unwrap();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(matches!(&errs[0], PoolError::Panicked { message, .. } if message == "key error 2"));
+
+    // starmap_async_with on success.
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let cbs = Callbacks::new().on_result(move |all: &Vec<u64>| g.lock().unwrap().push(all.clone()));
+    let r = pool.starmap_async_with(add, [(1, 2), (3, 4)], None, cbs).unwrap();
+    assert_eq!(r.get().unwrap(), [3, 7]);
+    assert_eq!(*got.lock().unwrap(), [vec![3, 7]]);
 }
 
 #[test]

@@ -91,7 +91,7 @@ fn killed_worker_in_a_map_fails_only_its_chunk() {
     let q = Queue::<i32>::new().unwrap();
     // One long task among short ones: kill its worker; the rest complete.
     let r = pool
-        .map_async_with(
+        .map_async_each(
             |i: u64| {
                 if i == 0 {
                     report_then_sleep(q.clone(), 30)
@@ -251,7 +251,7 @@ fn helper_pool_parent_death() {
     }
     let pool = Pool::new(2).unwrap();
     let r = pool
-        .map_async_with(sleep_ms, vec![60_000u64; 4], Some(1), Callbacks::new())
+        .map_async_each(sleep_ms, vec![60_000u64; 4], Some(1), Callbacks::new())
         .unwrap();
     println!(
         "READY {}",

@@ -79,7 +79,7 @@ fn terminate_during_a_big_map_async_is_prompt() {
     let pool = Pool::new(2).unwrap();
     let _g = guard(&pool);
     let r = pool
-        .map_async_with(sleep_ms, vec![100; 10_000], Some(1), Default::default())
+        .map_async_each(sleep_ms, vec![100; 10_000], Some(1), Default::default())
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();

@@ -1,9 +1,12 @@
 //! Error types: one enum per family of operations. Each message says what happened and, where
 //! there is something to do about it, what to do.
 
-use crate::sys::Errno;
-use crate::wire::proto::HubError;
-use crate::wire::FrameError;
+/// An OS error number (from `nix`), as carried by [`CallError::Io`] and other I/O failures.
+pub use crate::sys::Errno;
+/// The hub's answer when it refuses or cannot complete a call (carried by [`CallError::Hub`]).
+pub use crate::wire::proto::HubError;
+/// Why a message could not be framed (carried by [`CallError::Encode`]).
+pub use crate::wire::FrameError;
 
 /// A failure in talking to the hub. Usually wrapped by an operation's own error type.
 ///
@@ -319,4 +322,29 @@ impl From<CallError> for AskError {
             e => AskError::Call(e),
         }
     }
+}
+
+/// Why [`set_start_method`](crate::set_start_method) refused.
+///
+/// # Example
+/// ```
+/// use multiproc::{set_start_method, StartMethod, StartMethodError};
+///
+/// set_start_method(StartMethod::Spawn, false)?;
+/// let again = set_start_method(StartMethod::Fork, false);
+/// assert!(matches!(again, Err(StartMethodError::AlreadySet { current: StartMethod::Spawn })));
+/// set_start_method(StartMethod::ForkServer, true)?; // force=True
+/// # Ok::<(), StartMethodError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartMethodError {
+    /// The start method was already set, by an earlier call or by use (a process or pool
+    /// started with the default, or `get_start_method()`), as Python's "context has already been
+    /// set". Pass `force = true` to change it anyway, or use `get_context(Some(method))` for
+    /// the processes that need another method.
+    #[error("the start method has already been set (to {current:?}); pass force = true to change it, or use get_context(Some(method))")]
+    AlreadySet {
+        /// The start method in force.
+        current: crate::StartMethod,
+    },
 }

@@ -64,6 +64,7 @@
 // the pool's worker loop is a library-defined worker.
 extern crate self as multiproc;
 
+pub mod context;
 pub mod error;
 mod hub;
 mod mailbox;
@@ -75,11 +76,99 @@ pub mod queue;
 pub mod runtime;
 pub mod shm;
 pub mod sync;
+// `sys` (the OS layer) and `wire` (the frame format) are internal. The off-by-default
+// `internals` feature makes them reachable, doc-hidden, for tests, benches and fuzz targets
+// that write raw frames; it is not a stable API.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod sys;
+// Without the feature, what only tests and benches use is dead code here.
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+mod sys;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod wire;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+mod wire;
 
-pub use error::{AskError, CallError, JoinError, ProcessError, RecvError, SendError};
+pub use error::{
+    AskError, CallError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError, StartMethodError,
+};
 pub use mailbox::{mailbox, Addr, Mailbox, ReplyTo};
+/// Makes a function, or a type's `fn run(self)`, the body of a child process.
+///
+/// A child process is a re-executed copy of the program; `#[worker]` registers the item under
+/// its module path and name, so that the child finds it by name, decodes the arguments, runs
+/// the body and sends the encoded result back.
+///
+/// # On a free function
+///
+/// `#[worker] fn f(args..) -> T` keeps its name, visibility and docs, but now *builds a task*
+/// instead of running the body: `f(args..)` returns a [`Task<T>`] (`T` is `()` if there is no
+/// return type), which [`Process::new`] and the [`Pool`] run in another process.
+///
+/// ```
+/// use multiproc::{Process, Task};
+///
+/// /// Squares a number in another process.
+/// #[multiproc::worker]
+/// pub fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let task: Task<u64> = square(7); // nothing runs yet
+/// let mut p = Process::new(task).start()?;
+/// assert_eq!(p.join()?, 49);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # On an `impl` block
+///
+/// Python's "subclass `Process` and override `run()`": the value itself is sent to the child,
+/// which calls its `run(self)`. The block is kept as it is, and the type gets [`IntoTask`].
+///
+/// ```
+/// use multiproc::Process;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Countdown {
+///     from: u32,
+/// }
+///
+/// #[multiproc::worker]
+/// impl Countdown {
+///     fn run(self) -> Vec<u32> {
+///         (0..=self.from).rev().collect()
+///     }
+/// }
+///
+/// let mut p = Process::new(Countdown { from: 3 }).start()?;
+/// assert_eq!(p.join()?, [3, 2, 1, 0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # What it accepts
+///
+/// - A free function that is not generic (no type, lifetime or const parameters, no `where`),
+///   not `async`, `const`, `unsafe` or `extern`, and not a method (no `self`).
+/// - Arguments with any patterns (`(a, b): (u32, u32)`, `mut x: u64`), whose types are owned
+///   (no `&str`, `&[T]` or other references: use `String`, `Vec<T>`), concrete (no
+///   `impl Trait`), and implement `serde::Serialize` and `serde::Deserialize`. So must the
+///   result type. Handles of multiproc (`Lock`, `Queue`, `Connection`, `shm::Array`, ...) are
+///   all valid arguments.
+/// - Or an inherent, non-generic `impl` block of a serialisable type with a method
+///   `fn run(self)` (or `mut self`) taking nothing else; its other methods are left alone.
+/// - No attribute arguments: `#[multiproc::worker]`, not `#[multiproc::worker(..)]`.
+///
+/// Anything else is a compile error on the offending tokens that says what to write instead;
+/// an argument or result type that is not serialisable gives one error, on that type.
+///
+/// A closure cannot be a worker (it has no name a child could find). To run a closure in a
+/// child, use [`Process::fork`], which forks the current process (read [`StartMethod::Fork`]).
+#[doc(inline)]
 pub use multiproc_macros::worker;
 pub use process::{
     active_children, cpu_count, current_process, get_start_method, parent_process, set_start_method, ExitStatus,
@@ -91,6 +180,8 @@ pub use sync::{
     RLockError, Semaphore, SemaphoreError,
 };
 
+pub use context::{get_all_start_methods, get_context, Context};
+
 // Queues and pipes (issue 4).
 pub use pipe::{
     pipe, wait, Connection, Pipe, PipeError, PipeRecvError, PipeSendError, WaitError, WaitSource, Waitable,
@@ -98,7 +189,7 @@ pub use pipe::{
 pub use queue::{GetError, JoinableQueue, PutError, Queue, QueueError, SimpleQueue};
 
 // Manager and shared memory (issue 6).
-pub use manager::{Dict, List, Manager, ManagerError, Namespace, ValueProxy};
+pub use manager::{ArrayProxy, Dict, List, Manager, ManagerError, Namespace, SetProxy, ValueProxy};
 pub use shm::{Array, Pod, RawArray, RawValue, ShmError, Value};
 
 // Pools (issue 5).
@@ -119,6 +210,12 @@ pub fn catch_interrupts() -> Result<(), CallError> {
 pub fn interrupt_blocked_calls() -> Result<(), CallError> {
     runtime::interrupt::interrupt_all()
 }
+
+/// Every code block of README.md, compiled and run as a doctest (`cargo test --workspace`), so
+/// that the README cannot go stale. (`sh` and `toml` blocks are not Rust; rustdoc skips them.)
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Items used by the code that `#[worker]` generates. Not a stable API.
 #[doc(hidden)]
@@ -145,27 +242,27 @@ pub mod __private {
     }
 
     /// Wraps a worker's value to ask whether it is a `Result::Err`, by autoref
-    /// specialisation: `(&Probe(&v)).multiproc_is_err()` picks [`ErrProbe`] for a `Result` and
-    /// [`AnyProbe`] (always false) for anything else.
-    pub struct Probe<'a, T>(pub &'a T);
+    /// specialisation: `(&ErrCheck(&v)).multiproc_is_err()` picks [`ErrProbe`] for a `Result`
+    /// and [`AnyProbe`] (always false) for anything else.
+    pub struct ErrCheck<'a, T>(pub &'a T);
 
-    /// See [`Probe`]: the `Result` case.
+    /// See [`ErrCheck`]: the `Result` case.
     pub trait ErrProbe {
         /// Is the value an `Err`?
         fn multiproc_is_err(&self) -> bool;
     }
-    impl<T, E> ErrProbe for Probe<'_, Result<T, E>> {
+    impl<T, E> ErrProbe for ErrCheck<'_, Result<T, E>> {
         fn multiproc_is_err(&self) -> bool {
             self.0.is_err()
         }
     }
 
-    /// See [`Probe`]: every other type.
+    /// See [`ErrCheck`]: every other type.
     pub trait AnyProbe {
         /// Always false.
         fn multiproc_is_err(&self) -> bool;
     }
-    impl<T> AnyProbe for &Probe<'_, T> {
+    impl<T> AnyProbe for &ErrCheck<'_, T> {
         fn multiproc_is_err(&self) -> bool {
             false
         }
@@ -176,23 +273,161 @@ pub mod __private {
         rmp_serde::to_vec(r).map_err(|e| RunError(format!("the worker's result could not be serialised: {e}")))
     }
 
+    // Argument and result checks. A type that is not serialisable must give ONE error, on the
+    // type as the user wrote it, and nothing else. So:
+    // - the check is staged: `assert_arg::<T>()` needs `Serialize` only, and the
+    //   `DeserializeOwned` check (`assert_arg_de`) is asked for only when `T: Serialize` holds
+    //   (autoref specialisation on `Probe<T>`); a type with neither gets one error, not two;
+    // - the generated code that encodes and decodes (`Args::task`, `Probe::decode`,
+    //   `Out::encode`) goes through the same specialisation, so a type without the traits picks
+    //   a fallback that compiles, and the generated calls add no errors of their own. The
+    //   fallbacks never run: the checks above make such a program fail to compile.
+
     /// A type that can be a worker argument.
     #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be a worker argument: it is sent to another process, so it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+        message = "`{Self}` cannot be a worker argument: it is sent to another process, so it must implement `serde::Serialize` and `serde::Deserialize`",
         label = "not serialisable",
-        note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]`, or pass a value that can be rebuilt in the child"
+        note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]` (serde with its `derive` feature), or pass a value that can be rebuilt in the child"
     )]
     pub trait WorkerArg {}
-    impl<T: serde::Serialize + serde::de::DeserializeOwned> WorkerArg for T {}
+    impl<T: serde::Serialize> WorkerArg for T {}
+
+    /// A type that can be a worker argument (the second half of the check).
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a worker argument: it is sent to another process, so it must implement `serde::Deserialize` too",
+        label = "not deserialisable",
+        note = "derive it with `#[derive(serde::Serialize, serde::Deserialize)]` (serde with its `derive` feature); a worker argument must be owned (no borrowed `&str` or `&[u8]` inside)"
+    )]
+    pub trait WorkerArgDe {}
+    impl<T: serde::de::DeserializeOwned> WorkerArgDe for T {}
 
     /// A type that can be a worker's result.
     #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be a worker's return type: it is sent back to the parent, so it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+        message = "`{Self}` cannot be a worker's return type: it is sent back to the parent, so it must implement `serde::Serialize` and `serde::Deserialize`",
         label = "not serialisable",
-        note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]`"
+        note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]` (serde with its `derive` feature)"
     )]
     pub trait WorkerResult {}
-    impl<T: serde::Serialize + serde::de::DeserializeOwned> WorkerResult for T {}
+    impl<T: serde::Serialize> WorkerResult for T {}
+
+    /// A type that can be a worker's result (the second half of the check).
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a worker's return type: it is sent back to the parent, so it must implement `serde::Deserialize` too",
+        label = "not deserialisable",
+        note = "derive it with `#[derive(serde::Serialize, serde::Deserialize)]` (serde with its `derive` feature)"
+    )]
+    pub trait WorkerResultDe {}
+    impl<T: serde::de::DeserializeOwned> WorkerResultDe for T {}
+
+    /// Compile-time check used by `#[worker]` (first half: `Serialize`).
+    pub fn assert_arg<T: WorkerArg + ?Sized>() {}
+    /// Compile-time check used by `#[worker]` (second half: `DeserializeOwned`).
+    pub fn assert_arg_de<T: WorkerArgDe>(_: Probe<T>) {}
+    /// Compile-time check used by `#[worker]` (first half: `Serialize`).
+    pub fn assert_result<T: WorkerResult + ?Sized>() {}
+    /// Compile-time check used by `#[worker]` (second half: `DeserializeOwned`).
+    pub fn assert_result_de<T: WorkerResultDe>(_: Probe<T>) {}
+
+    /// A type-level probe for autoref specialisation: `(&&Probe::<T>::new()).method()` picks
+    /// the impl on `&Probe<T>` when `T` has the traits, the one on `Probe<T>` otherwise.
+    pub struct Probe<T>(core::marker::PhantomData<fn() -> T>);
+    impl<T> Probe<T> {
+        /// A probe for `T`.
+        #[allow(clippy::new_without_default)]
+        pub const fn new() -> Self {
+            Probe(core::marker::PhantomData)
+        }
+    }
+
+    /// Asks for the `DeserializeOwned` half only once `Serialize` holds.
+    pub trait DeAfterSer {
+        /// The type whose `DeserializeOwned` is to be checked.
+        type Check;
+        /// A probe of that type.
+        fn de_check(&self) -> Probe<Self::Check>;
+    }
+    impl<T: serde::Serialize> DeAfterSer for &Probe<T> {
+        type Check = T;
+        fn de_check(&self) -> Probe<T> {
+            Probe::new()
+        }
+    }
+    /// The fallback of [`DeAfterSer`]: nothing more to check (the `Serialize` error is enough).
+    pub trait DeAfterSerSkip {
+        /// Always `()`.
+        fn de_check(&self) -> Probe<()>;
+    }
+    impl<T> DeAfterSerSkip for Probe<T> {
+        fn de_check(&self) -> Probe<()> {
+            Probe::new()
+        }
+    }
+
+    /// Decodes a worker's arguments (the generated entry calls this).
+    pub trait Decode<T> {
+        /// Decodes `bytes` as `T`.
+        fn decode(&self, bytes: &[u8]) -> Result<T, RunError>;
+    }
+    impl<T: serde::de::DeserializeOwned> Decode<T> for &Probe<T> {
+        fn decode(&self, bytes: &[u8]) -> Result<T, RunError> {
+            decode_args(bytes)
+        }
+    }
+    /// The fallback of [`Decode`] (never runs: the program does not compile).
+    pub trait DecodeFallback<T> {
+        /// Fails.
+        fn decode(&self, bytes: &[u8]) -> Result<T, RunError>;
+    }
+    impl<T> DecodeFallback<T> for Probe<T> {
+        fn decode(&self, _: &[u8]) -> Result<T, RunError> {
+            Err(RunError("the worker's arguments are not deserialisable".into()))
+        }
+    }
+
+    /// A worker's arguments (or its value) by reference, for [`MakeTask`] and [`Encode`].
+    pub struct Args<'a, A>(pub &'a A);
+
+    /// Builds a task from encoded arguments (the generated constructor calls this).
+    pub trait MakeTask {
+        /// The task that runs worker `name` on these arguments.
+        fn task<R>(&self, name: &'static str) -> Task<R>;
+    }
+    impl<A: serde::Serialize> MakeTask for &Args<'_, A> {
+        fn task<R>(&self, name: &'static str) -> Task<R> {
+            Task::from_parts(name, self.0)
+        }
+    }
+    /// The fallback of [`MakeTask`] (never runs: the program does not compile).
+    pub trait MakeTaskFallback {
+        /// A task whose arguments failed to serialise.
+        fn task<R>(&self, name: &'static str) -> Task<R>;
+    }
+    impl<A> MakeTaskFallback for Args<'_, A> {
+        fn task<R>(&self, name: &'static str) -> Task<R> {
+            Task::unserialisable(name)
+        }
+    }
+
+    /// Encodes a worker's value (the generated entry calls this).
+    pub trait Encode {
+        /// The encoded value.
+        fn encode(&self) -> Result<Vec<u8>, RunError>;
+    }
+    impl<A: serde::Serialize> Encode for &Args<'_, A> {
+        fn encode(&self) -> Result<Vec<u8>, RunError> {
+            encode_result(self.0)
+        }
+    }
+    /// The fallback of [`Encode`] (never runs: the program does not compile).
+    pub trait EncodeFallback {
+        /// Fails.
+        fn encode(&self) -> Result<Vec<u8>, RunError>;
+    }
+    impl<A> EncodeFallback for Args<'_, A> {
+        fn encode(&self) -> Result<Vec<u8>, RunError> {
+            Err(RunError("the worker's result is not serialisable".into()))
+        }
+    }
 
     /// Finds a registered worker by name (used by pool workers, which run many tasks in one
     /// process).
@@ -209,9 +444,4 @@ pub mod __private {
         crate::runtime::bootstrap::clear_returned();
         r
     }
-
-    /// Compile-time check used by `#[worker]`.
-    pub fn assert_arg<T: WorkerArg>() {}
-    /// Compile-time check used by `#[worker]`.
-    pub fn assert_result<T: WorkerResult>() {}
 }

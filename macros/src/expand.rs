@@ -67,14 +67,16 @@ fn expand_fn(input: &WorkerFn) -> TokenStream {
     let entry = entry(
         &name,
         &quote! {
-            let (#(#bindings,)*): (#(#tys,)*) = ::multiproc::__private::decode_args(__args)?;
+            use ::multiproc::__private::{Decode as _, DecodeFallback as _, Encode as _, EncodeFallback as _};
+            let (#(#bindings,)*): (#(#tys,)*) =
+                (&&::multiproc::__private::Probe::<(#(#tys,)*)>::new()).decode(__args)?;
             let __value = #body_ident(#(#bindings),*);
             ::multiproc::__private::note_returned({
                 #[allow(unused_imports)]
                 use ::multiproc::__private::{AnyProbe as _, ErrProbe as _};
-                (&::multiproc::__private::Probe(&__value)).multiproc_is_err()
+                (&::multiproc::__private::ErrCheck(&__value)).multiproc_is_err()
             });
-            ::multiproc::__private::encode_result(&__value)
+            (&&::multiproc::__private::Args(&__value)).encode()
         },
     );
 
@@ -86,6 +88,7 @@ fn expand_fn(input: &WorkerFn) -> TokenStream {
         const _: () = {
             #[allow(dead_code)]
             fn __multiproc_check() {
+                use ::multiproc::__private::{DeAfterSer as _, DeAfterSerSkip as _};
                 #(#arg_checks)*
                 #result_check
             }
@@ -99,10 +102,9 @@ fn expand_fn(input: &WorkerFn) -> TokenStream {
 
         #(#ctor_attrs)*
         #vis #fn_token #ident(#(#names: #tys),*) -> ::multiproc::Task<#output> {
-            ::multiproc::__private::make_task::<#output, _>(
-                ::core::concat!(::core::module_path!(), "::", #name),
-                &(#(#names,)*),
-            )
+            use ::multiproc::__private::{MakeTask as _, MakeTaskFallback as _};
+            (&&::multiproc::__private::Args(&(#(#names,)*)))
+                .task::<#output>(::core::concat!(::core::module_path!(), "::", #name))
         }
     }
 }
@@ -128,14 +130,15 @@ fn expand_impl(input: &WorkerImpl) -> Result<TokenStream> {
     let entry = entry(
         &name,
         &quote! {
-            let __w: #self_ty = ::multiproc::__private::decode_args(__args)?;
+            use ::multiproc::__private::{Decode as _, DecodeFallback as _, Encode as _, EncodeFallback as _};
+            let __w: #self_ty = (&&::multiproc::__private::Probe::<#self_ty>::new()).decode(__args)?;
             let __value = <#self_ty>::#run(__w);
             ::multiproc::__private::note_returned({
                 #[allow(unused_imports)]
                 use ::multiproc::__private::{AnyProbe as _, ErrProbe as _};
-                (&::multiproc::__private::Probe(&__value)).multiproc_is_err()
+                (&::multiproc::__private::ErrCheck(&__value)).multiproc_is_err()
             });
-            ::multiproc::__private::encode_result(&__value)
+            (&&::multiproc::__private::Args(&__value)).encode()
         },
     );
 
@@ -144,6 +147,7 @@ fn expand_impl(input: &WorkerImpl) -> Result<TokenStream> {
         const _: () = {
             #[allow(dead_code)]
             fn __multiproc_check() {
+                use ::multiproc::__private::{DeAfterSer as _, DeAfterSerSkip as _};
                 #arg_check
                 #result_check
             }
@@ -156,10 +160,9 @@ fn expand_impl(input: &WorkerImpl) -> Result<TokenStream> {
         impl ::multiproc::IntoTask for #self_ty {
             type Output = #output;
             fn into_task(self) -> ::multiproc::Task<#output> {
-                ::multiproc::__private::make_task::<#output, _>(
-                    ::core::concat!(::core::module_path!(), "::", #name),
-                    &self,
-                )
+                use ::multiproc::__private::{MakeTask as _, MakeTaskFallback as _};
+                (&&::multiproc::__private::Args(&self))
+                    .task::<#output>(::core::concat!(::core::module_path!(), "::", #name))
             }
         }
     })
@@ -185,13 +188,23 @@ fn entry(name: &LitStr, body: &TokenStream) -> TokenStream {
 /// A compile-time check that an argument type can be sent to the child,
 /// failing on the type as written.
 fn assert_arg(ty: &dyn quote::ToTokens, span: Span) -> TokenStream {
-    quote_spanned! {span=> ::multiproc::__private::assert_arg::<#ty>(); }
+    quote_spanned! {span=>
+        ::multiproc::__private::assert_arg::<#ty>();
+        ::multiproc::__private::assert_arg_de(
+            (&&::multiproc::__private::Probe::<#ty>::new()).de_check(),
+        );
+    }
 }
 
 /// A compile-time check that the result type can be sent back to the parent,
 /// failing on the type as written.
 fn assert_result(ty: &TokenStream, span: Span) -> TokenStream {
-    quote_spanned! {span=> ::multiproc::__private::assert_result::<#ty>(); }
+    quote_spanned! {span=>
+        ::multiproc::__private::assert_result::<#ty>();
+        ::multiproc::__private::assert_result_de(
+            (&&::multiproc::__private::Probe::<#ty>::new()).de_check(),
+        );
+    }
 }
 
 /// Where errors about a type point.
@@ -257,10 +270,13 @@ mod tests {
         for expected in [
             "fn __multiproc_body_f ((a , b) : (u32 , u32) , mut x : u64) -> u64",
             "pub fn f (__arg0 : (u32 , u32) , x : u64) -> :: multiproc :: Task < u64 >",
-            "make_task :: < u64 , _ > (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"f\") , & (__arg0 , x ,) ,)",
-            "let (__arg0 , __arg1 ,) : ((u32 , u32) , u64 ,) = :: multiproc :: __private :: decode_args (__args) ?",
+            "(&& :: multiproc :: __private :: Args (& (__arg0 , x ,))) . task :: < u64 > (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"f\"))",
+            "let (__arg0 , __arg1 ,) : ((u32 , u32) , u64 ,) = (&& :: multiproc :: __private :: Probe :: < ((u32 , u32) , u64 ,) > :: new ()) . decode (__args) ?",
+            "(&& :: multiproc :: __private :: Args (& __multiproc_body_f (__arg0 , __arg1))) . encode ()",
             "assert_arg :: < (u32 , u32) > ()",
+            "assert_arg_de ((&& :: multiproc :: __private :: Probe :: < (u32 , u32) > :: new ()) . de_check () ,)",
             "assert_result :: < u64 > ()",
+            "assert_result_de ((&& :: multiproc :: __private :: Probe :: < u64 > :: new ()) . de_check () ,)",
         ] {
             assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
         }
@@ -280,7 +296,7 @@ mod tests {
         );
         assert!(out.contains("-> :: multiproc :: Task < () >"), "{out}");
         assert!(out.contains("let () : () ="), "{out}");
-        assert!(out.contains("& () ,"), "{out}");
+        assert!(out.contains("Args (& ())) . task :: < () >"), "{out}");
     }
 
     #[test]
@@ -293,8 +309,9 @@ mod tests {
             "impl :: multiproc :: IntoTask for crate :: m :: Clock",
             "type Output = Vec < crate :: m :: Clock >",
             "\"::\" , \"Clock\"",
-            "let __w : crate :: m :: Clock = :: multiproc :: __private :: decode_args (__args) ?",
-            "encode_result (& < crate :: m :: Clock > :: run (__w))",
+            "let __w : crate :: m :: Clock = (&& :: multiproc :: __private :: Probe :: < crate :: m :: Clock > :: new ()) . decode (__args) ?",
+            "(&& :: multiproc :: __private :: Args (& < crate :: m :: Clock > :: run (__w))) . encode ()",
+            "(&& :: multiproc :: __private :: Args (& self)) . task :: < Vec < crate :: m :: Clock > >",
         ] {
             assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
         }

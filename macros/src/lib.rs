@@ -1,4 +1,4 @@
-//! The `#[worker]` attribute of [multiproc], re-exported there as
+//! The `#[worker]` attribute of the `multiproc` crate, re-exported there as
 //! `multiproc::worker`; use it through that path, not from this crate.
 //!
 //! A child process started by multiproc is a re-executed copy of the current
@@ -56,7 +56,6 @@
 //! references in argument or result types, trait impls, and `impl` blocks
 //! without a `fn run(self)` taking `self` by value and nothing else.
 //!
-//! [multiproc]: https://docs.rs/multiproc
 
 extern crate proc_macro;
 
@@ -72,14 +71,8 @@ use proc_macro::TokenStream;
 /// On a function `fn f(args..) -> T`, `f` becomes a constructor with the same
 /// arguments returning `multiproc::Task<T>`; on `impl Type { fn run(self) -> T }`,
 /// `Type` gets an implementation of `multiproc::IntoTask` with `Output = T`.
-/// See the [crate documentation](crate) for examples and restrictions.
-///
-/// ```rust,ignore
-/// #[multiproc::worker]
-/// pub fn square(x: u64) -> u64 {
-///     x * x
-/// }
-/// ```
+/// The rules of what it accepts, with examples, are in the documentation of
+/// `multiproc::worker` (this macro, re-exported by the `multiproc` crate).
 #[proc_macro_attribute]
 pub fn worker(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::worker(args.into(), input.into()).into()

@@ -62,7 +62,9 @@ pub(crate) enum Cmd {
     CatchInterrupts,
     /// Interrupt the root's parked calls now (as if SIGINT arrived in catch mode).
     Interrupt,
-    /// Pin the hub thread to one CPU, or (None) let it run anywhere again (benchmarks).
+    /// Pin the hub thread to one CPU, or (None) let it run anywhere again (benchmarks; sent
+    /// only by `runtime::pin_hub`, which the `internals` feature enables).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     Pin(Option<usize>),
     /// Tests only: behave as if the next `poll` failed with this message.
     FailPoll(String),

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{decode_copy, decode_moved, encode, unexpected, ManagerError, Number, Proxy};
+use super::{decode_copy, decode_moved, encode, show_key, unexpected, ManagerError, Number, Proxy};
 use crate::runtime::handle::ObjRef;
 use crate::wire::manager_ops::{ManagerOp, ManagerReply};
 use crate::wire::proto::Value;
@@ -113,9 +113,10 @@ where
 
     /// A copy of the value for `key` (Python's `d.get(k)`).
     pub fn get(&self, key: &K) -> Result<Option<V>, ManagerError> {
+        let key = encode(key)?;
         self.p
-            .opt(ManagerOp::Get(encode(key)?))?
-            .map(|b| decode_copy(&b))
+            .opt(ManagerOp::Get(key.clone()))?
+            .map(|b| decode_copy(&b).map_err(|e| e.at_key(&show_key(&key))))
             .transpose()
     }
 
@@ -151,9 +152,10 @@ where
     /// Removes `key`; returns its value if it was there (Python's `d.pop(k, None)`; `del d[k]`
     /// ignoring the result).
     pub fn remove(&self, key: &K) -> Result<Option<V>, ManagerError> {
+        let key = encode(key)?;
         self.p
-            .opt(ManagerOp::Remove(encode(key)?))?
-            .map(|b| decode_moved(&b))
+            .opt(ManagerOp::Remove(key.clone()))?
+            .map(|b| decode_moved(&b).map_err(|e| e.at_key(&show_key(&key))))
             .transpose()
     }
 
@@ -251,23 +253,53 @@ where
     }
 
     /// Atomically adds `delta` to the number stored at `key`; returns the previous value
-    /// (like `AtomicI64::fetch_add`). No lock needed: 70 processes each adding 1 add exactly
-    /// 70. Fails with [`ManagerError::KeyNotFound`] if the key is absent, and with
-    /// [`ManagerError::Overflow`] (value unchanged) if the result would not fit `V`.
+    /// (like `AtomicI64::fetch_add`). Python's `d[k] += delta`, without the race: no lock
+    /// needed, 70 processes each adding 1 add exactly 70.
+    ///
+    /// **A missing key counts as zero**: it is inserted with the value `delta`, and `0` is
+    /// returned, in the same atomic step — so a counter needs no setup (Python's
+    /// `collections.Counter`, or `defaultdict(int)`). Fails, with the value unchanged and the
+    /// key named in the error, with [`ManagerError::Overflow`] if the result would not fit `V`,
+    /// and with [`ManagerError::NotANumber`] if the stored value is not a number of `V`'s kind.
+    ///
+    /// ```
+    /// use multiproc::manager::{Manager, ManagerError};
+    ///
+    /// let m = Manager::new()?;
+    /// let levels = m.dict::<String, u64>()?;
+    /// for level in ["INFO", "WARN", "INFO"] {
+    ///     levels.fetch_add(&level.to_string(), 1)?; // no KeyError on the first "INFO"
+    /// }
+    /// assert_eq!(levels.get(&"INFO".to_string())?, Some(2));
+    /// assert_eq!(levels.get(&"WARN".to_string())?, Some(1));
+    /// // Errors name the key:
+    /// let err = levels.fetch_sub(&"WARN".to_string(), 5).unwrap_err();
+    /// assert!(matches!(&err, ManagerError::Overflow { key: Some(k) } if k == "\"WARN\""));
+    /// assert!(err.to_string().contains("\"WARN\""), "{err}");
+    /// # Ok::<(), ManagerError>(())
+    /// ```
     pub fn fetch_add(&self, key: &K, delta: V) -> Result<V, ManagerError>
     where
         V: Number,
     {
-        self.p.fetch_add(Some(encode(key)?), delta.delta(false))
+        let key = encode(key)?;
+        self.p
+            .fetch_add(Some(key.clone()), delta.delta(false))
+            .map_err(|e| e.at_key(&show_key(&key)))
     }
 
     /// Atomically subtracts `delta`; returns the previous value (Python's `d[k] -= delta`,
-    /// without the race).
+    /// without the race). As with [`fetch_add`](Dict::fetch_add), a missing key counts as
+    /// zero: it is inserted with `-delta` (for an unsigned `V`, that is an
+    /// [`Overflow`](ManagerError::Overflow), and nothing is inserted).
     pub fn fetch_sub(&self, key: &K, delta: V) -> Result<V, ManagerError>
     where
         V: Number,
     {
-        self.p.fetch_add(Some(encode(key)?), delta.delta(true))
+        let key = encode(key)?;
+        self.p
+            .fetch_add(Some(key.clone()), delta.delta(true))
+            .map_err(|e| e.at_key(&show_key(&key)))
     }
 
     /// Atomically stores `new` at `key` if the current value is `current` (`None`: the key is

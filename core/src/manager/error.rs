@@ -30,17 +30,25 @@ pub enum ManagerError {
         /// The list's length at the time.
         len: u64,
     },
-    /// `fetch_add`/`fetch_sub` on a dict key that is absent (Python's `KeyError`). Insert the
-    /// key first (see `setdefault`).
-    #[error("the key is not in the shared dict")]
-    KeyNotFound,
+    /// A member or key that is not there where one is required (Python's `KeyError`), as in
+    /// [`SetProxy::remove`](super::SetProxy::remove); `key` is the key as text (`"WARN"`,
+    /// `42`, `["host", 8080]`). (`Dict::fetch_add` inserts a missing key instead.)
+    #[error("{key} is not in the shared container (Python's KeyError)")]
+    KeyNotFound {
+        /// The key, as text.
+        key: String,
+    },
     /// `fetch_add`/`fetch_sub` on a stored value that is not a number of the proxy's kind
-    /// (integer or float); it was stored through a proxy of another type.
+    /// (integer or float); it was stored through a proxy of another type. For a dict, the
+    /// message names the key.
     #[error("not a number: {0}")]
     NotANumber(String),
-    /// `fetch_add`/`fetch_sub` would take the value out of its type's range.
-    #[error("the atomic addition would overflow the value's type; the value is unchanged")]
-    Overflow,
+    /// `fetch_add`/`fetch_sub` would take the value out of its type's range; nothing changed.
+    #[error("the atomic addition{} would overflow the value's type; the value is unchanged", key_part(.key))]
+    Overflow {
+        /// The dict key, as text (`None` for a [`ValueProxy`](super::ValueProxy)).
+        key: Option<String>,
+    },
     /// A key or value could not be serialised (or is larger than the maximum frame size).
     /// Handles that carry descriptors (pipes, shared memory) cannot be stored in a Manager.
     #[error("could not serialise a key or value for the Manager: {0}")]
@@ -73,7 +81,24 @@ impl From<CallError> for ManagerError {
     }
 }
 
+/// `" at key K"`, or nothing.
+fn key_part(key: &Option<String>) -> String {
+    key.as_ref().map_or_else(String::new, |k| format!(" at key {k}"))
+}
+
 impl ManagerError {
+    /// The same error, naming the dict key it happened at (`key`: the key as text).
+    pub(super) fn at_key(self, key: &str) -> ManagerError {
+        match self {
+            ManagerError::NotANumber(m) => ManagerError::NotANumber(format!("the value at key {key}: {m}")),
+            ManagerError::Overflow { key: None } => ManagerError::Overflow {
+                key: Some(key.to_string()),
+            },
+            ManagerError::Decode(m) => ManagerError::Decode(format!("the value at key {key}: {m}")),
+            e => e,
+        }
+    }
+
     /// Is this [`ManagerError::ManagerGone`]?
     pub fn is_gone(&self) -> bool {
         matches!(self, ManagerError::ManagerGone)

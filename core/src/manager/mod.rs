@@ -80,16 +80,20 @@
 //! Primitives from [`Manager::lock`] and friends are the hub's ordinary primitives; they keep
 //! working after a shutdown (only creating new ones is refused).
 
+mod array;
 mod dict;
 mod error;
 mod list;
 mod namespace;
+mod set;
 mod value;
 
+pub use array::ArrayProxy;
 pub use dict::Dict;
 pub use error::ManagerError;
 pub use list::List;
 pub use namespace::Namespace;
+pub use set::SetProxy;
 pub use value::ValueProxy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -148,6 +152,10 @@ impl Manager {
     }
 
     /// The same as [`Manager::new`] (Python's `SyncManager().start()`).
+    ///
+    /// Python's `start(initializer, initargs)` runs a function in the manager's server process
+    /// when it starts. Here the server is the hub thread of the root process, which runs no
+    /// user code, so there is no initializer: run setup code in the root before calling this.
     pub fn start() -> Result<Manager, ManagerError> {
         Manager::new()
     }
@@ -218,6 +226,30 @@ impl Manager {
         ))
     }
 
+    /// A new shared fixed-length array holding `items` (Python's `manager.Array(typecode,
+    /// sequence)`; the item type plays the typecode's part).
+    pub fn array<T: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<ArrayProxy<T>, ManagerError> {
+        Ok(ArrayProxy::from_list(self.list_from(items)?))
+    }
+
+    /// A new, empty shared set (Python 3.14's `manager.set()`).
+    pub fn set<T: Serialize + DeserializeOwned>(&self) -> Result<SetProxy<T>, ManagerError> {
+        Ok(SetProxy::from_dict(self.dict()?))
+    }
+
+    /// A new shared set holding `items` (Python's `manager.set(iterable)`).
+    pub fn set_from<T: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<SetProxy<T>, ManagerError> {
+        let s = self.set()?;
+        s.extend(items)?;
+        Ok(s)
+    }
+
     /// A new, empty namespace (Python's `manager.Namespace()`).
     pub fn namespace(&self) -> Result<Namespace, ManagerError> {
         Ok(Namespace::from_obj(self.create(ManagerKind::Dict(self.key))?))
@@ -280,6 +312,22 @@ impl Manager {
         Queue::new().map_err(primitive)
     }
 
+    /// A new [`Queue`] holding at most `maxsize` items (Python's `manager.Queue(maxsize)`).
+    pub fn queue_bounded<T: Serialize + DeserializeOwned>(&self, maxsize: usize) -> Result<Queue<T>, ManagerError> {
+        self.alive()?;
+        Queue::bounded(maxsize).map_err(primitive)
+    }
+
+    /// A new [`JoinableQueue`] holding at most `maxsize` items (Python's
+    /// `manager.JoinableQueue(maxsize)`).
+    pub fn joinable_queue_bounded<T: Serialize + DeserializeOwned>(
+        &self,
+        maxsize: usize,
+    ) -> Result<JoinableQueue<T>, ManagerError> {
+        self.alive()?;
+        JoinableQueue::bounded(maxsize).map_err(primitive)
+    }
+
     /// A new unbounded [`JoinableQueue`] (Python's `manager.JoinableQueue()`).
     pub fn joinable_queue<T: Serialize + DeserializeOwned>(&self) -> Result<JoinableQueue<T>, ManagerError> {
         self.alive()?;
@@ -302,6 +350,84 @@ fn encode<T: Serialize + ?Sized>(v: &T) -> Result<ByteBuf, ManagerError> {
     rmp_serde::to_vec(v)
         .map(ByteBuf::from)
         .map_err(|e| ManagerError::Encode(e.to_string()))
+}
+
+/// A key as text, for error messages: the encoded key read back as plain data (`"WARN"`, `42`,
+/// `["a", 1]`), so that no `Debug` bound is needed; its bytes in hex if that fails. Reading it
+/// this way builds no handle, so it has no effect on reference counts.
+pub(crate) fn show_key(bytes: &[u8]) -> String {
+    use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::fmt::Write;
+
+    struct Shown(String);
+    impl<'de> Deserialize<'de> for Shown {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Show)
+        }
+    }
+    struct Show;
+    impl<'de> Visitor<'de> for Show {
+        type Value = Shown;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Shown, E> {
+            Ok(Shown(v.to_string()))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Shown, E> {
+            Ok(Shown(v.to_string()))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Shown, E> {
+            Ok(Shown(v.to_string()))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Shown, E> {
+            Ok(Shown(format!("{v:?}")))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Shown, E> {
+            Ok(Shown(format!("{v:?}")))
+        }
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<Shown, E> {
+            Ok(Shown(format!("{v:?}")))
+        }
+        fn visit_none<E>(self) -> Result<Shown, E> {
+            Ok(Shown("None".into()))
+        }
+        fn visit_unit<E>(self) -> Result<Shown, E> {
+            Ok(Shown("()".into()))
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Shown, D::Error> {
+            Shown::deserialize(d)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shown, A::Error> {
+            let mut out = String::from("[");
+            while let Some(Shown(item)) = seq.next_element()? {
+                if out.len() > 1 {
+                    out.push_str(", ");
+                }
+                out.push_str(&item);
+            }
+            out.push(']');
+            Ok(Shown(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shown, A::Error> {
+            let mut out = String::from("{");
+            while let Some((Shown(k), Shown(v))) = map.next_entry()? {
+                if out.len() > 1 {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "{k}: {v}");
+            }
+            out.push('}');
+            Ok(Shown(out))
+        }
+    }
+    match rmp_serde::from_slice::<Shown>(bytes) {
+        Ok(Shown(s)) => s,
+        Err(_) => bytes.iter().fold(String::from("0x"), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        }),
+    }
 }
 
 /// Decodes a value that stays stored (a copy: handles inside it do not settle the stored
@@ -329,9 +455,13 @@ impl Proxy {
             Value::Manager(ManagerReply::Fault(f)) => Err(match f {
                 ManagerFault::Gone => ManagerError::ManagerGone,
                 ManagerFault::OutOfRange { index, len } => ManagerError::IndexOutOfRange { index, len },
-                ManagerFault::Missing => ManagerError::KeyNotFound,
+                // No operation of this version answers `Missing` (`FetchAdd` inserts a
+                // missing key); a hub that does is not this hub.
+                ManagerFault::Missing => ManagerError::Call(CallError::Protocol(
+                    "the hub answered `Missing` to an operation that inserts".into(),
+                )),
                 ManagerFault::NotANumber(m) => ManagerError::NotANumber(m),
-                ManagerFault::Overflow => ManagerError::Overflow,
+                ManagerFault::Overflow => ManagerError::Overflow { key: None },
             }),
             v => Ok(v),
         }

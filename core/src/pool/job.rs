@@ -35,9 +35,13 @@ fn decode<R: DeserializeOwned>(raw: Raw<'_>) -> Result<R, PoolError> {
 type OnResult<R> = Box<dyn FnMut(&R) + Send>;
 type OnError = Box<dyn FnMut(&PoolError) + Send>;
 
-/// Closures run in the parent (on the pool's manager thread) as results arrive: one for each
-/// successful task, one for each failed task. Keep them short: the pool delivers nothing else
-/// while one runs. A panic in a callback is caught and ignored.
+/// Closures run in the parent (on the pool's manager thread) as results arrive (Python's
+/// `callback` and `error_callback`). For [`Pool::apply_async_with`](super::Pool::apply_async_with)
+/// and [`Pool::map_async_each`](super::Pool::map_async_each) they run for each task; for
+/// [`Pool::map_async_with`](super::Pool::map_async_with) and
+/// [`Pool::starmap_async_with`](super::Pool::starmap_async_with) (a `Callbacks<Vec<R>>`), once
+/// with the whole list, as in Python. Keep them short: the pool delivers nothing else while one
+/// runs. A panic in a callback is caught and ignored.
 ///
 /// # Example
 /// ```
@@ -53,7 +57,7 @@ type OnError = Box<dyn FnMut(&PoolError) + Send>;
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let s = seen.clone();
 /// let cbs = Callbacks::new().on_result(move |v: &u64| s.lock().unwrap().push(*v));
-/// let r = pool.map_async_with(square, 1..=3, None, cbs)?;
+/// let r = pool.map_async_each(square, 1..=3, None, cbs)?;
 /// assert_eq!(r.get()?, [1, 4, 9]);
 /// let mut seen = seen.lock().unwrap().clone();
 /// seen.sort();
@@ -117,6 +121,28 @@ impl<R> Callbacks<R> {
     }
 }
 
+impl<R> Callbacks<Vec<R>> {
+    /// Runs the whole-list callbacks on finished slots and gives the slots back: `on_result`
+    /// with every value if all succeeded, else `on_error` with the first error in input order.
+    fn run_whole(&mut self, slots: Vec<Option<Result<R, PoolError>>>) -> Vec<Option<Result<R, PoolError>>> {
+        if !slots.iter().all(|s| matches!(s, Some(Ok(_)))) {
+            let first = slots.iter().find_map(|s| match s {
+                Some(Err(e)) => Some(e),
+                _ => None,
+            });
+            if let (Some(e), Some(f)) = (first, &mut self.on_error) {
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| f(e)));
+            }
+            return slots;
+        }
+        let values: Vec<R> = slots.into_iter().filter_map(|s| s.and_then(Result::ok)).collect();
+        if let Some(f) = &mut self.on_result {
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| f(&values)));
+        }
+        values.into_iter().map(|v| Some(Ok(v))).collect()
+    }
+}
+
 // ----- fixed-size calls (apply_async, map_async) ---------------------------------------------
 
 struct FixedSt<R> {
@@ -130,6 +156,9 @@ pub(crate) struct Fixed<R> {
     st: Mutex<FixedSt<R>>,
     cv: Condvar,
     cbs: Mutex<Callbacks<R>>,
+    /// Callbacks run once, on the whole list, when the last task is done (Python's
+    /// `map_async(callback=, error_callback=)`).
+    whole: Mutex<Option<Callbacks<Vec<R>>>>,
 }
 
 impl<R: DeserializeOwned + Send + 'static> Sink for Fixed<R> {
@@ -155,7 +184,19 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Fixed<R> {
                 *slot = Some(r);
             }
         }
-        st.remaining = st.remaining.saturating_sub(n);
+        let left = st.remaining.saturating_sub(n);
+        if left == 0 {
+            if let Some(mut whole) = lock(&self.whole).take() {
+                // Before the results are ready to `get`, as in Python; without the result lock
+                // held, and with `remaining` not yet zero, so no waiter takes the slots meanwhile.
+                let slots = std::mem::take(&mut st.slots);
+                drop(st);
+                let slots = whole.run_whole(slots);
+                st = lock(&self.st);
+                st.slots = slots;
+            }
+        }
+        st.remaining = left;
         if st.remaining == 0 {
             self.cv.notify_all();
         }
@@ -163,7 +204,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Fixed<R> {
 }
 
 impl<R> Fixed<R> {
-    pub(crate) fn new(n: usize, cbs: Callbacks<R>) -> Arc<Self> {
+    pub(crate) fn new(n: usize, cbs: Callbacks<R>, whole: Option<Callbacks<Vec<R>>>) -> Arc<Self> {
         Arc::new(Fixed {
             st: Mutex::new(FixedSt {
                 slots: (0..n).map(|_| None).collect(),
@@ -172,6 +213,7 @@ impl<R> Fixed<R> {
             }),
             cv: Condvar::new(),
             cbs: Mutex::new(cbs),
+            whole: Mutex::new(whole),
         })
     }
 

@@ -514,6 +514,7 @@ impl Pool {
         chunksize: usize,
         deadline: Option<Duration>,
         cbs: Callbacks<R>,
+        whole: Option<Callbacks<Vec<R>>>,
     ) -> Result<Arc<Fixed<R>>, PoolError> {
         self.shared.check_open()?;
         let segs = segments(tasks, chunksize);
@@ -525,7 +526,7 @@ impl Pool {
             })
             .sum();
         let mut chunks = Vec::with_capacity(segs.len());
-        let fixed = Fixed::new(n, cbs);
+        let fixed = Fixed::new(n, cbs, whole);
         let mut start = 0;
         for (seq, seg) in segs.into_iter().enumerate() {
             match seg {
@@ -593,7 +594,7 @@ impl Pool {
         K: IntoTask,
         K::Output: DeserializeOwned + Send + 'static,
     {
-        let inner = self.submit_fixed(vec![task.into_task()], 1, None, callbacks)?;
+        let inner = self.submit_fixed(vec![task.into_task()], 1, None, callbacks, None)?;
         Ok(self.result(inner))
     }
 
@@ -605,7 +606,7 @@ impl Pool {
         K: IntoTask,
         K::Output: DeserializeOwned + Send + 'static,
     {
-        let inner = self.submit_fixed(vec![task.into_task()], 1, Some(deadline), Callbacks::new())?;
+        let inner = self.submit_fixed(vec![task.into_task()], 1, Some(deadline), Callbacks::new(), None)?;
         Ok(self.result(inner))
     }
 
@@ -638,7 +639,7 @@ impl Pool {
         F: Fn(A) -> Task<R>,
         R: DeserializeOwned + Send + 'static,
     {
-        self.map_async_with(f, items, Some(chunksize), Callbacks::new())?.get()
+        self.map_fixed(f, items, Some(chunksize), Callbacks::new(), None)?.get()
     }
 
     /// Like [`map`](Self::map), but returns every task's result or error, in input order
@@ -663,17 +664,73 @@ impl Pool {
         F: Fn(A) -> Task<R>,
         R: DeserializeOwned + Send + 'static,
     {
-        self.map_async_with(f, items, None, Callbacks::new())
+        self.map_fixed(f, items, None, Callbacks::new(), None)
     }
 
-    /// [`map_async`](Self::map_async) with a chunk size (`None`: the default) and callbacks,
-    /// run in the parent for each result and for each error.
+    /// [`map_async`](Self::map_async) with a chunk size (`None`: the default) and callbacks, as
+    /// Python's `map_async(f, items, chunksize, callback, error_callback)`: once every task is
+    /// done, and before the results are ready to `get`, `on_result` runs **once, with the whole
+    /// list** of results in input order, or, if some task failed, `on_error` runs once with the
+    /// first error in input order. (As in Python, an empty input calls neither.) For a callback
+    /// per task, use [`map_async_each`](Self::map_async_each).
+    ///
+    /// ```
+    /// use multiproc::pool::{Callbacks, Pool};
+    /// use std::sync::mpsc;
+    ///
+    /// #[multiproc::worker]
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let cbs = Callbacks::new().on_result(move |all: &Vec<u64>| tx.send(all.clone()).unwrap());
+    /// let r = pool.map_async_with(square, 1..=4, None, cbs)?;
+    /// assert_eq!(r.get()?, [1, 4, 9, 16]);
+    /// assert_eq!(rx.recv()?, [1, 4, 9, 16]); // called once, with the list
+    /// assert!(rx.try_recv().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map_async_with<A, R, F>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
         chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<R>>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.map_fixed(f, items, chunksize, Callbacks::new(), Some(callbacks))
+    }
+
+    /// [`map_async`](Self::map_async) with a chunk size (`None`: the default) and callbacks
+    /// run in the parent **for each task**: `on_result` for each result, `on_error` for each
+    /// error, as the tasks finish (in completion order). Python's `map_async` calls its
+    /// callback once with the whole list instead: that is [`map_async_with`](Self::map_async_with).
+    pub fn map_async_each<A, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
         callbacks: Callbacks<R>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        F: Fn(A) -> Task<R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.map_fixed(f, items, chunksize, callbacks, None)
+    }
+
+    fn map_fixed<A, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<R>,
+        whole: Option<Callbacks<Vec<R>>>,
     ) -> Result<MapResult<R>, PoolError>
     where
         F: Fn(A) -> Task<R>,
@@ -685,16 +742,16 @@ impl Pool {
         self.shared.check_open()?;
         let items = items.into_iter();
         let inner = match (chunksize, items.size_hint()) {
-            (Some(cs), _) => self.submit_fixed(items.map(f), cs, None, callbacks)?,
+            (Some(cs), _) => self.submit_fixed(items.map(f), cs, None, callbacks, whole)?,
             // The length is known: build the chunks straight from the input.
             (None, (lo, Some(hi))) if lo == hi => {
                 let cs = default_chunksize(lo, self.processes);
-                self.submit_fixed(items.map(f), cs, None, callbacks)?
+                self.submit_fixed(items.map(f), cs, None, callbacks, whole)?
             }
             (None, _) => {
                 let items: Vec<A> = items.collect();
                 let cs = default_chunksize(items.len(), self.processes);
-                self.submit_fixed(items.into_iter().map(f), cs, None, callbacks)?
+                self.submit_fixed(items.into_iter().map(f), cs, None, callbacks, whole)?
             }
         };
         Ok(self.map_result(inner))
@@ -723,7 +780,7 @@ impl Pool {
         F: StarFn<Args, R>,
         R: DeserializeOwned + Send + 'static,
     {
-        self.map_async_with(|a| f.call_with(a), items, Some(chunksize), Callbacks::new())?
+        self.map_fixed(|a| f.call_with(a), items, Some(chunksize), Callbacks::new(), None)?
             .get()
     }
 
@@ -737,7 +794,24 @@ impl Pool {
         F: StarFn<Args, R>,
         R: DeserializeOwned + Send + 'static,
     {
-        self.map_async_with(|a| f.call_with(a), items, None, Callbacks::new())
+        self.map_fixed(|a| f.call_with(a), items, None, Callbacks::new(), None)
+    }
+
+    /// [`starmap_async`](Self::starmap_async) with a chunk size and callbacks, run once with
+    /// the whole list (or the first error), as Python's `starmap_async(.., callback=,
+    /// error_callback=)`; see [`map_async_with`](Self::map_async_with).
+    pub fn starmap_async_with<Args, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = Args>,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<R>>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        F: StarFn<Args, R>,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.map_fixed(|a| f.call_with(a), items, chunksize, Callbacks::new(), Some(callbacks))
     }
 
     // ----- imap --------------------------------------------------------------------------

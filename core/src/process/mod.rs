@@ -15,7 +15,7 @@ use serde_bytes::ByteBuf;
 
 pub use task::{IntoTask, Task};
 
-use crate::error::{CallError, JoinError, ProcessError, SendError};
+use crate::error::{CallError, JoinError, ProcessError, SendError, StartMethodError};
 use crate::mailbox::Addr;
 use crate::runtime::{self, bootstrap};
 use crate::sys;
@@ -61,7 +61,11 @@ pub enum StartMethod {
     Fork,
 }
 
-static DEFAULT_METHOD: AtomicU8 = AtomicU8::new(1);
+/// The default start method (`StartMethod::to_u8`), with [`FIXED`] once it has been set or
+/// used. While it is not fixed it is always the initial value, `ForkServer`.
+static DEFAULT_METHOD: AtomicU8 = AtomicU8::new(UNFIXED_DEFAULT);
+const UNFIXED_DEFAULT: u8 = 1;
+const FIXED: u8 = 0x80;
 
 impl StartMethod {
     fn to_u8(self) -> u8 {
@@ -80,16 +84,33 @@ impl StartMethod {
     }
 }
 
-/// Sets the start method used when a process does not choose one. The default is
-/// [`StartMethod::ForkServer`], the fastest method that is safe in a multi-threaded parent
-/// (measured: `benches/RESULTS.md`).
-pub fn set_start_method(m: StartMethod) {
-    DEFAULT_METHOD.store(m.to_u8(), Ordering::SeqCst);
+/// Sets the start method used when a process does not choose one (Python's
+/// `set_start_method(method, force=False)`). The default is [`StartMethod::ForkServer`], the
+/// fastest method that is safe in a multi-threaded parent (measured: `benches/RESULTS.md`).
+///
+/// As in Python, it can be set once: it fails with [`StartMethodError::AlreadySet`] if it
+/// was set before, or fixed by use — a process or pool started with the default, or a call of
+/// [`get_start_method`] — unless `force` is true. Call it at the start of `main`; for some
+/// processes only, use [`get_context`](crate::get_context) instead.
+pub fn set_start_method(m: StartMethod, force: bool) -> Result<(), StartMethodError> {
+    let new = m.to_u8() | FIXED;
+    if force {
+        DEFAULT_METHOD.store(new, Ordering::SeqCst);
+        return Ok(());
+    }
+    DEFAULT_METHOD
+        .compare_exchange(UNFIXED_DEFAULT, new, Ordering::SeqCst, Ordering::SeqCst)
+        .map(drop)
+        .map_err(|cur| StartMethodError::AlreadySet {
+            current: StartMethod::from_u8(cur & !FIXED),
+        })
 }
 
-/// The start method used when a process does not choose one.
+/// The start method used when a process does not choose one. As Python's
+/// `get_start_method()`, it fixes the default if it was not set yet (a later
+/// [`set_start_method`] without `force` fails).
 pub fn get_start_method() -> StartMethod {
-    StartMethod::from_u8(DEFAULT_METHOD.load(Ordering::SeqCst))
+    StartMethod::from_u8(DEFAULT_METHOD.fetch_or(FIXED, Ordering::SeqCst) & !FIXED)
 }
 
 /// How a process ended.

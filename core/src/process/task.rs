@@ -44,6 +44,17 @@ impl<R> Task<R> {
         }
     }
 
+    /// A task whose arguments could not be serialised (the generated code's fallback; never
+    /// reached in a program that compiles).
+    pub(crate) fn unserialisable(name: &'static str) -> Task<R> {
+        Task {
+            name,
+            args: Err("the arguments are not serialisable".into()),
+            fds: Vec::new(),
+            _r: PhantomData,
+        }
+    }
+
     /// The worker's registered name (`module::path::function`).
     pub fn worker_name(&self) -> &'static str {
         self.name
@@ -94,6 +105,13 @@ impl<R> std::fmt::Debug for Task<R> {
 /// let task = Clock { ticks: 3 }.into_task();
 /// assert!(task.worker_name().ends_with("::Clock"));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a task: a process runs a `#[multiproc::worker]` call",
+    label = "not a task",
+    note = "mark the function with `#[multiproc::worker]` and pass its call: `Process::new(square(12))`, where `#[multiproc::worker] fn square(x: u64) -> u64`",
+    note = "a type runs as a task when its `impl` block with `fn run(self)` is marked `#[multiproc::worker]`",
+    note = "to run a closure, use `Process::fork(move || ..)` (it forks this process; see `StartMethod::Fork`)"
+)]
 pub trait IntoTask {
     /// What the worker returns.
     type Output;

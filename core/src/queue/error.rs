@@ -98,12 +98,10 @@ impl<T> std::fmt::Debug for PutError<T> {
 /// ```
 #[derive(Debug, thiserror::Error)]
 pub enum GetError {
-    /// `try_get`: the queue is empty (Python's `queue.Empty`).
+    /// The queue is empty: at once for `try_get`, for the whole timeout for `get_timeout`
+    /// (whatever the timeout, zero included), as Python's `queue.Empty` for both.
     #[error("the queue is empty")]
     Empty,
-    /// `get_timeout`: the queue stayed empty for the whole timeout.
-    #[error("timed out: the queue stayed empty")]
-    Timeout,
     /// The queue has been closed.
     #[error("the queue is closed")]
     Closed,
@@ -120,9 +118,10 @@ pub enum GetError {
 }
 
 impl GetError {
-    /// Is this `Empty` or `Timeout` (Python raises `queue.Empty` for both)?
+    /// Is this [`GetError::Empty`] (Python's `queue.Empty`, from `get_nowait` or a `get` that
+    /// timed out)?
     pub fn is_empty(&self) -> bool {
-        matches!(self, GetError::Empty | GetError::Timeout)
+        matches!(self, GetError::Empty)
     }
 }
 

@@ -209,8 +209,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_wait(Wait::Never)
     }
 
-    /// Takes the next item, waiting at most `timeout` ([`GetError::Timeout`] after that). A zero
-    /// timeout does not wait (and reports [`GetError::Empty`]).
+    /// Takes the next item, waiting at most `timeout` ([`GetError::Empty`] after that, as
+    /// Python's `get(timeout=...)`). A zero timeout does not wait, and reports the same error.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.get_wait(Wait::from_timeout(Some(timeout)))
     }

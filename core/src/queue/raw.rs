@@ -326,11 +326,9 @@ impl RawQueue {
             }
             Ok(v) => Err(GetError::Call(unexpected(v))),
             Err(e) if e.is_interrupted() => Err(GetError::Interrupted),
-            Err(e) if e.is_timeout() => Err(if wait == Wait::Never {
-                GetError::Empty
-            } else {
-                GetError::Timeout
-            }),
+            // Empty whatever the wait (`try_get`, `get_timeout(0)` and `get_timeout(d)` alike),
+            // as Python's `queue.Empty` and as `put`'s `Full`.
+            Err(e) if e.is_timeout() => Err(GetError::Empty),
             Err(e) => Err(GetError::Call(e)),
         }
     }

@@ -469,12 +469,14 @@ pub(crate) fn deadline_of(w: crate::wire::proto::Wait) -> Option<Instant> {
 
 /// Opens a fresh connection to the hub and returns its socket, unmanaged. For tests that check
 /// how the hub treats garbage: whatever is written on it costs only this connection.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub fn raw_hub_connection() -> Result<OwnedFd, CallError> {
     rt()?.new_thread_conn().map(ClientConn::into_fd)
 }
 
 /// Sends `Ping` and waits for the answer (tests and benchmarks: the hub round-trip floor).
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub fn ping_hub() -> Result<(), CallError> {
     call(Op::Ping, None).map(|_| ())
@@ -489,6 +491,7 @@ pub fn fail_hub_poll_for_tests(why: &str) -> Result<(), CallError> {
 
 /// Pins the hub thread to one CPU, or with `None` lets it run on any CPU again (benchmarks that
 /// compare CPU placements). Root only.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub fn pin_hub(cpu: Option<usize>) -> Result<(), CallError> {
     rt()?.hub_cmd(Cmd::Pin(cpu))?;

@@ -245,7 +245,19 @@ impl Object for Container {
                 Err(f) => fault(f),
             },
             (Data::Dict(m), O::FetchAdd { key: Some(k), delta }) => match m.get_mut(&k) {
-                None => fault(ManagerFault::Missing),
+                // A missing key counts as zero (a counter's first `d[k] += 1`): the result is
+                // inserted, and the previous value reported is zero. Nothing is inserted if the
+                // result does not fit (an unsigned `fetch_sub` on a missing key).
+                None => {
+                    let previous = zero_like(delta);
+                    match add(&previous, delta) {
+                        Ok(new) => {
+                            m.insert(k, new.clone());
+                            reply(ManagerReply::Number { previous, new })
+                        }
+                        Err(f) => fault(f),
+                    }
+                }
                 Some(v) => match add(v, delta) {
                     Ok(new) => {
                         let previous = std::mem::replace(v, new.clone());
@@ -302,6 +314,15 @@ enum Num {
     U(u64),
     I(i64),
     F(f64),
+}
+
+/// Zero of the kind `delta` adds to: MessagePack `0` (positive fixint) for an integer, `0.0`
+/// (float64: `0xcb` and eight zero bytes) for a float.
+fn zero_like(delta: Delta) -> ByteBuf {
+    ByteBuf::from(match delta {
+        Delta::Int { .. } => vec![0x00],
+        Delta::Float(_) => vec![0xcb, 0, 0, 0, 0, 0, 0, 0, 0],
+    })
 }
 
 /// Adds `delta` to the MessagePack number `stored`; returns the new encoding.
@@ -383,6 +404,17 @@ mod tests {
         assert!(matches!(add(&f, int(false, 1)), Err(ManagerFault::NotANumber(_))));
         let s = rmp_serde::to_vec("x").unwrap();
         assert!(matches!(add(&s, int(false, 1)), Err(ManagerFault::NotANumber(_))));
+        let zero = zero_like(int(true, 3));
+        assert_eq!(rmp_serde::from_slice::<i64>(&zero).unwrap(), 0);
+        assert_eq!(
+            rmp_serde::from_slice::<i64>(&add(&zero, int(true, 3)).unwrap()).unwrap(),
+            -3
+        );
+        let zero = zero_like(Delta::Float(0.5));
+        assert_eq!(
+            rmp_serde::from_slice::<f32>(&add(&zero, Delta::Float(0.5)).unwrap()).unwrap(),
+            0.5
+        );
         let big = rmp_serde::to_vec(&u64::MAX).unwrap();
         assert_eq!(add(&big, int(false, 1)), Err(ManagerFault::Overflow));
     }
