@@ -64,6 +64,9 @@
 // the pool's worker loop is a library-defined worker.
 extern crate self as multiproc;
 
+#[cfg(feature = "connection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "connection")))]
+pub mod connection;
 pub mod error;
 mod hub;
 mod mailbox;
@@ -85,6 +88,7 @@ pub use process::{
     active_children, cpu_count, current_process, get_start_method, parent_process, set_start_method, ExitStatus,
     IntoTask, Process, ProcessBuilder, ProcessInfo, StartMethod, Task,
 };
+pub use runtime::authkey::{authkey, set_authkey, AuthKey};
 pub use runtime::set_max_frame_size;
 pub use sync::{
     Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, Event, EventError, Lock, LockError, RLock,

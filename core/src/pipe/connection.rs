@@ -3,7 +3,8 @@
 use std::io::IoSlice;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -89,6 +90,8 @@ pub struct Connection<T> {
     fd: OwnedFd,
     dir: Direction,
     max: usize,
+    /// Counts this end against its listener's `max_connections` while it lives.
+    _lease: Option<Lease>,
     rd: Mutex<Reader>,
     wr: Mutex<Vec<u8>>,
     _t: PhantomData<fn(T) -> T>,
@@ -107,13 +110,36 @@ fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A place in a listener's count of live connections, given back on drop.
+#[derive(Debug)]
+pub(crate) struct Lease(Arc<AtomicUsize>);
+
+impl Lease {
+    pub(crate) fn new(count: Arc<AtomicUsize>) -> Lease {
+        count.fetch_add(1, Ordering::SeqCst);
+        Lease(count)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl<T> Connection<T> {
     pub(crate) fn from_fd(fd: OwnedFd, dir: Direction) -> Self {
-        let max = runtime::max_frame_size();
+        Self::from_socket(fd, dir, runtime::max_frame_size(), None)
+    }
+
+    /// An end on any connected stream socket (a socketpair end, or an accepted or connected
+    /// Unix or TCP socket), with its own frame limit.
+    pub(crate) fn from_socket(fd: OwnedFd, dir: Direction, max: usize, lease: Option<Lease>) -> Self {
         Connection {
             fd,
             dir,
             max,
+            _lease: lease,
             rd: Mutex::new(Reader {
                 dec: FrameDecoder::new(max),
                 eof: false,

@@ -10,6 +10,7 @@
 //! whose order matters (handle reference counts, the worker's outcome) goes through the
 //! process's *main* connection under a mutex.
 
+pub mod authkey;
 pub(crate) mod bootstrap;
 pub(crate) mod client;
 pub mod fdpass;
@@ -187,6 +188,7 @@ fn io_err(e: std::io::Error) -> CallError {
 pub(crate) fn init_child(init: &ChildInit, main: OwnedFd) -> &'static Runtime {
     let max_frame = init.max_frame.min(usize::MAX as u64) as usize;
     MAX_FRAME.store(max_frame, Ordering::SeqCst);
+    authkey::inherit(&init.authkey);
     let mut me = init.me.clone();
     // The hub learns a fork-server child's pid only after the fork; the child knows it now.
     me.pid = sys::proc::getpid();

@@ -83,6 +83,9 @@ pub struct SpawnReq {
     pub ignore_sigint: bool,
     /// The child's identity path (Python's `_identity`): the parent's path plus a counter.
     pub ident: Vec<u32>,
+    /// The requester's authentication key, which the child inherits (see `crate::authkey`).
+    #[serde(default)]
+    pub authkey: ByteBuf,
 }
 
 /// The description of a process, as `current_process()` and friends report it.
@@ -115,6 +118,9 @@ pub struct ChildInit {
     pub ignore_sigint: bool,
     /// The identity path (see [`SpawnReq::ident`]).
     pub ident: Vec<u32>,
+    /// The authentication key to adopt (empty: keep this process's own, as a forked child).
+    #[serde(default)]
+    pub authkey: ByteBuf,
 }
 
 /// A panic, as the child reports it.
