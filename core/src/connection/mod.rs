@@ -48,6 +48,7 @@
 
 mod error;
 mod handshake;
+mod remote;
 
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -57,6 +58,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use error::{ClientError, HandshakeError, ListenerError, RefusedReason};
+pub use remote::{ManagerServer, ManagerServerBuilder, RemoteError, RemoteManager, RemoteManagerBuilder, Served};
 use handshake::{Progress, ServerHandshake};
 
 use crate::pipe::connection::{Direction, Lease};

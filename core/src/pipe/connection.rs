@@ -160,6 +160,15 @@ impl<T> Connection<T> {
         self.dir != Direction::Read
     }
 
+    /// Gives the socket back, if nothing received on it is still buffered here (otherwise the
+    /// connection comes back as the error).
+    pub(crate) fn into_socket(self) -> Result<OwnedFd, Self> {
+        if lock(&self.rd).dec.buffered() > 0 {
+            return Err(self);
+        }
+        Ok(self.fd)
+    }
+
     /// Closes this end (the same as dropping it). The peer's `recv` returns `Eof` once it has
     /// read everything sent before.
     pub fn close(self) {}

@@ -273,6 +273,12 @@ impl Runtime {
         *n == 1
     }
 
+    /// Does this process hold a handle to `id`?
+    pub(crate) fn holds(&self, id: ObjId) -> bool {
+        let refs = self.refs.lock().unwrap_or_else(|p| p.into_inner());
+        refs.get(&id).is_some_and(|n| *n > 0)
+    }
+
     /// Returns true when the process's last handle to `id` went away.
     pub(crate) fn local_release(&self, id: ObjId) -> bool {
         let mut refs = self.refs.lock().unwrap_or_else(|p| p.into_inner());
