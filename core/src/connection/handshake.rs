@@ -71,7 +71,9 @@ fn answer(key: &[u8], challenge: &[u8]) -> Result<Vec<u8>, HandshakeError> {
         return Err(HandshakeError::Garbage("expected a challenge"));
     };
     if !rest.starts_with(TAG) || rest.len() < TAG.len() + 16 {
-        return Err(HandshakeError::Garbage("a challenge without the {sha256} tag and a nonce"));
+        return Err(HandshakeError::Garbage(
+            "a challenge without the {sha256} tag and a nonce",
+        ));
     }
     let digest = mac(key, rest)?.finalize().into_bytes();
     let mut out = TAG.to_vec();
@@ -85,7 +87,9 @@ fn verify(key: &[u8], challenge: &[u8], response: &[u8]) -> Result<(), Handshake
     let Some(digest) = response.strip_prefix(TAG) else {
         return Err(HandshakeError::Garbage("a response without the {sha256} tag"));
     };
-    mac(key, signed)?.verify_slice(digest).map_err(|_| HandshakeError::WrongKey)
+    mac(key, signed)?
+        .verify_slice(digest)
+        .map_err(|_| HandshakeError::WrongKey)
 }
 
 /// Reads frames of at most [`MAX_MSG`] bytes, byte-exact, from a socket.
@@ -149,11 +153,11 @@ impl FrameReader {
 /// Where the server side stands.
 enum Stage {
     /// Our challenge is sent; waiting for its answer.
-    AwaitAnswer,
+    Answer,
     /// We welcomed the client; waiting for its challenge.
-    AwaitChallenge,
+    Challenge,
     /// We answered the client's challenge; waiting for its verdict.
-    AwaitVerdict,
+    Verdict,
 }
 
 /// The server side of one handshake, driven without blocking by the `Listener`: feed it
@@ -188,7 +192,7 @@ impl ServerHandshake {
             sock,
             key: key.to_vec(),
             challenge,
-            stage: Stage::AwaitAnswer,
+            stage: Stage::Answer,
             rd: FrameReader::default(),
             deadline: Instant::now() + timeout,
         })
@@ -206,22 +210,22 @@ impl ServerHandshake {
                 return Ok(Progress::Pending(self));
             };
             match self.stage {
-                Stage::AwaitAnswer => match verify(&self.key, &self.challenge, &msg) {
+                Stage::Answer => match verify(&self.key, &self.challenge, &msg) {
                     Ok(()) => {
                         send(&self.sock, WELCOME)?;
-                        self.stage = Stage::AwaitChallenge;
+                        self.stage = Stage::Challenge;
                     }
                     Err(e) => {
                         let _ = send(&self.sock, FAILURE);
                         return Err(e);
                     }
                 },
-                Stage::AwaitChallenge => {
+                Stage::Challenge => {
                     let reply = answer(&self.key, &msg)?;
                     send(&self.sock, &reply)?;
-                    self.stage = Stage::AwaitVerdict;
+                    self.stage = Stage::Verdict;
                 }
-                Stage::AwaitVerdict => {
+                Stage::Verdict => {
                     return if msg == WELCOME {
                         Ok(Progress::Done(self.sock))
                     } else if msg == FAILURE {

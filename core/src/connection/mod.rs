@@ -15,8 +15,10 @@
 //!   ([`ListenerBuilder::allow_uid`]).
 //! - A client with the wrong key, one that sends garbage, and one that connects and never speaks
 //!   are each refused within [`ListenerBuilder::handshake_timeout`] (5 s by default). Handshakes
-//!   run side by side: a silent client never delays a good one. A refusal comes out of
-//!   [`Listener::accept`] as [`ListenerError::Refused`], and the next `accept` goes on serving.
+//!   run side by side while a thread is in [`Listener::accept`] (as in Python, they progress only
+//!   then): a silent client never delays a good one. A refusal comes out of `accept` as
+//!   [`ListenerError::Refused`], and the next `accept` goes on serving. `accept` does not return
+//!   `Interrupted` on Ctrl-C; use [`Listener::accept_timeout`] in a loop where that matters.
 //! - Limits: [`ListenerBuilder::max_pending`] handshakes at once (64; more clients wait in the
 //!   kernel's backlog), [`ListenerBuilder::max_connections`] accepted connections held at once
 //!   (unlimited by default), and the frame size of each connection
@@ -58,8 +60,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use error::{ClientError, HandshakeError, ListenerError, RefusedReason};
-pub use remote::{ManagerServer, ManagerServerBuilder, RemoteError, RemoteManager, RemoteManagerBuilder, Served};
 use handshake::{Progress, ServerHandshake};
+pub use remote::{ManagerServer, ManagerServerBuilder, RemoteError, RemoteManager, RemoteManagerBuilder, Served};
 
 use crate::pipe::connection::{Direction, Lease};
 use crate::runtime::authkey::{self, AuthKey};
@@ -298,7 +300,12 @@ impl Listener {
         lock(&self.pending).append(&mut mine);
         let sock = res?;
         let max = self.opts.max_frame.unwrap_or_else(crate::runtime::max_frame_size);
-        Ok(Connection::from_socket(sock, Direction::Both, max, Some(Lease::new(self.live.clone()))))
+        Ok(Connection::from_socket(
+            sock,
+            Direction::Both,
+            max,
+            Some(Lease::new(self.live.clone())),
+        ))
     }
 
     fn drive(&self, mine: &mut Vec<Pending>, deadline: Option<Instant>) -> Result<OwnedFd, ListenerError> {
@@ -360,7 +367,12 @@ impl Listener {
                     let ours = sys::net::euid();
                     match sys::net::peer_uid(sock.as_fd()) {
                         Some(uid) if uid == ours || self.opts.allowed_uids.contains(&uid) => format!("uid {uid}"),
-                        Some(uid) => return Ok(Some(refused(format!("uid {uid}"), RefusedReason::OtherUser { uid, ours }))),
+                        Some(uid) => {
+                            return Ok(Some(refused(
+                                format!("uid {uid}"),
+                                RefusedReason::OtherUser { uid, ours },
+                            )))
+                        }
                         None => "unknown uid".into(),
                     }
                 }

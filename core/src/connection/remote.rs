@@ -5,14 +5,16 @@
 //! # How it works
 //! - [`ManagerServer`] listens with a [`Listener`] (authkey handshake, limits) and starts one
 //!   **relay process** per accepted connection: a daemonic child of the server that holds
-//!   handles to the served objects and forwards the client's hub requests to the server's hub,
-//!   one at a time, answering each. The relay accepts only operations on the served objects;
-//!   anything else is refused with an error, and garbage closes that connection only.
+//!   handles to the served objects, greets the client with the list of them, and hands the
+//!   client's socket to the server's hub. From then on the hub serves the client directly (one
+//!   round trip per call, as for a local process), treating the socket as a connection of the
+//!   relay that may only operate on objects the relay holds: anything else is refused with an
+//!   error, and garbage closes that connection only.
 //! - So to the server's hub a remote client *is* a process: a lock it takes is owned by its
 //!   relay, a JoinableQueue item it takes is filed under its relay. When the client dies (its
 //!   socket closes), the relay ends at once, and the hub does what it does for any dead
-//!   process: its locks are released and the next owner is told, its unfinished JoinableQueue
-//!   items are delivered again, its parked waits are dropped.
+//!   process: it reads what the client sent before it went, then releases its locks (the next
+//!   owner is told), delivers its unfinished JoinableQueue items again, and drops its waits.
 //! - In the client, each thread opens its own connection to the server the first time it uses
 //!   a remote handle (one handshake per thread), so a thread blocked in `acquire()` never
 //!   delays another thread's `put()`, exactly as with the local hub.
@@ -45,7 +47,7 @@ use crate::runtime::authkey::{self, AuthKey};
 use crate::runtime::client::ClientConn;
 use crate::runtime::handle::{self, ObjRef, RemoteRoute};
 use crate::sys;
-use crate::wire::proto::{Cast, FromHub, HubError, ObjId, Op, ToHub, Value};
+use crate::wire::proto::{Cast, ObjId, Op, Value};
 use crate::{Connection, Process};
 
 /// An object a [`ManagerServer`] can serve: Manager containers ([`Dict`](crate::Dict),
@@ -67,7 +69,14 @@ macro_rules! served {
     )*};
 }
 
-served!(crate::Lock, crate::RLock, crate::Semaphore, crate::BoundedSemaphore, crate::Event, crate::Namespace);
+served!(
+    crate::Lock,
+    crate::RLock,
+    crate::Semaphore,
+    crate::BoundedSemaphore,
+    crate::Event,
+    crate::Namespace
+);
 
 impl<T> sealed::Sealed for crate::Queue<T> {}
 impl<T> Served for crate::Queue<T> {}
@@ -400,88 +409,35 @@ fn note_refusal(sh: &Shared, why: String) {
 }
 
 /// The relay: one process per client connection. It holds the served objects (`holds`), sends
-/// the client the list of them, then forwards each request to this program's hub.
+/// the client the list of them, hands the client's socket to the hub (which then serves the
+/// client directly, as a connection of this process restricted to the objects it holds), and
+/// waits for the client to hang up. Then it ends at once, and the hub releases what the client
+/// held through it, as for any dead process; frames the client sent before it went are read
+/// first (the hub drains a dead process's connections).
 #[multiproc::worker]
 fn remote_relay(conn: Connection<()>, hello: Hello, holds: Vec<ObjRef>) {
-    let allowed: std::collections::HashSet<ObjId> = holds.iter().map(|h| h.id()).collect();
-    // The client is gone the moment its socket closes, even while a request of its waits in
-    // the hub: end at once, so that the hub drops the wait and releases what it held.
-    //
-    // Frames the client sent before it went (a last one-way `put`, say) are still forwarded:
-    // the watcher ends the relay only while it waits in the hub for a request, and the main
-    // loop skips requests that arrive after the hang-up (nobody waits for their answers).
-    let watch = match sys::fd::dup(conn.as_fd()) {
-        Ok(fd) => fd,
-        Err(_) => sys::proc::exit_now(1),
+    let Ok(frame) = crate::wire::encode(&hello) else {
+        sys::proc::exit_now(1);
     };
-    let gone = Arc::new(AtomicBool::new(false));
-    let in_call = Arc::new(AtomicBool::new(false));
-    {
-        let (gone, in_call) = (gone.clone(), in_call.clone());
-        let _ = std::thread::Builder::new()
-            .name("multiproc-relay-watch".into())
-            .spawn(move || {
-                let _ = sys::io::wait_hangup(watch.as_fd());
-                gone.store(true, Ordering::SeqCst);
-                if in_call.load(Ordering::SeqCst) {
-                    sys::proc::exit_now(0);
-                }
-            });
+    if conn.send_bytes(&frame[4..]).is_err() {
+        sys::proc::exit_now(0);
     }
-    match crate::wire::encode(&hello) {
-        Ok(frame) => {
-            if conn.send_bytes(&frame[4..]).is_err() {
-                sys::proc::exit_now(0);
-            }
-        }
-        Err(_) => sys::proc::exit_now(1),
+    let Some(sock) = conn.into_socket() else {
+        sys::proc::exit_now(1);
+    };
+    let Ok(watch) = sys::fd::dup(sock.as_fd()) else {
+        sys::proc::exit_now(1);
+    };
+    let passed = crate::runtime::rt().and_then(|rt| rt.pass_remote_conn(sock.as_fd()));
+    drop(sock);
+    if passed.is_err() {
+        sys::proc::exit_now(1);
     }
-    let mut out = Vec::new();
-    loop {
-        let Ok(body) = conn.recv_bytes() else {
-            // End of stream, or garbage: this client's connection only.
-            sys::proc::exit_now(0);
-        };
-        let Ok(req) = crate::wire::decode::<ToHub>(&body) else {
-            sys::proc::exit_now(0);
-        };
-        match req {
-            ToHub::Call { id, op } => {
-                let result = match op {
-                    Op::Object { obj, op } if allowed.contains(&obj) => {
-                        in_call.store(true, Ordering::SeqCst);
-                        if gone.load(Ordering::SeqCst) {
-                            sys::proc::exit_now(0);
-                        }
-                        let r = crate::runtime::call(Op::Object { obj, op }, None).map_err(call_to_hub_error);
-                        in_call.store(false, Ordering::SeqCst);
-                        r
-                    }
-                    Op::Ping => Ok(Value::Unit),
-                    _ => Err(HubError::Invalid(
-                        "a remote client may only use the objects its server registered".into(),
-                    )),
-                };
-                out.clear();
-                let reply = FromHub::Reply { id, result };
-                if crate::wire::encode_into(&mut out, &reply, usize::MAX).is_err() || conn.send_bytes(&out[4..]).is_err() {
-                    sys::proc::exit_now(0);
-                }
-            }
-            ToHub::Cast(Cast::Object { obj, op }) if allowed.contains(&obj) => {
-                let _ = crate::runtime::cast(Cast::Object { obj, op });
-            }
-            // Any other one-way message is not a remote client's to send.
-            ToHub::Cast(_) => {}
-        }
-    }
-}
-
-fn call_to_hub_error(e: CallError) -> HubError {
-    match e {
-        CallError::Hub(h) => h,
-        other => HubError::Gone(other.to_string()),
-    }
+    let _ = sys::io::wait_hangup(watch.as_fd());
+    // `holds` stays alive to the end: releasing the handles first would let the hub refuse
+    // what the client sent just before it hung up. The hub drops them after draining.
+    let _keep = &holds;
+    sys::proc::exit_now(0);
 }
 
 /// A connection to a [`ManagerServer`] in another program; [`get`](Self::get) gives handles to
@@ -565,7 +521,12 @@ impl RemoteManager {
         let Some(e) = self.entries.iter().find(|e| e.name == name) else {
             return Err(RemoteError::UnknownName {
                 name: name.to_string(),
-                served: self.entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
+                served: self
+                    .entries
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         };
         let asked = kind_of::<H>();
@@ -620,12 +581,16 @@ impl Session {
         handshake::client(&sock, self.key.as_bytes(), deadline).map_err(|e| RemoteError::Connect(e.into()))?;
         // The relay speaks first: the list of what is served.
         let conn: Connection<Hello> = Connection::from_socket(sock, Direction::Both, self.max_frame, None);
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
         let hello = conn.recv_timeout(left).map_err(|e| match e {
             crate::PipeRecvError::Eof => RemoteError::ServerGone,
             other => RemoteError::Relay(other.to_string()),
         })?;
-        let sock = conn.into_socket().map_err(|_| RemoteError::Relay("the server sent more than its greeting".into()))?;
+        let sock = conn
+            .into_socket()
+            .ok_or_else(|| RemoteError::Relay("the server sent more than its greeting".into()))?;
         Ok((ClientConn::new(sock, self.max_frame), hello))
     }
 
@@ -640,7 +605,10 @@ impl Session {
         };
         let r = f(&mut conn);
         // A connection that failed is not kept: the next call opens a new one.
-        if !matches!(&r, Err(CallError::HubGone) | Err(CallError::Io(_)) | Err(CallError::Protocol(_))) {
+        if !matches!(
+            &r,
+            Err(CallError::HubGone) | Err(CallError::Io(_)) | Err(CallError::Protocol(_))
+        ) {
             let id = self.id;
             let _ = CONNS.try_with(move |c| c.borrow_mut().push((id, conn)));
         }

@@ -20,6 +20,9 @@ pub(crate) enum Role {
     Thread,
     /// The fork server's control connection.
     ForkServer,
+    /// A remote manager's client in another program, served on behalf of the process that
+    /// passed it (its relay): object operations only, on objects that process holds.
+    Remote,
 }
 
 struct Chunk {

@@ -503,7 +503,14 @@ impl Hub {
             name: req.name.clone(),
             daemon: req.daemon,
         };
-        let init = self.child_init(info.clone(), parent, Some(req.task), req.ignore_sigint, req.ident, req.authkey);
+        let init = self.child_init(
+            info.clone(),
+            parent,
+            Some(req.task),
+            req.ignore_sigint,
+            req.ident,
+            req.authkey,
+        );
         let Some(t) = self.add_conn(hub_end, proc, Role::Main) else {
             return Answer::Now(Err(HubError::Os("cannot register the child's connection".into())));
         };
@@ -575,7 +582,14 @@ impl Hub {
             name: req.name,
             daemon: req.daemon,
         };
-        let init = self.child_init(info.clone(), parent, Some(req.task), req.ignore_sigint, req.ident, req.authkey);
+        let init = self.child_init(
+            info.clone(),
+            parent,
+            Some(req.task),
+            req.ignore_sigint,
+            req.ident,
+            req.authkey,
+        );
         if let Err(err) = self.send_to(t, &FromHub::Init(Box::new(init)), fds) {
             // Too big to send: the spare stays a spare.
             self.procs.spare = Some((proc, t));

@@ -160,13 +160,13 @@ impl<T> Connection<T> {
         self.dir != Direction::Read
     }
 
-    /// Gives the socket back, if nothing received on it is still buffered here (otherwise the
-    /// connection comes back as the error).
-    pub(crate) fn into_socket(self) -> Result<OwnedFd, Self> {
+    /// Gives the socket back, if nothing received on it is still buffered here (`None`
+    /// otherwise: the buffered bytes would be lost).
+    pub(crate) fn into_socket(self) -> Option<OwnedFd> {
         if lock(&self.rd).dec.buffered() > 0 {
-            return Err(self);
+            return None;
         }
-        Ok(self.fd)
+        Some(self.fd)
     }
 
     /// Closes this end (the same as dropping it). The peer's `recv` returns `Eof` once it has

@@ -67,7 +67,9 @@ pub(crate) fn export<T: Serialize>(v: &T) -> Result<(Vec<u8>, Vec<ObjId>), Strin
 
 /// Decodes what [`export`] made, in a client: every handle in it is routed to `route`.
 pub(crate) fn import<T: serde::de::DeserializeOwned>(bytes: &[u8], route: Arc<dyn RemoteRoute>) -> Result<T, String> {
-    with_mode(Mode::Import(route), || rmp_serde::from_slice(bytes)).0.map_err(|e| e.to_string())
+    with_mode(Mode::Import(route), || rmp_serde::from_slice(bytes))
+        .0
+        .map_err(|e| e.to_string())
 }
 
 /// One-way messages for an object, along a handle's route.

@@ -245,6 +245,13 @@ impl Runtime {
         Ok(c)
     }
 
+    /// Hands the hub a connection from another program's client, to be served on behalf of
+    /// this process (a remote manager's relay; see `Cast::NewRemoteConn`).
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
+    pub(crate) fn pass_remote_conn(&self, sock: std::os::fd::BorrowedFd<'_>) -> Result<(), CallError> {
+        self.cast_main_with_fds(Cast::NewRemoteConn, &[sock])
+    }
+
     /// A one-way message on the main connection (ordered with the process's other bookkeeping).
     pub fn cast_main(&self, c: Cast) -> Result<(), CallError> {
         self.cast_main_with_fds(c, &[])

@@ -190,12 +190,14 @@ pub fn wait_hangup(sock: BorrowedFd<'_>) -> Result<(), Errno> {
         loop {
             let mut fds = [PollFd::new(sock, rdhup)];
             match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {
-                    let r = fds[0].revents().unwrap_or(PollFlags::empty());
-                    if r.intersects(rdhup | PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
-                        return Ok(());
+                Ok(_) => match fds[0].revents() {
+                    // nix cannot name POLLRDHUP, so a result with it set comes back as `None`.
+                    None => return Ok(()),
+                    Some(r) if r.intersects(rdhup | PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) => {
+                        return Ok(())
                     }
-                }
+                    Some(_) => {}
+                },
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(e),
             }
@@ -208,7 +210,8 @@ pub fn wait_hangup(sock: BorrowedFd<'_>) -> Result<(), Errno> {
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {
                     let mut b = [0u8; 1];
-                    match nix::sys::socket::recv(sock.as_raw_fd(), &mut b, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+                    match nix::sys::socket::recv(sock.as_raw_fd(), &mut b, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT)
+                    {
                         Ok(0) => return Ok(()),
                         Ok(_) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => std::thread::sleep(Duration::from_millis(10)),
                         Err(_) => return Ok(()),

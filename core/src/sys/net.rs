@@ -45,7 +45,8 @@ pub fn listen_tcp(addr: SocketAddr, backlog: u32) -> Result<(OwnedFd, SocketAddr
 }
 
 fn relisten(fd: BorrowedFd<'_>, backlog: u32) -> Result<(), Errno> {
-    let backlog = nix::sys::socket::Backlog::new(backlog.clamp(1, i32::MAX as u32) as i32).map_err(|_| Errno::EINVAL)?;
+    let backlog =
+        nix::sys::socket::Backlog::new(backlog.clamp(1, i32::MAX as u32) as i32).map_err(|_| Errno::EINVAL)?;
     nix::sys::socket::listen(&fd, backlog)
 }
 
@@ -108,9 +109,8 @@ pub fn peer_uid(sock: BorrowedFd<'_>) -> Option<u32> {
 
 /// The address of the peer of a TCP socket, as text.
 pub fn peer_name(sock: BorrowedFd<'_>) -> Option<String> {
-    use std::os::fd::AsRawFd;
-    let a: nix::sys::socket::SockaddrStorage = nix::sys::socket::getpeername(sock.as_raw_fd()).ok()?;
-    Some(a.to_string())
+    let s = TcpStream::from(sock.try_clone_to_owned().ok()?);
+    s.peer_addr().ok().map(|a| a.to_string())
 }
 
 /// This process's effective user id.

@@ -263,6 +263,10 @@ pub enum Cast {
     Outcome(Outcome),
     /// A new connection for a thread of the sending process (1 descriptor attached).
     NewConn,
+    /// A connection from another program (a remote manager's client, already authenticated),
+    /// served on behalf of the sending process: it may only operate on objects that the
+    /// sending process holds (1 descriptor attached).
+    NewRemoteConn,
     /// The sender forked process `proc`; its pid is `pid`.
     Forked {
         /// The entry from `PrepareFork`.

@@ -276,6 +276,14 @@ impl Objects {
         self.remove_if_unused(id);
     }
 
+    /// Does `proc` hold a handle to `id`?
+    pub fn is_held_by(&self, id: ObjId, proc: ProcId) -> bool {
+        let (idx, gen) = split(id);
+        self.slab
+            .get(idx)
+            .is_some_and(|s| s.gen == gen && s.holders.contains(&proc))
+    }
+
     /// All live ids.
     pub fn ids(&self) -> Vec<ObjId> {
         self.slab
