@@ -44,9 +44,9 @@ fn client_program() {
     let res = Client::builder()
         .authkey(key.as_str())
         .connect::<String>(&env_addr())
-        .and_then(|c| {
+        .map(|c| {
             c.send(&std::env::var("MP_MSG").unwrap_or_default()).expect("send");
-            Ok(c.recv().expect("recv"))
+            c.recv().expect("recv")
         });
     match res {
         Ok(reply) => println!("REPLY {reply}"),

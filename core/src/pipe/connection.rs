@@ -115,6 +115,7 @@ fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
 pub(crate) struct Lease(Arc<AtomicUsize>);
 
 impl Lease {
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
     pub(crate) fn new(count: Arc<AtomicUsize>) -> Lease {
         count.fetch_add(1, Ordering::SeqCst);
         Lease(count)
@@ -162,6 +163,7 @@ impl<T> Connection<T> {
 
     /// Gives the socket back, if nothing received on it is still buffered here (`None`
     /// otherwise: the buffered bytes would be lost).
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
     pub(crate) fn into_socket(self) -> Option<OwnedFd> {
         if lock(&self.rd).dec.buffered() > 0 {
             return None;

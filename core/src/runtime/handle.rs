@@ -33,6 +33,7 @@ pub(crate) trait RemoteRoute: Send + Sync + std::fmt::Debug {
 pub(crate) type Route = Option<Arc<dyn RemoteRoute>>;
 
 /// How handles are (de)serialised on this thread right now.
+#[cfg_attr(not(feature = "connection"), allow(dead_code))]
 enum Mode {
     /// Between processes of this program: the in-flight protocol.
     Normal,
@@ -47,6 +48,7 @@ thread_local! {
     static MODE: RefCell<Mode> = const { RefCell::new(Mode::Normal) };
 }
 
+#[cfg_attr(not(feature = "connection"), allow(dead_code))]
 fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> (R, Mode) {
     let prev = MODE.with(|m| std::mem::replace(&mut *m.borrow_mut(), mode));
     let r = f();
@@ -56,6 +58,7 @@ fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> (R, Mode) {
 
 /// Encodes `v` for a remote client: its handles become bare ids (no in-flight reference: the
 /// server keeps holding them), and the ids are returned with the bytes.
+#[cfg_attr(not(feature = "connection"), allow(dead_code))]
 pub(crate) fn export<T: Serialize>(v: &T) -> Result<(Vec<u8>, Vec<ObjId>), String> {
     let (res, mode) = with_mode(Mode::Export(Vec::new()), || rmp_serde::to_vec(v));
     let ids = match mode {
@@ -66,6 +69,7 @@ pub(crate) fn export<T: Serialize>(v: &T) -> Result<(Vec<u8>, Vec<ObjId>), Strin
 }
 
 /// Decodes what [`export`] made, in a client: every handle in it is routed to `route`.
+#[cfg_attr(not(feature = "connection"), allow(dead_code))]
 pub(crate) fn import<T: serde::de::DeserializeOwned>(bytes: &[u8], route: Arc<dyn RemoteRoute>) -> Result<T, String> {
     with_mode(Mode::Import(route), || rmp_serde::from_slice(bytes))
         .0
@@ -152,6 +156,7 @@ impl ObjRef {
 
     /// Another handle to an object this process already holds (a served object, for the relay
     /// of a remote client); `None` if it holds none.
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
     pub(crate) fn from_held(id: ObjId) -> Option<ObjRef> {
         let rt = super::rt_if_started()?;
         if !rt.holds(id) {

@@ -281,6 +281,7 @@ impl Runtime {
     }
 
     /// Does this process hold a handle to `id`?
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
     pub(crate) fn holds(&self, id: ObjId) -> bool {
         let refs = self.refs.lock().unwrap_or_else(|p| p.into_inner());
         refs.get(&id).is_some_and(|n| *n > 0)
