@@ -11,4 +11,5 @@ taskset -c 0 cargo bench --bench sync -- --warm-up-time 1 --measurement-time 3
 cargo bench --bench queue -- --warm-up-time 1 --measurement-time 3
 cargo bench --bench manager -- --warm-up-time 1 --measurement-time 3
 cargo bench --bench pool -- --warm-up-time 1 --measurement-time 3
+cargo bench --bench remote -- --warm-up-time 1 --measurement-time 3
 python3 benches/compare.py "$PY_OUT"
