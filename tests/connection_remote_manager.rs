@@ -357,3 +357,35 @@ fn multiproc_test_id(lock: &Lock) -> u64 {
     let (v,): (u64,) = multiproc::wire::decode(&bytes[4..]).unwrap();
     v
 }
+
+#[test]
+fn max_clients_bounds_the_relays_and_a_slot_frees_when_a_client_leaves() {
+    let lock = Lock::new().unwrap();
+    let server = ManagerServer::builder()
+        .authkey(KEY)
+        .max_clients(1)
+        .register("lock", &lock)
+        .bind(Address::unix_temp().unwrap())
+        .unwrap();
+    let first = RemoteManager::builder().authkey(KEY).connect(server.address()).unwrap();
+    assert!(common::eventually(Duration::from_secs(10), || server.clients() == 1));
+    // A second client waits in the backlog and gives up at its own timeout.
+    let second = RemoteManager::builder()
+        .authkey(KEY)
+        .timeout(Duration::from_millis(500))
+        .connect(server.address());
+    assert!(matches!(second, Err(RemoteError::Connect(_))), "{second:?}");
+    // When the first leaves, the next one gets in.
+    drop(first);
+    let third = std::thread::spawn({
+        let addr = server.address().clone();
+        move || {
+            RemoteManager::builder()
+                .authkey(KEY)
+                .timeout(Duration::from_secs(20))
+                .connect(&addr)
+                .map(|_| ())
+        }
+    });
+    assert!(third.join().unwrap().is_ok());
+}

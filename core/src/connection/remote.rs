@@ -29,10 +29,12 @@
 //! - Conditions and Barriers are not served; shared-memory `Value`/`Array` cannot be (TCP carries
 //!   no descriptors).
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -228,7 +230,8 @@ impl ManagerServerBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let listener = self.listener.max_connections(self.max_clients).bind(address)?;
+        let listener = self.listener.bind(address)?;
+        let max_clients = self.max_clients;
         let address = listener.address().clone();
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
@@ -241,7 +244,7 @@ impl ManagerServerBuilder {
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("multiproc-manager-server".into())
-            .spawn(move || serve(listener, entries, holds, sh))
+            .spawn(move || serve(listener, entries, holds, max_clients, sh))
             .map_err(|e| RemoteError::Relay(e.to_string()))?;
         Ok(ManagerServer {
             address,
@@ -368,12 +371,17 @@ impl Drop for ManagerServer {
 }
 
 /// The serving thread: accepts clients and starts a relay for each.
-fn serve(listener: Listener, entries: Vec<Entry>, holds: Vec<ObjRef>, sh: Arc<Shared>) {
+fn serve(listener: Listener, entries: Vec<Entry>, holds: Vec<ObjRef>, max_clients: usize, sh: Arc<Shared>) {
     let mut relays: Vec<Process<()>> = Vec::new();
     let hello = Hello { entries };
     while !sh.stop.load(Ordering::SeqCst) {
         relays.retain_mut(|p| p.is_alive());
         sh.clients.store(relays.len(), Ordering::SeqCst);
+        if relays.len() >= max_clients {
+            // Full: new clients wait in the backlog (their own connect timeout applies).
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         match listener.accept_timeout::<()>(Duration::from_millis(100)) {
             Ok(conn) => {
                 let relay = Process::new(remote_relay(conn, hello.clone(), holds.clone()))
@@ -442,7 +450,8 @@ fn remote_relay(conn: Connection<()>, hello: Hello, holds: Vec<ObjRef>) {
 
 /// A connection to a [`ManagerServer`] in another program; [`get`](Self::get) gives handles to
 /// the objects it serves. Cheap to clone; each thread that uses a handle opens its own
-/// connection to the server.
+/// connection to the server. The connections close when the `RemoteManager`, its clones and
+/// every handle it gave are dropped; the server then releases what they held.
 #[derive(Debug, Clone)]
 pub struct RemoteManager {
     session: Arc<Session>,
@@ -478,16 +487,15 @@ impl RemoteManagerBuilder {
 
     /// Connects, authenticates, and learns what the server serves.
     pub fn connect(self, address: &Address) -> Result<RemoteManager, RemoteError> {
-        static SESSIONS: AtomicU64 = AtomicU64::new(1);
         let session = Arc::new(Session {
-            id: SESSIONS.fetch_add(1, Ordering::SeqCst),
             address: address.clone(),
             key: self.authkey.unwrap_or_else(authkey::authkey),
             timeout: self.timeout,
             max_frame: self.max_frame.unwrap_or_else(crate::runtime::max_frame_size),
+            conns: Mutex::new(HashMap::new()),
         });
         let (conn, hello) = session.open()?;
-        CONNS.with(|c| c.borrow_mut().push((session.id, conn)));
+        session.put_back(conn);
         Ok(RemoteManager {
             session,
             entries: Arc::new(hello.entries),
@@ -544,24 +552,21 @@ impl RemoteManager {
     }
 }
 
-/// One client program's session with a server: how to open a connection for a thread.
+/// One client program's session with a server: how to open a connection, and each thread's
+/// open connection (closed when the session goes: when the `RemoteManager` and every handle
+/// it gave are dropped).
 struct Session {
-    id: u64,
     address: Address,
     key: AuthKey,
     timeout: Duration,
     max_frame: usize,
+    conns: Mutex<HashMap<ThreadId, ClientConn>>,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "RemoteSession({})", self.address)
     }
-}
-
-thread_local! {
-    /// This thread's connections to remote servers, by session.
-    static CONNS: std::cell::RefCell<Vec<(u64, ClientConn)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Session {
@@ -594,14 +599,19 @@ impl Session {
         Ok((ClientConn::new(sock, self.max_frame), hello))
     }
 
-    /// Runs `f` with this thread's connection to the server (opened on first use).
+    fn put_back(&self, conn: ClientConn) {
+        let mut m = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(std::thread::current().id(), conn);
+    }
+
+    /// Runs `f` with this thread's connection to the server (opened on first use). The
+    /// connection is taken out of the map during the call, so no lock is held while it waits.
     fn with_conn<R>(&self, f: impl FnOnce(&mut ClientConn) -> Result<R, CallError>) -> Result<R, CallError> {
-        let mut conn = match CONNS.try_with(|c| {
-            let mut v = c.borrow_mut();
-            v.iter().position(|(id, _)| *id == self.id).map(|i| v.swap_remove(i).1)
-        }) {
-            Ok(Some(c)) => c,
-            _ => self.open().map(|(c, _)| c).map_err(|_| CallError::HubGone)?,
+        let me = std::thread::current().id();
+        let taken = self.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&me);
+        let mut conn = match taken {
+            Some(c) => c,
+            None => self.open().map(|(c, _)| c).map_err(|_| CallError::HubGone)?,
         };
         let r = f(&mut conn);
         // A connection that failed is not kept: the next call opens a new one.
@@ -609,8 +619,7 @@ impl Session {
             &r,
             Err(CallError::HubGone) | Err(CallError::Io(_)) | Err(CallError::Protocol(_))
         ) {
-            let id = self.id;
-            let _ = CONNS.try_with(move |c| c.borrow_mut().push((id, conn)));
+            self.put_back(conn);
         }
         r
     }
