@@ -111,6 +111,11 @@ tput("Manager dict fetch_add from a child", "manager/dict_fetch_add_child", None
 tput("shm atomic increments, 2 procs", "shm/atomic_incr_2procs", None, python("value_locked_incr"), "ops_per_s", "ops/s", ">= 10x Python locked Value")
 tput("shm locked Value increments, 2 procs", "shm/value_locked_incr_2procs", None, python("value_locked_incr"), "ops_per_s", "ops/s")
 
+# Remote managers (issue 16)
+for fam in ["unix", "tcp"]:
+    lat(f"remote Dict get ({fam})", f"remote/dict_get/{fam}", python("remote_manager", family=fam), target=">= 2x Python ops/s (<= 0.5x time)")
+    lat(f"remote Lock acquire+release ({fam})", f"remote/lock_acquire_release/{fam}", None)
+
 
 def fmt(v, unit):
     if v is None:

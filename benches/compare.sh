@@ -11,4 +11,5 @@ taskset -c 0 cargo bench -p multiproc-benches --bench sync -- --warm-up-time 1 -
 cargo bench -p multiproc-benches --bench queue -- --warm-up-time 1 --measurement-time 3
 cargo bench -p multiproc-benches --bench manager -- --warm-up-time 1 --measurement-time 3
 cargo bench -p multiproc-benches --bench pool -- --warm-up-time 1 --measurement-time 3
+cargo bench -p multiproc-benches --bench remote -- --warm-up-time 1 --measurement-time 3
 python3 benches/compare.py "$PY_OUT"

@@ -268,7 +268,9 @@ fn with_exit_handler(path: String, then_hang: bool) {
 /// A child that ends normally runs its exit handlers (libc `atexit`); a killed one does not.
 #[test]
 fn normal_end_runs_exit_handlers_and_a_kill_does_not() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TempDir(std::env::temp_dir().join(format!("multiproc-exit-handlers-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(dir.path());
+    std::fs::create_dir_all(dir.path()).unwrap();
     for m in [multiproc::StartMethod::Spawn, multiproc::StartMethod::ForkServer] {
         let ran = dir.path().join(format!("ran-{m:?}"));
         let mut p = Process::new(with_exit_handler(ran.display().to_string(), false))
@@ -611,4 +613,19 @@ fn killing_the_fork_server_spares_its_children() {
         out.status.success() && stdout.contains("HELPER_OK"),
         "stdout {stdout}\nstderr {stderr}"
     );
+}
+
+/// A directory removed when the test ends.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -138,6 +138,7 @@ fn helper_fake_hub() {
         max_frame: 1 << 20,
         ignore_sigint: false,
         ident: vec![1],
+        authkey: ByteBuf::new(),
     };
     let frame = multiproc::wire::encode(&FromHub::Init(Box::new(init))).unwrap();
     multiproc::sys::io::send_all(std::os::fd::AsFd::as_fd(&hub_end), &frame, &[]).unwrap();

@@ -127,6 +127,7 @@ fn seeds() -> Vec<Vec<u8>> {
         max_frame: 1 << 26,
         ignore_sigint: true,
         ident: vec![1, 2],
+        authkey: b(b"key"),
     };
     let from = [
         FromHub::Reply {

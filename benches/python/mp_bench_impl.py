@@ -996,6 +996,46 @@ def bench_manager_list_append(args):
 
 
 # --------------------------------------------------------------------------
+# 14b. remote_manager: a proxy round trip to a manager reached by its address
+# --------------------------------------------------------------------------
+
+def bench_remote_manager(args):
+    """`d[k]` through a SyncManager served on a Unix path or on 127.0.0.1 (what a separately
+    started program gets from BaseManager(address, authkey).connect())."""
+    import socket
+    import tempfile
+    from multiprocessing.managers import SyncManager
+    count = args.count or 20_000
+    cl = Cleanup()
+    tmp = None
+    try:
+        if args.family == "tcp":
+            addr = ("127.0.0.1", 0)
+        else:
+            tmp = tempfile.mkdtemp()
+            addr = os.path.join(tmp, "mgr.sock")
+        m = SyncManager(address=addr, authkey=b"bench key", ctx=mp.get_context(args.start_method))
+        m.start(_set_pdeathsig)
+        cl.managers.append(m)
+        d = m.dict()
+        d[1] = 1
+        for _ in range(500):
+            d[1]
+        t0 = time.perf_counter_ns()
+        for _ in range(count):
+            d[1]
+        secs = (time.perf_counter_ns() - t0) / 1e9
+    finally:
+        cl.close()
+        if tmp:
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+    emit(base(args, "remote_manager", family=args.family, count=count,
+              ops_per_s=round(count / secs, 1), median_us=round(secs / count * 1e6, 3),
+              note="d[k] through a SyncManager at an explicit address with an authkey"))
+
+
+# --------------------------------------------------------------------------
 # 15. value_locked_incr
 # --------------------------------------------------------------------------
 
@@ -1114,6 +1154,10 @@ def build_parser():
     sp.add_argument("--count", type=int, default=None)
 
     sp = add("manager_list_append", bench_manager_list_append)
+    sp.add_argument("--count", type=int, default=None)
+
+    sp = add("remote_manager", bench_remote_manager)
+    sp.add_argument("--family", choices=["unix", "tcp"], default="unix")
     sp.add_argument("--count", type=int, default=None)
 
     sp = add("value_locked_incr", bench_value_locked_incr)

@@ -61,6 +61,8 @@ run pool_cpu
 run manager_dict
 run manager_list_append
 run value_locked_incr --procs 2
+# 16. remote managers (issue 16)
+for fam in unix tcp; do run remote_manager --family "$fam"; done
 
 echo "wrote $(wc -l < "$OUT") lines to $OUT in $(( $(date +%s) - t_start ))s; failures: $fails" >&2
 [ "$fails" -eq 0 ]

@@ -65,6 +65,9 @@
 extern crate self as multiproc;
 
 pub mod context;
+#[cfg(feature = "connection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "connection")))]
+pub mod connection;
 pub mod error;
 mod hub;
 mod mailbox;
@@ -174,6 +177,7 @@ pub use process::{
     active_children, cpu_count, current_process, get_start_method, parent_process, set_start_method, ExitStatus,
     IntoTask, Process, ProcessBuilder, ProcessInfo, StartMethod, Task,
 };
+pub use runtime::authkey::{authkey, set_authkey, AuthKey};
 pub use runtime::{set_hub_limits, set_max_frame_size, HubLimits, InterruptWatch};
 pub use sync::{
     Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, Event, EventError, Lock, LockError, RLock,

@@ -23,6 +23,9 @@ pub(crate) enum Role {
     RootMain,
     /// The fork server's control connection.
     ForkServer,
+    /// A remote manager's client in another program, served on behalf of the process that
+    /// passed it (its relay): object operations only, on objects that process holds.
+    Remote,
 }
 
 /// Why the hub stopped reading a connection for a while.

@@ -623,6 +623,12 @@ impl Hub {
     /// Closes a connection; `why` is logged when it is a protocol error.
     fn close_conn(&mut self, t: Token, why: Option<String>) {
         let Some(c) = self.conns.try_remove(t) else { return };
+        if c.role == Role::Remote {
+            // The relay process holds a copy of this socket to watch for the client's
+            // hang-up: shut the socket itself down, so that the client reads end of stream and
+            // the relay ends too.
+            let _ = sys::fd::shutdown(c.fd.as_fd());
+        }
         let raw = c.fd.as_raw_fd();
         let _ = self.poll.registry().deregister(&mut SourceFd(&raw));
         if let Some(why) = why {
@@ -641,7 +647,7 @@ impl Hub {
                 self.proc_gone(c.proc)
             }
             Role::ForkServer => self.forkserver_gone(c.proc),
-            Role::Thread | Role::RootMain => {}
+            Role::Thread | Role::RootMain | Role::Remote => {}
         }
         drop(c);
         self.route_replies();
@@ -651,12 +657,37 @@ impl Hub {
 
     fn dispatch(&mut self, t: Token, msg: ToHub) -> Result<(), String> {
         let proc = self.conns.get(t).map_or(ROOT_PROC, |c| c.proc);
+        if self.conns.get(t).is_some_and(|c| c.role == Role::Remote) {
+            return self.dispatch_remote(t, proc, msg);
+        }
         match msg {
             ToHub::Call { id, op } => {
                 let caller = Caller { conn: t, id, proc };
                 self.call(caller, op)
             }
             ToHub::Cast(c) => self.cast(t, proc, c),
+        }
+    }
+
+    /// A request from another program's client (a `Role::Remote` connection): only operations
+    /// on objects its relay process holds; anything else is refused, and a one-way message of
+    /// another kind closes the connection.
+    fn dispatch_remote(&mut self, t: Token, proc: ProcId, msg: ToHub) -> Result<(), String> {
+        match msg {
+            ToHub::Call { id, op } => {
+                let caller = Caller { conn: t, id, proc };
+                match op {
+                    Op::Object { obj, .. } if self.objects.holds(obj, proc) => self.call(caller, op),
+                    Op::Ping => self.call(caller, op),
+                    _ => {
+                        let why = "a remote client may only use the objects its server registered";
+                        self.reply(t, id, Err(HubError::Invalid(why.into())), Vec::new());
+                        Ok(())
+                    }
+                }
+            }
+            ToHub::Cast(c @ Cast::Object { obj, .. }) if self.objects.holds(obj, proc) => self.cast(t, proc, c),
+            ToHub::Cast(_) => Err("a remote client sent a one-way message it may not send".into()),
         }
     }
 
@@ -706,6 +737,16 @@ impl Hub {
                     Some(fd) => match self.add_conn(fd, caller.proc, Role::Thread) {
                         Some(_) => Answer::Now(Ok(Value::Unit)),
                         None => Answer::Now(Err(HubError::Os("the hub could not watch the new connection".into()))),
+                    },
+                    None => Answer::Now(Err(HubError::Invalid("no connection came with the request".into()))),
+                },
+                Err(e) => Answer::Now(Err(e)),
+            },
+            Op::NewRemoteConn => match self.take_fds(caller.conn, 1) {
+                Ok(mut fds) => match fds.pop() {
+                    Some(fd) => match self.add_conn(fd, caller.proc, Role::Remote) {
+                        Some(_) => Answer::Now(Ok(Value::Unit)),
+                        None => Answer::Now(Err(HubError::Os("the hub could not watch the remote connection".into()))),
                     },
                     None => Answer::Now(Err(HubError::Invalid("no connection came with the request".into()))),
                 },
@@ -1056,6 +1097,16 @@ impl Hub {
     fn proc_gone(&mut self, proc: ProcId) {
         if !self.procs.mark_gone(proc) {
             return;
+        }
+        // Clients in other programs served on behalf of this process lose their server.
+        let remote: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.proc == proc && c.role == Role::Remote)
+            .map(|(t, _)| t)
+            .collect();
+        for t in remote {
+            self.close_conn(t, None);
         }
         self.each_object(|obj, cx| obj.proc_gone(cx, proc));
         self.objects.drop_proc(proc);

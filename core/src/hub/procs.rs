@@ -514,6 +514,7 @@ impl Hub {
         task: Option<TaskSpec>,
         ignore_sigint: bool,
         ident: Vec<u32>,
+        authkey: ByteBuf,
     ) -> ChildInit {
         ChildInit {
             me,
@@ -523,6 +524,7 @@ impl Hub {
             max_frame: self.cfg.max_frame as u64,
             ignore_sigint,
             ident,
+            authkey,
         }
     }
 
@@ -578,7 +580,14 @@ impl Hub {
             name: req.name.clone(),
             daemon: req.daemon,
         };
-        let init = self.child_init(info.clone(), parent, Some(req.task), req.ignore_sigint, req.ident);
+        let init = self.child_init(
+            info.clone(),
+            parent,
+            Some(req.task),
+            req.ignore_sigint,
+            req.ident,
+            req.authkey,
+        );
         let Some(t) = self.add_conn(hub_end, proc, Role::Main) else {
             return Answer::Now(Err(HubError::Os("cannot register the child's connection".into())));
         };
@@ -650,7 +659,14 @@ impl Hub {
             name: req.name,
             daemon: req.daemon,
         };
-        let init = self.child_init(info.clone(), parent, Some(req.task), req.ignore_sigint, req.ident);
+        let init = self.child_init(
+            info.clone(),
+            parent,
+            Some(req.task),
+            req.ignore_sigint,
+            req.ident,
+            req.authkey,
+        );
         if let Err(err) = self.send_to(t, &FromHub::Init(Box::new(init)), fds) {
             // Too big to send: the spare stays a spare.
             self.procs.spare = Some((proc, t));
@@ -764,7 +780,7 @@ impl Hub {
             .insert(proc, Entry::new(info.clone(), caller.proc, Reaper::Forker(caller.proc)));
         // The forked child's memory holds copies of its parent's handles.
         self.objects.copy_holds(caller.proc, proc);
-        let init = self.child_init(info, parent, None, false, ident);
+        let init = self.child_init(info, parent, None, false, ident, ByteBuf::new());
         Ok((init, child_end))
     }
 }

@@ -3,7 +3,8 @@
 use std::io::IoSlice;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -89,6 +90,8 @@ pub struct Connection<T> {
     fd: OwnedFd,
     dir: Direction,
     max: usize,
+    /// Counts this end against its listener's `max_connections` while it lives.
+    _lease: Option<Lease>,
     rd: Mutex<Reader>,
     wr: Mutex<Vec<u8>>,
     /// The send timeout currently set on the socket (`None`: none). Only touched with `wr` held.
@@ -109,13 +112,37 @@ fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A place in a listener's count of live connections, given back on drop.
+#[derive(Debug)]
+pub(crate) struct Lease(Arc<AtomicUsize>);
+
+impl Lease {
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
+    pub(crate) fn new(count: Arc<AtomicUsize>) -> Lease {
+        count.fetch_add(1, Ordering::SeqCst);
+        Lease(count)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl<T> Connection<T> {
     pub(crate) fn from_fd(fd: OwnedFd, dir: Direction) -> Self {
-        let max = runtime::max_frame_size();
+        Self::from_socket(fd, dir, runtime::max_frame_size(), None)
+    }
+
+    /// An end on any connected stream socket (a socketpair end, or an accepted or connected
+    /// Unix or TCP socket), with its own frame limit.
+    pub(crate) fn from_socket(fd: OwnedFd, dir: Direction, max: usize, lease: Option<Lease>) -> Self {
         Connection {
             fd,
             dir,
             max,
+            _lease: lease,
             rd: Mutex::new(Reader {
                 dec: FrameDecoder::new(max),
                 eof: false,
@@ -140,6 +167,16 @@ impl<T> Connection<T> {
     /// Can this end send?
     pub fn writable(&self) -> bool {
         self.dir != Direction::Read
+    }
+
+    /// Gives the socket back, if nothing received on it is still buffered here (`None`
+    /// otherwise: the buffered bytes would be lost).
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
+    pub(crate) fn into_socket(self) -> Option<OwnedFd> {
+        if lock(&self.rd).dec.buffered() > 0 {
+            return None;
+        }
+        Some(self.fd)
     }
 
     /// Closes this end (the same as dropping it). The peer's `recv` returns `Eof` once it has

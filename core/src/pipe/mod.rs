@@ -24,7 +24,7 @@
 //! Connections travel as worker arguments only: a descriptor cannot ride inside a queue item or
 //! a mailbox message (serialising one there is an error that says so).
 
-mod connection;
+pub(crate) mod connection;
 mod error;
 mod wait;
 

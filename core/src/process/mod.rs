@@ -400,6 +400,7 @@ impl<T> ProcessBuilder<T> {
                             ignore_sigint: self.ignore_sigint,
                             ident,
                             wait,
+                            authkey: ByteBuf::from(runtime::authkey::authkey().as_bytes().to_vec()),
                         };
                         let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
                         match runtime::call_fds(Op::Spawn(req), &borrowed, runtime::deadline_of(wait))? {

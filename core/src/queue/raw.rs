@@ -10,7 +10,8 @@ use serde_bytes::ByteBuf;
 
 use super::error::{GetError, QueueError};
 use crate::error::CallError;
-use crate::runtime::{self, handle::ObjRef};
+use crate::runtime::handle::{cast_via, ObjRef, Route};
+use crate::runtime::{self};
 use crate::sys;
 use crate::wire::proto::{Cast, ObjId, ObjOp, ObjectKind, Value, Wait};
 use crate::wire::queue_ops::{QueueKind, QueueOp, QueueStatus};
@@ -33,6 +34,8 @@ pub(crate) enum Flavour {
 /// What a process knows about a queue locally, shared by the clones of a handle.
 struct Local {
     obj: ObjId,
+    /// Where the object lives (a remote manager's queue is served by another program's hub).
+    route: Route,
     /// The process that owns the buffer (a `Fork` child inherits a copy it must not use).
     pid: i32,
     st: Mutex<LocalState>,
@@ -115,10 +118,13 @@ impl Drop for Local {
         let st = self.st.get_mut().unwrap_or_else(|p| p.into_inner());
         if !st.buf.is_empty() {
             let items: Vec<ByteBuf> = st.buf.drain(..).collect();
-            let _ = runtime::cast(Cast::Object {
-                obj: self.obj,
-                op: ObjOp::Queue(QueueOp::Requeue(items)),
-            });
+            let _ = cast_via(
+                &self.route,
+                vec![Cast::Object {
+                    obj: self.obj,
+                    op: ObjOp::Queue(QueueOp::Requeue(items)),
+                }],
+            );
         }
     }
 }
@@ -142,9 +148,10 @@ impl Clone for RawQueue {
     }
 }
 
-fn new_local(obj: ObjId) -> Arc<Local> {
+fn new_local(obj: &ObjRef) -> Arc<Local> {
     Arc::new(Local {
-        obj,
+        obj: obj.id(),
+        route: obj.route().clone(),
         pid: sys::proc::getpid(),
         st: Mutex::new(LocalState::default()),
         fetched: Condvar::new(),
@@ -186,7 +193,7 @@ impl RawQueue {
         };
         let obj = ObjRef::create(ObjectKind::Queue(kind))?;
         Ok(RawQueue {
-            local: new_local(obj.id()),
+            local: new_local(&obj),
             obj,
             maxsize,
             flavour,
@@ -223,11 +230,7 @@ impl RawQueue {
             if !frame.is_empty() {
                 casts.push(self.put_cast(frame));
             }
-            let res = if casts.len() == 1 {
-                casts.pop().map_or(Ok(()), runtime::cast)
-            } else {
-                runtime::cast_many(casts)
-            };
+            let res = cast_via(self.obj.route(), casts);
             return res.map_err(|e| (0, put_fail(e)));
         }
         for (i, item) in items.into_iter().enumerate() {
@@ -288,7 +291,7 @@ impl RawQueue {
                 if let Some(d) = deadline {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(GetError::Timeout);
+                        return Err(GetError::Empty);
                     }
                     slice = slice.min(left);
                 }
@@ -414,7 +417,7 @@ impl<'de> Deserialize<'de> for RawQueue {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let (obj, maxsize, flavour) = <(ObjRef, u64, Flavour)>::deserialize(d)?;
         Ok(RawQueue {
-            local: new_local(obj.id()),
+            local: new_local(&obj),
             obj,
             maxsize: usize::try_from(maxsize).unwrap_or(usize::MAX),
             flavour,

@@ -9,6 +9,8 @@
 //! dies has its holds dropped by the hub. A handle serialised into a message that is never
 //! received keeps its object alive (a bounded leak, documented in ARCHITECTURE.md).
 
+use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -17,8 +19,70 @@ use super::{rt, Runtime};
 use crate::error::CallError;
 use crate::wire::proto::{Cast, ObjId, ObjOp, ObjectKind, Op, Value};
 
+/// Where the calls of a handle to an object of *another program's* hub go (a remote manager's
+/// session, see `crate::connection`). Such handles are not reference counted here: the server
+/// holds the objects for as long as it serves them.
+pub(crate) trait RemoteRoute: Send + Sync + std::fmt::Debug {
+    /// A blocking call (an `Op::Object` on one of the served objects).
+    fn call(&self, op: Op, deadline: Option<Instant>) -> Result<Value, CallError>;
+    /// One-way messages, in one write, on this thread's connection to the server.
+    fn cast_many(&self, casts: Vec<Cast>) -> Result<(), CallError>;
+}
+
+/// The route of a handle: `None` for this program's own hub.
+pub(crate) type Route = Option<Arc<dyn RemoteRoute>>;
+
+/// How handles are (de)serialised on this thread right now.
+#[cfg_attr(not(feature = "connection"), allow(dead_code))]
+enum Mode {
+    /// Between processes of this program: the in-flight protocol.
+    Normal,
+    /// Describing served handles to a remote client: ids only, collected.
+    Export(Vec<(ObjId, u64)>),
+    /// Decoding handles a remote server described: routed to it.
+    Import(Arc<dyn RemoteRoute>),
+}
+
 thread_local! {
     static DECODING_COPY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static MODE: RefCell<Mode> = const { RefCell::new(Mode::Normal) };
+}
+
+#[cfg_attr(not(feature = "connection"), allow(dead_code))]
+fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> (R, Mode) {
+    let prev = MODE.with(|m| std::mem::replace(&mut *m.borrow_mut(), mode));
+    let r = f();
+    let mode = MODE.with(|m| std::mem::replace(&mut *m.borrow_mut(), prev));
+    (r, mode)
+}
+
+/// Encodes `v` for a remote client: its handles become bare ids (no in-flight reference: the
+/// server keeps holding them), and the ids are returned with the bytes.
+#[cfg_attr(not(feature = "connection"), allow(dead_code))]
+pub(crate) fn export<T: Serialize>(v: &T) -> Result<(Vec<u8>, Vec<(ObjId, u64)>), String> {
+    let (res, mode) = with_mode(Mode::Export(Vec::new()), || rmp_serde::to_vec(v));
+    let ids = match mode {
+        Mode::Export(ids) => ids,
+        _ => Vec::new(),
+    };
+    res.map(|b| (b, ids)).map_err(|e| e.to_string())
+}
+
+/// Decodes what [`export`] made, in a client: every handle in it is routed to `route`.
+#[cfg_attr(not(feature = "connection"), allow(dead_code))]
+pub(crate) fn import<T: serde::de::DeserializeOwned>(bytes: &[u8], route: Arc<dyn RemoteRoute>) -> Result<T, String> {
+    with_mode(Mode::Import(route), || rmp_serde::from_slice(bytes))
+        .0
+        .map_err(|e| e.to_string())
+}
+
+/// One-way messages for an object, along a handle's route.
+pub(crate) fn cast_via(route: &Route, casts: Vec<Cast>) -> Result<(), CallError> {
+    match route {
+        Some(r) => r.cast_many(casts),
+        None if casts.len() == 1 => casts.into_iter().try_for_each(super::cast),
+        None => super::cast_many(casts),
+    }
 }
 
 /// Runs `f`, in which handles are decoded from a *copy* of a serialised value that may be
@@ -42,10 +106,10 @@ pub(crate) fn decoding_copy<R>(f: impl FnOnce() -> R) -> R {
 /// Its serialised form is `(id, secret)`. The secret is what makes it a capability: the hub
 /// lets a process become a holder (`Retain`) only with it, and serves only holders, so a
 /// process cannot use an object whose id it merely guessed.
-#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ObjRef {
     id: ObjId,
     secret: u64,
+    route: Route,
 }
 
 /// A fresh 64-bit secret: std's SipHash, keyed with the OS-random keys of a new `RandomState`,
@@ -60,6 +124,36 @@ pub(crate) fn new_secret() -> u64 {
     h.finish()
 }
 
+impl std::fmt::Debug for ObjRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("ObjRef");
+        d.field("id", &self.id);
+        if let Some(r) = &self.route {
+            d.field("remote", r);
+        }
+        d.finish()
+    }
+}
+
+impl PartialEq for ObjRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && match (&self.route, &other.route) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for ObjRef {}
+
+impl std::hash::Hash for ObjRef {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.id.hash(h)
+    }
+}
+
 impl ObjRef {
     /// Creates an object in the hub; this process holds the first handle.
     pub fn create(kind: ObjectKind) -> Result<ObjRef, CallError> {
@@ -67,7 +161,11 @@ impl ObjRef {
         match super::call(Op::NewObject { kind, secret }, None)? {
             Value::Obj(id) => {
                 rt()?.local_retain(id);
-                Ok(ObjRef { id, secret })
+                Ok(ObjRef {
+                    id,
+                    secret,
+                    route: None,
+                })
             }
             other => Err(CallError::Protocol(format!("unexpected reply to NewObject: {other:?}"))),
         }
@@ -78,14 +176,45 @@ impl ObjRef {
         self.id
     }
 
+    /// Another handle to an object this process already holds (a served object, for the relay
+    /// of a remote client); `None` if it holds none.
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
+    pub(crate) fn from_held(id: ObjId, secret: u64) -> Option<ObjRef> {
+        let rt = super::rt_if_started()?;
+        if !rt.holds(id) {
+            return None;
+        }
+        rt.local_retain(id);
+        Some(ObjRef {
+            id,
+            secret,
+            route: None,
+        })
+    }
+
     /// A blocking operation on the object.
     pub fn call(&self, op: ObjOp, deadline: Option<Instant>) -> Result<Value, CallError> {
-        super::call(Op::Object { obj: self.id, op }, deadline)
+        let op = Op::Object { obj: self.id, op };
+        match &self.route {
+            None => super::call(op, deadline),
+            Some(r) => r.call(op, deadline),
+        }
     }
 
     /// A one-way operation on the object, sent on this thread's connection.
     pub fn cast(&self, op: ObjOp) -> Result<(), CallError> {
-        super::cast(Cast::Object { obj: self.id, op })
+        cast_via(&self.route, vec![Cast::Object { obj: self.id, op }])
+    }
+
+    /// Where this handle's calls go.
+    pub(crate) fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// Is this a handle to an object of another program (a remote manager's)? Such handles
+    /// take no shared-memory fast path: the memory is the other program's.
+    pub(crate) fn is_remote(&self) -> bool {
+        self.route.is_some()
     }
 
     fn rt(&self) -> Option<&'static Runtime> {
@@ -95,18 +224,24 @@ impl ObjRef {
 
 impl Clone for ObjRef {
     fn clone(&self) -> Self {
-        if let Some(rt) = self.rt() {
-            rt.local_retain(self.id);
+        if self.route.is_none() {
+            if let Some(rt) = self.rt() {
+                rt.local_retain(self.id);
+            }
         }
         ObjRef {
             id: self.id,
             secret: self.secret,
+            route: self.route.clone(),
         }
     }
 }
 
 impl Drop for ObjRef {
     fn drop(&mut self) {
+        if self.route.is_some() {
+            return;
+        }
         if let Some(rt) = self.rt() {
             if rt.local_release(self.id) {
                 let _ = rt.cast_main(Cast::Release(self.id));
@@ -117,6 +252,21 @@ impl Drop for ObjRef {
 
 impl Serialize for ObjRef {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.route.is_some() {
+            return Err(serde::ser::Error::custom(
+                "a handle from a remote manager cannot be sent on: give the other process the server's address and let it connect",
+            ));
+        }
+        let exported = MODE.with(|m| match &mut *m.borrow_mut() {
+            Mode::Export(ids) => {
+                ids.push((self.id, self.secret));
+                true
+            }
+            _ => false,
+        });
+        if exported {
+            return (self.id.0, self.secret).serialize(s);
+        }
         let rt = rt().map_err(serde::ser::Error::custom)?;
         rt.cast_main(Cast::InflightAdd(self.id))
             .map_err(serde::ser::Error::custom)?;
@@ -128,6 +278,13 @@ impl<'de> Deserialize<'de> for ObjRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let (raw, secret) = <(u64, u64)>::deserialize(d)?;
         let id = ObjId(raw);
+        let route = MODE.with(|m| match &*m.borrow() {
+            Mode::Import(r) => Some(r.clone()),
+            _ => None,
+        });
+        if route.is_some() {
+            return Ok(ObjRef { id, secret, route });
+        }
         let rt = rt().map_err(serde::de::Error::custom)?;
         if rt.local_retain(id) {
             rt.cast_main(Cast::Retain { obj: id, secret })
@@ -136,6 +293,10 @@ impl<'de> Deserialize<'de> for ObjRef {
         if !DECODING_COPY.with(|c| c.get()) {
             rt.cast_main(Cast::InflightDone(id)).map_err(serde::de::Error::custom)?;
         }
-        Ok(ObjRef { id, secret })
+        Ok(ObjRef {
+            id,
+            secret,
+            route: None,
+        })
     }
 }

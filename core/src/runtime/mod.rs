@@ -10,6 +10,7 @@
 //! whose order matters (handle reference counts, the worker's outcome) goes through the
 //! process's *main* connection under a mutex.
 
+pub mod authkey;
 pub(crate) mod bootstrap;
 pub(crate) mod client;
 pub mod fdpass;
@@ -224,6 +225,7 @@ fn io_err(e: std::io::Error) -> CallError {
 pub(crate) fn init_child(init: &ChildInit, main: OwnedFd) -> &'static Runtime {
     let max_frame = init.max_frame.min(usize::MAX as u64) as usize;
     MAX_FRAME.store(max_frame, Ordering::SeqCst);
+    authkey::inherit(&init.authkey);
     let mut me = init.me.clone();
     // The hub learns a fork-server child's pid only after the fork; the child knows it now.
     me.pid = sys::proc::getpid();
@@ -285,6 +287,15 @@ impl Runtime {
         Ok(c)
     }
 
+    /// Hands the hub a connection from another program's client, to be served on behalf of
+    /// this process (a remote manager's relay; see `Op::NewRemoteConn`). A call on the main
+    /// connection, after the relay's `Retain`s, so the hub knows what the relay holds.
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
+    pub(crate) fn pass_remote_conn(&self, sock: std::os::fd::BorrowedFd<'_>) -> Result<(), CallError> {
+        let mut m = self.main.lock().unwrap_or_else(|p| p.into_inner());
+        m.call(Op::NewRemoteConn, &[sock], None).map(|_| ())
+    }
+
     /// A one-way message on the main connection (ordered with the process's other bookkeeping).
     pub fn cast_main(&self, c: Cast) -> Result<(), CallError> {
         self.cast_main_with_fds(c, &[])
@@ -311,6 +322,13 @@ impl Runtime {
         let n = refs.entry(id).or_insert(0);
         *n += 1;
         *n == 1
+    }
+
+    /// Does this process hold a handle to `id`?
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
+    pub(crate) fn holds(&self, id: ObjId) -> bool {
+        let refs = self.refs.lock().unwrap_or_else(|p| p.into_inner());
+        refs.get(&id).is_some_and(|n| *n > 0)
     }
 
     /// Returns true when the process's last handle to `id` went away.

@@ -52,6 +52,11 @@ fn arena() -> Option<&'static Arena> {
 /// this object, of kind `kind` (a forged, stale or wrong-kind id gets `None`: the caller then
 /// asks the hub, which answers with the right error).
 pub(super) fn slot(obj: &ObjRef, kind: u32) -> Option<&'static SyncSlot> {
+    // A handle from a remote manager names an object of another program's hub: this
+    // process's arena is not its memory (the same id may even name a local object here).
+    if obj.is_remote() {
+        return None;
+    }
     let a = arena()?;
     let id = obj.id().0;
     let idx = slot_index(id);

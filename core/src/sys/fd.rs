@@ -191,3 +191,9 @@ fn close_range_loop(lo: i32, hi: i32) {
         }
     }
 }
+
+/// Shuts a socket down both ways, for every descriptor that refers to it (other processes'
+/// copies included): the peer reads end of stream, and local waiters see a hang-up.
+pub fn shutdown(sock: BorrowedFd<'_>) -> Result<(), Errno> {
+    nix::sys::socket::shutdown(sock.as_raw_fd(), nix::sys::socket::Shutdown::Both)
+}

@@ -242,3 +242,50 @@ pub fn set_send_timeout(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> Resu
 pub fn shutdown_write(sock: BorrowedFd<'_>) -> Result<(), Errno> {
     nix::sys::socket::shutdown(sock.as_raw_fd(), nix::sys::socket::Shutdown::Write)
 }
+
+/// Blocks until the peer of a stream socket has closed its end (or the socket failed), even
+/// while data it sent is still unread here (`POLLRDHUP` on Linux). Elsewhere, it waits for
+/// readability and peeks: end of stream is a hang-up, and unread data is waited out in 10 ms
+/// steps.
+pub fn wait_hangup(sock: BorrowedFd<'_>) -> Result<(), Errno> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // nix has no name for POLLRDHUP.
+        let rdhup = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
+        loop {
+            let mut fds = [PollFd::new(sock, rdhup)];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => match fds[0].revents() {
+                    // nix cannot name POLLRDHUP, so a result with it set comes back as `None`.
+                    None => return Ok(()),
+                    Some(r) if r.intersects(rdhup | PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) => {
+                        return Ok(())
+                    }
+                    Some(_) => {}
+                },
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        loop {
+            let mut fds = [PollFd::new(sock, PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {
+                    let mut b = [0u8; 1];
+                    match nix::sys::socket::recv(sock.as_raw_fd(), &mut b, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT)
+                    {
+                        Ok(0) => return Ok(()),
+                        Ok(_) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => std::thread::sleep(Duration::from_millis(10)),
+                        Err(_) => return Ok(()),
+                    }
+                }
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

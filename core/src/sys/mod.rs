@@ -15,6 +15,7 @@
 pub mod fd;
 pub mod io;
 pub mod mem;
+pub mod net;
 pub mod proc;
 pub mod signal;
 

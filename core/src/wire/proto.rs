@@ -87,6 +87,9 @@ pub struct SpawnReq {
     /// `ForkServer` start can wait (for the fork server); on timeout the hub answers `Timeout`
     /// and kills the child if the fork server creates it later.
     pub wait: Wait,
+    /// The requester's authentication key, which the child inherits (see `crate::authkey`).
+    #[serde(default)]
+    pub authkey: ByteBuf,
 }
 
 /// The description of a process, as `current_process()` and friends report it.
@@ -119,6 +122,9 @@ pub struct ChildInit {
     pub ignore_sigint: bool,
     /// The identity path (see [`SpawnReq::ident`]).
     pub ident: Vec<u32>,
+    /// The authentication key to adopt (empty: keep this process's own, as a forked child).
+    #[serde(default)]
+    pub authkey: ByteBuf,
 }
 
 /// A panic, as the child reports it.
@@ -264,6 +270,10 @@ pub enum Op {
     /// the process's main connection. Replies `Value::Unit` once the hub serves it, or an
     /// error (the root out of descriptors, or the per-process connection limit).
     NewConn,
+    /// A connection from another program (a remote manager's client, already authenticated),
+    /// served on behalf of the calling process: it may only operate on objects that the caller
+    /// holds (1 descriptor attached, on the main connection). Replies `Value::Unit`.
+    NewRemoteConn,
     /// The synchronisation arena (see `wire::sync_slot`): replies `Value::SyncArena` (its size
     /// in bytes, 1 descriptor attached), or an error if the hub runs without it.
     SyncArena,
