@@ -352,9 +352,9 @@ fn a_relay_refuses_objects_that_are_not_served_and_survives_garbage() {
 
 /// The id of a handle, read from its encoding (a test that probes ids needs it).
 fn multiproc_test_id(lock: &Lock) -> u64 {
-    // A handle is encoded as a struct of one field: the id.
+    // A handle is encoded as a struct of one field: the object reference, `(id, secret)`.
     let bytes = multiproc::wire::encode(lock).unwrap();
-    let (v,): (u64,) = multiproc::wire::decode(&bytes[4..]).unwrap();
+    let ((v, _secret),): ((u64, u64),) = multiproc::wire::decode(&bytes[4..]).unwrap();
     v
 }
 
