@@ -561,6 +561,7 @@ impl Hub {
             Cast::Release(id) => self.objects.release(id, proc),
             Cast::InflightAdd(id) => self.objects.inflight(id, 1),
             Cast::InflightDone(id) => self.objects.inflight(id, -1),
+            Cast::ProcDropped(child) => self.procs.handle_dropped(child, proc),
             Cast::Object { obj, op } => {
                 let caller = Caller { conn: t, id: 0, proc };
                 let _ = self.object_call(caller, obj, op, true);

@@ -404,6 +404,17 @@ pub fn raw_hub_connection() -> Result<OwnedFd, CallError> {
     rt()?.new_thread_conn().map(ClientConn::into_fd)
 }
 
+/// Does the hub still keep an entry for process `proc` (tests: ended processes nobody can ask
+/// about must be forgotten)?
+#[doc(hidden)]
+pub fn hub_knows_process(proc: crate::wire::proto::ProcId) -> Result<bool, CallError> {
+    match call(Op::ProcState(proc), None) {
+        Ok(_) => Ok(true),
+        Err(CallError::Hub(crate::wire::proto::HubError::UnknownProcess)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Sends `Ping` and waits for the answer (tests and benchmarks: the hub round-trip floor).
 #[doc(hidden)]
 pub fn ping_hub() -> Result<(), CallError> {

@@ -291,6 +291,9 @@ pub enum Cast {
     InflightAdd(ObjId),
     /// A handle in flight was received (main connection only).
     InflightDone(ObjId),
+    /// The sender dropped its `Process` handle to its child `proc` without learning how it
+    /// ended: the hub may forget the child once it has ended (issue 11 item 19).
+    ProcDropped(ProcId),
     /// Operate on an object without waiting for an answer.
     Object {
         /// Which object.
