@@ -414,7 +414,7 @@ fn start_timeout_returns_when_the_fork_server_is_stopped() {
     let ms: u64 = common::read_line_with(&mut stdout.as_bytes(), "TIMEOUT_AFTER_MS ")
         .and_then(|s| s.parse().ok())
         .unwrap();
-    assert!(ms >= 1000 && ms < 20_000, "timed out after {ms} ms");
+    assert!((1000..20_000).contains(&ms), "timed out after {ms} ms");
     assert!(stdout.contains("ACTIVE 0"), "stdout {stdout}");
 }
 
