@@ -294,7 +294,9 @@ mod tests {
             "type Output = Vec < crate :: m :: Clock >",
             "\"::\" , \"Clock\"",
             "let __w : crate :: m :: Clock = :: multiproc :: __private :: decode_args (__args) ?",
-            "encode_result (& < crate :: m :: Clock > :: run (__w))",
+            "let __value = < crate :: m :: Clock > :: run (__w)",
+            "note_returned",
+            "encode_result (& __value)",
         ] {
             assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
         }
