@@ -711,3 +711,54 @@ fn a_drained_queue_gives_its_memory_back() {
         "memory kept after the drain (KiB): {rss:?}"
     );
 }
+
+#[multiproc::worker]
+fn wait_for_lock(lock: Lock) {
+    let _g = lock.acquire().unwrap();
+}
+
+/// Helper root: holds a Lock that its non-daemonic child waits for, and returns from its test
+/// without releasing it.
+#[test]
+#[ignore = "helper root for exit_wait_names_a_lock_the_root_holds"]
+fn helper_exit_wait_lock() {
+    if !is_helper("helper_exit_wait_lock") {
+        return;
+    }
+    let lock = Lock::new().unwrap();
+    let guard = lock.acquire().unwrap();
+    let child = Process::new(wait_for_lock(lock.clone()))
+        .name("locked-out")
+        .start()
+        .unwrap();
+    println!("PIDS {}", child.pid());
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // The guard is never dropped: the child can never get the lock.
+    std::mem::forget(guard);
+    std::mem::forget(lock);
+}
+
+#[test]
+fn exit_wait_names_a_lock_the_root_holds() {
+    use std::io::BufRead;
+    let mut root = common::helper_root("helper_exit_wait_lock");
+    let mut guard = common::KillOnDrop::default();
+    guard.add(root.id() as i32);
+    let mut err = std::io::BufReader::new(root.stderr.take().unwrap());
+    let mut line = String::new();
+    let found = loop {
+        line.clear();
+        if err.read_line(&mut line).unwrap_or(0) == 0 {
+            break None;
+        }
+        if line.contains("non-daemonic") {
+            break Some(line.clone());
+        }
+    };
+    let _ = multiproc::sys::proc::send_signal(root.id() as i32, multiproc::sys::signal::SIGKILL);
+    let _ = root.wait();
+    let line = found.expect("no exit-wait line on stderr");
+    assert!(line.contains("locked-out"), "{line}");
+    assert!(line.contains("holds a Lock that locked-out waits for"), "{line}");
+}

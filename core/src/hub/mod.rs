@@ -244,6 +244,25 @@ impl Hub {
         self.cancel_waiters(&pred, Some(&HubError::Interrupted));
     }
 
+    /// (issue 11 item 18) The processes parked on a lock that `holder` owns.
+    fn locks_awaited(&mut self, holder: ProcId) -> Vec<crate::wire::proto::ProcInfo> {
+        let mut procs: Vec<ProcId> = Vec::new();
+        for id in self.objects.ids() {
+            if let Some(slot) = self.objects.get_mut(id) {
+                procs.extend(slot.obj.awaited_from(holder));
+            }
+        }
+        procs.sort_unstable();
+        procs.dedup();
+        procs
+            .into_iter()
+            .filter_map(|p| match self.procs.state(p) {
+                Ok(Value::State(s)) => Some(s.info),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Runs `f` on every object, with a context for its replies and deadlines.
     fn each_object(&mut self, mut f: impl FnMut(&mut dyn objects::Object, &mut Cx<'_>)) {
         let now = Instant::now();
@@ -475,6 +494,7 @@ impl Hub {
             Op::Join { proc, wait } => self.procs.join(caller, proc, wait, now, &mut self.timers),
             Op::Signal { proc, sig } => Answer::Now(self.procs.signal(proc, sig)),
             Op::ActiveChildren => Answer::Now(Ok(Value::Procs(self.procs.active_children(caller.proc)))),
+            Op::LocksAwaited => Answer::Now(Ok(Value::Procs(self.locks_awaited(caller.proc)))),
             Op::ProcState(p) => Answer::Now(self.procs.state(p)),
             Op::MailboxLen => Answer::Now(Ok(Value::U64(self.procs.mailbox_len(caller.proc)))),
             Op::NewObject(kind) => match objects::create(kind, caller.proc) {

@@ -230,6 +230,9 @@ pub enum Op {
     },
     /// The caller's live children. Replies `Value::Procs`.
     ActiveChildren,
+    /// The processes parked on a Lock or RLock that the caller holds (the exit-time wait names
+    /// them, issue 11 item 18). Replies `Value::Procs`.
+    LocksAwaited,
     /// A process's description and state. Replies `Value::State`.
     ProcState(ProcId),
     /// Messages waiting in the hub for the caller's mailbox (those not yet pushed to it).

@@ -167,6 +167,11 @@ pub(crate) trait Object: Send {
     fn cancel(&mut self, cx: &mut Cx<'_>, pred: &dyn Fn(&Waiter) -> bool, why: Option<&HubError>);
     /// A process ended: release what it held.
     fn proc_gone(&mut self, _cx: &mut Cx<'_>, _proc: ProcId) {}
+    /// (issue 11 item 18) The processes parked here waiting for something `holder` holds (a
+    /// lock's acquirers while `holder` owns it).
+    fn awaited_from(&self, _holder: ProcId) -> Vec<ProcId> {
+        Vec::new()
+    }
     /// The object has nothing more to do and may be reclaimed even if still held.
     fn finished(&self) -> bool {
         false
