@@ -240,6 +240,11 @@ impl Hub {
             .filter(|(_, c)| c.proc == ROOT_PROC)
             .map(|(t, _)| t)
             .collect();
+        // (issue 11 item 7) A call a root thread wrote just before the interrupt is parked and
+        // then interrupted too, not parked after it for good.
+        for &t in &root_conns {
+            self.read_conn(t);
+        }
         let pred = move |w: &objects::Waiter| root_conns.contains(&w.who.conn);
         self.cancel_waiters(&pred, Some(&HubError::Interrupted));
     }
