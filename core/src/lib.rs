@@ -56,7 +56,8 @@
 //! Call [`catch_interrupts`] once to opt in to cleaning up instead: then a root thread blocked in
 //! a multiproc call (`join`, `recv`, ...) gets an `Interrupted` error. If you already handle
 //! SIGINT yourself (for example with the `ctrlc` crate), do not call `catch_interrupts`; call
-//! [`interrupt_blocked_calls`] from your handler instead.
+//! [`interrupt_blocked_calls`] from your handler instead. Code that blocks on something of its
+//! own can end the same way with an [`InterruptWatch`].
 
 #![warn(missing_docs)]
 

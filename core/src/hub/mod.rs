@@ -393,8 +393,32 @@ impl Hub {
             .filter(|(_, c)| c.proc == ROOT_PROC)
             .map(|(t, _)| t)
             .collect();
+        // (issue 11 item 7) A call a root thread wrote just before the interrupt is parked and
+        // then interrupted too, not parked after it for good.
+        for &t in &root_conns {
+            self.read_conn(t);
+        }
         let pred = move |w: &objects::Waiter| root_conns.contains(&w.who.conn);
         self.cancel_waiters(&pred, Some(&HubError::Interrupted));
+    }
+
+    /// (issue 11 item 18) The processes parked on a lock that `holder` owns.
+    fn locks_awaited(&mut self, holder: ProcId) -> Vec<crate::wire::proto::ProcInfo> {
+        let mut procs: Vec<ProcId> = Vec::new();
+        for id in self.objects.ids() {
+            if let Some(slot) = self.objects.get_mut(id) {
+                procs.extend(slot.obj.awaited_from(holder));
+            }
+        }
+        procs.sort_unstable();
+        procs.dedup();
+        procs
+            .into_iter()
+            .filter_map(|p| match self.procs.state(p) {
+                Ok(Value::State(s)) => Some(s.info),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Runs `f` on every object, with a context for its replies and deadlines.
@@ -762,6 +786,7 @@ impl Hub {
             Op::Join { proc, wait } => self.procs.join(caller, proc, wait, now, &mut self.timers),
             Op::Signal { proc, sig } => Answer::Now(self.procs.signal(proc, sig)),
             Op::ActiveChildren => Answer::Now(Ok(Value::Procs(self.procs.active_children(caller.proc)))),
+            Op::LocksAwaited => Answer::Now(Ok(Value::Procs(self.locks_awaited(caller.proc)))),
             Op::ProcState(p) => Answer::Now(self.procs.state(p)),
             Op::MailboxLen => Answer::Now(Ok(Value::U64(self.procs.mailbox_len(caller.proc)))),
             Op::NewObject { kind, secret } => match objects::create(kind, caller.proc, &|p| self.procs.has_ended(p)) {
@@ -887,6 +912,7 @@ impl Hub {
             Cast::InflightAdd(id) if self.objects.holds(id, proc) => self.objects.inflight(id, 1),
             Cast::InflightDone(id) if self.objects.holds(id, proc) => self.objects.inflight(id, -1),
             Cast::InflightAdd(_) | Cast::InflightDone(_) => {}
+            Cast::ProcDropped(child) => self.procs.handle_dropped(child, proc),
             Cast::Object { obj, op } => {
                 let caller = Caller { conn: t, id: 0, proc };
                 let _ = self.object_call(caller, obj, op, true);

@@ -54,6 +54,8 @@ struct Entry {
     /// (issue 11, start_timeout) Its starter stopped waiting (timeout, interrupt) before the
     /// child was forked: it is hidden, and killed as soon as its pid is known.
     abandoned: bool,
+    /// (issue 11 item 19) Its starter dropped its handle: forget it once it has ended.
+    unowned: bool,
     mailbox: VecDeque<ByteBuf>,
     /// Bytes in `mailbox`.
     mailbox_bytes: usize,
@@ -74,6 +76,7 @@ impl Entry {
             joiners: Vec::new(),
             spawn_waiters: Vec::new(),
             abandoned: false,
+            unowned: false,
             mailbox: VecDeque::new(),
             mailbox_bytes: 0,
             mailbox_sub: None,
@@ -243,7 +246,7 @@ impl ProcTable {
         if e.info.pid > 0 {
             self.by_pid.remove(&e.info.pid);
         }
-        if had_joiners || self.map.get(&p).is_some_and(|e| e.hidden) {
+        if had_joiners || self.map.get(&p).is_some_and(|e| e.hidden || e.unowned) {
             self.forget_if_done(p);
         }
     }
@@ -469,6 +472,17 @@ impl ProcTable {
             }
         }
         out
+    }
+
+    /// (issue 11 item 19) The starter of `child` dropped its handle without joining: nobody
+    /// can ask how it ended, so its entry goes as soon as it has ended (now, if it has).
+    pub fn handle_dropped(&mut self, child: ProcId, by: ProcId) {
+        let Some(e) = self.map.get_mut(&child) else { return };
+        if e.parent != by || child == ROOT_PROC {
+            return;
+        }
+        e.unowned = true;
+        self.forget_if_done(child);
     }
 
     /// Forgets a process that has ended and whose end was reported to a joiner.

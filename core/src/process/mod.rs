@@ -685,6 +685,25 @@ fn result_of<T: DeserializeOwned>(j: &Joined) -> Result<T, JoinError> {
     }
 }
 
+impl<T> Drop for Process<T> {
+    /// Dropping a handle never stops the child (as in Python). If this handle never learned how
+    /// the child ended, the hub is told that nobody will ask, so it forgets the child once it
+    /// has ended (a started-and-dropped process costs the root nothing in the long run).
+    fn drop(&mut self) {
+        let running = matches!(*self.state.get_mut().unwrap_or_else(|p| p.into_inner()), State::Running);
+        if !running {
+            // The hub answered a join of this handle and forgot the child then.
+            return;
+        }
+        let Some(rt) = runtime::rt_if_started() else { return };
+        if rt.me.pid != sys::proc::getpid() {
+            // A forked copy of the handle: the child belongs to the parent.
+            return;
+        }
+        let _ = runtime::cast(crate::wire::proto::Cast::ProcDropped(self.info.proc));
+    }
+}
+
 impl<T> std::fmt::Debug for Process<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Process")

@@ -388,14 +388,32 @@ impl Runtime {
             return;
         }
         let names: Vec<String> = still.iter().map(|k| format!("{} (pid {})", k.name, k.pid)).collect();
+        // A child parked on a lock this process still holds would wait forever: say so.
+        let blocked: Vec<String> = match call(Op::LocksAwaited, None) {
+            Ok(Value::Procs(ps)) => ps
+                .iter()
+                .filter(|p| still.iter().any(|k| k.proc == p.proc))
+                .map(|p| p.name.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let lock_note = if blocked.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; it holds a Lock that {} waits for, so release it (drop the guard) first",
+                blocked.join(", ")
+            )
+        };
         let line = format!(
-            "multiproc: {} (pid {}) is exiting and waits for its non-daemonic {} {} to end; \
+            "multiproc: {} (pid {}) is exiting and waits for its non-daemonic {} {} to end{}; \
              press Ctrl-C to stop waiting (the children are then killed), or terminate or join \
              them, or make them daemonic, before the program ends\n",
             self.me.name,
             self.me.pid,
             if still.len() == 1 { "child" } else { "children" },
             names.join(", "),
+            lock_note,
         );
         // One write, and never a panic on a closed stderr.
         let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
@@ -491,6 +509,17 @@ pub(crate) fn deadline_of(w: crate::wire::proto::Wait) -> Option<Instant> {
 #[doc(hidden)]
 pub fn raw_hub_connection() -> Result<OwnedFd, CallError> {
     rt()?.new_thread_conn().map(ClientConn::into_fd)
+}
+
+/// Does the hub still keep an entry for process `proc` (tests: ended processes nobody can ask
+/// about must be forgotten)?
+#[doc(hidden)]
+pub fn hub_knows_process(proc: crate::wire::proto::ProcId) -> Result<bool, CallError> {
+    match call(Op::ProcState(proc), None) {
+        Ok(_) => Ok(true),
+        Err(CallError::Hub(crate::wire::proto::HubError::UnknownProcess)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Sends `Ping` and waits for the answer (tests and benchmarks: the hub round-trip floor).

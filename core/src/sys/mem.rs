@@ -146,3 +146,17 @@ impl Drop for Mapping {
         let _ = unsafe { munmap(self.ptr.cast(), self.len) };
     }
 }
+
+/// Gives memory the allocator holds free back to the operating system, where it can (glibc's
+/// `malloc_trim`, which releases free pages in every arena); a no-op elsewhere. For a process
+/// that has just freed a lot of memory and may not reuse it soon (the hub, after a queue that
+/// held millions of items was drained).
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim takes no pointers; it only walks the allocator's own free lists.
+        unsafe {
+            nix::libc::malloc_trim(0);
+        }
+    }
+}

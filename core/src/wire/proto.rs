@@ -244,6 +244,9 @@ pub enum Op {
     },
     /// The caller's live children. Replies `Value::Procs`.
     ActiveChildren,
+    /// The processes parked on a Lock or RLock that the caller holds (the exit-time wait names
+    /// them, issue 11 item 18). Replies `Value::Procs`.
+    LocksAwaited,
     /// A process's description and state. Replies `Value::State`.
     ProcState(ProcId),
     /// Messages waiting in the hub for the caller's mailbox (those not yet pushed to it).
@@ -327,6 +330,9 @@ pub enum Cast {
     InflightAdd(ObjId),
     /// A handle in flight was received (main connection only).
     InflightDone(ObjId),
+    /// The sender dropped its `Process` handle to its child `proc` without learning how it
+    /// ended: the hub may forget the child once it has ended (issue 11 item 19).
+    ProcDropped(ProcId),
     /// Operate on an object without waiting for an answer.
     Object {
         /// Which object.

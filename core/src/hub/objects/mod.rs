@@ -173,6 +173,11 @@ pub(crate) trait Object: Send {
     fn proc_gone(&mut self, _cx: &mut Cx<'_>, _proc: ProcId) {}
     /// The object was given its id (synchronisation objects bind their shared-memory slot).
     fn attach(&mut self, _id: ObjId) {}
+    /// (issue 11 item 18) The processes parked here waiting for something `holder` holds (a
+    /// lock's acquirers while `holder` owns it).
+    fn awaited_from(&self, _holder: ProcId) -> Vec<ProcId> {
+        Vec::new()
+    }
     /// The object has nothing more to do and may be reclaimed even if still held.
     fn finished(&self) -> bool {
         false

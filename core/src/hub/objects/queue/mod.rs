@@ -91,9 +91,30 @@ impl Tasks {
         }
         if q.is_empty() {
             self.taken.remove(&from);
+        } else {
+            shrink_drained(q);
         }
         self.outstanding -= 1;
         true
+    }
+}
+
+/// Below this capacity a drained buffer keeps its memory (no point in shrinking).
+const SHRINK_MIN: usize = 4096;
+/// A drained buffer at least this large also gives the freed heap back to the OS.
+const TRIM_MIN: usize = 1 << 16;
+
+/// (issue 11 item 19) A queue that held millions of items must not keep their memory once
+/// drained: when a buffer is down to a quarter of its capacity, it is shrunk to twice its
+/// length (so shrinking is amortised: a drain shrinks O(log n) times), and after a large
+/// shrink the allocator is asked to return the free pages.
+fn shrink_drained<T>(q: &mut VecDeque<T>) {
+    let cap = q.capacity();
+    if cap >= SHRINK_MIN && q.len() < cap / 4 {
+        q.shrink_to((q.len() * 2).max(SHRINK_MIN / 4));
+        if cap >= TRIM_MIN {
+            crate::sys::mem::release_free_memory();
+        }
     }
 }
 
@@ -144,6 +165,7 @@ impl QueueObj {
             }
             out.push(item);
         }
+        shrink_drained(&mut self.items);
         out
     }
 

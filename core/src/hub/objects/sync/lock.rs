@@ -409,6 +409,13 @@ impl LockObj {
 }
 
 impl Object for LockObj {
+    fn awaited_from(&self, holder: ProcId) -> Vec<ProcId> {
+        match self.owner {
+            Some(o) if o.proc == holder => self.acquirers.iter().map(|(w, _)| w.who.proc).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn call(&mut self, cx: &mut Cx<'_>, who: Caller, op: ObjOp) -> Answer {
         let ObjOp::Sync(op) = op else {
             return Answer::Now(Err(HubError::WrongKind));
