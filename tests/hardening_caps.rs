@@ -33,6 +33,7 @@ fn forged_bytes<H: Serialize + DeserializeOwned>(h: &H) -> Vec<u8> {
 /// Decodes the first field of a serialised handle (ignoring the rest).
 fn first_field<F: DeserializeOwned>(bytes: &[u8]) -> F {
     #[derive(serde::Deserialize)]
+    #[allow(dead_code)] // the other fields are only skipped over
     struct First<F>(
         F,
         #[serde(default)] Option<serde::de::IgnoredAny>,
