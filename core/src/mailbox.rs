@@ -106,8 +106,11 @@ impl<M> Addr<M> {
 
 impl<M: Serialize> Addr<M> {
     /// Sends a message. One write to the hub, which returns once the message is in the kernel's
-    /// socket buffer: it is delivered even if the sender dies on the next line. Never blocks on
-    /// the receiver.
+    /// socket buffer: it is delivered even if the sender dies on the next line. It does not wait
+    /// for the receiver, unless the receiver's mailbox holds more than
+    /// [`HubLimits::max_mailbox_bytes`](crate::HubLimits) (256 MiB by default): then the hub
+    /// stops reading from this thread's connection until the receiver takes mail, and `send`
+    /// blocks (backpressure; nothing is dropped).
     pub fn send(&self, msg: &M) -> Result<(), SendError> {
         let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
         runtime::cast(Cast::Send {
