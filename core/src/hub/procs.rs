@@ -444,6 +444,18 @@ impl ProcTable {
     }
 }
 
+/// The hub could not make a connection for a new child: say plainly when the root is out of
+/// descriptors (the request fails; nothing else does).
+fn socketpair_failed(e: sys::Errno) -> HubError {
+    match e {
+        sys::Errno::EMFILE | sys::Errno::ENFILE => HubError::Os(format!(
+            "too many open files in the root process ({e}): cannot make a connection for a new child; \
+             raise the root's descriptor limit (`ulimit -n`, RLIMIT_NOFILE) or have it close files"
+        )),
+        e => HubError::Os(format!("socketpair: {e}")),
+    }
+}
+
 fn remove_where(v: &mut Vec<Waiter>, f: impl Fn(&Waiter) -> bool) -> bool {
     let before = v.len();
     v.retain(|w| !f(w));
@@ -525,7 +537,7 @@ impl Hub {
         }
         let (hub_end, child_end) = match sys::fd::socketpair() {
             Ok(p) => p,
-            Err(e) => return Answer::Now(Err(HubError::Os(format!("socketpair: {e}")))),
+            Err(e) => return Answer::Now(Err(socketpair_failed(e))),
         };
         let proc = self.procs.alloc();
         let info = ProcInfo {
@@ -670,7 +682,7 @@ impl Hub {
         if let Some(fs) = self.procs.forkserver {
             return Ok(fs);
         }
-        let (hub_end, child_end) = sys::fd::socketpair().map_err(|e| HubError::Os(format!("socketpair: {e}")))?;
+        let (hub_end, child_end) = sys::fd::socketpair().map_err(socketpair_failed)?;
         let proc = self.procs.alloc();
         let t = self
             .add_conn(hub_end, proc, Role::ForkServer)
@@ -705,7 +717,7 @@ impl Hub {
         ident: Vec<u32>,
     ) -> Result<(ChildInit, OwnedFd), HubError> {
         let parent = self.check_may_start(caller.proc)?;
-        let (hub_end, child_end) = sys::fd::socketpair().map_err(|e| HubError::Os(format!("socketpair: {e}")))?;
+        let (hub_end, child_end) = sys::fd::socketpair().map_err(socketpair_failed)?;
         let proc = self.procs.alloc();
         let info = ProcInfo {
             proc,
