@@ -21,12 +21,14 @@ const MAX_CONNS: usize = 8;
 /// Opens connections on 12 threads at once; returns (how many worked, the errors).
 #[multiproc::worker]
 fn many_threads() -> (usize, Vec<String>) {
+    let all = std::sync::Arc::new(std::sync::Barrier::new(12));
     let handles: Vec<_> = (0..12)
         .map(|_| {
+            let all = all.clone();
             std::thread::spawn(move || {
                 let r = multiproc::runtime::ping_hub().map_err(|e| e.to_string());
                 // Keep every thread (and its connection) alive until all have tried.
-                std::thread::sleep(Duration::from_secs(2));
+                all.wait();
                 r
             })
         })
