@@ -120,6 +120,30 @@ impl<M: Serialize> Addr<M> {
         Ok(())
     }
 
+    /// Sends a message if the receiver's mailbox has room now (it holds no more than
+    /// [`HubLimits::max_mailbox_bytes`](crate::HubLimits)); [`SendError::Full`] otherwise, and
+    /// nothing is sent. One round trip to the hub.
+    pub fn try_send(&self, msg: &M) -> Result<(), SendError> {
+        self.send_wait(msg, Wait::Never)
+    }
+
+    /// Sends a message, waiting at most `timeout` for room in the receiver's mailbox
+    /// ([`SendError::Full`] after that, and nothing is sent). One round trip to the hub.
+    pub fn send_timeout(&self, msg: &M, timeout: Duration) -> Result<(), SendError> {
+        self.send_wait(msg, Wait::from_timeout(Some(timeout)))
+    }
+
+    fn send_wait(&self, msg: &M, wait: Wait) -> Result<(), SendError> {
+        let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
+        let op = Op::SendWait {
+            to: self.proc,
+            payloads: vec![ByteBuf::from(payload)],
+            wait,
+        };
+        runtime::call(op, runtime::deadline_of(wait))?;
+        Ok(())
+    }
+
     /// Sends several messages, in order, in one write.
     pub fn send_all<'a>(&self, msgs: impl IntoIterator<Item = &'a M>) -> Result<(), SendError>
     where

@@ -51,6 +51,8 @@ struct Entry {
     gone: bool,
     joiners: Vec<Waiter>,
     spawn_waiters: Vec<Waiter>,
+    /// `send_timeout`s waiting for room in this mailbox, in order, with their mail.
+    send_waiters: VecDeque<(Waiter, Vec<ByteBuf>)>,
     mailbox: VecDeque<ByteBuf>,
     /// Bytes in `mailbox`.
     mailbox_bytes: usize,
@@ -70,6 +72,7 @@ impl Entry {
             gone: false,
             joiners: Vec::new(),
             spawn_waiters: Vec::new(),
+            send_waiters: VecDeque::new(),
             mailbox: VecDeque::new(),
             mailbox_bytes: 0,
             mailbox_sub: None,
@@ -236,6 +239,11 @@ impl ProcTable {
                 Err(HubError::Gone("the child died before it started".into())),
             ));
         }
+        // Mail to a process that has ended is dropped, as `send` does.
+        for (w, _) in e.send_waiters.drain(..) {
+            timers.cancel(w.timer);
+            replies.push((w.who.conn, w.who.id, Ok(Value::Unit)));
+        }
         if e.info.pid > 0 {
             self.by_pid.remove(&e.info.pid);
         }
@@ -315,6 +323,35 @@ impl ProcTable {
         }
     }
 
+    /// Parks a `send_timeout` until `to` has room; false for `Wait::Never` (answer at once).
+    pub fn park_send(
+        &mut self,
+        to: ProcId,
+        who: Caller,
+        wait: Wait,
+        now: Instant,
+        timers: &mut Timers,
+        payloads: Vec<ByteBuf>,
+    ) -> bool {
+        let Some(e) = self.map.get_mut(&to) else { return false };
+        if wait == Wait::Never {
+            return false;
+        }
+        let timer = timers.arm(now, wait, Target::Mail(to), who.conn, who.id);
+        e.send_waiters.push_back((Waiter { who, timer }, payloads));
+        true
+    }
+
+    /// The first `send_timeout` waiting for room in `to`'s mailbox.
+    pub fn pop_send_waiter(&mut self, to: ProcId) -> Option<(Waiter, Vec<ByteBuf>)> {
+        self.map.get_mut(&to)?.send_waiters.pop_front()
+    }
+
+    /// Does anything wait for room in `to`'s mailbox?
+    pub fn has_send_waiters(&self, to: ProcId) -> bool {
+        self.map.get(&to).is_some_and(|e| !e.send_waiters.is_empty())
+    }
+
     /// Mail for `p` held in the hub and not yet pushed (see also its mailbox connection's
     /// queued output), and that connection.
     pub fn mailbox_backlog(&self, p: ProcId) -> Option<(usize, Option<Token>)> {
@@ -392,6 +429,11 @@ impl ProcTable {
         let is_it = |w: &Waiter| w.who.conn == conn && w.who.id == id;
         match target {
             Target::Join(_) => remove_where(&mut e.joiners, is_it),
+            Target::Mail(_) => {
+                let before = e.send_waiters.len();
+                e.send_waiters.retain(|(w, _)| !is_it(w));
+                before != e.send_waiters.len()
+            }
             Target::Object(_) => false,
         }
     }
@@ -415,6 +457,9 @@ impl ProcTable {
                 *list = keep;
                 hit.into_iter().for_each(&mut answer);
             }
+            let (hit, keep): (VecDeque<_>, VecDeque<_>) = e.send_waiters.drain(..).partition(|(w, _)| pred(w));
+            e.send_waiters = keep;
+            hit.into_iter().for_each(|(w, _)| answer(w));
         }
     }
 

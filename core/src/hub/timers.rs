@@ -14,6 +14,8 @@ pub(crate) enum Target {
     Object(ObjId),
     /// A join on a process.
     Join(ProcId),
+    /// A `send_timeout` waiting for room in a process's mailbox.
+    Mail(ProcId),
 }
 
 /// The key of one deadline (to cancel it).
