@@ -33,6 +33,7 @@ fn forged_bytes<H: Serialize + DeserializeOwned>(h: &H) -> Vec<u8> {
 /// Decodes the first field of a serialised handle (ignoring the rest).
 fn first_field<F: DeserializeOwned>(bytes: &[u8]) -> F {
     #[derive(serde::Deserialize)]
+    #[allow(dead_code)] // the other fields are only skipped over
     struct First<F>(
         F,
         #[serde(default)] Option<serde::de::IgnoredAny>,
@@ -125,4 +126,50 @@ fn forged_handles_are_unknown_objects() {
     q.put(5).unwrap();
     let mut p = Process::new(use_handed(q.clone(), lock.clone())).start().unwrap();
     assert_eq!(p.join_timeout(Duration::from_secs(60)).unwrap(), 5);
+}
+
+/// Tries to create Managers under the root's keys (squatting the keys the root's next
+/// `Manager::new` will use); returns how many the hub accepted.
+#[multiproc::worker]
+fn squat_manager_keys(n: u64) -> u64 {
+    use multiproc::wire::manager_ops::{GroupKey, ManagerKind};
+    use multiproc::wire::proto::{FromHub, ObjectKind, Op, ToHub};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let conn = multiproc::runtime::raw_hub_connection().unwrap();
+    let mut out = Vec::new();
+    for seq in 0..n {
+        let op = Op::NewObject {
+            kind: ObjectKind::Manager(ManagerKind::Group(GroupKey { proc: 0, seq })),
+            secret: 1,
+        };
+        out.extend(multiproc::wire::encode(&ToHub::Call { id: seq, op }).unwrap());
+    }
+    multiproc::sys::io::send_all(conn.as_fd(), &out, &[]).unwrap();
+    let mut f = std::fs::File::from(conn);
+    let mut dec = multiproc::wire::FrameDecoder::new(1 << 20);
+    let (mut answered, mut accepted) = (0, 0);
+    let mut buf = vec![0u8; 1 << 16];
+    while answered < n {
+        let k = f.read(&mut buf).unwrap();
+        assert!(k > 0, "the hub closed the connection");
+        dec.push(&buf[..k]);
+        while let Ok(Some(body)) = dec.next_frame() {
+            if let Ok(FromHub::Reply { result, .. }) = multiproc::wire::decode::<FromHub>(body) {
+                answered += 1;
+                accepted += u64::from(result.is_ok());
+            }
+        }
+    }
+    accepted
+}
+
+/// A child cannot create Managers under the root's keys (before the fix it could, and the
+/// root's next `Manager::new` failed with "a Manager with this key already exists").
+#[test]
+fn a_child_cannot_squat_the_roots_manager_keys() {
+    let mut p = Process::new(squat_manager_keys(64)).start().unwrap();
+    assert_eq!(p.join_timeout(Duration::from_secs(60)).unwrap(), 0);
+    let m = multiproc::Manager::new().expect("the root's Manager key was taken");
+    m.shutdown().unwrap();
 }

@@ -263,7 +263,7 @@ fn pipe_ends(n: usize) -> Vec<Connection<u8>> {
 fn too_many_descriptors_are_refused_and_the_thread_keeps_working() {
     std::thread::spawn(|| {
         let r = Process::new(count_ends(pipe_ends(65))).start();
-        let e = r.err().expect("65 descriptors were accepted");
+        let e = r.expect_err("65 descriptors were accepted");
         let msg = e.to_string();
         assert!(msg.contains("65 descriptors") && msg.contains("64"), "{msg}");
         multiproc::runtime::ping_hub().expect("the thread's connection is broken");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{helper_root, is_helper, KillOnDrop};
 use multiproc::pipe::{pipe, Connection};
 use multiproc::wire::proto::{Op, ToHub};
-use multiproc::{mailbox, Addr, HubLimits, Process};
+use multiproc::{mailbox, Addr, HubLimits, Process, SendError};
 use serde_bytes::ByteBuf;
 
 const MAX_CONNS: usize = 8;
@@ -21,12 +21,14 @@ const MAX_CONNS: usize = 8;
 /// Opens connections on 12 threads at once; returns (how many worked, the errors).
 #[multiproc::worker]
 fn many_threads() -> (usize, Vec<String>) {
+    let all = std::sync::Arc::new(std::sync::Barrier::new(12));
     let handles: Vec<_> = (0..12)
         .map(|_| {
+            let all = all.clone();
             std::thread::spawn(move || {
                 let r = multiproc::runtime::ping_hub().map_err(|e| e.to_string());
                 // Keep every thread (and its connection) alive until all have tried.
-                std::thread::sleep(Duration::from_secs(2));
+                all.wait();
                 r
             })
         })
@@ -128,7 +130,7 @@ fn helper_limits() {
     // Connections per process.
     let mut p = Process::new(many_threads()).start().unwrap();
     let (ok, errs) = p.join_timeout(Duration::from_secs(60)).unwrap();
-    assert!(ok >= 1 && ok < 12, "{ok} threads got connections; errors: {errs:?}");
+    assert!((1..12).contains(&ok), "{ok} threads got connections; errors: {errs:?}");
     assert!(
         errs.iter()
             .all(|e| e.contains("too many connections") && e.contains("max_connections_per_process")),
@@ -154,6 +156,18 @@ fn helper_limits() {
         "all {n} messages were accepted by a full mailbox: no backpressure"
     );
     assert!(sender.is_alive(), "the blocked sender was treated as dead");
+    // The forms with a deadline fail with `Full` and send nothing.
+    let me = multiproc::current_process().addr::<ByteBuf>();
+    let small = ByteBuf::from(vec![1u8, 2, 3]);
+    assert!(matches!(me.try_send(&small), Err(SendError::Full)));
+    let t = Instant::now();
+    let r = me.send_timeout(&small, Duration::from_millis(500));
+    assert!(matches!(r, Err(SendError::Full)), "{r:?}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(500),
+        "gave up after {:?}",
+        t.elapsed()
+    );
     // Receiving lets the sender go on; every message arrives, in order.
     let inbox = mailbox::<ByteBuf>();
     for i in 0..n {
@@ -161,6 +175,10 @@ fn helper_limits() {
         assert_eq!(u32::from_le_bytes([m[0], m[1], m[2], m[3]]), i);
     }
     sender.join_timeout(Duration::from_secs(60)).unwrap();
+    // With room again, `send_timeout` delivers (and only this one message arrives).
+    me.send_timeout(&small, Duration::from_secs(30)).unwrap();
+    assert_eq!(inbox.recv_timeout(Duration::from_secs(30)).unwrap(), small);
+    assert!(inbox.try_recv().is_err());
     println!("MAIL blocked at {sent} of {n}");
 
     // Reply bytes per connection: a client that never reads its replies is not read either.
@@ -188,7 +206,7 @@ fn helper_limits() {
 }
 
 /// Before the fix: every thread got a connection, all 256 messages went into a mailbox nobody
-/// read, the hub read pings without limit, and an incomplete frame was kept forever.
+/// read (and there was no `try_send`/`send_timeout`), the hub read pings without limit, and an incomplete frame was kept forever.
 #[test]
 fn the_hub_limits_hold() {
     let mut root = helper_root("helper_limits");

@@ -326,7 +326,8 @@ fn bad_requests_get_an_error_and_nobody_else_notices() {
     kids.push(Process::new(busy_locker(good.clone(), 2000)).start().unwrap());
 
     // An id that never existed.
-    let fake: Lock = rmp_serde::from_slice(&rmp_serde::to_vec(&(0x7777_0000_1234u64,)).unwrap()).unwrap();
+    // A handle is `(id, secret)` on the wire.
+    let fake: Lock = rmp_serde::from_slice(&rmp_serde::to_vec(&((0x7777_0000_1234u64, 0u64),)).unwrap()).unwrap();
     assert!(matches!(
         fake.acquire(),
         Err(LockError::Call(CallError::Hub(HubError::UnknownObject)))

@@ -218,6 +218,10 @@ pub enum SendError {
     /// The message could not be serialised, or is larger than the maximum frame size.
     #[error("the message could not be encoded: {0}")]
     Encode(String),
+    /// `try_send`/`send_timeout`: the receiver's mailbox held more than
+    /// `HubLimits::max_mailbox_bytes` until the deadline; the message was not sent.
+    #[error("the receiver's mailbox is full (HubLimits::max_mailbox_bytes); the message was not sent")]
+    Full,
     /// The hub could not be reached.
     #[error(transparent)]
     Call(CallError),
@@ -227,6 +231,7 @@ impl From<CallError> for SendError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Encode(e) => SendError::Encode(e.to_string()),
+            CallError::Hub(HubError::Timeout) | CallError::Hub(HubError::Limit(_)) => SendError::Full,
             e => SendError::Call(e),
         }
     }

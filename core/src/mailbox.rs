@@ -106,14 +106,41 @@ impl<M> Addr<M> {
 
 impl<M: Serialize> Addr<M> {
     /// Sends a message. One write to the hub, which returns once the message is in the kernel's
-    /// socket buffer: it is delivered even if the sender dies on the next line. Never blocks on
-    /// the receiver.
+    /// socket buffer: it is delivered even if the sender dies on the next line. It does not wait
+    /// for the receiver, unless the receiver's mailbox holds more than
+    /// [`HubLimits::max_mailbox_bytes`](crate::HubLimits) (256 MiB by default): then the hub
+    /// stops reading from this thread's connection until the receiver takes mail, and `send`
+    /// blocks (backpressure; nothing is dropped).
     pub fn send(&self, msg: &M) -> Result<(), SendError> {
         let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
         runtime::cast(Cast::Send {
             to: self.proc,
             payload: ByteBuf::from(payload),
         })?;
+        Ok(())
+    }
+
+    /// Sends a message if the receiver's mailbox has room now (it holds no more than
+    /// [`HubLimits::max_mailbox_bytes`](crate::HubLimits)); [`SendError::Full`] otherwise, and
+    /// nothing is sent. One round trip to the hub.
+    pub fn try_send(&self, msg: &M) -> Result<(), SendError> {
+        self.send_wait(msg, Wait::Never)
+    }
+
+    /// Sends a message, waiting at most `timeout` for room in the receiver's mailbox
+    /// ([`SendError::Full`] after that, and nothing is sent). One round trip to the hub.
+    pub fn send_timeout(&self, msg: &M, timeout: Duration) -> Result<(), SendError> {
+        self.send_wait(msg, Wait::from_timeout(Some(timeout)))
+    }
+
+    fn send_wait(&self, msg: &M, wait: Wait) -> Result<(), SendError> {
+        let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
+        let op = Op::SendWait {
+            to: self.proc,
+            payloads: vec![ByteBuf::from(payload)],
+            wait,
+        };
+        runtime::call(op, runtime::deadline_of(wait))?;
         Ok(())
     }
 

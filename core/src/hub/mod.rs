@@ -159,6 +159,8 @@ pub(crate) struct Hub {
     mailbox_full: Option<ProcId>,
     /// When incomplete frames were last checked against `frame_timeout`.
     last_partial_check: Instant,
+    /// Processes whose full mailbox has `send_timeout`s waiting for room.
+    mail_waiting: Vec<ProcId>,
     /// `Reaped` reports that arrived before the matching `Forked` (they travel on different
     /// connections of the forking process).
     early_reaped: std::collections::HashMap<ProcId, std::collections::HashMap<i32, crate::wire::proto::ExitInfo>>,
@@ -187,6 +189,7 @@ impl Hub {
             paused: Vec::new(),
             mailbox_full: None,
             last_partial_check: Instant::now(),
+            mail_waiting: Vec::new(),
             early_reaped: std::collections::HashMap::new(),
         })
     }
@@ -277,8 +280,28 @@ impl Hub {
         }
     }
 
+    /// Delivers `send_timeout`s waiting for room, in order, while there is room.
+    fn resume_mail_waiters(&mut self) {
+        let limit = self.cfg.limits.max_mailbox_bytes;
+        for p in std::mem::take(&mut self.mail_waiting) {
+            while self.mailbox_pending(p).is_some_and(|n| n <= limit) {
+                let Some((w, payloads)) = self.procs.pop_send_waiter(p) else {
+                    break;
+                };
+                self.timers.cancel(w.timer);
+                self.procs.deliver(p, payloads, &mut self.pushes);
+                self.route_replies();
+                self.reply(w.who.conn, w.who.id, Ok(Value::Unit), Vec::new());
+            }
+            if self.procs.has_send_waiters(p) {
+                self.mail_waiting.push(p);
+            }
+        }
+    }
+
     /// Reads again from paused connections whose reason has gone.
     fn resume_paused(&mut self) {
+        self.resume_mail_waiters();
         if self.paused.is_empty() {
             return;
         }
@@ -741,6 +764,24 @@ impl Hub {
         let now = Instant::now();
         let answer: Answer = match op {
             Op::Ping => Answer::Now(Ok(Value::Unit)),
+            Op::SendWait { to, payloads, wait } => {
+                let limit = self.cfg.limits.max_mailbox_bytes;
+                let full = self.mailbox_pending(to).is_some_and(|n| n > limit) || self.procs.has_send_waiters(to);
+                if !full {
+                    self.procs.deliver(to, payloads, &mut self.pushes);
+                    Answer::Now(Ok(Value::Unit))
+                } else if self.procs.park_send(to, caller, wait, now, &mut self.timers, payloads) {
+                    if !self.mail_waiting.contains(&to) {
+                        self.mail_waiting.push(to);
+                    }
+                    Answer::Parked
+                } else {
+                    Answer::Now(Err(HubError::Limit(format!(
+                        "the mailbox of {} is full (HubLimits::max_mailbox_bytes = {limit} bytes)",
+                        self.procs.describe(to)
+                    ))))
+                }
+            }
             Op::Spawn(req) => match self.take_fds(caller.conn, req.task.nfds as usize) {
                 Ok(fds) => self.spawn(caller, req, fds),
                 Err(e) => Answer::Now(Err(e)),
@@ -957,7 +998,7 @@ impl Hub {
                         None => false,
                     }
                 }
-                Target::Join(p) | Target::Spawn(p) => self.procs.expire(target, p, conn, id),
+                Target::Join(p) | Target::Spawn(p) | Target::Mail(p) => self.procs.expire(target, p, conn, id),
             };
             if found {
                 self.reply(conn, id, Err(HubError::Timeout), Vec::new());

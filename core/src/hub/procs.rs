@@ -56,6 +56,8 @@ struct Entry {
     abandoned: bool,
     /// (issue 11 item 19) Its starter dropped its handle: forget it once it has ended.
     unowned: bool,
+    /// `send_timeout`s waiting for room in this mailbox, in order, with their mail.
+    send_waiters: VecDeque<(Waiter, Vec<ByteBuf>)>,
     mailbox: VecDeque<ByteBuf>,
     /// Bytes in `mailbox`.
     mailbox_bytes: usize,
@@ -77,6 +79,7 @@ impl Entry {
             spawn_waiters: Vec::new(),
             abandoned: false,
             unowned: false,
+            send_waiters: VecDeque::new(),
             mailbox: VecDeque::new(),
             mailbox_bytes: 0,
             mailbox_sub: None,
@@ -243,6 +246,11 @@ impl ProcTable {
                 Err(HubError::Gone("the child died before it started".into())),
             ));
         }
+        // Mail to a process that has ended is dropped, as `send` does.
+        for (w, _) in e.send_waiters.drain(..) {
+            timers.cancel(w.timer);
+            replies.push((w.who.conn, w.who.id, Ok(Value::Unit)));
+        }
         if e.info.pid > 0 {
             self.by_pid.remove(&e.info.pid);
         }
@@ -320,6 +328,35 @@ impl ProcTable {
                 e.mailbox.extend(payloads);
             }
         }
+    }
+
+    /// Parks a `send_timeout` until `to` has room; false for `Wait::Never` (answer at once).
+    pub fn park_send(
+        &mut self,
+        to: ProcId,
+        who: Caller,
+        wait: Wait,
+        now: Instant,
+        timers: &mut Timers,
+        payloads: Vec<ByteBuf>,
+    ) -> bool {
+        let Some(e) = self.map.get_mut(&to) else { return false };
+        if wait == Wait::Never {
+            return false;
+        }
+        let timer = timers.arm(now, wait, Target::Mail(to), who.conn, who.id);
+        e.send_waiters.push_back((Waiter { who, timer }, payloads));
+        true
+    }
+
+    /// The first `send_timeout` waiting for room in `to`'s mailbox.
+    pub fn pop_send_waiter(&mut self, to: ProcId) -> Option<(Waiter, Vec<ByteBuf>)> {
+        self.map.get_mut(&to)?.send_waiters.pop_front()
+    }
+
+    /// Does anything wait for room in `to`'s mailbox?
+    pub fn has_send_waiters(&self, to: ProcId) -> bool {
+        self.map.get(&to).is_some_and(|e| !e.send_waiters.is_empty())
     }
 
     /// Mail for `p` held in the hub and not yet pushed (see also its mailbox connection's
@@ -408,6 +445,11 @@ impl ProcTable {
                 abandon_if_unclaimed(e);
                 found
             }
+            Target::Mail(_) => {
+                let before = e.send_waiters.len();
+                e.send_waiters.retain(|(w, _)| !is_it(w));
+                before != e.send_waiters.len()
+            }
             Target::Object(_) => false,
         }
     }
@@ -431,6 +473,9 @@ impl ProcTable {
                 *list = keep;
                 hit.into_iter().for_each(&mut answer);
             }
+            let (hit, keep): (VecDeque<_>, VecDeque<_>) = e.send_waiters.drain(..).partition(|(w, _)| pred(w));
+            e.send_waiters = keep;
+            hit.into_iter().for_each(|(w, _)| answer(w));
             abandon_if_unclaimed(e);
         }
     }
@@ -499,6 +544,18 @@ fn abandon_if_unclaimed(e: &mut Entry) {
     if e.info.pid == 0 && e.spawn_waiters.is_empty() && matches!(e.reaper, Reaper::ForkServer(_)) && !e.hidden {
         e.abandoned = true;
         e.hidden = true;
+    }
+}
+
+/// The hub could not make a connection for a new child: say plainly when the root is out of
+/// descriptors (the request fails; nothing else does).
+fn socketpair_failed(e: sys::Errno) -> HubError {
+    match e {
+        sys::Errno::EMFILE | sys::Errno::ENFILE => HubError::Os(format!(
+            "too many open files in the root process ({e}): cannot make a connection for a new child; \
+             raise the root's descriptor limit (`ulimit -n`, RLIMIT_NOFILE) or have it close files"
+        )),
+        e => HubError::Os(format!("socketpair: {e}")),
     }
 }
 
@@ -585,7 +642,7 @@ impl Hub {
         }
         let (hub_end, child_end) = match sys::fd::socketpair() {
             Ok(p) => p,
-            Err(e) => return Answer::Now(Err(HubError::Os(format!("socketpair: {e}")))),
+            Err(e) => return Answer::Now(Err(socketpair_failed(e))),
         };
         let proc = self.procs.alloc();
         let info = ProcInfo {
@@ -744,7 +801,7 @@ impl Hub {
         if let Some(fs) = self.procs.forkserver {
             return Ok(fs);
         }
-        let (hub_end, child_end) = sys::fd::socketpair().map_err(|e| HubError::Os(format!("socketpair: {e}")))?;
+        let (hub_end, child_end) = sys::fd::socketpair().map_err(socketpair_failed)?;
         let proc = self.procs.alloc();
         let t = self
             .add_conn(hub_end, proc, Role::ForkServer)
@@ -779,7 +836,7 @@ impl Hub {
         ident: Vec<u32>,
     ) -> Result<(ChildInit, OwnedFd), HubError> {
         let parent = self.check_may_start(caller.proc)?;
-        let (hub_end, child_end) = sys::fd::socketpair().map_err(|e| HubError::Os(format!("socketpair: {e}")))?;
+        let (hub_end, child_end) = sys::fd::socketpair().map_err(socketpair_failed)?;
         let proc = self.procs.alloc();
         let info = ProcInfo {
             proc,

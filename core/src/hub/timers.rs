@@ -16,6 +16,8 @@ pub(crate) enum Target {
     Join(ProcId),
     /// A start waiting for the fork server (`ProcessBuilder::start_timeout`).
     Spawn(ProcId),
+    /// A `send_timeout` waiting for room in a process's mailbox.
+    Mail(ProcId),
 }
 
 /// The key of one deadline (to cancel it).

@@ -82,7 +82,7 @@ thread_local! {
 /// |---|---|
 /// | `max_connections_per_process` | a child's new thread connection fails with "too many connections" (`HubError::Limit`) |
 /// | `max_buffered_per_connection` | the hub stops reading requests from a connection while this many bytes of its replies wait unread; it reads on once they are taken |
-/// | `max_mailbox_bytes` | mail waiting for one process beyond this makes the hub stop reading from each sender's connection until the receiver takes mail: `send` blocks (backpressure) |
+/// | `max_mailbox_bytes` | mail waiting for one process beyond this makes the hub stop reading from each sender's connection until the receiver takes mail: `send` blocks (backpressure); `Addr::try_send` fails with `SendError::Full`, and `Addr::send_timeout` waits for room until its deadline |
 /// | `frame_timeout` | a connection that leaves a frame incomplete this long is dropped as broken (for a child's main connection: the child is treated as dead) |
 ///
 /// # Example

@@ -2,8 +2,10 @@
 //!
 //! A **frame** is a little-endian `u32` length followed by that many bytes of MessagePack
 //! (rmp-serde, compact form). Descriptors travel out of band (`SCM_RIGHTS`); a message that
-//! carries descriptors says how many in a field of its own (`nfds`), and the receiver takes that
-//! many, in order, from the descriptors that arrived on the same connection.
+//! carries descriptors says how many in a field of its own (`nfds`). They are sent with the
+//! first byte of that message's own `sendmsg`, so they arrive as one batch, and the receiver
+//! takes the next batch for it (a truncated batch fails that one message, not the stream).
+//! One message carries at most `sys::io::MAX_FDS_PER_MSG` descriptors.
 //!
 //! [`FrameDecoder`] accepts any byte sequence: a truncated frame waits for more bytes, and an
 //! oversized length or a body that is not a valid message is an error, never a panic. A

@@ -269,6 +269,17 @@ pub enum Op {
     },
     /// Does nothing; replies `Value::Unit`. For measuring the floor and for tests.
     Ping,
+    /// Mail that waits for room: delivered (reply `Value::Unit`) once the receiver's mailbox
+    /// holds no more than its limit, or `Timeout` at the deadline (`Wait::Never`: `Limit` at
+    /// once if it is full).
+    SendWait {
+        /// To whom.
+        to: ProcId,
+        /// The encoded messages, in order.
+        payloads: Vec<ByteBuf>,
+        /// How long to wait for room.
+        wait: Wait,
+    },
     /// A new connection for a thread of the calling process (1 descriptor attached), sent on
     /// the process's main connection. Replies `Value::Unit` once the hub serves it, or an
     /// error (the root out of descriptors, or the per-process connection limit).

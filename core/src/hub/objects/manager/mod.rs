@@ -59,8 +59,15 @@ fn groups() -> std::sync::MutexGuard<'static, HashMap<GroupKey, Arc<AtomicBool>>
 }
 
 /// Builds a Manager object.
-pub(crate) fn create(kind: ManagerKind, _creator: ProcId) -> Result<(Box<dyn Object>, Lifetime), HubError> {
+pub(crate) fn create(kind: ManagerKind, creator: ProcId) -> Result<(Box<dyn Object>, Lifetime), HubError> {
     let obj: Box<dyn Object> = match kind {
+        // A process names its Managers after itself: it cannot take (or squat) another
+        // process's keys.
+        ManagerKind::Group(key) if key.proc != creator.0 => {
+            return Err(HubError::Invalid(
+                "a Manager's key must name the process that creates it".into(),
+            ))
+        }
         ManagerKind::Group(key) => {
             let mut g = groups();
             if g.contains_key(&key) {

@@ -410,8 +410,9 @@ impl LockObj {
 
 impl Object for LockObj {
     fn awaited_from(&self, holder: ProcId) -> Vec<ProcId> {
-        match self.owner {
-            Some(o) if o.proc == holder => self.acquirers.iter().map(|(w, _)| w.who.proc).collect(),
+        // The owner is in the shared word (the fast path takes the lock without telling us).
+        match owner_of(self.word()) {
+            Some((p, _)) if ProcId(p) == holder => self.acquirers.iter().map(|(w, _)| w.who.proc).collect(),
             _ => Vec::new(),
         }
     }
