@@ -162,17 +162,25 @@ fn waiters_are_served_in_fifo_order() {
     assert_eq!(kids.join_all(), vec![0, 1, 2, 3]);
 }
 
+/// Contends for the lock until `phase` says stop; counts its acquisitions while `phase` is 1
+/// only (all contenders are running then: a process that starts earlier or ends later than
+/// the others would otherwise count acquisitions it made alone).
 #[multiproc::worker]
-fn contender(lock: Lock, start: multiproc::sync::Barrier, run_for_ms: u64) -> u64 {
-    start.wait().unwrap();
-    let end = Instant::now() + Duration::from_millis(run_for_ms);
+fn contender(lock: Lock, started: Semaphore, phase: multiproc::shm::RawValue<u32>) -> u64 {
+    started.release().unwrap();
     let mut n = 0;
-    while Instant::now() < end {
+    loop {
+        let p = phase.get();
+        if p == 2 {
+            break;
+        }
         let g = lock
             .acquire_timeout(Duration::from_secs(10))
             .unwrap()
             .expect("starved for 10 s");
-        n += 1;
+        if p == 1 {
+            n += 1;
+        }
         drop(g);
     }
     n
@@ -181,15 +189,23 @@ fn contender(lock: Lock, start: multiproc::sync::Barrier, run_for_ms: u64) -> u6
 #[test]
 fn no_starvation_under_contention_from_4_processes() {
     let lock = Lock::new().unwrap();
-    let start = multiproc::sync::Barrier::new(4).unwrap();
+    let started = Semaphore::new(0).unwrap();
+    let phase = multiproc::shm::RawValue::<u32>::zeroed().unwrap();
     let mut kids = Kids::new();
     for _ in 0..4 {
         kids.push(
-            Process::new(contender(lock.clone(), start.clone(), 1500))
+            Process::new(contender(lock.clone(), started.clone(), phase.clone()))
                 .start()
                 .unwrap(),
         );
     }
+    for _ in 0..4 {
+        take(&started, LONG);
+    }
+    std::thread::sleep(Duration::from_millis(200)); // all four are contending
+    phase.set(1);
+    std::thread::sleep(Duration::from_millis(1500));
+    phase.set(2);
     let counts = kids.join_all();
     let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
     eprintln!("acquisitions per process: {counts:?}");

@@ -4,22 +4,107 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::Ordering;
+
 use super::error::SemaphoreError;
-use super::{call, cast, expect_u64, sync_reply, timeout_to_none, unexpected};
-use crate::runtime::handle::ObjRef;
+use super::{arena, call, cast, expect_u64, sync_reply, timeout_to_none, unexpected};
+use crate::runtime::{self, handle::ObjRef};
 use crate::wire::proto::{ObjectKind, Value, Wait};
 use crate::wire::sync_ops::{SyncFault, SyncKind, SyncOp, SyncReply};
+use crate::wire::sync_slot::{holder_tag, SyncSlot, KIND_SEM, SEM_VALUE, SEM_WAITERS};
 
 fn create(value: u32, bound: Option<u32>) -> Result<ObjRef, SemaphoreError> {
     Ok(ObjRef::create(ObjectKind::Sync(SyncKind::Semaphore { value, bound }))?)
 }
 
+/// The fast path's slot for a semaphore.
+fn slot(obj: &ObjRef) -> Option<&'static SyncSlot> {
+    arena::slot(obj, KIND_SEM)
+}
+
+/// This process's `holders` entry in the slot (claimed on first use), if one is free.
+fn my_entry(s: &SyncSlot) -> Option<usize> {
+    let tag = holder_tag(runtime::rt().ok()?.me.proc.0);
+    if let Some(i) = s
+        .holders
+        .iter()
+        .position(|h| h.load(Ordering::Relaxed) & !SEM_VALUE == tag)
+    {
+        return Some(i);
+    }
+    s.holders.iter().position(|h| {
+        h.load(Ordering::Relaxed) == 0 && h.compare_exchange(0, tag, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    })
+}
+
+/// Takes a free permit in shared memory; false if none is free (or callers are parked).
+fn take_fast(s: &SyncSlot) -> bool {
+    for _ in 0..64 {
+        let w = s.word.load(Ordering::Relaxed);
+        if w & SEM_VALUE == 0 {
+            return false;
+        }
+        if s.word
+            .compare_exchange(w, w - 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Gives back `n` permits in shared memory. `Ok(false)`: callers are parked, the hub must
+/// hand the permits over. `Err((value, bound))`: a BoundedSemaphore would exceed its bound.
+fn give_fast(s: &SyncSlot, n: u32) -> Result<bool, (u32, u32)> {
+    let bound = s.aux.load(Ordering::Relaxed).checked_sub(1);
+    for _ in 0..64 {
+        let w = s.word.load(Ordering::Relaxed);
+        if w & SEM_WAITERS != 0 {
+            return Ok(false);
+        }
+        let v = w & SEM_VALUE;
+        if let Some(b) = bound {
+            if v + u64::from(n) > u64::from(b) {
+                return Err((v as u32, b));
+            }
+        }
+        let new = (v + u64::from(n)).min(SEM_VALUE);
+        if s.word
+            .compare_exchange(w, new, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn acquire_on(obj: &ObjRef, wait: Wait) -> Result<Option<SemaphoreGuard<'_>>, SemaphoreError> {
+    if let Some(s) = slot(obj) {
+        if let Some(e) = my_entry(s) {
+            // The permit first, then the entry: the entry never counts a permit not held.
+            if take_fast(s) {
+                s.holders[e].fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(SemaphoreGuard {
+                    obj,
+                    held: Held::Fast(e),
+                }));
+            }
+            if wait == Wait::Never && s.word.load(Ordering::Relaxed) & SEM_VALUE == 0 {
+                return Ok(None);
+            }
+        }
+    }
+    arena::count_slow();
     let op = SyncOp::SemAcquire { guard: true, wait };
     match timeout_to_none(call(obj, op, wait))? {
         None => Ok(None),
         Some(v) => match sync_reply(v)? {
-            SyncReply::Acquired { ticket, .. } => Ok(Some(SemaphoreGuard { obj, ticket })),
+            SyncReply::Acquired { ticket, .. } => Ok(Some(SemaphoreGuard {
+                obj,
+                held: Held::Hub(ticket),
+            })),
             other => Err(SemaphoreError::Call(unexpected(other))),
         },
     }
@@ -30,6 +115,20 @@ fn forever<T>(r: Result<Option<T>, SemaphoreError>) -> Result<T, SemaphoreError>
 }
 
 fn release_on(obj: &ObjRef, n: u32) -> Result<(), SemaphoreError> {
+    if let Some(s) = slot(obj) {
+        match give_fast(s, n) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err((value, bound)) => {
+                return Err(SemaphoreError::TooManyReleases {
+                    value,
+                    released: n,
+                    bound,
+                })
+            }
+        }
+    }
+    arena::count_slow();
     match call(obj, SyncOp::SemRelease { n }, Wait::Forever)? {
         Value::Unit => Ok(()),
         Value::Sync(SyncReply::Fault(SyncFault::OverRelease { value, bound })) => {
@@ -44,6 +143,10 @@ fn release_on(obj: &ObjRef, n: u32) -> Result<(), SemaphoreError> {
 }
 
 fn value_on(obj: &ObjRef) -> Result<u64, SemaphoreError> {
+    if let Some(s) = slot(obj) {
+        return Ok(s.word.load(Ordering::Acquire) & SEM_VALUE);
+    }
+    arena::count_slow();
     Ok(expect_u64(call(obj, SyncOp::SemValue, Wait::Forever)?)?)
 }
 
@@ -223,7 +326,16 @@ impl BoundedSemaphore {
 #[derive(Debug)]
 pub struct SemaphoreGuard<'a> {
     obj: &'a ObjRef,
-    ticket: u64,
+    held: Held,
+}
+
+/// Where a guard's permit is tracked.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    /// By the hub, under this ticket.
+    Hub(u64),
+    /// In this process's `holders` entry of the slot.
+    Fast(usize),
 }
 
 impl SemaphoreGuard<'_> {
@@ -231,13 +343,46 @@ impl SemaphoreGuard<'_> {
     /// someone calls `release()` later, possibly another process. The hub stops tracking it,
     /// so it is **not** returned if this process dies.
     pub fn forget(self) {
-        cast(self.obj, SyncOp::SemGuardForget { ticket: self.ticket });
+        match self.held {
+            Held::Hub(ticket) => cast(self.obj, SyncOp::SemGuardForget { ticket }),
+            Held::Fast(e) => {
+                if let Some(s) = slot(self.obj) {
+                    s.holders[e].fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
         std::mem::forget(self);
     }
 }
 
 impl Drop for SemaphoreGuard<'_> {
     fn drop(&mut self) {
-        cast(self.obj, SyncOp::SemGuardRelease { ticket: self.ticket });
+        match self.held {
+            // A permit granted by the hub (after waiting) goes back through it, synchronously
+            // when the other operations read shared memory: a `get_value` right after the
+            // drop must see it. (If the hub is gone, so is everything it would matter to.)
+            Held::Hub(ticket) => match slot(self.obj) {
+                Some(_) => {
+                    let _ = call(self.obj, SyncOp::SemGuardRelease { ticket }, Wait::Forever);
+                }
+                None => cast(self.obj, SyncOp::SemGuardRelease { ticket }),
+            },
+            Held::Fast(e) => {
+                let Some(s) = slot(self.obj) else { return };
+                // The entry first, then the permit: the entry never counts a permit not held.
+                s.holders[e].fetch_sub(1, Ordering::Relaxed);
+                match give_fast(s, 1) {
+                    Ok(true) => {}
+                    // Callers are parked: the hub hands the permit over. (A bound already
+                    // reached means raw releases gave this permit back meanwhile: drop it,
+                    // as the hub does.)
+                    Ok(false) => {
+                        arena::count_slow();
+                        cast(self.obj, SyncOp::SemRelease { n: 1 });
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
     }
 }

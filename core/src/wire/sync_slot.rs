@@ -30,6 +30,15 @@
 //! `WAITERS` set is changed by the hub only, plus the transition `token|WAITERS → WAITERS` by
 //! the releasing owner. A `WAITERS` with nobody parked costs one message at the next release.
 //!
+//! # The semaphore word (Semaphore, BoundedSemaphore)
+//! The low 32 bits are the free permits, bit 32 is [`SEM_WAITERS`]. A fast acquire is one
+//! CAS `v → v-1` (v > 0) and then one add to the caller's `holders` entry; a guard's release
+//! subtracts from the entry first and then adds the permit (one CAS `v → v+1`, or through the
+//! hub if `SEM_WAITERS` is set). So a process's entry never counts a permit it does not hold:
+//! when it dies, the hub gives back exactly its entry. A process killed between the two steps
+//! (a window of a few instructions) takes that one permit with it: the semaphore ends one
+//! permit short, never one over (its bound and mutual exclusion hold).
+//!
 //! # Trust
 //! Every process of the program can write the arena. A process that scribbles on it can break
 //! the primitives whose slots it overwrites (a lock that looks held forever, two owners), but
@@ -55,6 +64,8 @@ pub const KIND_LOCK: u32 = 0x5359_0001;
 pub const KIND_RLOCK: u32 = 0x5359_0002;
 /// Kind tag of an Event's slot.
 pub const KIND_EVENT: u32 = 0x5359_0003;
+/// Kind tag of a Semaphore's (or BoundedSemaphore's) slot.
+pub const KIND_SEM: u32 = 0x5359_0004;
 
 /// Lock word: callers are parked in the hub.
 pub const WAITERS: u64 = 1 << 31;
@@ -65,6 +76,17 @@ pub const DIED: u64 = 1;
 pub const EV_SET: u64 = 1;
 /// Event word: callers are parked in the hub (a `set` must tell the hub).
 pub const EV_WAITERS: u64 = 2;
+
+/// Semaphore word: the free permits.
+pub const SEM_VALUE: u64 = 0xffff_ffff;
+/// Semaphore word: callers are parked in the hub (only the hub sets it, and only while the
+/// value is 0; a release that sees it goes to the hub, which hands the permits over).
+pub const SEM_WAITERS: u64 = 1 << 32;
+
+/// The tag of a process in a semaphore's `holders` entry.
+pub fn holder_tag(proc: u64) -> u64 {
+    u64::from((proc as u32).wrapping_add(1)) << 32
+}
 
 /// Is the fast path enabled by the environment (see [`FASTPATH_ENV`])?
 pub fn fastpath_enabled() -> bool {
@@ -83,7 +105,8 @@ pub struct SyncSlot {
     pub ident: AtomicU64,
     /// The kind tag. Hub-written.
     pub kind: AtomicU32,
-    _reserved: AtomicU32,
+    /// Semaphore: its bound + 1 (0: unbounded). Hub-written at creation.
+    pub aux: AtomicU32,
     /// The state word (see the module docs).
     pub word: AtomicU64,
     /// RLock recursion count. Owner-written.
@@ -92,8 +115,16 @@ pub struct SyncSlot {
     pub seq: AtomicU32,
     /// The owner's OS pid (informational). Owner-written.
     pub pid: AtomicI32,
-    _pad: [AtomicU32; 7],
+    _pad: AtomicU32,
+    /// Semaphore: permits held through fast-path guards, per process: entry =
+    /// `(process id + 1) << 32 | permits held`. An entry is claimed (CAS 0 → tag) and updated by
+    /// its process only, and cleared by the hub when that process dies (which returns the
+    /// permits).
+    pub holders: [AtomicU64; SEM_HOLDERS],
 }
+
+/// Processes per semaphore whose guard permits the arena can track (more use the hub).
+pub const SEM_HOLDERS: usize = 3;
 
 const _: () = assert!(std::mem::size_of::<SyncSlot>() == SLOT_BYTES);
 const _: () = assert!(std::mem::align_of::<SyncSlot>() == SLOT_BYTES);

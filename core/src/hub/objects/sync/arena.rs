@@ -79,9 +79,12 @@ impl SlotHome {
         }
     }
 
-    /// Moves to the arena slot of `id` (the object is brand new: nobody has used its slot).
+    /// Moves to the arena slot of `id` (the object is brand new: nobody has used its slot),
+    /// carrying over the state words set up so far (`word`, `aux`).
     pub fn attach(&mut self, id: ObjId, kind: u32) {
-        if let Some(s) = bind(id, kind) {
+        let word = self.get().word.load(Ordering::SeqCst);
+        let aux = self.get().aux.load(Ordering::SeqCst);
+        if let Some(s) = bind(id, kind, word, aux) {
             *self = SlotHome::Arena(s);
         }
     }
@@ -95,14 +98,19 @@ impl Drop for SlotHome {
     }
 }
 
-/// Binds the arena slot of a new object: clears it, then publishes its id and kind.
-fn bind(id: ObjId, kind: u32) -> Option<&'static SyncSlot> {
+/// Binds the arena slot of a new object: clears it, sets its initial state, then publishes its
+/// id and kind.
+fn bind(id: ObjId, kind: u32, word: u64, aux: u32) -> Option<&'static SyncSlot> {
     let s = arena()?.slot(slot_index(id.0))?;
     s.ident.store(0, Ordering::SeqCst);
-    s.word.store(0, Ordering::SeqCst);
+    s.word.store(word, Ordering::SeqCst);
     s.count.store(0, Ordering::Relaxed);
     s.seq.store(0, Ordering::Relaxed);
     s.pid.store(0, Ordering::Relaxed);
+    s.aux.store(aux, Ordering::Relaxed);
+    for h in &s.holders {
+        h.store(0, Ordering::Relaxed);
+    }
     s.kind.store(kind, Ordering::SeqCst);
     s.ident.store(id.0, Ordering::Release);
     Some(s)

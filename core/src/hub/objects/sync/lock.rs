@@ -62,6 +62,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use super::arena::SlotHome;
 use super::{fault, ok};
@@ -74,6 +75,14 @@ use crate::wire::sync_slot::{held, owner_of, token, SyncSlot, DIED, KIND_LOCK, K
 /// Attempts at a compare-and-swap on the word before giving up (the word is shared memory that
 /// only a misbehaving process would change this often).
 const TRIES: usize = 64;
+
+/// How long after its last parked caller a lock stays in contended mode. In that mode the word
+/// keeps `WAITERS` set even when it is free (`WAITERS` alone) or held by an owner nobody waits
+/// for, so every acquire and release comes to the hub and is served in FIFO order: a process
+/// that keeps running cannot take the lock again and again through the fast path while the
+/// others' acquires are on their way (with 4 processes on 2 CPUs that starves them). Once no
+/// caller has parked for this long, the next release frees the word and the fast path is back.
+const CONTENDED_FOR: Duration = Duration::from_millis(100);
 
 fn contended() -> HubError {
     HubError::Invalid("the lock's shared word kept changing (is a process scribbling on the sync arena?)".into())
@@ -98,6 +107,9 @@ struct Acq {
 
 pub(crate) struct LockObj {
     recursive: bool,
+    /// When a caller last had to park: while that is recent the lock is *contended*, and every
+    /// acquisition goes through the hub in FIFO order (see `CONTENDED_FOR`).
+    last_park: Option<Instant>,
     slot: SlotHome,
     acquirers: WaitQueue<Acq>,
     conds: HashMap<CondKey, WaitQueue<Saved>>,
@@ -107,6 +119,7 @@ impl LockObj {
     pub fn new(recursive: bool) -> Self {
         LockObj {
             recursive,
+            last_park: None,
             slot: SlotHome::private(),
             acquirers: WaitQueue::default(),
             conds: HashMap::new(),
@@ -115,6 +128,11 @@ impl LockObj {
 
     fn s(&self) -> &SyncSlot {
         self.slot.get()
+    }
+
+    fn contended(&self, now: Instant) -> bool {
+        self.last_park
+            .is_some_and(|t| now.saturating_duration_since(t) < CONTENDED_FOR)
     }
 
     fn word(&self) -> u64 {
@@ -171,10 +189,8 @@ impl LockObj {
     fn hand_over(&mut self, cx: &mut Cx<'_>, from: u64, died: bool) -> bool {
         match self.acquirers.pop_live(cx) {
             Some((w, acq)) => {
-                // `WAITERS` stays set even if nobody else waits: the new owner's release then
-                // comes here too, so the process that just released cannot take the lock back
-                // through the fast path while other acquirers are on their way to the hub
-                // (that would starve them). The hub frees the word once nobody waits.
+                // A hand-over means contention: `WAITERS` stays set, so the new owner's release
+                // comes here too (see `CONTENDED_FOR`).
                 match self.install(from, w.who.proc, acq.pid, acq.thread, acq.resume, true, died) {
                     Some(r) => {
                         cx.reply(&w, r);
@@ -186,11 +202,21 @@ impl LockObj {
                     }
                 }
             }
-            None => self
-                .s()
-                .word
-                .compare_exchange(from, if died { DIED } else { 0 }, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok(),
+            None => {
+                let free = if died {
+                    DIED
+                } else if self.contended(cx.now) {
+                    WAITERS // free, but acquirers must come here
+                } else {
+                    0
+                };
+                from == free
+                    || self
+                        .s()
+                        .word
+                        .compare_exchange(from, free, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+            }
         }
     }
 
@@ -202,7 +228,9 @@ impl LockObj {
             let w = self.word();
             let ownerless = owner_of(w).is_none();
             let stuck = ownerless && (w & WAITERS != 0 || !self.acquirers.is_empty());
-            if !stuck || self.hand_over(cx, w, w == DIED) {
+            // (`WAITERS` alone with nobody parked stays so while the lock is contended.)
+            let idle = w == WAITERS && self.acquirers.is_empty() && self.contended(cx.now);
+            if !stuck || idle || self.hand_over(cx, w, w == DIED) {
                 return;
             }
         }
@@ -213,8 +241,17 @@ impl LockObj {
     fn enqueue(&mut self, cx: &mut Cx<'_>, w: Waiter, acq: Acq) {
         for _ in 0..TRIES {
             let cur = self.word();
-            if !held(cur) && self.acquirers.is_empty() {
-                if let Some(r) = self.install(cur, w.who.proc, acq.pid, acq.thread, acq.resume, false, cur != 0) {
+            if owner_of(cur).is_none() && self.acquirers.is_empty() {
+                let keep = self.contended(cx.now);
+                if let Some(r) = self.install(
+                    cur,
+                    w.who.proc,
+                    acq.pid,
+                    acq.thread,
+                    acq.resume,
+                    keep,
+                    cur & !WAITERS != 0,
+                ) {
                     cx.reply(&w, r);
                     return;
                 }
@@ -239,8 +276,10 @@ impl LockObj {
         let tok = token(who.proc.0, thread);
         for _ in 0..TRIES {
             let w = self.word();
-            if !held(w) {
-                match self.install(w, who.proc, pid, thread, None, false, w != 0) {
+            // Free (`settle` left `WAITERS` alone only if nobody is parked).
+            if owner_of(w).is_none() && (!held(w) || self.acquirers.is_empty()) {
+                let keep = self.contended(cx.now);
+                match self.install(w, who.proc, pid, thread, None, keep, w & !WAITERS != 0) {
                     Some(r) => return Answer::Now(r),
                     None => continue,
                 }
@@ -273,6 +312,7 @@ impl LockObj {
             }
             return match cx.park(who, wait) {
                 Some(wt) => {
+                    self.last_park = Some(cx.now);
                     self.acquirers.push(
                         wt,
                         Acq {
@@ -431,7 +471,7 @@ impl Object for LockObj {
                 self.settle(cx);
                 Answer::Now(Ok(Value::Unit))
             }
-            SyncOp::Locked => Answer::Now(Ok(Value::Bool(held(self.word())))),
+            SyncOp::Locked => Answer::Now(Ok(Value::Bool(owner_of(self.word()).is_some()))),
             SyncOp::LockState => Answer::Now(ok(self.state())),
             SyncOp::CondWait {
                 cond,

@@ -3,7 +3,7 @@
 //! | kind | module | state |
 //! |---|---|---|
 //! | Lock, RLock, and every Condition built on them | [`lock`] | owner, FIFO of acquirers, condition queues |
-//! | Semaphore, BoundedSemaphore | [`semaphore`] | [`permits::Permits`] + the permits held by guards |
+//! | Semaphore, BoundedSemaphore | [`semaphore`] | the semaphore word, a FIFO of acquirers, the permits held by guards |
 //! | Event | [`event`] | a flag and its waiters |
 //! | Barrier | [`barrier`] | the parked parties of the current generation, the action runner |
 //!
@@ -28,7 +28,6 @@ pub(crate) mod arena;
 pub(crate) mod barrier;
 pub(crate) mod event;
 pub(crate) mod lock;
-pub(crate) mod permits;
 pub(crate) mod semaphore;
 
 use super::{Lifetime, Object};
