@@ -229,6 +229,42 @@ impl Shared {
     }
 }
 
+/// A task constructor of one argument, for [`Pool::map`] and the other map and imap forms:
+/// a `#[worker]` function (`square`, for `#[worker] fn square(x: u64) -> u64`), or any
+/// `Fn(A) -> T` where `T` is a task ([`IntoTask`], such as a `#[worker]` type's constructor).
+/// A plain function that is not a worker is refused with an error that says to add
+/// `#[multiproc::worker]`.
+///
+/// # Example
+/// ```
+/// use multiproc::pool::{Pool, TaskFn};
+///
+/// #[multiproc::worker]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let task = square.call(4);
+/// let pool = Pool::new(1)?;
+/// assert_eq!(pool.apply(task)?, 16);
+/// assert_eq!(pool.map(|x| square(x + 1), [1, 2])?, [4, 9]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait TaskFn<A, R> {
+    /// Builds the task for one item.
+    fn call(&self, item: A) -> Task<R>;
+}
+
+impl<F, T, A, R> TaskFn<A, R> for F
+where
+    F: Fn(A) -> T,
+    T: IntoTask<Output = R>,
+{
+    fn call(&self, item: A) -> Task<R> {
+        self(item).into_task()
+    }
+}
+
 /// Makes a [`Task`] from each item: implemented for `#[worker]` task constructors of any
 /// arity (`Fn(A) -> Task<R>`, `Fn(A, B) -> Task<R>`, ... up to 8 arguments), taking the
 /// arguments as a tuple. Used by [`Pool::starmap`].
@@ -247,6 +283,12 @@ impl Shared {
 /// assert_eq!(pool.apply(task)?, 5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a task constructor for `starmap`",
+    label = "not a `#[multiproc::worker]` function of the items' arguments",
+    note = "mark the function with `#[multiproc::worker]`: `pool.starmap(add, [(1, 2), (3, 4)])` works for `#[multiproc::worker] fn add(a: u64, b: u64) -> u64`",
+    note = "each item is the tuple of the function's arguments (1 to 8 of them), in order"
+)]
 pub trait StarFn<Args, R> {
     /// Builds the task for one tuple of arguments.
     fn call_with(&self, args: Args) -> Task<R>;
@@ -254,13 +296,14 @@ pub trait StarFn<Args, R> {
 
 macro_rules! star_fn {
     ($($a:ident),+) => {
-        impl<F, R, $($a),+> StarFn<($($a,)+), R> for F
+        impl<F, T, R, $($a),+> StarFn<($($a,)+), R> for F
         where
-            F: Fn($($a),+) -> Task<R>,
+            F: Fn($($a),+) -> T,
+            T: IntoTask<Output = R>,
         {
             #[allow(non_snake_case)]
             fn call_with(&self, ($($a,)+): ($($a,)+)) -> Task<R> {
-                self($($a),+)
+                self($($a),+).into_task()
             }
         }
     };
@@ -613,7 +656,7 @@ impl Pool {
     /// anything is scheduled.
     pub fn map<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: TaskFn<A, R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_async(f, items)?.get()
@@ -627,7 +670,7 @@ impl Pool {
         chunksize: usize,
     ) -> Result<Vec<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: TaskFn<A, R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, Some(chunksize), Callbacks::new(), None)?.get()
@@ -642,7 +685,7 @@ impl Pool {
         items: impl IntoIterator<Item = A>,
     ) -> Result<Vec<Result<R, PoolError>>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: TaskFn<A, R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_async(f, items)?.get_results()
@@ -652,7 +695,7 @@ impl Pool {
     /// `map_async`).
     pub fn map_async<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<MapResult<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: TaskFn<A, R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, None, Callbacks::new(), None)
@@ -691,7 +734,7 @@ impl Pool {
         callbacks: Callbacks<Vec<R>>,
     ) -> Result<MapResult<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: TaskFn<A, R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, chunksize, Callbacks::new(), Some(callbacks))
@@ -709,7 +752,7 @@ impl Pool {
         callbacks: Callbacks<R>,
     ) -> Result<MapResult<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: TaskFn<A, R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, chunksize, callbacks, None)
@@ -724,7 +767,7 @@ impl Pool {
         whole: Option<Callbacks<Vec<R>>>,
     ) -> Result<MapResult<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: TaskFn<A, R>,
         R: DeserializeOwned + Send + 'static,
     {
         if chunksize == Some(0) {
@@ -733,16 +776,16 @@ impl Pool {
         self.shared.check_open()?;
         let items = items.into_iter();
         let inner = match (chunksize, items.size_hint()) {
-            (Some(cs), _) => self.submit_fixed(items.map(f), cs, None, callbacks, whole)?,
+            (Some(cs), _) => self.submit_fixed(items.map(move |a| f.call(a)), cs, None, callbacks, whole)?,
             // The length is known: build the chunks straight from the input.
             (None, (lo, Some(hi))) if lo == hi => {
                 let cs = default_chunksize(lo, self.processes);
-                self.submit_fixed(items.map(f), cs, None, callbacks, whole)?
+                self.submit_fixed(items.map(move |a| f.call(a)), cs, None, callbacks, whole)?
             }
             (None, _) => {
                 let items: Vec<A> = items.collect();
                 let cs = default_chunksize(items.len(), self.processes);
-                self.submit_fixed(items.into_iter().map(f), cs, None, callbacks, whole)?
+                self.submit_fixed(items.into_iter().map(move |a| f.call(a)), cs, None, callbacks, whole)?
             }
         };
         Ok(self.map_result(inner))
@@ -811,7 +854,7 @@ impl Pool {
     /// streams: the input is consumed only a few chunks ahead of the results taken.
     pub fn imap<A, R, F, I>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
     where
-        F: Fn(A) -> Task<R> + 'static,
+        F: TaskFn<A, R> + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -822,7 +865,7 @@ impl Pool {
     /// [`imap`](Self::imap) with a chunk size (0 is [`PoolError::InvalidChunksize`]).
     pub fn imap_chunked<A, R, F, I>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
     where
-        F: Fn(A) -> Task<R> + 'static,
+        F: TaskFn<A, R> + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -834,7 +877,7 @@ impl Pool {
     /// `imap_unordered`).
     pub fn imap_unordered<A, R, F, I>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
     where
-        F: Fn(A) -> Task<R> + 'static,
+        F: TaskFn<A, R> + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -845,7 +888,7 @@ impl Pool {
     /// [`imap_unordered`](Self::imap_unordered) with a chunk size.
     pub fn imap_unordered_chunked<A, R, F, I>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
     where
-        F: Fn(A) -> Task<R> + 'static,
+        F: TaskFn<A, R> + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -855,7 +898,7 @@ impl Pool {
 
     fn imap_with<A, R, F, I>(&self, f: F, items: I, chunksize: usize, ordered: bool) -> Result<IMap<R>, PoolError>
     where
-        F: Fn(A) -> Task<R> + 'static,
+        F: TaskFn<A, R> + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -867,7 +910,7 @@ impl Pool {
         let mut it = IMap {
             shared: self.shared.clone(),
             inner: IMap::<R>::new_stream(ordered),
-            src: Box::new(items.into_iter().map(f)),
+            src: Box::new(items.into_iter().map(move |a| f.call(a))),
             chunksize,
             window: 2 * self.processes + 2,
             exhausted: false,
