@@ -193,7 +193,7 @@ pub use manager::{ArrayProxy, Dict, List, Manager, ManagerError, Namespace, SetP
 pub use shm::{Array, Pod, RawArray, RawValue, ShmError, Value};
 
 // Pools (issue 5).
-pub use pool::{AsyncResult, Callbacks, IMap, MapResult, Pool, PoolBuilder, PoolError, StarFn, TaskFn};
+pub use pool::{AsyncResult, Callbacks, IMap, MapResult, Pool, PoolBuilder, PoolError, StarFn};
 
 /// Opts in to interrupt mode (root process only; a no-op elsewhere): from now on, SIGINT
 /// (Ctrl-C) makes every root thread blocked in a multiproc call return an `Interrupted` error

@@ -229,42 +229,6 @@ impl Shared {
     }
 }
 
-/// A task constructor of one argument, for [`Pool::map`] and the other map and imap forms:
-/// a `#[worker]` function (`square`, for `#[worker] fn square(x: u64) -> u64`), or any
-/// `Fn(A) -> T` where `T` is a task ([`IntoTask`], such as a `#[worker]` type's constructor).
-/// A plain function that is not a worker is refused with an error that says to add
-/// `#[multiproc::worker]`.
-///
-/// # Example
-/// ```
-/// use multiproc::pool::{Pool, TaskFn};
-///
-/// #[multiproc::worker]
-/// fn square(x: u64) -> u64 {
-///     x * x
-/// }
-///
-/// let task = square.call(4);
-/// let pool = Pool::new(1)?;
-/// assert_eq!(pool.apply(task)?, 16);
-/// assert_eq!(pool.map(|x| square(x + 1), [1, 2])?, [4, 9]);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub trait TaskFn<A, R> {
-    /// Builds the task for one item.
-    fn call(&self, item: A) -> Task<R>;
-}
-
-impl<F, T, A, R> TaskFn<A, R> for F
-where
-    F: Fn(A) -> T,
-    T: IntoTask<Output = R>,
-{
-    fn call(&self, item: A) -> Task<R> {
-        self(item).into_task()
-    }
-}
-
 /// Makes a [`Task`] from each item: implemented for `#[worker]` task constructors of any
 /// arity (`Fn(A) -> Task<R>`, `Fn(A, B) -> Task<R>`, ... up to 8 arguments), taking the
 /// arguments as a tuple. Used by [`Pool::starmap`].
@@ -654,23 +618,25 @@ impl Pool {
     /// order (CPython's behaviour since bpo-23992); [`map_results`](Self::map_results) gives
     /// every result or error. An argument that cannot be serialised is an error before
     /// anything is scheduled.
-    pub fn map<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<R>, PoolError>
+    pub fn map<A, R, F, T>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<R>, PoolError>
     where
-        F: TaskFn<A, R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_async(f, items)?.get()
     }
 
     /// [`map`](Self::map) with an explicit chunk size (0 is [`PoolError::InvalidChunksize`]).
-    pub fn map_chunked<A, R, F>(
+    pub fn map_chunked<A, R, F, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
         chunksize: usize,
     ) -> Result<Vec<R>, PoolError>
     where
-        F: TaskFn<A, R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, Some(chunksize), Callbacks::new(), None)?.get()
@@ -679,13 +645,14 @@ impl Pool {
     /// Like [`map`](Self::map), but returns every task's result or error, in input order
     /// ("map without failfast"). The outer error is for the call itself (closed pool,
     /// unserialisable argument, Ctrl-C).
-    pub fn map_results<A, R, F>(
+    pub fn map_results<A, R, F, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
     ) -> Result<Vec<Result<R, PoolError>>, PoolError>
     where
-        F: TaskFn<A, R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_async(f, items)?.get_results()
@@ -693,9 +660,10 @@ impl Pool {
 
     /// Submits `f(item)` for every item and returns a handle to the results (Python's
     /// `map_async`).
-    pub fn map_async<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<MapResult<R>, PoolError>
+    pub fn map_async<A, R, F, T>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<MapResult<R>, PoolError>
     where
-        F: TaskFn<A, R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, None, Callbacks::new(), None)
@@ -726,7 +694,7 @@ impl Pool {
     /// assert!(rx.try_recv().is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn map_async_with<A, R, F>(
+    pub fn map_async_with<A, R, F, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
@@ -734,7 +702,8 @@ impl Pool {
         callbacks: Callbacks<Vec<R>>,
     ) -> Result<MapResult<R>, PoolError>
     where
-        F: TaskFn<A, R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, chunksize, Callbacks::new(), Some(callbacks))
@@ -744,7 +713,7 @@ impl Pool {
     /// run in the parent **for each task**: `on_result` for each result, `on_error` for each
     /// error, as the tasks finish (in completion order). Python's `map_async` calls its
     /// callback once with the whole list instead: that is [`map_async_with`](Self::map_async_with).
-    pub fn map_async_each<A, R, F>(
+    pub fn map_async_each<A, R, F, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
@@ -752,13 +721,14 @@ impl Pool {
         callbacks: Callbacks<R>,
     ) -> Result<MapResult<R>, PoolError>
     where
-        F: TaskFn<A, R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, chunksize, callbacks, None)
     }
 
-    fn map_fixed<A, R, F>(
+    fn map_fixed<A, R, F, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
@@ -767,7 +737,8 @@ impl Pool {
         whole: Option<Callbacks<Vec<R>>>,
     ) -> Result<MapResult<R>, PoolError>
     where
-        F: TaskFn<A, R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         if chunksize == Some(0) {
@@ -776,16 +747,22 @@ impl Pool {
         self.shared.check_open()?;
         let items = items.into_iter();
         let inner = match (chunksize, items.size_hint()) {
-            (Some(cs), _) => self.submit_fixed(items.map(move |a| f.call(a)), cs, None, callbacks, whole)?,
+            (Some(cs), _) => self.submit_fixed(items.map(move |a| f(a).into_task()), cs, None, callbacks, whole)?,
             // The length is known: build the chunks straight from the input.
             (None, (lo, Some(hi))) if lo == hi => {
                 let cs = default_chunksize(lo, self.processes);
-                self.submit_fixed(items.map(move |a| f.call(a)), cs, None, callbacks, whole)?
+                self.submit_fixed(items.map(move |a| f(a).into_task()), cs, None, callbacks, whole)?
             }
             (None, _) => {
                 let items: Vec<A> = items.collect();
                 let cs = default_chunksize(items.len(), self.processes);
-                self.submit_fixed(items.into_iter().map(move |a| f.call(a)), cs, None, callbacks, whole)?
+                self.submit_fixed(
+                    items.into_iter().map(move |a| f(a).into_task()),
+                    cs,
+                    None,
+                    callbacks,
+                    whole,
+                )?
             }
         };
         Ok(self.map_result(inner))
@@ -852,9 +829,10 @@ impl Pool {
 
     /// A lazy iterator over `f(item)` in input order (Python's `imap`, chunk size 1). It
     /// streams: the input is consumed only a few chunks ahead of the results taken.
-    pub fn imap<A, R, F, I>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
+    pub fn imap<A, R, F, I, T>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
     where
-        F: TaskFn<A, R> + 'static,
+        F: Fn(A) -> T + 'static,
+        T: IntoTask<Output = R>,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -863,9 +841,10 @@ impl Pool {
     }
 
     /// [`imap`](Self::imap) with a chunk size (0 is [`PoolError::InvalidChunksize`]).
-    pub fn imap_chunked<A, R, F, I>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
+    pub fn imap_chunked<A, R, F, I, T>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
     where
-        F: TaskFn<A, R> + 'static,
+        F: Fn(A) -> T + 'static,
+        T: IntoTask<Output = R>,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -875,9 +854,10 @@ impl Pool {
 
     /// Like [`imap`](Self::imap), but yields results as they complete (Python's
     /// `imap_unordered`).
-    pub fn imap_unordered<A, R, F, I>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
+    pub fn imap_unordered<A, R, F, I, T>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
     where
-        F: TaskFn<A, R> + 'static,
+        F: Fn(A) -> T + 'static,
+        T: IntoTask<Output = R>,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -886,9 +866,10 @@ impl Pool {
     }
 
     /// [`imap_unordered`](Self::imap_unordered) with a chunk size.
-    pub fn imap_unordered_chunked<A, R, F, I>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
+    pub fn imap_unordered_chunked<A, R, F, I, T>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
     where
-        F: TaskFn<A, R> + 'static,
+        F: Fn(A) -> T + 'static,
+        T: IntoTask<Output = R>,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -896,9 +877,10 @@ impl Pool {
         self.imap_with(f, items, chunksize, false)
     }
 
-    fn imap_with<A, R, F, I>(&self, f: F, items: I, chunksize: usize, ordered: bool) -> Result<IMap<R>, PoolError>
+    fn imap_with<A, R, F, I, T>(&self, f: F, items: I, chunksize: usize, ordered: bool) -> Result<IMap<R>, PoolError>
     where
-        F: TaskFn<A, R> + 'static,
+        F: Fn(A) -> T + 'static,
+        T: IntoTask<Output = R>,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -910,7 +892,7 @@ impl Pool {
         let mut it = IMap {
             shared: self.shared.clone(),
             inner: IMap::<R>::new_stream(ordered),
-            src: Box::new(items.into_iter().map(move |a| f.call(a))),
+            src: Box::new(items.into_iter().map(move |a| f(a).into_task())),
             chunksize,
             window: 2 * self.processes + 2,
             exhausted: false,
