@@ -464,3 +464,35 @@ fn large_chunks_and_results_do_not_deadlock() {
     let got = pool.map_chunked(big, 0..200, 50).unwrap();
     assert_eq!(got.len(), 200);
 }
+
+/// A `#[worker]` type: its value is the task.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Doubler {
+    x: u64,
+}
+
+#[multiproc::worker]
+impl Doubler {
+    fn run(self) -> u64 {
+        self.x * 2
+    }
+}
+
+#[test]
+fn map_takes_any_task_constructor() {
+    let pool = Pool::new(2).unwrap();
+    // A closure that builds a worker type's value (an IntoTask, not a Task).
+    assert_eq!(pool.map(|x| Doubler { x }, 1..=3).unwrap(), [2, 4, 6]);
+    // A closure around a worker function with a fixed argument; the closure's argument type
+    // comes from the items (`x + 1` needs it before the call).
+    assert_eq!(pool.map(|x| add(x, 10), [1, 2]).unwrap(), [11, 12]);
+    assert_eq!(pool.map(|x| square(x + 1), [1, 2]).unwrap(), [4, 9]);
+    let words = vec!["a b".to_string(), "c".to_string()];
+    assert_eq!(pool.map(|s| square(s.len() as u64), words).unwrap(), [9, 1]);
+    let got: Vec<u64> = pool
+        .imap(|x| Doubler { x }, 0..4)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got, [0, 2, 4, 6]);
+}

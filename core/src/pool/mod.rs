@@ -256,6 +256,12 @@ impl Shared {
 /// assert_eq!(pool.apply(task)?, 5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a task constructor for `starmap`",
+    label = "not a `#[multiproc::worker]` function of the items' arguments",
+    note = "mark the function with `#[multiproc::worker]`: `pool.starmap(add, [(1, 2), (3, 4)])` works for `#[multiproc::worker] fn add(a: u64, b: u64) -> u64`",
+    note = "each item is the tuple of the function's arguments (1 to 8 of them), in order"
+)]
 pub trait StarFn<Args, R> {
     /// Builds the task for one tuple of arguments.
     fn call_with(&self, args: Args) -> Task<R>;
@@ -263,13 +269,14 @@ pub trait StarFn<Args, R> {
 
 macro_rules! star_fn {
     ($($a:ident),+) => {
-        impl<F, R, $($a),+> StarFn<($($a,)+), R> for F
+        impl<F, T, R, $($a),+> StarFn<($($a,)+), R> for F
         where
-            F: Fn($($a),+) -> Task<R>,
+            F: Fn($($a),+) -> T,
+            T: IntoTask<Output = R>,
         {
             #[allow(non_snake_case)]
             fn call_with(&self, ($($a,)+): ($($a,)+)) -> Task<R> {
-                self($($a),+)
+                self($($a),+).into_task()
             }
         }
     };
@@ -620,23 +627,25 @@ impl Pool {
     /// order (CPython's behaviour since bpo-23992); [`map_results`](Self::map_results) gives
     /// every result or error. An argument that cannot be serialised is an error before
     /// anything is scheduled.
-    pub fn map<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<R>, PoolError>
+    pub fn map<A, R, F, T>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_async(f, items)?.get()
     }
 
     /// [`map`](Self::map) with an explicit chunk size (0 is [`PoolError::InvalidChunksize`]).
-    pub fn map_chunked<A, R, F>(
+    pub fn map_chunked<A, R, F, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
         chunksize: usize,
     ) -> Result<Vec<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, Some(chunksize), Callbacks::new(), None)?.get()
@@ -645,13 +654,14 @@ impl Pool {
     /// Like [`map`](Self::map), but returns every task's result or error, in input order
     /// ("map without failfast"). The outer error is for the call itself (closed pool,
     /// unserialisable argument, Ctrl-C).
-    pub fn map_results<A, R, F>(
+    pub fn map_results<A, R, F, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
     ) -> Result<Vec<Result<R, PoolError>>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_async(f, items)?.get_results()
@@ -659,9 +669,10 @@ impl Pool {
 
     /// Submits `f(item)` for every item and returns a handle to the results (Python's
     /// `map_async`).
-    pub fn map_async<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<MapResult<R>, PoolError>
+    pub fn map_async<A, R, F, T>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<MapResult<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, None, Callbacks::new(), None)
@@ -692,7 +703,7 @@ impl Pool {
     /// assert!(rx.try_recv().is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn map_async_with<A, R, F>(
+    pub fn map_async_with<A, R, F, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
@@ -700,7 +711,8 @@ impl Pool {
         callbacks: Callbacks<Vec<R>>,
     ) -> Result<MapResult<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, chunksize, Callbacks::new(), Some(callbacks))
@@ -710,7 +722,7 @@ impl Pool {
     /// run in the parent **for each task**: `on_result` for each result, `on_error` for each
     /// error, as the tasks finish (in completion order). Python's `map_async` calls its
     /// callback once with the whole list instead: that is [`map_async_with`](Self::map_async_with).
-    pub fn map_async_each<A, R, F>(
+    pub fn map_async_each<A, R, F, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
@@ -718,13 +730,14 @@ impl Pool {
         callbacks: Callbacks<R>,
     ) -> Result<MapResult<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         self.map_fixed(f, items, chunksize, callbacks, None)
     }
 
-    fn map_fixed<A, R, F>(
+    fn map_fixed<A, R, F, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
@@ -733,7 +746,8 @@ impl Pool {
         whole: Option<Callbacks<Vec<R>>>,
     ) -> Result<MapResult<R>, PoolError>
     where
-        F: Fn(A) -> Task<R>,
+        F: Fn(A) -> T,
+        T: IntoTask<Output = R>,
         R: DeserializeOwned + Send + 'static,
     {
         if chunksize == Some(0) {
@@ -742,16 +756,22 @@ impl Pool {
         self.shared.check_open()?;
         let items = items.into_iter();
         let inner = match (chunksize, items.size_hint()) {
-            (Some(cs), _) => self.submit_fixed(items.map(f), cs, None, callbacks, whole)?,
+            (Some(cs), _) => self.submit_fixed(items.map(move |a| f(a).into_task()), cs, None, callbacks, whole)?,
             // The length is known: build the chunks straight from the input.
             (None, (lo, Some(hi))) if lo == hi => {
                 let cs = default_chunksize(lo, self.processes);
-                self.submit_fixed(items.map(f), cs, None, callbacks, whole)?
+                self.submit_fixed(items.map(move |a| f(a).into_task()), cs, None, callbacks, whole)?
             }
             (None, _) => {
                 let items: Vec<A> = items.collect();
                 let cs = default_chunksize(items.len(), self.processes);
-                self.submit_fixed(items.into_iter().map(f), cs, None, callbacks, whole)?
+                self.submit_fixed(
+                    items.into_iter().map(move |a| f(a).into_task()),
+                    cs,
+                    None,
+                    callbacks,
+                    whole,
+                )?
             }
         };
         Ok(self.map_result(inner))
@@ -818,9 +838,10 @@ impl Pool {
 
     /// A lazy iterator over `f(item)` in input order (Python's `imap`, chunk size 1). It
     /// streams: the input is consumed only a few chunks ahead of the results taken.
-    pub fn imap<A, R, F, I>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
+    pub fn imap<A, R, F, I, T>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
     where
-        F: Fn(A) -> Task<R> + 'static,
+        F: Fn(A) -> T + 'static,
+        T: IntoTask<Output = R>,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -829,9 +850,10 @@ impl Pool {
     }
 
     /// [`imap`](Self::imap) with a chunk size (0 is [`PoolError::InvalidChunksize`]).
-    pub fn imap_chunked<A, R, F, I>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
+    pub fn imap_chunked<A, R, F, I, T>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
     where
-        F: Fn(A) -> Task<R> + 'static,
+        F: Fn(A) -> T + 'static,
+        T: IntoTask<Output = R>,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -841,9 +863,10 @@ impl Pool {
 
     /// Like [`imap`](Self::imap), but yields results as they complete (Python's
     /// `imap_unordered`).
-    pub fn imap_unordered<A, R, F, I>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
+    pub fn imap_unordered<A, R, F, I, T>(&self, f: F, items: I) -> Result<IMap<R>, PoolError>
     where
-        F: Fn(A) -> Task<R> + 'static,
+        F: Fn(A) -> T + 'static,
+        T: IntoTask<Output = R>,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -852,9 +875,10 @@ impl Pool {
     }
 
     /// [`imap_unordered`](Self::imap_unordered) with a chunk size.
-    pub fn imap_unordered_chunked<A, R, F, I>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
+    pub fn imap_unordered_chunked<A, R, F, I, T>(&self, f: F, items: I, chunksize: usize) -> Result<IMap<R>, PoolError>
     where
-        F: Fn(A) -> Task<R> + 'static,
+        F: Fn(A) -> T + 'static,
+        T: IntoTask<Output = R>,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -862,9 +886,10 @@ impl Pool {
         self.imap_with(f, items, chunksize, false)
     }
 
-    fn imap_with<A, R, F, I>(&self, f: F, items: I, chunksize: usize, ordered: bool) -> Result<IMap<R>, PoolError>
+    fn imap_with<A, R, F, I, T>(&self, f: F, items: I, chunksize: usize, ordered: bool) -> Result<IMap<R>, PoolError>
     where
-        F: Fn(A) -> Task<R> + 'static,
+        F: Fn(A) -> T + 'static,
+        T: IntoTask<Output = R>,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
         R: DeserializeOwned + Send + 'static,
@@ -876,7 +901,7 @@ impl Pool {
         let mut it = IMap {
             shared: self.shared.clone(),
             inner: IMap::<R>::new_stream(ordered),
-            src: Box::new(items.into_iter().map(f)),
+            src: Box::new(items.into_iter().map(move |a| f(a).into_task())),
             chunksize,
             window: 2 * self.processes + 2,
             exhausted: false,

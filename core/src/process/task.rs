@@ -108,7 +108,7 @@ impl<R> std::fmt::Debug for Task<R> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a task: a process runs a `#[multiproc::worker]` call",
     label = "not a task",
-    note = "mark the function with `#[multiproc::worker]` and pass its call: `Process::new(square(12))`, where `#[multiproc::worker] fn square(x: u64) -> u64`",
+    note = "mark the function with `#[multiproc::worker]`: then its call is a task (`Process::new(square(12))`, `pool.apply(square(12))`) and the function a task constructor (`pool.map(square, items)`)",
     note = "a type runs as a task when its `impl` block with `fn run(self)` is marked `#[multiproc::worker]`",
     note = "to run a closure, use `Process::fork(move || ..)` (it forks this process; see `StartMethod::Fork`)"
 )]
