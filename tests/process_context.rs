@@ -23,23 +23,21 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// How this child was started: (its parent's pid, whether it sees the parent's marker).
+/// How this child was started: what it says itself, and whether it sees the parent's marker
+/// (only a forked child has the parent's memory).
 #[multiproc::worker]
-fn how_started() -> (i32, bool) {
-    (nix::unistd::getppid().as_raw(), MARKER.load(Ordering::SeqCst) == 42)
+fn how_started() -> (Option<StartMethod>, bool) {
+    (multiproc::current_process().start_method(), MARKER.load(Ordering::SeqCst) == 42)
 }
 
-fn classify((ppid, sees_marker): (i32, bool)) -> StartMethod {
-    let root = std::process::id() as i32;
-    match (sees_marker, ppid == root) {
-        (true, _) => StartMethod::Fork,
-        (false, true) => StartMethod::Spawn,
-        (false, false) => StartMethod::ForkServer,
-    }
+fn classify((said, sees_marker): (Option<StartMethod>, bool)) -> StartMethod {
+    let said = said.expect("a child knows how it was started");
+    assert_eq!(said == StartMethod::Fork, sees_marker, "{said:?} and the marker disagree");
+    said
 }
 
 /// CPython's `check_context`: a child started through `start` reports its start method.
-fn started_by(start: impl FnOnce() -> Process<(i32, bool)>) -> StartMethod {
+fn started_by(start: impl FnOnce() -> Process<(Option<StartMethod>, bool)>) -> StartMethod {
     MARKER.store(42, Ordering::SeqCst);
     let mut p = start();
     classify(p.join().unwrap())

@@ -272,7 +272,9 @@ mod tests {
             "pub fn f (__arg0 : (u32 , u32) , x : u64) -> :: multiproc :: Task < u64 >",
             "(&& :: multiproc :: __private :: Args (& (__arg0 , x ,))) . task :: < u64 > (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"f\"))",
             "let (__arg0 , __arg1 ,) : ((u32 , u32) , u64 ,) = (&& :: multiproc :: __private :: Probe :: < ((u32 , u32) , u64 ,) > :: new ()) . decode (__args) ?",
-            "(&& :: multiproc :: __private :: Args (& __multiproc_body_f (__arg0 , __arg1))) . encode ()",
+            "let __value = __multiproc_body_f (__arg0 , __arg1)",
+            "(& :: multiproc :: __private :: ErrCheck (& __value)) . multiproc_is_err ()",
+            "(&& :: multiproc :: __private :: Args (& __value)) . encode ()",
             "assert_arg :: < (u32 , u32) > ()",
             "assert_arg_de ((&& :: multiproc :: __private :: Probe :: < (u32 , u32) > :: new ()) . de_check () ,)",
             "assert_result :: < u64 > ()",
@@ -310,7 +312,9 @@ mod tests {
             "type Output = Vec < crate :: m :: Clock >",
             "\"::\" , \"Clock\"",
             "let __w : crate :: m :: Clock = (&& :: multiproc :: __private :: Probe :: < crate :: m :: Clock > :: new ()) . decode (__args) ?",
-            "(&& :: multiproc :: __private :: Args (& < crate :: m :: Clock > :: run (__w))) . encode ()",
+            "let __value = < crate :: m :: Clock > :: run (__w)",
+            "note_returned",
+            "(&& :: multiproc :: __private :: Args (& __value)) . encode ()",
             "(&& :: multiproc :: __private :: Args (& self)) . task :: < Vec < crate :: m :: Clock > >",
         ] {
             assert!(out.contains(expected), "missing `{expected}` in:\n{out}");

@@ -86,6 +86,7 @@ fn run_child(init: ChildInit, conn: OwnedFd, body: ForkBody, parent_pid: i32) ->
     if !sys::proc::die_with_parent(parent_pid) {
         sys::proc::exit_now(1);
     }
+    runtime::STARTED_AS.store(3, std::sync::atomic::Ordering::SeqCst);
     let rt = runtime::init_child(&init, conn);
     bootstrap::setup_child(&init);
     let outcome = match body {

@@ -206,6 +206,36 @@ pub struct ProcessInfo {
 }
 
 impl ProcessInfo {
+    /// How this process was started, when it is the calling process and a child (`None` for
+    /// the root, and for another process's description). Python's child-side
+    /// `get_start_method()`.
+    ///
+    /// # Example
+    /// ```
+    /// use multiproc::{current_process, Process, StartMethod};
+    ///
+    /// #[multiproc::worker]
+    /// fn how() -> Option<StartMethod> {
+    ///     current_process().start_method()
+    /// }
+    ///
+    /// assert_eq!(current_process().start_method(), None); // the root
+    /// let mut p = Process::new(how()).start_method(StartMethod::Spawn).start()?;
+    /// assert_eq!(p.join()?, Some(StartMethod::Spawn));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start_method(&self) -> Option<StartMethod> {
+        if self.info.pid != sys::proc::getpid() {
+            return None;
+        }
+        match runtime::STARTED_AS.load(Ordering::SeqCst) {
+            1 => Some(StartMethod::Spawn),
+            2 => Some(StartMethod::ForkServer),
+            3 => Some(StartMethod::Fork),
+            _ => None,
+        }
+    }
+
     /// The name (`MainProcess`, `Process-1`, or the one given at start).
     pub fn name(&self) -> &str {
         &self.info.name

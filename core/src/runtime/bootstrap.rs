@@ -72,7 +72,10 @@ extern "C" fn boot() {
     };
     sys::fd::close_from(sys::proc::CHILD_CONN_FD + 1, &[]);
     match mode.as_str() {
-        "spawn" => child_main(conn),
+        "spawn" => {
+            super::STARTED_AS.store(1, std::sync::atomic::Ordering::SeqCst);
+            child_main(conn)
+        }
         "forkserver" => forkserver_main(conn, parent),
         other => {
             eprintln!("multiproc: unknown start mode `{other}`");
@@ -346,5 +349,6 @@ fn forkserver_main(ctl: OwnedFd, root_pid: i32) -> ! {
     if !sys::proc::die_with_parent(parent) {
         sys::proc::exit_now(1);
     }
+    super::STARTED_AS.store(2, std::sync::atomic::Ordering::SeqCst);
     child_main(child_conn)
 }

@@ -66,6 +66,10 @@ static GEN: AtomicU64 = AtomicU64::new(1);
 const EXIT_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
 static MAX_FRAME: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAME);
 
+/// How this process was started: 0 the root, 1 `Spawn`, 2 `ForkServer`, 3 `Fork` (set by the
+/// bootstrap and the fork path before the worker runs; read by `ProcessInfo::start_method`).
+pub(crate) static STARTED_AS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
 /// Set in processes that should not print panics (pool workers report them instead).
 pub(crate) static QUIET_PANICS: AtomicBool = AtomicBool::new(false);
 
