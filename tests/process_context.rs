@@ -27,12 +27,19 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// (only a forked child has the parent's memory).
 #[multiproc::worker]
 fn how_started() -> (Option<StartMethod>, bool) {
-    (multiproc::current_process().start_method(), MARKER.load(Ordering::SeqCst) == 42)
+    (
+        multiproc::current_process().start_method(),
+        MARKER.load(Ordering::SeqCst) == 42,
+    )
 }
 
 fn classify((said, sees_marker): (Option<StartMethod>, bool)) -> StartMethod {
     let said = said.expect("a child knows how it was started");
-    assert_eq!(said == StartMethod::Fork, sees_marker, "{said:?} and the marker disagree");
+    assert_eq!(
+        said == StartMethod::Fork,
+        sees_marker,
+        "{said:?} and the marker disagree"
+    );
     said
 }
 

@@ -65,10 +65,10 @@
 // the pool's worker loop is a library-defined worker.
 extern crate self as multiproc;
 
-pub mod context;
 #[cfg(feature = "connection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "connection")))]
 pub mod connection;
+pub mod context;
 pub mod error;
 mod hub;
 mod mailbox;

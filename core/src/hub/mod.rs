@@ -811,7 +811,9 @@ impl Hub {
                 Ok(mut fds) => match fds.pop() {
                     Some(fd) => match self.add_conn(fd, caller.proc, Role::Remote) {
                         Some(_) => Answer::Now(Ok(Value::Unit)),
-                        None => Answer::Now(Err(HubError::Os("the hub could not watch the remote connection".into()))),
+                        None => Answer::Now(Err(HubError::Os(
+                            "the hub could not watch the remote connection".into(),
+                        ))),
                     },
                     None => Answer::Now(Err(HubError::Invalid("no connection came with the request".into()))),
                 },

@@ -176,6 +176,11 @@ impl ObjRef {
         self.id
     }
 
+    /// The object's secret (the capability; see the type's docs).
+    pub(crate) fn secret(&self) -> u64 {
+        self.secret
+    }
+
     /// Another handle to an object this process already holds (a served object, for the relay
     /// of a remote client); `None` if it holds none.
     #[cfg_attr(not(feature = "connection"), allow(dead_code))]

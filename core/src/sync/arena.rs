@@ -68,7 +68,11 @@ pub(super) fn slot(obj: &ObjRef, kind: u32) -> Option<&'static SyncSlot> {
     // processes may write it concurrently. The mapping sits in a static that is never dropped,
     // so the reference is valid for 'static.
     let s = unsafe { &*(a.map.as_ptr().add(idx * SLOT_BYTES) as *const SyncSlot) };
-    (s.ident.load(Ordering::Acquire) == id && s.kind.load(Ordering::Relaxed) == kind).then_some(s)
+    // A handle without the object's secret (a forged one) goes to the hub, which refuses it.
+    (s.ident.load(Ordering::Acquire) == id
+        && s.kind.load(Ordering::Relaxed) == kind
+        && s.secret.load(Ordering::Relaxed) == obj.secret())
+    .then_some(s)
 }
 
 /// Is the fast path available in this process (the arena is mapped)?

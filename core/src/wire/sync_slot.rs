@@ -11,6 +11,7 @@
 //! # Who writes which word
 //! | word | written by | meaning |
 //! |---|---|---|
+//! | `secret` | hub only (when the object is created) | the object's capability secret: a fast operation needs a handle that carries it |
 //! | `ident` | hub only (when the object is created and when it is reclaimed) | the full object id that owns the slot; 0 when unused. Clients check it before every fast operation, so a wrong, stale or forged id never touches someone else's slot. |
 //! | `kind` | hub only (at creation) | [`KIND_LOCK`], [`KIND_RLOCK`], ... |
 //! | `word` | anyone, by compare-and-swap only | the state word (below) |
@@ -116,6 +117,10 @@ pub struct SyncSlot {
     /// The owner's OS pid (informational). Owner-written.
     pub pid: AtomicI32,
     _pad: AtomicU32,
+    /// The object's secret (the capability its handles carry). Hub-written at creation; a
+    /// handle whose secret differs (a forged one) does not take the fast path, so the hub
+    /// refuses it as it refuses every request from a process that holds no handle.
+    pub secret: AtomicU64,
     /// Semaphore: permits held through fast-path guards, per process: entry =
     /// `(process id + 1) << 32 | permits held`. An entry is claimed (CAS 0 → tag) and updated by
     /// its process only, and cleared by the hub when that process dies (which returns the
@@ -124,7 +129,7 @@ pub struct SyncSlot {
 }
 
 /// Processes per semaphore whose guard permits the arena can track (more use the hub).
-pub const SEM_HOLDERS: usize = 3;
+pub const SEM_HOLDERS: usize = 2;
 
 const _: () = assert!(std::mem::size_of::<SyncSlot>() == SLOT_BYTES);
 const _: () = assert!(std::mem::align_of::<SyncSlot>() == SLOT_BYTES);

@@ -171,8 +171,9 @@ pub(crate) trait Object: Send {
     fn cancel(&mut self, cx: &mut Cx<'_>, pred: &dyn Fn(&Waiter) -> bool, why: Option<&HubError>);
     /// A process ended: release what it held.
     fn proc_gone(&mut self, _cx: &mut Cx<'_>, _proc: ProcId) {}
-    /// The object was given its id (synchronisation objects bind their shared-memory slot).
-    fn attach(&mut self, _id: ObjId) {}
+    /// The object was given its id and secret (synchronisation objects bind their
+    /// shared-memory slot).
+    fn attach(&mut self, _id: ObjId, _secret: u64) {}
     /// (issue 11 item 18) The processes parked here waiting for something `holder` holds (a
     /// lock's acquirers while `holder` owns it).
     fn awaited_from(&self, _holder: ProcId) -> Vec<ProcId> {
@@ -254,7 +255,7 @@ impl Objects {
         });
         let id = ObjId((u64::from(gen) << 32) | idx as u64);
         if let Some(s) = self.slab.get_mut(idx) {
-            s.obj.attach(id);
+            s.obj.attach(id, secret);
         }
         id
     }

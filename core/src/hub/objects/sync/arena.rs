@@ -81,10 +81,10 @@ impl SlotHome {
 
     /// Moves to the arena slot of `id` (the object is brand new: nobody has used its slot),
     /// carrying over the state words set up so far (`word`, `aux`).
-    pub fn attach(&mut self, id: ObjId, kind: u32) {
+    pub fn attach(&mut self, id: ObjId, secret: u64, kind: u32) {
         let word = self.get().word.load(Ordering::SeqCst);
         let aux = self.get().aux.load(Ordering::SeqCst);
-        if let Some(s) = bind(id, kind, word, aux) {
+        if let Some(s) = bind(id, secret, kind, word, aux) {
             *self = SlotHome::Arena(s);
         }
     }
@@ -100,9 +100,10 @@ impl Drop for SlotHome {
 
 /// Binds the arena slot of a new object: clears it, sets its initial state, then publishes its
 /// id and kind.
-fn bind(id: ObjId, kind: u32, word: u64, aux: u32) -> Option<&'static SyncSlot> {
+fn bind(id: ObjId, secret: u64, kind: u32, word: u64, aux: u32) -> Option<&'static SyncSlot> {
     let s = arena()?.slot(slot_index(id.0))?;
     s.ident.store(0, Ordering::SeqCst);
+    s.secret.store(secret, Ordering::SeqCst);
     s.word.store(word, Ordering::SeqCst);
     s.count.store(0, Ordering::Relaxed);
     s.seq.store(0, Ordering::Relaxed);

@@ -144,7 +144,7 @@ impl Object for EventObj {
         self.tidy();
     }
 
-    fn attach(&mut self, id: ObjId) {
-        self.slot.attach(id, KIND_EVENT);
+    fn attach(&mut self, id: ObjId, secret: u64) {
+        self.slot.attach(id, secret, KIND_EVENT);
     }
 }

@@ -533,8 +533,8 @@ impl Object for LockObj {
         self.settle(cx);
     }
 
-    fn attach(&mut self, id: ObjId) {
+    fn attach(&mut self, id: ObjId, secret: u64) {
         self.slot
-            .attach(id, if self.recursive { KIND_RLOCK } else { KIND_LOCK });
+            .attach(id, secret, if self.recursive { KIND_RLOCK } else { KIND_LOCK });
     }
 }

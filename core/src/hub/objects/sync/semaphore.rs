@@ -239,7 +239,7 @@ impl Object for SemaphoreObj {
         }
     }
 
-    fn attach(&mut self, id: ObjId) {
-        self.slot.attach(id, KIND_SEM);
+    fn attach(&mut self, id: ObjId, secret: u64) {
+        self.slot.attach(id, secret, KIND_SEM);
     }
 }
