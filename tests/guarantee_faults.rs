@@ -91,7 +91,8 @@ fn no_orphans_when_the_root_is_sigkilled() {
     let killed = Instant::now();
     root.kill().unwrap();
     root.wait().unwrap();
-    let gone = eventually(Duration::from_secs(2), || all.iter().all(|&p| !pid_exists(p)));
+    // Generous: on a loaded 2-core machine the kernel may take a while to run the signals.
+    let gone = eventually(Duration::from_secs(10), || all.iter().all(|&p| !pid_exists(p)));
     let alive: Vec<i32> = all.iter().copied().filter(|&p| pid_exists(p)).collect();
     assert!(
         gone,

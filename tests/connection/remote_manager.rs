@@ -4,6 +4,7 @@
 //! holds the Lock, or an unfinished JoinableQueue item, is cleaned up like a dead child; when the
 //! server ends, clients get `ManagerGone`.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::io::BufRead;

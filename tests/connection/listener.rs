@@ -3,6 +3,7 @@
 //! within the deadline while good clients go on being served, limits, the inherited authkey,
 //! and "nothing listens unless asked".
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::collections::HashSet;
