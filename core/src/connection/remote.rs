@@ -47,9 +47,9 @@ use crate::error::CallError;
 use crate::pipe::connection::Direction;
 use crate::runtime::authkey::{self, AuthKey};
 use crate::runtime::client::ClientConn;
-use crate::runtime::handle::{self, ObjRef, RemoteRoute};
+use crate::runtime::handle::{self, Capability, ObjRef, RemoteRoute};
 use crate::sys;
-use crate::wire::proto::{Cast, ObjId, Op, Value};
+use crate::wire::proto::{Cast, Op, Value};
 use crate::{Connection, Process};
 
 /// An object a [`ManagerServer`] can serve: Manager containers ([`Dict`](crate::Dict),
@@ -163,7 +163,7 @@ pub enum RemoteError {
 #[derive(Debug)]
 pub struct ManagerServerBuilder {
     listener: ListenerBuilder,
-    entries: Vec<(Entry, Vec<(ObjId, u64)>)>,
+    entries: Vec<(Entry, Vec<Capability>)>,
     holds: Vec<ObjRef>,
     max_clients: usize,
     error: Option<RemoteError>,

@@ -32,13 +32,16 @@ pub(crate) trait RemoteRoute: Send + Sync + std::fmt::Debug {
 /// The route of a handle: `None` for this program's own hub.
 pub(crate) type Route = Option<Arc<dyn RemoteRoute>>;
 
+/// An object id with its secret: what a handle's serialised form carries.
+pub(crate) type Capability = (ObjId, u64);
+
 /// How handles are (de)serialised on this thread right now.
 #[cfg_attr(not(feature = "connection"), allow(dead_code))]
 enum Mode {
     /// Between processes of this program: the in-flight protocol.
     Normal,
     /// Describing served handles to a remote client: ids only, collected.
-    Export(Vec<(ObjId, u64)>),
+    Export(Vec<Capability>),
     /// Decoding handles a remote server described: routed to it.
     Import(Arc<dyn RemoteRoute>),
 }
@@ -59,7 +62,7 @@ fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> (R, Mode) {
 /// Encodes `v` for a remote client: its handles become bare ids (no in-flight reference: the
 /// server keeps holding them), and the ids are returned with the bytes.
 #[cfg_attr(not(feature = "connection"), allow(dead_code))]
-pub(crate) fn export<T: Serialize>(v: &T) -> Result<(Vec<u8>, Vec<(ObjId, u64)>), String> {
+pub(crate) fn export<T: Serialize>(v: &T) -> Result<(Vec<u8>, Vec<Capability>), String> {
     let (res, mode) = with_mode(Mode::Export(Vec::new()), || rmp_serde::to_vec(v));
     let ids = match mode {
         Mode::Export(ids) => ids,
