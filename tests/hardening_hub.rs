@@ -90,8 +90,26 @@ fn helper_emfile() {
     .unwrap();
     take(&sems[0], Duration::from_secs(30));
     let files = exhaust_descriptors();
+    // Keep the root out of descriptors: one freed by the runtime meanwhile (a connection or a
+    // pidfd closing) is taken again at once, so the child's request meets EMFILE.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let grabber = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut more = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                while let Ok(f) = std::fs::File::open("/dev/null") {
+                    more.push(f);
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            more
+        })
+    };
     sems[1].release().unwrap();
     take(&sems[2], Duration::from_secs(30));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let more = grabber.join().unwrap();
     // The child's new connection failed, but the child is alive and still holds the lock.
     assert!(child.is_alive(), "the child was declared dead");
     assert!(
@@ -99,6 +117,7 @@ fn helper_emfile() {
         "the lock was handed over while its holder runs"
     );
     drop(files);
+    drop(more);
     sems[3].release().unwrap();
     let why = child
         .join_timeout(Duration::from_secs(60))
