@@ -416,7 +416,7 @@ fn four_contenders_each_get_at_least_10_percent() {
 // ----- interrupt mode -----------------------------------------------------------------------
 
 #[test]
-#[ignore = "helper root for interrupted_lock_acquire_in_interrupt_mode"]
+#[ignore = "helper root for blocked_root_calls_are_interrupted_in_interrupt_mode"]
 fn helper_lock_interrupt() {
     if !common::is_helper("helper_lock_interrupt") {
         return;
@@ -429,19 +429,37 @@ fn helper_lock_interrupt() {
         .start()
         .unwrap();
     take(&acquired, LONG);
+    // Three root threads block on the fast-path primitives: a held Lock, an unset Event, an
+    // empty Semaphore. One Ctrl-C answers all three.
+    let ev = Event::new().unwrap();
+    let sem = Semaphore::new(0).unwrap();
+    let (l2, e2, s2) = (lock.clone(), ev.clone(), sem.clone());
+    let t_lock = std::thread::spawn(move || match l2.acquire() {
+        Err(multiproc::sync::LockError::Interrupted) => "INTERRUPTED".to_string(),
+        Err(e) => format!("ERROR {e}"),
+        Ok(_) => "ACQUIRED".to_string(),
+    });
+    let t_ev = std::thread::spawn(move || match e2.wait() {
+        Err(multiproc::sync::EventError::Interrupted) => "INTERRUPTED".to_string(),
+        Err(e) => format!("ERROR {e}"),
+        Ok(()) => "SET".to_string(),
+    });
+    let t_sem = std::thread::spawn(move || match s2.acquire() {
+        Err(multiproc::sync::SemaphoreError::Interrupted) => "INTERRUPTED".to_string(),
+        Err(e) => format!("ERROR {e}"),
+        Ok(_) => "ACQUIRED".to_string(),
+    });
+    std::thread::sleep(Duration::from_millis(100));
     println!("READY {}", p.pid());
-    let r = lock.acquire();
-    match r {
-        Err(multiproc::sync::LockError::Interrupted) => println!("INTERRUPTED"),
-        Err(e) => println!("ERROR {e}"),
-        Ok(_) => println!("ACQUIRED"),
+    for (what, t) in [("lock", t_lock), ("event", t_ev), ("semaphore", t_sem)] {
+        println!("{what} {}", t.join().unwrap());
     }
     let _ = p.kill();
     let _ = p.join_timeout(LONG);
 }
 
 #[test]
-fn interrupted_lock_acquire_in_interrupt_mode() {
+fn blocked_root_calls_are_interrupted_in_interrupt_mode() {
     let out = common::ctrl_c_helper_root("helper_lock_interrupt", Duration::from_millis(300));
     assert!(
         out.stdout.contains("INTERRUPTED"),
