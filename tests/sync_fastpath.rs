@@ -603,3 +603,64 @@ fn sigkill_of_a_fast_path_permit_holder_gives_the_permits_back() {
     // The bound still holds.
     assert!(bs.release().is_err());
 }
+
+// ----- a process scribbling on the arena ------------------------------------------------------
+
+#[test]
+fn scribbling_on_a_slot_breaks_that_lock_only() {
+    let victim = Lock::new().unwrap();
+    drop(victim.acquire().unwrap());
+    if !multiproc::sync::scribble_lock_word(&victim, 0) {
+        assert!(!fast_expected());
+        return;
+    }
+    let bystander = Lock::new().unwrap();
+    let patterns = [
+        u64::MAX,
+        1 << 31,
+        (1 << 31) | 1,
+        0x7777_0000_0000_0001, // a process that does not exist
+        0xffff_ffff,
+        2,
+    ];
+    for &w in &patterns {
+        assert!(multiproc::sync::scribble_lock_word(&victim, w));
+        // Whatever these answer, they answer, and quickly.
+        let _ = victim.try_acquire().map(|g| g.map(|g| g.forget()));
+        let _ = victim
+            .acquire_timeout(Duration::from_millis(20))
+            .map(|g| g.map(|g| g.forget()));
+        let _ = victim.release();
+        let _ = victim.locked();
+        multiproc::runtime::ping_hub().expect("the hub stopped answering");
+        drop(bystander.acquire().unwrap());
+    }
+    // A thread scribbling as fast as it can while this one calls the hub on the same lock.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (v2, st) = (victim.clone(), stop.clone());
+    let scribbler = std::thread::spawn(move || {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        while !st.load(std::sync::atomic::Ordering::Relaxed) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            multiproc::sync::scribble_lock_word(&v2, x);
+        }
+    });
+    let end = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < end {
+        let _ = victim
+            .acquire_timeout(Duration::from_millis(5))
+            .map(|g| g.map(|g| g.forget()));
+        let _ = victim.release();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    scribbler.join().unwrap();
+    multiproc::runtime::ping_hub().expect("the hub stopped answering");
+    // Everything else is untouched.
+    let g = bystander.acquire().unwrap();
+    assert!(!g.previous_owner_died());
+    drop(g);
+    let fresh = Lock::new().unwrap();
+    drop(fresh.acquire().unwrap());
+}

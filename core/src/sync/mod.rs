@@ -117,6 +117,20 @@ pub fn slow_path_calls() -> u64 {
     arena::slow_calls()
 }
 
+/// Overwrites the shared state word of a Lock's slot with `word`, as a misbehaving process
+/// could. For the fault tests of the trust model (the hub must stay up); returns false without
+/// the fast paths.
+#[doc(hidden)]
+pub fn scribble_lock_word(lock: &Lock, word: u64) -> bool {
+    match arena::slot(lock.obj(), crate::wire::sync_slot::KIND_LOCK) {
+        Some(s) => {
+            s.word.store(word, Ordering::SeqCst);
+            true
+        }
+        None => false,
+    }
+}
+
 /// This process's OS pid (0 if the runtime cannot start).
 fn my_pid() -> i32 {
     runtime::rt().map(|rt| rt.me.pid).unwrap_or(0)
