@@ -416,7 +416,7 @@ fn four_contenders_each_get_at_least_10_percent() {
 // ----- interrupt mode -----------------------------------------------------------------------
 
 #[test]
-#[ignore = "helper root for interrupted_lock_acquire_in_interrupt_mode"]
+#[ignore = "helper root for blocked_root_calls_are_interrupted_in_interrupt_mode"]
 fn helper_lock_interrupt() {
     if !common::is_helper("helper_lock_interrupt") {
         return;
@@ -429,19 +429,37 @@ fn helper_lock_interrupt() {
         .start()
         .unwrap();
     take(&acquired, LONG);
+    // Three root threads block on the fast-path primitives: a held Lock, an unset Event, an
+    // empty Semaphore. One Ctrl-C answers all three.
+    let ev = Event::new().unwrap();
+    let sem = Semaphore::new(0).unwrap();
+    let (l2, e2, s2) = (lock.clone(), ev.clone(), sem.clone());
+    let t_lock = std::thread::spawn(move || match l2.acquire() {
+        Err(multiproc::sync::LockError::Interrupted) => "INTERRUPTED".to_string(),
+        Err(e) => format!("ERROR {e}"),
+        Ok(_) => "ACQUIRED".to_string(),
+    });
+    let t_ev = std::thread::spawn(move || match e2.wait() {
+        Err(multiproc::sync::EventError::Interrupted) => "INTERRUPTED".to_string(),
+        Err(e) => format!("ERROR {e}"),
+        Ok(()) => "SET".to_string(),
+    });
+    let t_sem = std::thread::spawn(move || match s2.acquire() {
+        Err(multiproc::sync::SemaphoreError::Interrupted) => "INTERRUPTED".to_string(),
+        Err(e) => format!("ERROR {e}"),
+        Ok(_) => "ACQUIRED".to_string(),
+    });
+    std::thread::sleep(Duration::from_millis(100));
     println!("READY {}", p.pid());
-    let r = lock.acquire();
-    match r {
-        Err(multiproc::sync::LockError::Interrupted) => println!("INTERRUPTED"),
-        Err(e) => println!("ERROR {e}"),
-        Ok(_) => println!("ACQUIRED"),
+    for (what, t) in [("lock", t_lock), ("event", t_ev), ("semaphore", t_sem)] {
+        println!("{what} {}", t.join().unwrap());
     }
     let _ = p.kill();
     let _ = p.join_timeout(LONG);
 }
 
 #[test]
-fn interrupted_lock_acquire_in_interrupt_mode() {
+fn blocked_root_calls_are_interrupted_in_interrupt_mode() {
     let out = common::ctrl_c_helper_root("helper_lock_interrupt", Duration::from_millis(300));
     assert!(
         out.stdout.contains("INTERRUPTED"),
@@ -584,4 +602,65 @@ fn sigkill_of_a_fast_path_permit_holder_gives_the_permits_back() {
     assert_eq!(bs.get_value().unwrap(), 1);
     // The bound still holds.
     assert!(bs.release().is_err());
+}
+
+// ----- a process scribbling on the arena ------------------------------------------------------
+
+#[test]
+fn scribbling_on_a_slot_breaks_that_lock_only() {
+    let victim = Lock::new().unwrap();
+    drop(victim.acquire().unwrap());
+    if !multiproc::sync::scribble_lock_word(&victim, 0) {
+        assert!(!fast_expected());
+        return;
+    }
+    let bystander = Lock::new().unwrap();
+    let patterns = [
+        u64::MAX,
+        1 << 31,
+        (1 << 31) | 1,
+        0x7777_0000_0000_0001, // a process that does not exist
+        0xffff_ffff,
+        2,
+    ];
+    for &w in &patterns {
+        assert!(multiproc::sync::scribble_lock_word(&victim, w));
+        // Whatever these answer, they answer, and quickly.
+        let _ = victim.try_acquire().map(|g| g.map(|g| g.forget()));
+        let _ = victim
+            .acquire_timeout(Duration::from_millis(20))
+            .map(|g| g.map(|g| g.forget()));
+        let _ = victim.release();
+        let _ = victim.locked();
+        multiproc::runtime::ping_hub().expect("the hub stopped answering");
+        drop(bystander.acquire().unwrap());
+    }
+    // A thread scribbling as fast as it can while this one calls the hub on the same lock.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (v2, st) = (victim.clone(), stop.clone());
+    let scribbler = std::thread::spawn(move || {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        while !st.load(std::sync::atomic::Ordering::Relaxed) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            multiproc::sync::scribble_lock_word(&v2, x);
+        }
+    });
+    let end = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < end {
+        let _ = victim
+            .acquire_timeout(Duration::from_millis(5))
+            .map(|g| g.map(|g| g.forget()));
+        let _ = victim.release();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    scribbler.join().unwrap();
+    multiproc::runtime::ping_hub().expect("the hub stopped answering");
+    // Everything else is untouched.
+    let g = bystander.acquire().unwrap();
+    assert!(!g.previous_owner_died());
+    drop(g);
+    let fresh = Lock::new().unwrap();
+    drop(fresh.acquire().unwrap());
 }

@@ -815,6 +815,116 @@ def bench_semaphore_rt(args):
     emit(out)
 
 
+def bench_prim_rt(args):
+    """Uncontended acquire+release of mp.RLock / mp.BoundedSemaphore(1), single process."""
+    ctx = mp.get_context(args.start_method)
+    pin_cpu(parent_cpu(args.pin))
+    prim = {"rlock": ctx.RLock, "bounded": lambda: ctx.BoundedSemaphore(1),
+            "semaphore": lambda: ctx.Semaphore(1), "lock": ctx.Lock}[args.kind]()
+    batch = args.batch or 1000
+    n = args.n or 2000
+    warm = args.warmup if args.warmup is not None else 200
+    acq, rel = prim.acquire, prim.release
+    for _ in range(warm):
+        acq()
+        rel()
+    clk = time.perf_counter_ns
+    rng = range(batch)
+    samples = []
+    for _ in range(n):
+        t0 = clk()
+        for _ in rng:
+            acq()
+            rel()
+        samples.append(clk() - t0)
+    out = base(args, "prim_rt", kind=args.kind, pin=args.pin,
+               note="single process, uncontended acquire+release")
+    out.update(latency_stats(samples, per=batch))
+    out.update(n=n, batch=batch, warmup=warm,
+               loop_overhead_us_per_op=loop_overhead_per_op_us(batch))
+    emit(out)
+
+
+def _cond_pong(cond, stop, ready):
+    with cond:
+        ready.set()
+        while True:
+            cond.wait()
+            if stop.value:
+                cond.notify()
+                return
+            cond.notify()
+
+
+def bench_condition_rt(args):
+    """Condition ping-pong: parent `notify(); wait()`, child `wait(); notify()` under one
+    lock; one sample = one round (two notify -> waiter-wakes hops)."""
+    ctx = mp.get_context(args.start_method)
+    n = args.n or 5000
+    warm = args.warmup if args.warmup is not None else 200
+    samples = []
+    cl = Cleanup()
+    try:
+        pin_cpu(parent_cpu(args.pin))
+        cond = ctx.Condition()
+        stop = ctx.Value("b", 0, lock=False)
+        ready = ctx.Event()
+        p = start_child(ctx, cl, child_cpu(args.pin), _cond_pong, cond, stop, ready)
+        ready.wait(30)
+        clk = time.perf_counter_ns
+        with cond:
+            for _ in range(warm):
+                cond.notify()
+                cond.wait()
+            for _ in range(n):
+                t0 = clk()
+                cond.notify()
+                cond.wait()
+                samples.append(clk() - t0)
+            stop.value = 1
+            cond.notify()
+            cond.wait(10)
+        join_children([p])
+    finally:
+        cl.close()
+    out = base(args, "condition_rt", pin=args.pin)
+    out.update(latency_stats(samples))
+    out.update(n=n, warmup=warm)
+    emit(out)
+
+
+def _barrier_party(barrier, rounds):
+    for _ in range(rounds):
+        barrier.wait()
+
+
+def bench_barrier(args):
+    """Barrier(parties): the parent and parties-1 children each wait `rounds` times; time per
+    generation (median of --repeat runs)."""
+    ctx = mp.get_context(args.start_method)
+    parties = args.parties
+    rounds = args.rounds or 2000
+    runs = []
+    cl = Cleanup()
+    try:
+        for _ in range(args.repeat):
+            barrier = ctx.Barrier(parties)
+            procs = [start_child(ctx, cl, None, _barrier_party, barrier, rounds + 1)
+                     for _ in range(parties - 1)]
+            barrier.wait()  # everyone is running
+            t0 = time.perf_counter_ns()
+            for _ in range(rounds):
+                barrier.wait()
+            el = time.perf_counter_ns() - t0
+            join_children(procs)
+            runs.append(el / rounds / 1000.0)
+    finally:
+        cl.close()
+    out = base(args, "barrier", parties=parties)
+    out.update(us_per_generation=median(runs), runs_us=runs, rounds=rounds)
+    emit(out)
+
+
 # --------------------------------------------------------------------------
 # 11-13. pool
 # --------------------------------------------------------------------------
@@ -1136,6 +1246,16 @@ def build_parser():
 
     sp = add("semaphore_rt", bench_semaphore_rt, lat=True, pin_default="none")
     sp.add_argument("--batch", type=int, default=None)
+
+    sp = add("prim_rt", bench_prim_rt, lat=True, pin_default="none")
+    sp.add_argument("--kind", choices=["lock", "rlock", "semaphore", "bounded"], default="rlock")
+    sp.add_argument("--batch", type=int, default=None)
+
+    add("condition_rt", bench_condition_rt, lat=True, pin_default="same")
+
+    sp = add("barrier", bench_barrier, tput=True)
+    sp.add_argument("--parties", type=int, default=4)
+    sp.add_argument("--rounds", type=int, default=None)
 
     sp = add("pool_map", bench_pool_map, tput=-1)  # --repeat default resolved in bench_pool_map
     sp.add_argument("--chunksize", default="default", help="'default' or an int")

@@ -52,6 +52,10 @@ done
 # 9-10. events, semaphores
 for pin in same diff; do run event_pingpong --pin "$pin"; done
 run semaphore_rt
+# issue 9: the other primitives' uncontended round trips, Condition, Barrier
+for kind in rlock bounded; do run prim_rt --kind "$kind"; done
+for pin in same diff; do run condition_rt --pin "$pin"; done
+run barrier --parties 4
 # 11-13. pools
 run pool_map --chunksize default
 run pool_map --chunksize 1

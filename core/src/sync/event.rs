@@ -14,7 +14,7 @@ use crate::wire::sync_ops::{SyncKind, SyncOp};
 use crate::wire::sync_slot::{SyncSlot, EV_SET, EV_WAITERS, KIND_EVENT};
 
 /// How many times a waiter looks at an unset flag again before parking in the hub.
-const EVENT_SPIN_ROUNDS: u32 = 32;
+const EVENT_SPIN_ROUNDS: u32 = 64;
 
 /// A flag that processes wait for (Python's `multiprocessing.Event`).
 ///
@@ -93,7 +93,8 @@ impl Event {
     fn wait_for(&self, wait: Wait) -> Result<bool, EventError> {
         if let Some(s) = self.slot() {
             // A set flag never leaves user space; an unset one is looked at a little longer
-            // (a set from a process running on another CPU) before parking in the hub.
+            // (spinning for a setter on another CPU, yielding to one on this CPU) before
+            // parking in the hub.
             for round in 0..=EVENT_SPIN_ROUNDS {
                 if s.word.load(Ordering::SeqCst) & EV_SET != 0 {
                     return Ok(true);
@@ -102,9 +103,12 @@ impl Event {
                     return Ok(false);
                 }
                 if round < EVENT_SPIN_ROUNDS {
-                    for _ in 0..32 {
+                    for _ in 0..16 {
                         std::hint::spin_loop();
                     }
+                    // Let a setter that shares this CPU run (ping-pong on one CPU stays in
+                    // user space).
+                    std::thread::yield_now();
                 }
             }
         }

@@ -388,10 +388,12 @@ impl Lock {
 
 /// Proof that a [`Lock`] is held; dropping it releases the lock.
 ///
-/// The release on drop is one-way: it is in the hub's socket before `drop` returns (so it
-/// happens even if the process dies on the next line), and it takes effect before anything
-/// this thread sends to the hub afterwards. A guard that outlives its ownership (the hub took
-/// the lock back because its process was declared dead) releases nothing.
+/// The release on drop is one compare-and-swap in shared memory when nobody waits; with
+/// waiters it frees the word and tells the hub one-way (the message is in the hub's socket
+/// before `drop` returns, so the hand-over happens even if the process dies on the next line),
+/// and it takes effect before anything this thread asks afterwards. A guard that outlives its
+/// ownership (the hub took the lock back because its process was declared dead, or another
+/// process released it) releases nothing.
 ///
 /// # Example
 /// ```

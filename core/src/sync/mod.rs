@@ -1,11 +1,15 @@
-//! Synchronisation primitives served by the hub: [`Lock`], [`RLock`], [`Semaphore`],
-//! [`BoundedSemaphore`], [`Event`], [`Condition`] and [`Barrier`].
+//! Synchronisation primitives: [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`],
+//! [`Event`], [`Condition`] and [`Barrier`], with shared-memory fast paths and the hub as the
+//! arbiter of everything else.
 //!
 //! Each is a handle to a state machine inside the hub (see the hub's `objects/sync` module for
-//! the protocols). Handles are `Clone + Serialize + Deserialize`: pass them to a child as a
-//! worker argument or inside a message, and they work in any process of the program. A
-//! blocking operation is one request/reply with the hub on the calling thread's own
-//! connection, so threads never delay each other.
+//! the protocols) whose state word lives in a shared *sync arena* that every process maps
+//! (`wire::sync_slot` has the layout). Handles are `Clone + Serialize + Deserialize`: pass them
+//! to a child as a worker argument or inside a message, and they work in any process of the
+//! program. An uncontended acquire or release is one atomic operation in that memory, with no
+//! system call and no message; waiting (contention, an unset event, a condition, a barrier),
+//! timeouts, fair hand-over and death are the hub's, one request/reply on the calling thread's
+//! own connection, so threads never delay each other.
 //!
 //! # Python's semantics, Rust's manners
 //! - Every blocking operation has a blocking, a `try_` and a `_timeout` form. As in Python, a
@@ -31,11 +35,18 @@
 //!   [`BarrierError::Broken`] instead of waiting forever.
 //!
 //! # Costs
-//! A blocking operation costs one round trip to the hub (a few microseconds on the same
-//! machine); a guard's release is one-way (it is written to the hub's socket before `drop`
-//! returns, and takes effect in order with everything this thread sends afterwards). Python's
-//! `multiprocessing.Lock` is a shared-memory semaphore and is much faster uncontended (tens of
-//! nanoseconds); these primitives trade that for the guarantees above.
+//! Uncontended `acquire`+`release` of a Lock, RLock or Semaphore, `Event::set`/`clear`/`is_set`
+//! and `wait` on a set event stay in user space (tens of nanoseconds, like Python's
+//! shared-memory primitives). A caller that has to wait parks in the hub (a few microseconds
+//! per wake-up); while a Lock is contended every acquisition goes through the hub in FIFO order,
+//! which is what makes it fair. Barrier waits and Condition waits and notifies are hub round
+//! trips. Setting `MULTIPROC_SYNC_FASTPATH=0` makes every operation a hub round trip (the
+//! behaviour is the same).
+//!
+//! # Trust
+//! Any process of the program can write the arena. A process that scribbles on it can break
+//! the primitives whose slots it overwrites, but it cannot crash or hang the hub (which only
+//! does bounded atomic operations on it) nor touch any other state.
 
 mod arena;
 mod barrier;
@@ -104,6 +115,20 @@ pub fn use_messages_only() -> bool {
 #[doc(hidden)]
 pub fn slow_path_calls() -> u64 {
     arena::slow_calls()
+}
+
+/// Overwrites the shared state word of a Lock's slot with `word`, as a misbehaving process
+/// could. For the fault tests of the trust model (the hub must stay up); returns false without
+/// the fast paths.
+#[doc(hidden)]
+pub fn scribble_lock_word(lock: &Lock, word: u64) -> bool {
+    match arena::slot(lock.obj(), crate::wire::sync_slot::KIND_LOCK) {
+        Some(s) => {
+            s.word.store(word, Ordering::SeqCst);
+            true
+        }
+        None => false,
+    }
 }
 
 /// This process's OS pid (0 if the runtime cannot start).

@@ -15,7 +15,9 @@
 //! | `ident` | hub only (when the object is created and when it is reclaimed) | the full object id that owns the slot; 0 when unused. Clients check it before every fast operation, so a wrong, stale or forged id never touches someone else's slot. |
 //! | `kind` | hub only (at creation) | [`KIND_LOCK`], [`KIND_RLOCK`], ... |
 //! | `word` | anyone, by compare-and-swap only | the state word (below) |
+//! | `aux` | hub only (at creation) | Semaphore: bound + 1 (0: unbounded) |
 //! | `count`, `seq`, `pid` | the lock's current owner (or the hub while it grants the lock on a waiter's behalf, before answering it) | recursion count, ownership sequence number (a guard's ticket), the owner's OS pid (informational) |
+//! | `holders[i]` | the process it names (atomic add/subtract), and the hub when that process dies (cleared) | Semaphore: permits that process holds through fast-path guards |
 //!
 //! # The lock word (Lock, RLock)
 //! - bits 32..64: the owning process's id + 1 (0: nobody); bits 0..31: the owning thread's id
@@ -30,6 +32,13 @@
 //! `Acquire` (so the owner does not take the lock back while that message travels). A word with
 //! `WAITERS` set is changed by the hub only, plus the transition `token|WAITERS → WAITERS` by
 //! the releasing owner. A `WAITERS` with nobody parked costs one message at the next release.
+//!
+//! # The event word
+//! [`EV_SET`] is the flag; [`EV_WAITERS`] says callers are parked in the hub. Clients set and
+//! clear the flag with one atomic operation; a `set` that finds `EV_WAITERS` tells the hub,
+//! which wakes everyone and clears the bit. The hub sets `EV_WAITERS` with one CAS against the
+//! unset flag before parking a caller, so a concurrent `set` is either seen by the hub or sees
+//! the bit.
 //!
 //! # The semaphore word (Semaphore, BoundedSemaphore)
 //! The low 32 bits are the free permits, bit 32 is [`SEM_WAITERS`]. A fast acquire is one

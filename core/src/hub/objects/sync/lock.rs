@@ -82,7 +82,7 @@ const TRIES: usize = 64;
 /// that keeps running cannot take the lock again and again through the fast path while the
 /// others' acquires are on their way (with 4 processes on 2 CPUs that starves them). Once no
 /// caller has parked for this long, the next release frees the word and the fast path is back.
-const CONTENDED_FOR: Duration = Duration::from_millis(100);
+const CONTENDED_FOR: Duration = Duration::from_millis(2);
 
 fn contended() -> HubError {
     HubError::Invalid("the lock's shared word kept changing (is a process scribbling on the sync arena?)".into())
