@@ -8,7 +8,9 @@ use multiproc::wire::proto::{FromHub, ToForkServer, ToHub};
 use multiproc::wire::{decode, FrameDecoder, FrameError};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&cut, stream)) = data.split_first() else { return };
+    let Some((&cut, stream)) = data.split_first() else {
+        return;
+    };
     let cut = (cut as usize * stream.len()) / 255;
     let mut d = FrameDecoder::new(1 << 16);
     d.push(&stream[..cut]);

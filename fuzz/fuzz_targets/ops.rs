@@ -6,9 +6,7 @@ use std::fmt::Debug;
 
 use libfuzzer_sys::fuzz_target;
 use multiproc::wire::manager_ops::{ManagerOp, ManagerReply};
-use multiproc::wire::proto::{
-    Cast, ChildInit, FromHub, HubError, ObjOp, ObjectKind, Op, ToForkServer, ToHub, Value,
-};
+use multiproc::wire::proto::{Cast, ChildInit, FromHub, HubError, ObjOp, ObjectKind, Op, ToForkServer, ToHub, Value};
 use multiproc::wire::queue_ops::QueueOp;
 use multiproc::wire::sync_ops::{SyncOp, SyncReply};
 use multiproc::wire::{decode, encode, HEADER_LEN};

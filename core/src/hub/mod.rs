@@ -944,12 +944,7 @@ impl Hub {
             Cast::Retain { obj, secret } => {
                 let _ = self.objects.retain_with(obj, proc, secret);
             }
-            Cast::Release(id) => {
-                // What this process's threads wrote before it dropped its last handle (a
-                // one-way put, say) must still be served as coming from a holder: read it first.
-                self.drain_other_conns(proc, t);
-                self.objects.release(id, proc)
-            }
+            Cast::Release(id) => self.objects.release(id, proc),
             // Only a holder passes handles on: the receiver retains before it reports receipt,
             // on the same connection, so it holds the object by then too.
             Cast::InflightAdd(id) if self.objects.holds(id, proc) => self.objects.inflight(id, 1),
@@ -1110,19 +1105,6 @@ impl Hub {
             if let Some(c) = self.conns.get_mut(t) {
                 c.paused = None;
             }
-            self.drain_conn(t);
-        }
-    }
-
-    /// Reads what `proc` has written on its connections other than `except`.
-    fn drain_other_conns(&mut self, proc: ProcId, except: Token) {
-        let conns: Vec<Token> = self
-            .conns
-            .iter()
-            .filter(|(t, c)| c.proc == proc && *t != except)
-            .map(|(t, _)| t)
-            .collect();
-        for t in conns {
             self.drain_conn(t);
         }
     }

@@ -220,6 +220,11 @@ pub(crate) struct Slot {
     pub obj: Box<dyn Object>,
     lifetime: Lifetime,
     holders: BTreeSet<ProcId>,
+    /// Every live process that has held a handle (the capability check). Unlike `holders`,
+    /// a `Release` does not remove it: the process had the handle's secret, so it could
+    /// retain again anyway, and a one-way `put` it wrote just before dropping its last handle
+    /// (on another connection than the `Release`) must still be served.
+    users: BTreeSet<ProcId>,
     inflight: i64,
     /// The creator's secret; `Retain` must present it.
     secret: u64,
@@ -245,11 +250,13 @@ impl Objects {
         if lifetime == Lifetime::Counted {
             holders.insert(creator);
         }
+        let users = holders.clone();
         let idx = self.slab.insert(Slot {
             gen,
             obj,
             lifetime,
             holders,
+            users,
             inflight: 0,
             secret,
         });
@@ -287,12 +294,12 @@ impl Objects {
         self.remove_if_unused(id);
     }
 
-    /// May `proc` operate on `id`? Only a process that holds a handle to it (or, for an
-    /// owned object, its owner) may; `op` is let through when it carries its own proof (the
+    /// May `proc` operate on `id`? Only a process that holds (or held) a handle to it, or, for
+    /// an owned object, its owner, may; `op` is let through when it carries its own proof (the
     /// secret of a reply slot). `false` also for an object that does not exist.
     pub fn may_use(&mut self, id: ObjId, proc: ProcId, op: &ObjOp) -> bool {
         let Some(s) = self.get_mut(id) else { return false };
-        matches!(op, ObjOp::OneshotPut { .. }) || s.holders.contains(&proc) || s.lifetime == Lifetime::Owned(proc)
+        matches!(op, ObjOp::OneshotPut { .. }) || s.users.contains(&proc) || s.lifetime == Lifetime::Owned(proc)
     }
 
     /// `Retain` with the object's secret (from a handle's serialised form): a process cannot
@@ -301,6 +308,7 @@ impl Objects {
         match self.get_mut(id) {
             Some(s) if s.secret == secret => {
                 s.holders.insert(proc);
+                s.users.insert(proc);
                 true
             }
             _ => false,
@@ -318,6 +326,7 @@ impl Objects {
         for (_, s) in self.slab.iter_mut() {
             if s.holders.contains(&parent) {
                 s.holders.insert(child);
+                s.users.insert(child);
             }
         }
     }
@@ -349,6 +358,7 @@ impl Objects {
         for id in self.ids() {
             let owned_by_it = self.get_mut(id).is_some_and(|s| {
                 s.holders.remove(&proc);
+                s.users.remove(&proc);
                 s.lifetime == Lifetime::Owned(proc)
             });
             if owned_by_it {
