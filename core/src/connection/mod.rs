@@ -441,6 +441,16 @@ impl ClientBuilder {
         self
     }
 
+    /// The key set with [`authkey`](Self::authkey), if one was.
+    pub(crate) fn key(&self) -> Option<&AuthKey> {
+        self.authkey.as_ref()
+    }
+
+    /// The time connecting and the handshake may take.
+    pub(crate) fn time_limit(&self) -> Duration {
+        self.timeout
+    }
+
     /// Connects and authenticates.
     pub fn connect<T>(&self, address: &Address) -> Result<Connection<T>, ClientError> {
         let deadline = Instant::now() + self.timeout;

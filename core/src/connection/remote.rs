@@ -30,7 +30,7 @@
 //!   no descriptors).
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -42,9 +42,8 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use thiserror::Error;
 
-use super::{handshake, Address, ClientError, Listener, ListenerBuilder, ListenerError};
+use super::{Address, ClientBuilder, ClientError, Listener, ListenerBuilder, ListenerError};
 use crate::error::CallError;
-use crate::pipe::connection::Direction;
 use crate::runtime::authkey::{self, AuthKey};
 use crate::runtime::client::ClientConn;
 use crate::runtime::handle::{self, Capability, ObjRef, RemoteRoute};
@@ -461,27 +460,25 @@ pub struct RemoteManager {
 /// How to connect: [`RemoteManager::builder`].
 #[derive(Debug, Clone)]
 pub struct RemoteManagerBuilder {
-    authkey: Option<AuthKey>,
-    timeout: Duration,
-    max_frame: Option<usize>,
+    client: ClientBuilder,
 }
 
 impl RemoteManagerBuilder {
     /// The key to prove (default: this process's [`crate::authkey`]).
     pub fn authkey(mut self, key: impl Into<AuthKey>) -> Self {
-        self.authkey = Some(key.into());
+        self.client = self.client.authkey(key);
         self
     }
 
-    /// How long each connection's connect and handshake may take (default 5 s).
+    /// How long each connection's connect, handshake and greeting may take (default 5 s).
     pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
+        self.client = self.client.timeout(d);
         self
     }
 
     /// The largest request or reply (default: the process's frame limit).
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
-        self.max_frame = Some(bytes.max(1024));
+        self.client = self.client.max_frame_size(bytes);
         self
     }
 
@@ -489,9 +486,11 @@ impl RemoteManagerBuilder {
     pub fn connect(self, address: &Address) -> Result<RemoteManager, RemoteError> {
         let session = Arc::new(Session {
             address: address.clone(),
-            key: self.authkey.unwrap_or_else(authkey::authkey),
-            timeout: self.timeout,
-            max_frame: self.max_frame.unwrap_or_else(crate::runtime::max_frame_size),
+            // Fix the key now: a later `set_authkey` does not change an open session.
+            client: match self.client.key() {
+                Some(_) => self.client,
+                None => self.client.authkey(authkey::authkey()),
+            },
             conns: Mutex::new(HashMap::new()),
         });
         let (conn, hello) = session.open()?;
@@ -507,9 +506,7 @@ impl RemoteManager {
     /// A builder with the defaults.
     pub fn builder() -> RemoteManagerBuilder {
         RemoteManagerBuilder {
-            authkey: None,
-            timeout: Duration::from_secs(5),
-            max_frame: None,
+            client: super::Client::builder(),
         }
     }
 
@@ -557,9 +554,8 @@ impl RemoteManager {
 /// it gave are dropped).
 struct Session {
     address: Address,
-    key: AuthKey,
-    timeout: Duration,
-    max_frame: usize,
+    /// How each connection is made (its key is fixed when the session starts).
+    client: ClientBuilder,
     conns: Mutex<HashMap<ThreadId, ClientConn>>,
 }
 
@@ -572,31 +568,23 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// Opens, authenticates and greets a new connection.
     fn open(&self) -> Result<(ClientConn, Hello), RemoteError> {
-        let deadline = Instant::now() + self.timeout;
-        let connect_err = |errno| {
-            RemoteError::Connect(ClientError::Connect {
-                address: self.address.to_string(),
-                errno,
-            })
-        };
-        let sock: OwnedFd = match &self.address {
-            Address::Unix(p) => sys::net::connect_unix(p, deadline).map_err(connect_err)?,
-            Address::Tcp(a) => sys::net::connect_tcp(*a, self.timeout).map_err(connect_err)?,
-        };
-        handshake::client(&sock, self.key.as_bytes(), deadline).map_err(|e| RemoteError::Connect(e.into()))?;
+        let started = Instant::now();
+        let conn: Connection<Hello> = self.client.connect(&self.address)?;
         // The relay speaks first: the list of what is served.
-        let conn: Connection<Hello> = Connection::from_socket(sock, Direction::Both, self.max_frame, None);
-        let left = deadline
-            .saturating_duration_since(Instant::now())
+        let left = self
+            .client
+            .time_limit()
+            .saturating_sub(started.elapsed())
             .max(Duration::from_millis(1));
         let hello = conn.recv_timeout(left).map_err(|e| match e {
             crate::PipeRecvError::Eof => RemoteError::ServerGone,
             other => RemoteError::Relay(other.to_string()),
         })?;
+        let max = conn.max_frame_size();
         let sock = conn
             .into_socket()
             .ok_or_else(|| RemoteError::Relay("the server sent more than its greeting".into()))?;
-        Ok((ClientConn::new(sock, self.max_frame), hello))
+        Ok((ClientConn::new(sock, max), hello))
     }
 
     fn put_back(&self, conn: ClientConn) {

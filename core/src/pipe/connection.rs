@@ -159,6 +159,12 @@ impl<T> Connection<T> {
         self.max
     }
 
+    /// The largest message this end takes.
+    #[cfg_attr(not(feature = "connection"), allow(dead_code))]
+    pub(crate) fn max_frame_size(&self) -> usize {
+        self.max
+    }
+
     /// Can this end receive?
     pub fn readable(&self) -> bool {
         self.dir != Direction::Write
