@@ -587,6 +587,19 @@ impl<T> Process<T> {
                 }
                 // In interrupt mode, a Ctrl-C that arrived while we waited wins, even if the
                 // same Ctrl-C is what ended the child. The outcome is kept for the next join.
+                // A child killed by SIGINT was most likely hit by the terminal's Ctrl-C to the
+                // whole group, whose delivery to this process may lag the hub's news of the
+                // death by a moment: give our handler that moment.
+                let by_sigint = matches!(
+                    &*self.lock(),
+                    State::Ended(j) if matches!(j.exit, ExitInfo::Signaled(s) if s == sys::signal::SIGINT)
+                );
+                if wait != Wait::Never && by_sigint && runtime::interrupt::catching() {
+                    let until = std::time::Instant::now() + Duration::from_millis(250);
+                    while !watch.fired() && std::time::Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
                 if wait != Wait::Never && watch.fired() {
                     return Err(JoinError::Interrupted);
                 }

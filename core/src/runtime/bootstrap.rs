@@ -218,11 +218,27 @@ pub(crate) fn finish(rt: &Runtime, outcome: Outcome, exit: Exit) -> ! {
         }));
     }
     rt.shutdown_children();
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
     match exit {
-        Exit::Normal => std::process::exit(code),
-        Exit::Immediate => sys::proc::exit_now(code),
+        Exit::Normal => {
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().flush();
+            std::process::exit(code)
+        }
+        Exit::Immediate => {
+            // A forked child inherits the standard streams' locks as they were at the fork: if
+            // another thread of the parent held one then, flushing here would wait forever.
+            // Flush on a helper thread and give up after a second.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let flusher = std::thread::Builder::new().spawn(move || {
+                let _ = std::io::stdout().flush();
+                let _ = std::io::stderr().flush();
+                let _ = tx.send(());
+            });
+            if flusher.is_ok() {
+                let _ = rx.recv_timeout(std::time::Duration::from_secs(1));
+            }
+            sys::proc::exit_now(code)
+        }
     }
 }
 

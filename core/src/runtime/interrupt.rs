@@ -80,9 +80,21 @@ pub(crate) fn reported() {
     SIGINT_REPORTED.store(sys::signal::delivered(sys::signal::SIGINT), Ordering::SeqCst);
 }
 
+/// Has this process asked for interrupt mode?
+static CATCHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Turns interrupt mode on (root only; a no-op elsewhere): the hub installs the SIGINT handler.
 pub(crate) fn catch() -> Result<(), CallError> {
-    super::rt()?.hub_cmd(Cmd::CatchInterrupts)
+    let rt = super::rt()?;
+    if rt.is_root() {
+        CATCHING.store(true, Ordering::SeqCst);
+    }
+    rt.hub_cmd(Cmd::CatchInterrupts)
+}
+
+/// Is this the root in interrupt mode?
+pub(crate) fn catching() -> bool {
+    CATCHING.load(Ordering::SeqCst)
 }
 
 /// Interrupts every blocked call of the root now (root only; a no-op elsewhere).
