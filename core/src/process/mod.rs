@@ -581,19 +581,18 @@ impl<T> Process<T> {
             deadline,
         ) {
             Ok(Value::Joined(j)) => {
-                let mut st = self.lock();
-                if matches!(*st, State::Running) {
-                    *st = State::Ended(j);
+                let by_sigint = matches!(j.exit, ExitInfo::Signaled(s) if s == sys::signal::SIGINT);
+                {
+                    let mut st = self.lock();
+                    if matches!(*st, State::Running) {
+                        *st = State::Ended(j);
+                    }
                 }
                 // In interrupt mode, a Ctrl-C that arrived while we waited wins, even if the
                 // same Ctrl-C is what ended the child. The outcome is kept for the next join.
                 // A child killed by SIGINT was most likely hit by the terminal's Ctrl-C to the
                 // whole group, whose delivery to this process may lag the hub's news of the
                 // death by a moment: give our handler that moment.
-                let by_sigint = matches!(
-                    &*self.lock(),
-                    State::Ended(j) if matches!(j.exit, ExitInfo::Signaled(s) if s == sys::signal::SIGINT)
-                );
                 if wait != Wait::Never && by_sigint && runtime::interrupt::catching() {
                     let until = std::time::Instant::now() + Duration::from_millis(250);
                     while !watch.fired() && std::time::Instant::now() < until {
