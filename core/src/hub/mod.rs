@@ -703,8 +703,11 @@ impl Hub {
     // ----- dispatch -------------------------------------------------------------------------
 
     fn dispatch(&mut self, t: Token, msg: ToHub) -> Result<(), String> {
-        let proc = self.conns.get(t).map_or(ROOT_PROC, |c| c.proc);
-        if self.conns.get(t).is_some_and(|c| c.role == Role::Remote) {
+        let (proc, remote) = self
+            .conns
+            .get(t)
+            .map_or((ROOT_PROC, false), |c| (c.proc, c.role == Role::Remote));
+        if remote {
             return self.dispatch_remote(t, proc, msg);
         }
         match msg {
