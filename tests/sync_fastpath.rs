@@ -15,11 +15,10 @@ use multiproc::Process;
 
 const LONG: Duration = Duration::from_secs(20);
 
-/// Increments per process in the mutual-exclusion tests (4 processes). The issue asks for
-/// 100,000 each; under contention every acquisition is served by the hub in FIFO order (that
-/// is what makes the lock fair), a few thousand per second in a debug build on 2 shared
-/// cores, so the fast-path run does 25,000 each (100,000 in all) and the message-protocol run
-/// 5,000 each.
+/// Increments per process in the mutual-exclusion tests (4 processes), as the issue asks:
+/// 100,000 each. Contended acquisitions barge in shared memory, so a debug build does millions
+/// per second even with 4 processes on 2 shared cores. The message-protocol run (every
+/// acquisition a hub round trip) does 5,000 each.
 /// Did the environment turn the fast path off for this run?
 fn fast_expected() -> bool {
     !matches!(
@@ -30,7 +29,7 @@ fn fast_expected() -> bool {
 
 fn n() -> u64 {
     if fast_expected() {
-        25_000
+        100_000
     } else {
         5_000
     }

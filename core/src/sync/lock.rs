@@ -1,7 +1,7 @@
 //! [`Lock`] and [`RLock`].
 
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +14,10 @@ use crate::error::CallError;
 use crate::runtime::{self, handle::ObjRef};
 use crate::wire::proto::{ObjectKind, ProcId, Value, Wait};
 use crate::wire::sync_ops::{SyncFault, SyncKind, SyncOp, SyncReply};
-use crate::wire::sync_slot::{held, owner_of, token, token_thread, SyncSlot, KIND_LOCK, KIND_RLOCK, WAITERS};
+use crate::wire::sync_slot::{
+    barge_free, held, owner_of, owner_token, token, token_thread, SyncSlot, DIED, FAIR, KIND_LOCK, KIND_RLOCK, LOCK_FLAGS,
+    NOTIFIED, WAITERS,
+};
 
 /// An ownership as its guard remembers it: the acquiring thread and the ownership's sequence
 /// number (its ticket), so that a stale guard releases nothing.
@@ -61,12 +64,13 @@ enum Fast {
 }
 
 /// One attempt at taking the lock in shared memory: a re-entry for an RLock's owner, else one
-/// compare-and-swap of a free word to our token.
+/// compare-and-swap of a free word to our token. A word that is free while callers are parked
+/// (`WAITERS` alone) is taken too, keeping `WAITERS` (barging; the hub's `FAIR` bit forbids it).
 fn try_fast(s: &SyncSlot, proc: u64, pid: i32, thread: u64, recursive: bool) -> Fast {
     let tok = token(proc, thread);
     let w = s.word.load(Ordering::Relaxed);
-    if held(w) {
-        if recursive && w & !WAITERS == tok {
+    if held(w) && !barge_free(w) {
+        if recursive && owner_token(w) == tok {
             // We own it: only this thread writes `count` now.
             return match s.count.load(Ordering::Relaxed).checked_add(1) {
                 Some(c) => {
@@ -79,7 +83,8 @@ fn try_fast(s: &SyncSlot, proc: u64, pid: i32, thread: u64, recursive: bool) -> 
         }
         return Fast::Busy;
     }
-    match s.word.compare_exchange(w, tok, Ordering::Acquire, Ordering::Relaxed) {
+    let new = tok | (w & (WAITERS | NOTIFIED));
+    match s.word.compare_exchange(w, new, Ordering::Acquire, Ordering::Relaxed) {
         Ok(_) => {
             // Ours now: write the companions (only the owner writes them).
             let seq = s.seq.load(Ordering::Relaxed).wrapping_add(1);
@@ -91,27 +96,46 @@ fn try_fast(s: &SyncSlot, proc: u64, pid: i32, thread: u64, recursive: bool) -> 
                     thread,
                     seq: u64::from(seq),
                 },
-                w != 0,
+                w == DIED,
             )
         }
         Err(_) => Fast::Busy,
     }
 }
 
-/// Spins briefly for a lock held by a running process before parking in the hub (a parked
-/// hand-over costs two cross-process wake-ups). Stops as soon as callers are parked: they are
-/// served first.
-fn spin_fast(s: &SyncSlot, proc: u64, pid: i32, thread: u64, recursive: bool) -> Option<Fast> {
+/// Waits in user space for a lock held by another process before parking in the hub: first
+/// a short busy spin (the owner is running and about to release), then, until `budget`
+/// passes, looks again after each `sched_yield`. Parking costs two cross-process wake-ups per
+/// hand-over, and a parked process is not runnable, so it loses its turns to the processes
+/// that keep running; a yielding waiter stays runnable, gives its CPU to whoever needs it
+/// (the preempted owner, or any other process), and takes the lock as soon as it is free.
+/// Stops as soon as the hub says that a parked caller has waited too long (`FAIR`): that one
+/// is served first.
+#[cold]
+#[inline(never)]
+fn spin_fast(s: &SyncSlot, proc: u64, pid: i32, thread: u64, recursive: bool, budget: Duration) -> Option<Fast> {
+    let look = || {
+        if s.word.load(Ordering::Relaxed) & FAIR != 0 {
+            return Some(None);
+        }
+        match try_fast(s, proc, pid, thread, recursive) {
+            Fast::Busy => None,
+            got => Some(Some(got)),
+        }
+    };
     for _ in 0..SPIN_ROUNDS {
         for _ in 0..32 {
             std::hint::spin_loop();
         }
-        if s.word.load(Ordering::Relaxed) & WAITERS != 0 {
-            return None;
+        if let Some(r) = look() {
+            return r;
         }
-        match try_fast(s, proc, pid, thread, recursive) {
-            Fast::Busy => {}
-            got => return Some(got),
+    }
+    let end = Instant::now() + budget;
+    while Instant::now() < end {
+        std::thread::yield_now();
+        if let Some(r) = look() {
+            return r;
         }
     }
     None
@@ -134,17 +158,31 @@ fn announce(s: &SyncSlot) {
     }
 }
 
-/// How many times a contended acquirer looks again before it parks in the hub.
+/// How many times a contended acquirer looks again (busy) before it starts yielding.
 const SPIN_ROUNDS: u32 = 32;
 
-pub(super) fn acquire_on(obj: &ObjRef, recursive: bool, wait: Wait) -> Result<Acq, CallError> {
+/// How long a contended acquirer keeps yielding and looking before it parks in the hub (the
+/// operation's own timeout bounds it too). Long enough to outlast an owner's preemption on a
+/// machine with more runnable processes than CPUs; see `spin_fast`.
+const YIELD_FOR: Duration = Duration::from_millis(2);
+
+pub(super) fn acquire_on(obj: &ObjRef, recursive: bool, mut wait: Wait) -> Result<Acq, CallError> {
     let thread = current_thread_id();
     if let Some((s, proc, pid)) = fast(obj, recursive) {
-        let r = match try_fast(s, proc, pid, thread, recursive) {
-            // A hand-over in progress (`WAITERS` alone) is the hub's to settle first.
-            Fast::Busy if wait == Wait::Never && s.word.load(Ordering::Relaxed) != WAITERS => return Ok(Acq::TimedOut),
+        let first = try_fast(s, proc, pid, thread, recursive);
+        // Only a contended acquire reads the clock (the uncontended path is two atomics).
+        let started = matches!(first, Fast::Busy).then(Instant::now);
+        let budget = match wait {
+            Wait::Micros(us) => YIELD_FOR.min(Duration::from_micros(us)),
+            _ => YIELD_FOR,
+        };
+        let r = match first {
+            // A fair hand-over in progress (`WAITERS | FAIR` alone) is the hub's to settle first.
+            Fast::Busy if wait == Wait::Never && owner_of(s.word.load(Ordering::Relaxed)).is_some() => {
+                return Ok(Acq::TimedOut)
+            }
             Fast::Busy if wait == Wait::Never => None,
-            Fast::Busy => spin_fast(s, proc, pid, thread, recursive),
+            Fast::Busy => spin_fast(s, proc, pid, thread, recursive, budget),
             got => Some(got),
         };
         match r {
@@ -154,6 +192,14 @@ pub(super) fn acquire_on(obj: &ObjRef, recursive: bool, wait: Wait) -> Result<Ac
             // WAITERS), so that the owner's next release goes to the hub instead of letting
             // the owner take the lock back while this acquire is on its way.
             Some(Fast::Busy) | None => {
+                // The spin took part of the caller's timeout.
+                if let (Wait::Micros(us), Some(started)) = (wait, started) {
+                    let spent = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    if spent >= us {
+                        return Ok(Acq::TimedOut);
+                    }
+                    wait = Wait::Micros(us - spent);
+                }
                 if wait != Wait::Never {
                     announce(s);
                 }
@@ -177,12 +223,15 @@ pub(super) fn acquire_on(obj: &ObjRef, recursive: bool, wait: Wait) -> Result<Ac
 }
 
 /// Gives up a word owned by `tok` (Release ordering): one CAS to 0 when nobody waits; else
-/// one CAS to `WAITERS` and a `HandOff` to the hub (one-way for a guard, a call for an explicit
-/// release). Returns false if the word no longer named `tok`.
+/// one CAS to its flags alone (`WAITERS`, perhaps `FAIR`) plus `NOTIFIED`, and a `HandOff` to
+/// the hub unless one is already pending there (`NOTIFIED` was set). A guard's `HandOff` is
+/// one-way; an explicit release's is a call, always sent, so that the release has been settled
+/// by the hub when it returns. Returns false if the word no longer named `tok`.
 fn unlock_word(obj: &ObjRef, s: &SyncSlot, tok: u64, sync: bool) -> Result<bool, CallError> {
+    let mut pending = false;
     for _ in 0..64 {
         let w = s.word.load(Ordering::Relaxed);
-        if !held(w) || w & !WAITERS != tok {
+        if !held(w) || owner_token(w) != tok {
             return Ok(false);
         }
         if w & WAITERS == 0 {
@@ -195,16 +244,18 @@ fn unlock_word(obj: &ObjRef, s: &SyncSlot, tok: u64, sync: bool) -> Result<bool,
             continue;
         }
         if s.word
-            .compare_exchange(w, WAITERS, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(w, (w & LOCK_FLAGS) | NOTIFIED, Ordering::Release, Ordering::Relaxed)
             .is_ok()
         {
+            pending = w & NOTIFIED != 0;
             break;
         }
     }
-    arena::count_slow();
     if sync {
+        arena::count_slow();
         super::expect_unit(call(obj, SyncOp::HandOff, Wait::Forever)?)?;
-    } else {
+    } else if !pending {
+        arena::count_slow();
         cast(obj, SyncOp::HandOff);
     }
     Ok(true)
@@ -215,7 +266,8 @@ pub(super) fn release_on(obj: &ObjRef, recursive: bool) -> Result<Option<SyncFau
     let thread = current_thread_id();
     if let Some((s, proc, _)) = fast(obj, recursive) {
         let w = s.word.load(Ordering::Relaxed);
-        // `WAITERS` alone (a hand-over in progress) is left to the hub below.
+        // Flags alone (free with callers parked, or a fair hand-over in progress) are left to
+        // the hub below, which settles the hand-over first.
         if let Some((op, ot)) = owner_of(w) {
             let tok = token(op, ot);
             if recursive {
@@ -254,7 +306,7 @@ pub(super) fn release_held(obj: &ObjRef, recursive: bool, h: Held) {
     if let Some((s, proc, _)) = fast(obj, recursive) {
         let tok = token(proc, h.thread);
         let w = s.word.load(Ordering::Relaxed);
-        if !held(w) || w & !WAITERS != tok || u64::from(s.seq.load(Ordering::Relaxed)) != h.seq {
+        if !held(w) || owner_token(w) != tok || u64::from(s.seq.load(Ordering::Relaxed)) != h.seq {
             return; // stale: this ownership ended already
         }
         if recursive {
@@ -281,7 +333,7 @@ pub(super) fn release_held(obj: &ObjRef, recursive: bool, h: Held) {
 fn locked_on(obj: &ObjRef, recursive: bool) -> Result<bool, CallError> {
     if let Some(s) = arena::slot(obj, kind(recursive)) {
         let w = s.word.load(Ordering::Acquire);
-        // `WAITERS` alone: a hand-over in progress; the hub knows whether anyone gets it.
+        // Flags alone: a hand-over may be in progress; the hub knows whether anyone gets it.
         if owner_of(w).is_some() || !held(w) {
             return Ok(held(w));
         }
@@ -550,7 +602,8 @@ impl RLock {
     fn state(&self) -> Result<(Option<RLockOwner>, u32), RLockError> {
         if let Some(s) = arena::slot(&self.obj, KIND_RLOCK) {
             let w = s.word.load(Ordering::Acquire);
-            if w != WAITERS {
+            // Flags alone: a hand-over may be in progress; the hub settles it first.
+            if owner_of(w).is_some() || !held(w) {
                 return Ok(match owner_of(w) {
                     // Read without a lock: the pid and count are the owner's latest writes.
                     Some((proc, thread)) => (

@@ -20,18 +20,29 @@
 //! | `holders[i]` | the process it names (atomic add/subtract), and the hub when that process dies (cleared) | Semaphore: permits that process holds through fast-path guards |
 //!
 //! # The lock word (Lock, RLock)
-//! - bits 32..64: the owning process's id + 1 (0: nobody); bits 0..31: the owning thread's id
-//!   (truncated to 31 bits); bit 31: [`WAITERS`].
+//! - bits 32..64: the owning process's id + 1 (0: nobody); bits 0..29: the owning thread's id
+//!   (truncated to 29 bits); bit 31: [`WAITERS`]; bit 30: [`FAIR`]; bit 29: [`NOTIFIED`].
 //! - `0`: free. [`DIED`]: free, and the previous owner died holding it (the next owner is told).
-//! - `token | WAITERS`: held, and callers are parked in the hub: the release goes through the
-//!   hub, which hands the lock to the first waiter by writing its token (FIFO, no barging).
-//! - `WAITERS` alone: released by its owner while callers are parked; the hub hands it over
-//!   (anyone who sees it treats the lock as held).
+//! - `token | WAITERS`: held, and callers are parked in the hub: the owner's release ends with a
+//!   one-way `HandOff` to the hub, which gives the lock to the first parked caller if it is
+//!   still free when the hub looks. The release sets [`NOTIFIED`] with its `HandOff`, and the
+//!   hub clears it when it looks at the word: while it is set, further releases send nothing
+//!   (one message per hub pass, not one per release, however fast a barging process loops).
+//! - `WAITERS` alone: free while callers are parked. A running process may take it by the fast
+//!   path (*barging*: CAS `WAITERS → token|WAITERS`, keeping the bit, so its own release tells
+//!   the hub in turn); otherwise the hub hands it to the first parked caller.
+//! - `FAIR` (only ever with `WAITERS`): the first parked caller has waited longer than the
+//!   hub's fairness budget, so nobody may barge: the next release hands the lock over through
+//!   the hub, in FIFO order, and `WAITERS | FAIR` alone counts as held. This is
+//!   parking_lot's *eventual fairness*: barging gives throughput, and the budget bounds how long
+//!   a parked caller can be overtaken.
 //!
 //! `WAITERS` is set by the hub when it parks a caller, and by a client just before it sends its
-//! `Acquire` (so the owner does not take the lock back while that message travels). A word with
-//! `WAITERS` set is changed by the hub only, plus the transition `token|WAITERS → WAITERS` by
-//! the releasing owner. A `WAITERS` with nobody parked costs one message at the next release.
+//! `Acquire`. `FAIR` is set and cleared by the hub only; `NOTIFIED` is set by a releasing owner
+//! and cleared by the hub. A word with `WAITERS` set is changed by the hub, plus the
+//! transitions `token|flags → flags|NOTIFIED` by the releasing owner and
+//! `WAITERS[|NOTIFIED] → token|WAITERS[|NOTIFIED]` by a barging acquirer. A `WAITERS` with
+//! nobody parked costs one message at the next release.
 //!
 //! # The event word
 //! [`EV_SET`] is the flag; [`EV_WAITERS`] says callers are parked in the hub. Clients set and
@@ -79,6 +90,16 @@ pub const KIND_SEM: u32 = 0x5359_0004;
 
 /// Lock word: callers are parked in the hub.
 pub const WAITERS: u64 = 1 << 31;
+/// Lock word: no barging; the lock goes to the first parked caller (set by the hub only, with
+/// [`WAITERS`]).
+pub const FAIR: u64 = 1 << 30;
+/// Lock word: a release has sent the hub a `HandOff` that the hub has not looked at yet (set
+/// by the releasing owner, cleared by the hub; only ever with [`WAITERS`]).
+pub const NOTIFIED: u64 = 1 << 29;
+/// Lock word: the flag bits (the rest is an owner's token, [`DIED`] or 0).
+pub const LOCK_FLAGS: u64 = WAITERS | FAIR | NOTIFIED;
+/// Lock word: the thread bits of a token.
+const THREAD_BITS: u64 = NOTIFIED - 1;
 /// Lock word: free, and its previous owner died holding it.
 pub const DIED: u64 = 1;
 
@@ -150,23 +171,35 @@ pub fn slot_index(id: u64) -> usize {
 
 /// The owner token of `(process, thread)`.
 pub fn token(proc: u64, thread: u64) -> u64 {
-    (u64::from((proc as u32).wrapping_add(1)) << 32) | (thread & 0x7fff_ffff)
+    (u64::from((proc as u32).wrapping_add(1)) << 32) | (thread & THREAD_BITS)
 }
 
 /// The thread id as a token stores it.
 pub fn token_thread(thread: u64) -> u64 {
-    thread & 0x7fff_ffff
+    thread & THREAD_BITS
 }
 
 /// The owner `(process, thread)` a lock word names, if any.
 pub fn owner_of(word: u64) -> Option<(u64, u64)> {
     let p = word >> 32;
-    (p != 0).then(|| (p - 1, word & 0x7fff_ffff))
+    (p != 0).then(|| (p - 1, word & THREAD_BITS))
 }
 
-/// Is the lock held (or being handed over by the hub)?
+/// The owner's token in a lock word (the word without its flags; [`DIED`] or 0 if unowned).
+pub fn owner_token(word: u64) -> u64 {
+    word & !LOCK_FLAGS
+}
+
+/// Is the lock held (or being handed over by the hub)? `WAITERS` alone counts as held here:
+/// only a barging acquirer ([`barge_free`]) may take such a word.
 pub fn held(word: u64) -> bool {
     (word >> 32) != 0 || word & WAITERS != 0
+}
+
+/// May an acquirer take this word by barging (`WAITERS` alone, perhaps with `NOTIFIED`: free,
+/// callers parked, `FAIR` not set)?
+pub fn barge_free(word: u64) -> bool {
+    word & !NOTIFIED == WAITERS
 }
 
 #[cfg(test)]
@@ -175,12 +208,20 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_never_look_free() {
-        for (p, t) in [(0u64, 0u64), (0, 1), (7, 42), (u32::MAX as u64 - 1, 0x7fff_ffff)] {
+        for (p, t) in [(0u64, 0u64), (0, 1), (7, 42), (u32::MAX as u64 - 1, THREAD_BITS)] {
             let tok = token(p, t);
             assert!(held(tok));
             assert_eq!(owner_of(tok), Some((p, t)));
             assert_eq!(owner_of(tok | WAITERS), Some((p, t)));
+            assert_eq!(owner_of(tok | WAITERS | FAIR), Some((p, t)));
+            assert_eq!(owner_token(tok | LOCK_FLAGS), tok);
+            assert!(!barge_free(tok | WAITERS));
         }
+        assert!(barge_free(WAITERS));
+        assert!(barge_free(WAITERS | NOTIFIED));
+        assert!(!barge_free(WAITERS | FAIR | NOTIFIED));
+        assert!(!barge_free(WAITERS | FAIR));
+        assert!(held(WAITERS | FAIR));
         assert!(!held(0));
         assert!(!held(DIED));
         assert!(held(WAITERS));

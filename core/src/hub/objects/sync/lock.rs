@@ -7,20 +7,26 @@
 //!   in a private slot only the hub touches (then every operation is a message). The hub reads
 //!   the word on every operation; it never caches who owns the lock.
 //! - `acquirers`: a FIFO of parked acquirers. Invariant: **acquirers parked ⇒ `WAITERS` set in
-//!   the word**, so the owner's release comes to the hub, which hands the lock straight to the
-//!   first live acquirer (it is never free while someone waits, and a newcomer cannot overtake).
-//!   A lock handed over keeps `WAITERS` set: its next release comes to the hub as well, which
-//!   frees the word only when nobody waits. Without that, the process that just released could
-//!   take the lock back by the fast path again and again while the others' acquires are still
-//!   on their way to the hub.
+//!   the word**, so the owner's release comes to the hub (a `HandOff`), which hands the lock to
+//!   the first live acquirer if it is still free then.
+//! - **Eventual fairness** (parking_lot's scheme). A running process may take a word that is
+//!   free while callers are parked (*barging*, see `wire::sync_slot`): that is what makes a
+//!   contended lock fast, since a hand-over through the hub costs two cross-process wake-ups
+//!   and a barging acquire none. To bound how long a parked caller can be overtaken, the hub
+//!   sets `FAIR` in the word once the first parked caller has waited [`FAIR_AFTER`]: nobody
+//!   barges then, the next release hands the lock to that caller, and `FAIR` stays only while
+//!   the next one in line is overdue as well. The hub looks at every release that finds
+//!   callers parked (each sends a `HandOff`, at most one in flight: `NOTIFIED`).
 //! - `conds`: one FIFO of parked condition waiters per [`CondKey`]. A condition is not an
 //!   object of its own: its waiters live here, next to the lock they release and re-acquire.
 //!
 //! # Protocol
 //! - Fast path (in the client, `crate::sync`): acquire = CAS free → own token (an RLock owner
 //!   re-entering bumps `count`); release = CAS own token → 0. A word with `WAITERS` set is
-//!   released by CAS token|WAITERS → WAITERS followed by a one-way `HandOff`; a held word makes
-//!   the client send `Acquire` (the hub parks it and sets `WAITERS`).
+//!   released by CAS token|flags → flags|NOTIFIED followed by a one-way `HandOff` (unless
+//!   `NOTIFIED` was set already); a word free with callers parked may be taken by barging
+//!   unless `FAIR` is set; a held word makes the client spin briefly, then send `Acquire` (the
+//!   hub parks it and sets `WAITERS`).
 //! - `Acquire { thread, wait }`: granted at once if free (or, for an RLock, if the caller's
 //!   (process, thread) owns it: the count goes up); else `WAITERS` is set and the caller parked
 //!   until `wait` passes. The reply carries the ticket (`seq`) and the `owner_died` flag.
@@ -31,7 +37,8 @@
 //!   ownership named (thread, `t`), and is ignored when that is not the current ownership
 //!   (stale: the hub already took the lock back from a dead process, or a condition wait was
 //!   interrupted).
-//! - `HandOff`: the word was released with waiters parked (`WAITERS` alone): hand it over.
+//! - `HandOff`: the word was released with waiters parked (flags alone): hand it over if no
+//!   barging process took it meanwhile (then that one's release sends the next `HandOff`).
 //!   Every operation (and every death) first settles such a word, so a releaser that dies
 //!   between its CAS and its message leaves nothing stuck.
 //! - `CondWait { cond, thread, wait }`: the caller must own the lock. In one step the hub saves
@@ -70,19 +77,17 @@ use crate::hub::objects::{Answer, Caller, Cx, Object, WaitQueue, Waiter};
 use crate::hub::Token;
 use crate::wire::proto::{HubError, ObjId, ObjOp, ProcId, ReqId, Value, Wait};
 use crate::wire::sync_ops::{CondKey, LockOwner, SyncFault, SyncOp, SyncReply};
-use crate::wire::sync_slot::{held, owner_of, token, SyncSlot, DIED, KIND_LOCK, KIND_RLOCK, WAITERS};
+use crate::wire::sync_slot::{
+    held, owner_of, owner_token, token, SyncSlot, DIED, FAIR, KIND_LOCK, KIND_RLOCK, NOTIFIED, WAITERS,
+};
 
 /// Attempts at a compare-and-swap on the word before giving up (the word is shared memory that
 /// only a misbehaving process would change this often).
 const TRIES: usize = 64;
 
-/// How long after its last parked caller a lock stays in contended mode. In that mode the word
-/// keeps `WAITERS` set even when it is free (`WAITERS` alone) or held by an owner nobody waits
-/// for, so every acquire and release comes to the hub and is served in FIFO order: a process
-/// that keeps running cannot take the lock again and again through the fast path while the
-/// others' acquires are on their way (with 4 processes on 2 CPUs that starves them). Once no
-/// caller has parked for this long, the next release frees the word and the fast path is back.
-const CONTENDED_FOR: Duration = Duration::from_millis(2);
+/// How long the first parked acquirer may be overtaken by barging processes before the hub
+/// forbids barging (`FAIR`) and hands the lock to it at the next release.
+const FAIR_AFTER: Duration = Duration::from_micros(100);
 
 fn contended() -> HubError {
     HubError::Invalid("the lock's shared word kept changing (is a process scribbling on the sync arena?)".into())
@@ -101,15 +106,14 @@ struct Saved {
 struct Acq {
     pid: i32,
     thread: u64,
+    /// When it was parked (for `FAIR_AFTER`).
+    since: Instant,
     /// A condition waiter re-acquiring: its saved state and whether it was notified.
     resume: Option<(Saved, bool)>,
 }
 
 pub(crate) struct LockObj {
     recursive: bool,
-    /// When a caller last had to park: while that is recent the lock is *contended*, and every
-    /// acquisition goes through the hub in FIFO order (see `CONTENDED_FOR`).
-    last_park: Option<Instant>,
     slot: SlotHome,
     acquirers: WaitQueue<Acq>,
     conds: HashMap<CondKey, WaitQueue<Saved>>,
@@ -119,7 +123,6 @@ impl LockObj {
     pub fn new(recursive: bool) -> Self {
         LockObj {
             recursive,
-            last_park: None,
             slot: SlotHome::private(),
             acquirers: WaitQueue::default(),
             conds: HashMap::new(),
@@ -130,9 +133,43 @@ impl LockObj {
         self.slot.get()
     }
 
-    fn contended(&self, now: Instant) -> bool {
-        self.last_park
-            .is_some_and(|t| now.saturating_duration_since(t) < CONTENDED_FOR)
+    /// Has the first parked acquirer waited longer than [`FAIR_AFTER`]?
+    fn overdue(&self, now: Instant) -> bool {
+        self.acquirers
+            .iter()
+            .next()
+            .is_some_and(|(_, a)| now.saturating_duration_since(a.since) >= FAIR_AFTER)
+    }
+
+    /// The flags a word must carry for the acquirers parked now.
+    fn flags(&self, now: Instant) -> u64 {
+        match (self.acquirers.is_empty(), self.overdue(now)) {
+            (true, _) => 0,
+            (false, false) => WAITERS,
+            (false, true) => WAITERS | FAIR,
+        }
+    }
+
+    /// Forbids barging (`FAIR`) once the first parked acquirer is overdue, so that the next
+    /// release hands the lock to it.
+    fn enforce_fairness(&self, now: Instant) {
+        if !self.overdue(now) {
+            return;
+        }
+        for _ in 0..TRIES {
+            let w = self.word();
+            if w & WAITERS == 0 || w & FAIR != 0 {
+                return;
+            }
+            if self
+                .s()
+                .word
+                .compare_exchange(w, w | FAIR, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return;
+            }
+        }
     }
 
     fn word(&self) -> u64 {
@@ -141,12 +178,12 @@ impl LockObj {
 
     /// Does the word name (proc, thread) as the owner?
     fn is_owner(w: u64, proc: ProcId, thread: u64) -> bool {
-        held(w) && w & !WAITERS == token(proc.0, thread)
+        held(w) && owner_token(w) == token(proc.0, thread)
     }
 
-    /// Swaps the word from `from` to the token of (proc, thread) and writes the owner's
-    /// companions on its behalf (it is parked: it writes nothing until answered). Returns its
-    /// reply, or `None` if the word was no longer `from`.
+    /// Swaps the word from `from` to the token of (proc, thread) with `flags`, and writes the
+    /// owner's companions on its behalf (it is parked: it writes nothing until answered).
+    /// Returns its reply, or `None` if the word was no longer `from`.
     #[allow(clippy::too_many_arguments)]
     fn install(
         &self,
@@ -155,11 +192,11 @@ impl LockObj {
         pid: i32,
         thread: u64,
         resume: Option<(Saved, bool)>,
-        more: bool,
+        flags: u64,
         owner_died: bool,
     ) -> Option<Result<Value, HubError>> {
         let s = self.s();
-        let new = token(proc.0, thread) | if more { WAITERS } else { 0 };
+        let new = token(proc.0, thread) | flags;
         s.word
             .compare_exchange(from, new, Ordering::SeqCst, Ordering::SeqCst)
             .ok()?;
@@ -189,9 +226,9 @@ impl LockObj {
     fn hand_over(&mut self, cx: &mut Cx<'_>, from: u64, died: bool) -> bool {
         match self.acquirers.pop_live(cx) {
             Some((w, acq)) => {
-                // A hand-over means contention: `WAITERS` stays set, so the new owner's release
-                // comes here too (see `CONTENDED_FOR`).
-                match self.install(from, w.who.proc, acq.pid, acq.thread, acq.resume, true, died) {
+                // `WAITERS` (and `FAIR`) stay set while others are parked behind it.
+                let flags = self.flags(cx.now);
+                match self.install(from, w.who.proc, acq.pid, acq.thread, acq.resume, flags, died) {
                     Some(r) => {
                         cx.reply(&w, r);
                         true
@@ -203,13 +240,7 @@ impl LockObj {
                 }
             }
             None => {
-                let free = if died {
-                    DIED
-                } else if self.contended(cx.now) {
-                    WAITERS // free, but acquirers must come here
-                } else {
-                    0
-                };
+                let free = if died { DIED } else { 0 };
                 from == free
                     || self
                         .s()
@@ -221,19 +252,30 @@ impl LockObj {
     }
 
     /// Brings the word and the queue back in line: a word released while callers are parked
-    /// (`WAITERS` without an owner), or a free word while acquirers are parked (only a
-    /// scribbled word does that), goes to the first live acquirer.
+    /// (flags without an owner), or a free word while acquirers are parked (only a scribbled
+    /// word does that), goes to the first live acquirer. Takes note of a pending `HandOff`
+    /// (clears `NOTIFIED`: the next release sends another) and enforces fairness.
     fn settle(&mut self, cx: &mut Cx<'_>) {
         for _ in 0..TRIES {
-            let w = self.word();
+            let mut w = self.word();
+            if w & NOTIFIED != 0 {
+                if self
+                    .s()
+                    .word
+                    .compare_exchange(w, w & !NOTIFIED, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+                {
+                    continue;
+                }
+                w &= !NOTIFIED;
+            }
             let ownerless = owner_of(w).is_none();
             let stuck = ownerless && (w & WAITERS != 0 || !self.acquirers.is_empty());
-            // (`WAITERS` alone with nobody parked stays so while the lock is contended.)
-            let idle = w == WAITERS && self.acquirers.is_empty() && self.contended(cx.now);
-            if !stuck || idle || self.hand_over(cx, w, w == DIED) {
-                return;
+            if !stuck || self.hand_over(cx, w, owner_token(w) == DIED) {
+                break;
             }
         }
+        self.enforce_fairness(cx.now);
     }
 
     /// Queues a waiter (a condition waiter re-acquiring, no deadline) for the lock, or grants
@@ -242,15 +284,14 @@ impl LockObj {
         for _ in 0..TRIES {
             let cur = self.word();
             if owner_of(cur).is_none() && self.acquirers.is_empty() {
-                let keep = self.contended(cx.now);
                 if let Some(r) = self.install(
                     cur,
                     w.who.proc,
                     acq.pid,
                     acq.thread,
                     acq.resume,
-                    keep,
-                    cur & !WAITERS != 0,
+                    0,
+                    owner_token(cur) == DIED,
                 ) {
                     cx.reply(&w, r);
                     return;
@@ -276,15 +317,15 @@ impl LockObj {
         let tok = token(who.proc.0, thread);
         for _ in 0..TRIES {
             let w = self.word();
-            // Free (`settle` left `WAITERS` alone only if nobody is parked).
+            // Free (`settle` left flags alone only if nobody is parked).
             if owner_of(w).is_none() && (!held(w) || self.acquirers.is_empty()) {
-                let keep = self.contended(cx.now);
-                match self.install(w, who.proc, pid, thread, None, keep, w & !WAITERS != 0) {
+                let flags = self.flags(cx.now);
+                match self.install(w, who.proc, pid, thread, None, flags, owner_token(w) == DIED) {
                     Some(r) => return Answer::Now(r),
                     None => continue,
                 }
             }
-            if self.recursive && w & !WAITERS == tok {
+            if self.recursive && owner_token(w) == tok {
                 let s = self.s();
                 return match s.count.load(Ordering::Relaxed).checked_add(1) {
                     Some(c) => {
@@ -312,12 +353,12 @@ impl LockObj {
             }
             return match cx.park(who, wait) {
                 Some(wt) => {
-                    self.last_park = Some(cx.now);
                     self.acquirers.push(
                         wt,
                         Acq {
                             pid,
                             thread,
+                            since: cx.now,
                             resume: None,
                         },
                     );
@@ -394,6 +435,7 @@ impl LockObj {
         let acq = Acq {
             pid: saved.pid,
             thread: saved.thread,
+            since: cx.now,
             resume: Some((saved, notified)),
         };
         self.enqueue(cx, w, acq);
