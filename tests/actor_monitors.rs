@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{eventually, pid_exists, KillOnDrop};
 use multiproc::{
-    demonitor, link, mailbox, monitor, signals, trap_exits, unlink, Event, ExitReason, ExitStatus, Incoming,
-    NameError, Process, RecvError, Signal,
+    demonitor, link, mailbox, monitor, signals, trap_exits, unlink, Event, ExitReason, ExitStatus, Incoming, NameError,
+    Process, RecvError, Signal,
 };
 use serde::{Deserialize, Serialize};
 
@@ -332,7 +332,9 @@ fn a_trapping_process_gets_exit_signals_and_keeps_running() {
     let _ = killed.join_timeout(LONG);
     go2.set().unwrap();
     let _ = normal.join_timeout(LONG);
-    let sigs = a.join_timeout(LONG).expect("the trapping process keeps running and returns");
+    let sigs = a
+        .join_timeout(LONG)
+        .expect("the trapping process keeps running and returns");
     let exits: Vec<_> = sigs
         .iter()
         .map(|s| match s {
@@ -365,7 +367,9 @@ fn a_normal_exit_does_not_kill_the_partner_and_unlink_undoes_a_link() {
     let (mut c, _go) = start_target(How::Sleep);
     guard.add(c.pid());
     let ready = Event::new().unwrap();
-    let mut u = Process::new(link_then_unlink(c.pid(), ready.clone(), 1_500)).start().unwrap();
+    let mut u = Process::new(link_then_unlink(c.pid(), ready.clone(), 1_500))
+        .start()
+        .unwrap();
     guard.add(u.pid());
     assert!(ready.wait_timeout(LONG).unwrap());
     c.kill().unwrap();
