@@ -396,3 +396,31 @@ fn the_registry_is_bounded() {
     );
     assert!(status.success());
 }
+
+// ----- the root (the only test of this binary that reads the root's signals) -------------
+
+#[test]
+fn the_root_is_never_killed_by_a_link_it_receives_exit_and_down() {
+    let mut guard = KillOnDrop::default();
+    let mut p = Process::new(sleeper(30_000)).start().unwrap();
+    guard.add(p.pid());
+    register_pid("names-root-linked", p.pid()).unwrap();
+    // Not trapping: the root still gets the signal instead of being killed.
+    assert!(!multiproc::trap_exits(false).unwrap());
+    multiproc::link(&p).unwrap();
+    let m = monitor(&p).unwrap();
+    p.kill().unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.push(signals().recv_timeout(LONG).expect("a signal for the root"));
+    }
+    let reason = ExitReason::Ended(multiproc::ExitStatus::Signaled(9));
+    assert!(got.iter().any(|s| matches!(s, Signal::Exit(e)
+        if e.pid == p.pid() && e.reason == reason && e.name.as_deref() == Some("names-root-linked"))));
+    assert!(got
+        .iter()
+        .any(|s| matches!(s, Signal::Down(d) if d.monitor == m && d.reason == reason)));
+    let _ = p.join_timeout(LONG);
+    // Exactly once each.
+    assert!(signals().recv_timeout(Duration::from_millis(500)).is_err());
+}
