@@ -403,3 +403,41 @@ fn linking_to_a_process_that_is_not_there_is_noproc() {
     assert_eq!(errs, vec!["noproc"; 3]);
     assert!(!pid_exists(999_999_997));
 }
+
+/// Holds many monitors and links, then waits to be killed.
+#[multiproc::worker]
+fn hoarder(pid: i32, ready: Event) {
+    for _ in 0..2000 {
+        monitor(pid).unwrap();
+    }
+    trap_exits(true).unwrap();
+    link(pid).unwrap();
+    ready.set().unwrap();
+    std::thread::sleep(LONG);
+}
+
+#[test]
+fn a_watcher_killed_holding_2000_monitors_and_a_link_kills_its_partner_and_the_other_watcher_gets_one_down() {
+    let mut guard = KillOnDrop::default();
+    let (mut t, go) = start_target(How::Exit(0));
+    guard.add(t.pid());
+    let ready = Event::new().unwrap();
+    let mut h = Process::new(hoarder(t.pid(), ready.clone())).start().unwrap();
+    guard.add(h.pid());
+    assert!(ready.wait_timeout(LONG).unwrap());
+    // A second watcher, still alive when the target ends, gets its one Down.
+    let ready2 = Event::new().unwrap();
+    let mut w = Process::new(watcher(t.pid(), ready2.clone(), 30_000)).start().unwrap();
+    guard.add(w.pid());
+    assert!(ready2.wait_timeout(LONG).unwrap());
+    h.kill().unwrap();
+    let _ = h.join_timeout(LONG);
+    // The hoarder traps exits, but its own end (SIGKILL) is abnormal: through the symmetric
+    // link, its partner, which does not trap, is killed too. Its 2,000 monitors are dropped
+    // (no Down goes to a dead watcher), and the other watcher gets exactly one Down.
+    let sigs = w.join_timeout(LONG).unwrap();
+    assert_eq!(one_down(&sigs).reason, ExitReason::Ended(ExitStatus::Signaled(9)));
+    go.set().unwrap();
+    let _ = t.join_timeout(LONG);
+    assert_eq!(t.exit_status(), Some(ExitStatus::Signaled(9)));
+}

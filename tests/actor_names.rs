@@ -424,3 +424,65 @@ fn the_root_is_never_killed_by_a_link_it_receives_exit_and_down() {
     // Exactly once each.
     assert!(signals().recv_timeout(Duration::from_millis(500)).is_err());
 }
+
+// ----- faults ------------------------------------------------------------------------------
+
+/// Asks `name` in a loop until `stop` is set; counts the outcomes. Then asks until it gets an
+/// answer again (at most 30 s) and returns the pid that answered last.
+#[multiproc::worker]
+fn asking_client(name: String, stop: multiproc::Event) -> (u64, u64, u64, Vec<String>, i32) {
+    let to = Addr::<Msg>::named(name);
+    let (mut ok, mut gone, mut noproc, mut other) = (0, 0, 0, Vec::new());
+    while !stop.is_set().unwrap() {
+        match to.ask_timeout(Msg::Who, Duration::from_secs(20)) {
+            Ok(_) => ok += 1,
+            Err(AskError::Gone) => gone += 1,
+            Err(AskError::NoProc(_)) => {
+                noproc += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => other.push(e.to_string()),
+        }
+    }
+    let end = Instant::now() + Duration::from_secs(30);
+    let last = loop {
+        match to.ask_timeout(Msg::Who, Duration::from_secs(20)) {
+            Ok((pid, _)) => break pid,
+            Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("no answer after the last restart: {e}"),
+        }
+    };
+    (ok, gone, noproc, other, last)
+}
+
+#[test]
+fn clients_asking_by_name_through_kills_get_answers_or_clear_errors_and_never_hang() {
+    let mut guard = KillOnDrop::default();
+    let name = "names-kill-loop";
+    let mut server = start_server(name, &mut guard);
+    let stop = multiproc::Event::new().unwrap();
+    let mut clients: Vec<_> = (0..3)
+        .map(|_| {
+            let c = Process::new(asking_client(name.to_string(), stop.clone()))
+                .start()
+                .unwrap();
+            guard.add(c.pid());
+            c
+        })
+        .collect();
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(150));
+        server.kill().unwrap();
+        let _ = server.join_timeout(LONG);
+        server = start_server(name, &mut guard);
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    stop.set().unwrap();
+    for c in &mut clients {
+        let (ok, _gone, _noproc, other, last) = c.join_timeout(Duration::from_secs(90)).unwrap();
+        assert!(ok > 0, "some asks were answered");
+        assert!(other.is_empty(), "only Gone and NoProc are expected errors: {other:?}");
+        assert_eq!(last, server.pid(), "after the last restart the clients reach it");
+    }
+    server.kill().unwrap();
+}
