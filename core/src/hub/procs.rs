@@ -11,6 +11,7 @@ use super::objects::{Answer, Caller, Outgoing, Waiter};
 use super::timers::{Target, Timers};
 use super::{Hub, Role, Token};
 use crate::sys;
+use crate::wire::names_ops::{Reason, SignalMsg};
 use crate::wire::proto::{
     ChildInit, ExitInfo, FromHub, HubError, Joined, Method, Outcome, ProcId, ProcInfo, ProcState, SpawnReq, TaskSpec,
     ToForkServer, Value, Wait, ROOT_PROC,
@@ -54,6 +55,8 @@ struct Entry {
     /// (issue 11, start_timeout) Its starter stopped waiting (timeout, interrupt) before the
     /// child was forked: it is hidden, and killed as soon as its pid is known.
     abandoned: bool,
+    /// (issue 12) A link killed it before the hub knew its pid: killed when the pid is known.
+    kill_on_pid: bool,
     /// (issue 11 item 19) Its starter dropped its handle: forget it once it has ended.
     unowned: bool,
     /// `send_timeout`s waiting for room in this mailbox, in order, with their mail.
@@ -63,6 +66,9 @@ struct Entry {
     mailbox_bytes: usize,
     /// The connection that receives this process's mail as it arrives.
     mailbox_sub: Option<Token>,
+    /// Monitor and link signals held until the process subscribes (bounded by its monitors
+    /// and links, see `objects::registry`).
+    signals: VecDeque<SignalMsg>,
 }
 
 impl Entry {
@@ -78,11 +84,13 @@ impl Entry {
             joiners: Vec::new(),
             spawn_waiters: Vec::new(),
             abandoned: false,
+            kill_on_pid: false,
             unowned: false,
             send_waiters: VecDeque::new(),
             mailbox: VecDeque::new(),
             mailbox_bytes: 0,
             mailbox_sub: None,
+            signals: VecDeque::new(),
         }
     }
 }
@@ -180,6 +188,7 @@ impl ProcTable {
                 e.gone = true;
                 e.mailbox.clear();
                 e.mailbox_bytes = 0;
+                e.signals.clear();
                 true
             }
             _ => false,
@@ -223,12 +232,21 @@ impl ProcTable {
         }
     }
 
-    pub fn exited(&mut self, p: ProcId, exit: ExitInfo, timers: &mut Timers, replies: &mut Vec<Outgoing>) {
-        let Some(e) = self.map.get_mut(&p) else { return };
+    /// Records how `p` ended and answers its joiners. Returns its pid and the reason the
+    /// first time (for monitors and links).
+    pub fn exited(
+        &mut self,
+        p: ProcId,
+        exit: ExitInfo,
+        timers: &mut Timers,
+        replies: &mut Vec<Outgoing>,
+    ) -> Option<(i32, Reason)> {
+        let e = self.map.get_mut(&p)?;
         if e.exit.is_some() {
-            return;
+            return None;
         }
         e.exit = Some(exit.clone());
+        let ended = (e.info.pid, reason_of(&exit, e.outcome.as_ref()));
         let joined = Joined {
             exit,
             outcome: e.outcome.clone(),
@@ -257,6 +275,78 @@ impl ProcTable {
         if had_joiners || self.map.get(&p).is_some_and(|e| e.hidden || e.unowned) {
             self.forget_if_done(p);
         }
+        Some(ended)
+    }
+
+    /// The description of `p`, if the hub still knows it.
+    pub fn info(&self, p: ProcId) -> Option<&ProcInfo> {
+        self.map.get(&p).map(|e| &e.info)
+    }
+
+    /// The logical parent of `p`.
+    pub fn parent_of(&self, p: ProcId) -> Option<ProcId> {
+        self.map.get(&p).map(|e| e.parent)
+    }
+
+    /// How `p` ended, if it has and the hub still remembers.
+    pub fn ended_reason(&self, p: ProcId) -> Option<Reason> {
+        let e = self.map.get(&p)?;
+        e.exit.as_ref().map(|x| reason_of(x, e.outcome.as_ref()))
+    }
+
+    /// A process the hub remembers with this pid, live or ended (the live one first).
+    pub fn any_by_pid(&self, pid: i32) -> Option<ProcId> {
+        if pid <= 0 {
+            return None;
+        }
+        self.by_pid(pid).or_else(|| {
+            self.map
+                .iter()
+                .filter(|(_, e)| e.info.pid == pid)
+                .map(|(p, _)| *p)
+                .max()
+        })
+    }
+
+    /// Can `p` still take part in a link or take a name (not dead to the hub, not ended)? A
+    /// fork-server child may run (and register itself) a moment before the hub learns its
+    /// pid from the fork server: it is live all the same.
+    pub fn is_live(&self, p: ProcId) -> bool {
+        self.map.get(&p).is_some_and(|e| !e.gone && e.exit.is_none())
+    }
+
+    /// The fork server's connection, if one runs.
+    pub fn forkserver_conn(&self) -> Option<Token> {
+        self.forkserver.map(|(_, t)| t)
+    }
+
+    /// A signal for `to`: the connection to push it on now, or `None` if it was held for the
+    /// process's first receive (or dropped: `to` has ended).
+    pub fn signal_for(&mut self, to: ProcId, sig: SignalMsg) -> Option<(Token, SignalMsg)> {
+        let e = self.map.get_mut(&to)?;
+        if e.gone || e.exit.is_some() {
+            return None;
+        }
+        match e.mailbox_sub {
+            Some(t) => Some((t, sig)),
+            None => {
+                e.signals.push_back(sig);
+                None
+            }
+        }
+    }
+
+    /// How many signals are held for `p` (it has not received yet).
+    pub fn held_signals(&self, p: ProcId) -> usize {
+        self.map.get(&p).map_or(0, |e| e.signals.len())
+    }
+
+    /// Signals held for `p` (taken at its subscription, after its mail).
+    pub fn take_signals(&mut self, p: ProcId) -> Vec<SignalMsg> {
+        self.map
+            .get_mut(&p)
+            .map(|e| e.signals.drain(..).collect())
+            .unwrap_or_default()
     }
 
     pub fn join(&mut self, who: Caller, p: ProcId, wait: Wait, now: Instant, timers: &mut Timers) -> Answer {
@@ -280,6 +370,18 @@ impl ProcTable {
         let timer = timers.arm(now, wait, Target::Join(p), who.conn, who.id);
         e.joiners.push(Waiter { who, timer });
         Answer::Parked
+    }
+
+    /// SIGKILL for `p` now, or as soon as its pid is known (a fork-server child that runs
+    /// before the fork server's report of its pid is read): a link's kill is never lost.
+    pub fn kill_now_or_at_pid(&mut self, p: ProcId) -> Result<Value, HubError> {
+        if let Some(e) = self.map.get_mut(&p) {
+            if e.info.pid <= 0 && e.exit.is_none() {
+                e.kill_on_pid = true;
+                return Ok(Value::Unit);
+            }
+        }
+        self.signal(p, sys::signal::SIGKILL)
     }
 
     pub fn signal(&mut self, p: ProcId, sig: i32) -> Result<Value, HubError> {
@@ -415,7 +517,7 @@ impl ProcTable {
         }
         e.info.pid = pid;
         self.by_pid.insert(pid, child);
-        if e.abandoned && e.spawn_waiters.is_empty() {
+        if (e.abandoned && e.spawn_waiters.is_empty()) || e.kill_on_pid {
             // Nobody holds a handle to it: it must not run (its end is reported as usual).
             let _ = sys::proc::send_signal(pid, sys::signal::SIGKILL);
         }
@@ -535,6 +637,16 @@ impl ProcTable {
         if p != ROOT_PROC && self.map.get(&p).is_some_and(|e| e.exit.is_some() && e.gone) {
             self.map.remove(&p);
         }
+    }
+}
+
+/// The reason a monitor or link reports, from what the hub knows: a panic if the worker
+/// reported one, else the OS's status.
+fn reason_of(exit: &ExitInfo, outcome: Option<&Outcome>) -> Reason {
+    match (outcome, exit) {
+        (Some(Outcome::Panicked(r)), _) => Reason::Panicked(r.clone()),
+        (_, ExitInfo::Exited(c)) => Reason::Exited(*c),
+        (_, ExitInfo::Signaled(s)) => Reason::Signaled(*s),
     }
 }
 
