@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::error::ConditionError;
-use super::lock::{acquire_on, release_held, release_on, Acq, Held};
-use super::{call, call_unbounded, current_thread_id, expect_u64, my_pid, new_cond_key, sync_reply, unexpected};
+use super::lock::{acquire_on, owned_by_me, release_held, release_on, Acq, Held};
+use super::{
+    call, call_unbounded, cast, current_thread_id, expect_u64, my_pid, new_cond_key, sync_reply, unexpected,
+};
 use super::{Lock, RLock};
 use crate::runtime::handle::ObjRef;
 use crate::wire::proto::Wait;
@@ -189,7 +191,16 @@ impl Condition {
         Ok(result)
     }
 
-    fn notify_inner(&self, n: u32) -> Result<u64, ConditionError> {
+    /// Sends the notification. When the shared word says that this thread owns the lock, it is
+    /// one-way (`CondSignal`): this thread's later calls (its `wait`, say) travel on the same
+    /// connection behind it, so their order holds, and the hub serves it perhaps just after
+    /// the release that follows (a pure CAS): a waiter that starts waiting in between may be
+    /// woken by it too. Otherwise it is a call (`CondNotify`), which reports `NotOwner`.
+    fn notify_inner(&self, n: u32) -> Result<(), ConditionError> {
+        if owned_by_me(&self.lock, self.recursive) {
+            cast(&self.lock, SyncOp::CondSignal { cond: self.key, n });
+            return Ok(());
+        }
         let op = SyncOp::CondNotify {
             cond: self.key,
             thread: current_thread_id(),
@@ -197,7 +208,7 @@ impl Condition {
         };
         match call(&self.lock, op, Wait::Forever)? {
             crate::wire::proto::Value::Sync(SyncReply::Fault(SyncFault::NotOwner)) => Err(ConditionError::NotOwner),
-            v => Ok(expect_u64(v)?),
+            v => expect_u64(v).map(|_| ()).map_err(ConditionError::from),
         }
     }
 
@@ -209,12 +220,12 @@ impl Condition {
 
     /// Wakes up to `n` waiters, oldest first.
     pub fn notify_n(&self, n: u32) -> Result<(), ConditionError> {
-        self.notify_inner(n).map(|_| ())
+        self.notify_inner(n)
     }
 
     /// Wakes every waiter.
     pub fn notify_all(&self) -> Result<(), ConditionError> {
-        self.notify_inner(u32::MAX).map(|_| ())
+        self.notify_inner(u32::MAX)
     }
 }
 

@@ -330,6 +330,13 @@ pub(super) fn release_held(obj: &ObjRef, recursive: bool, h: Held) {
     );
 }
 
+/// Does the shared word say that the calling thread owns the lock? `false` without the fast
+/// path (then only the hub knows).
+pub(super) fn owned_by_me(obj: &ObjRef, recursive: bool) -> bool {
+    let Some((s, proc, _)) = fast(obj, recursive) else { return false };
+    owner_of(s.word.load(Ordering::Acquire)) == Some((proc, token_thread(current_thread_id())))
+}
+
 fn locked_on(obj: &ObjRef, recursive: bool) -> Result<bool, CallError> {
     if let Some(s) = arena::slot(obj, kind(recursive)) {
         let w = s.word.load(Ordering::Acquire);

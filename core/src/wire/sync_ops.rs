@@ -168,6 +168,16 @@ pub enum SyncOp {
     BarrierAbort,
     /// Barrier: its state. Replies [`SyncReply::BarrierState`].
     BarrierState,
+    /// Condition, one-way: wake up to `n` waiters. Sent by a thread that saw itself as the
+    /// lock's owner in the shared word, *without* a reply and without an ownership check in the
+    /// hub: its release (a plain CAS) may reach the word before the hub serves this. Misuse
+    /// can only wake waiters early (a spurious wake-up), which condition waits allow.
+    CondSignal {
+        /// Which condition.
+        cond: CondKey,
+        /// How many.
+        n: u32,
+    },
 }
 
 /// The owner of a lock, as the hub knows it.

@@ -51,6 +51,8 @@
 //!   `wait == Never` (Python's `wait(0)`) frees the lock and queues for it again at once.
 //! - `CondNotify { cond, n }`: the caller must own the lock; moves up to `n` live waiters of
 //!   `cond`, oldest first, to the acquirers. They get the lock after the notifier releases it.
+//! - `CondSignal { cond, n }` (one-way): the same without the ownership check, from a client
+//!   that saw itself as the owner in the shared word; its release may have happened already.
 //!
 //! # Death
 //! - A dead process's parked acquirers and condition waiters are dropped.
@@ -453,6 +455,11 @@ impl LockObj {
         if !Self::is_owner(self.word(), who.proc, thread) {
             return fault(SyncFault::NotOwner);
         }
+        Ok(Value::U64(self.wake_cond(cx, cond, n)))
+    }
+
+    /// Moves up to `n` live waiters of `cond`, oldest first, to the acquirers; how many.
+    fn wake_cond(&mut self, cx: &mut Cx<'_>, cond: CondKey, n: u32) -> u64 {
         let mut moved = Vec::new();
         if let Some(q) = self.conds.get_mut(&cond) {
             while moved.len() < n as usize {
@@ -468,7 +475,7 @@ impl LockObj {
         for (w, saved) in moved {
             self.reacquire(cx, w, saved, true);
         }
-        Ok(Value::U64(woken))
+        woken
     }
 
     fn state(&self) -> SyncReply {
@@ -522,6 +529,7 @@ impl Object for LockObj {
                 wait,
             } => self.cond_wait(cx, who, cond, thread, pid, wait),
             SyncOp::CondNotify { cond, thread, n } => Answer::Now(self.cond_notify(cx, who, cond, thread, n)),
+            SyncOp::CondSignal { cond, n } => Answer::Now(Ok(Value::U64(self.wake_cond(cx, cond, n)))),
             _ => Answer::Now(Err(HubError::WrongKind)),
         }
     }
