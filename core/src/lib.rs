@@ -98,7 +98,8 @@ pub mod wire;
 mod wire;
 
 pub use error::{
-    AskError, CallError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError, StartMethodError,
+    AskError, CallError, CloseError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError,
+    StartMethodError,
 };
 pub use mailbox::{mailbox, Addr, Mailbox, ReplyTo};
 /// Makes a function, or a type's `fn run(self)`, the body of a child process.
