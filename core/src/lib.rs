@@ -229,6 +229,7 @@ pub mod __private {
     pub use linkme;
     pub use serde;
 
+    pub use crate::manager::{make_shared, ErasedShared, SharedEntry, SHARED_TYPES};
     pub use crate::runtime::registry::{RunError, WorkerEntry, WORKERS};
     use crate::Task;
 
