@@ -237,3 +237,35 @@ fn garbage_in_the_servers_mailbox_is_skipped() {
     assert_eq!(c.call(CounterCall::Add(2)).unwrap(), (2, 1));
     m.shutdown().unwrap();
 }
+
+/// The example `examples/manager_custom.rs` runs and prints what its header promises.
+/// `cargo test` builds the examples next to the test binaries; when only this test file was
+/// built (`cargo test --test manager_custom`) the example is not there and this says so.
+#[test]
+fn the_manager_custom_example_runs() {
+    let exe = std::env::current_exe().unwrap();
+    let Some(example) = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("examples").join("manager_custom"))
+        .filter(|p| p.exists())
+    else {
+        eprintln!("examples/manager_custom is not built (run the whole `cargo test`); not run");
+        return;
+    };
+    let out = std::process::Command::new(example).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(&lines[..2], ["7", "56"], "{stdout}");
+    assert!(
+        stdout.contains("div(1, 0) failed in the server: attempt to divide by zero"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("3 processes recorded 3000 words"), "{stdout}");
+    assert!(stdout.contains("after shutdown: ManagerGone"), "{stdout}");
+}
