@@ -189,7 +189,7 @@ fn too_many_descriptors_in_one_task_are_refused() {
         ends.push(b);
         keep.push(a);
     }
-    let err = pool.apply(count_ends(ends.drain(..).collect())).unwrap_err();
+    let err = pool.apply(count_ends(std::mem::take(&mut ends))).unwrap_err();
     match &err {
         PoolError::TooManyDescriptors { count, max } => {
             assert_eq!((*count, *max), (MAX_FDS_PER_MSG + 1, MAX_FDS_PER_MSG))

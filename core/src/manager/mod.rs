@@ -96,7 +96,7 @@ pub use list::List;
 pub use namespace::Namespace;
 pub use set::SetProxy;
 #[doc(hidden)]
-pub use shared::{make_shared, ErasedShared, SharedEntry, SHARED_TYPES};
+pub use shared::{make_shared, ErasedShared, MakeShared, SharedEntry, SHARED_TYPES};
 pub use shared::{Proxy, ProxyError, Registered, SharedObject};
 pub use value::ValueProxy;
 

@@ -194,13 +194,17 @@ pub(crate) enum ServerMsg {
     },
 }
 
+/// Decodes a registered type's initial value into a served object.
+#[doc(hidden)]
+pub type MakeShared = fn(&[u8]) -> Result<Box<dyn ErasedShared>, String>;
+
 /// A registered type, type-erased for the server.
 #[doc(hidden)]
 pub struct SharedEntry {
     /// `module::path::Type`.
     pub name: &'static str,
     /// Decodes the initial value.
-    pub make: fn(&[u8]) -> Result<Box<dyn ErasedShared>, String>,
+    pub make: MakeShared,
 }
 
 /// A served object, type-erased.

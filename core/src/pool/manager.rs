@@ -30,12 +30,15 @@ const FAST: Duration = Duration::from_millis(1);
 /// deadlock with a manager blocked writing chunks.
 const MAX_QUEUED_BYTES: usize = 64 * 1024;
 
+/// The initializer: worker name, encoded arguments, and the descriptors they carry.
+pub(crate) type Init = (String, ByteBuf, Arc<Vec<OwnedFd>>);
+
 /// The settings the manager needs.
 pub(crate) struct Config {
     pub processes: usize,
     /// The initializer: worker name, encoded arguments, and the descriptors they carry
     /// (duplicated for each worker).
-    pub init: Option<(String, ByteBuf, Arc<Vec<OwnedFd>>)>,
+    pub init: Option<Init>,
     pub maxtasks: u64,
     pub method: StartMethod,
     pub grace: Duration,

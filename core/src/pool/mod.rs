@@ -335,7 +335,7 @@ star_fn!(A, B, C, D, E, G, H, I);
 #[derive(Debug)]
 pub struct PoolBuilder {
     processes: Option<usize>,
-    init: Option<Result<(String, ByteBuf, Arc<Vec<OwnedFd>>), PoolError>>,
+    init: Option<Result<manager::Init, PoolError>>,
     maxtasks: Option<usize>,
     method: Option<StartMethod>,
     grace: Duration,

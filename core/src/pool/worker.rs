@@ -98,9 +98,12 @@ fn take_u32(b: &mut &[u8]) -> Option<usize> {
     Some(u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize)
 }
 
+/// Each task of a chunk: its encoded arguments and how many descriptors they carry.
+type ChunkTasks<'a> = Vec<(&'a [u8], usize)>;
+
 /// Reads a chunk message: the worker name and each task's arguments with its number of
 /// descriptors.
-fn parse_chunk(mut b: &[u8]) -> Option<(&str, Vec<(&[u8], usize)>)> {
+fn parse_chunk(mut b: &[u8]) -> Option<(&str, ChunkTasks<'_>)> {
     let h = take(&mut b, 2)?;
     let nlen = u16::from_le_bytes([h[0], h[1]]) as usize;
     let name = std::str::from_utf8(take(&mut b, nlen)?).ok()?;

@@ -764,6 +764,9 @@ impl<T> Process<T> {
     /// // p.is_alive(); // error[E0382]: borrow of moved value: `p`
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    // The error hands the handle back (the crate's rule for errors that take a value); boxing
+    // it would make `Err(CloseError::Running(p))` a box to unpack at every call site.
+    #[allow(clippy::result_large_err)]
     pub fn close(self) -> Result<ExitStatus, CloseError<T>> {
         match self.poll_end(Wait::Never) {
             Ok(()) | Err(JoinError::Timeout) | Err(JoinError::Interrupted) => {}
