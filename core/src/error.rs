@@ -125,7 +125,7 @@ impl From<CallError> for ProcessError {
 /// close it again.
 ///
 /// # Example
-/// ```no_run
+/// ```
 /// use multiproc::{CloseError, Process};
 ///
 /// #[multiproc::worker]

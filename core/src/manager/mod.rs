@@ -196,7 +196,7 @@ impl Manager {
     /// unregistered type does not compile.
     ///
     /// # Example
-    /// ```no_run
+    /// ```
     /// use multiproc::manager::{Manager, ProxyError, SharedObject};
     /// use serde::{Deserialize, Serialize};
     ///

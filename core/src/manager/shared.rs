@@ -31,7 +31,7 @@ use crate::wire::manager_ops::GroupKey;
 /// [`register_shared!`](crate::register_shared) next to this impl.
 ///
 /// # Example
-/// ```no_run
+/// ```
 /// use multiproc::manager::{Manager, SharedObject};
 /// use serde::{Deserialize, Serialize};
 ///
@@ -357,7 +357,7 @@ pub(crate) fn stop_server(m: &Manager) {
 /// argument, in a queue or a mailbox message; every copy calls the same object.
 ///
 /// # Example
-/// ```no_run
+/// ```
 /// use multiproc::manager::{Manager, Proxy, SharedObject};
 /// use multiproc::Process;
 /// use serde::{Deserialize, Serialize};

@@ -127,22 +127,22 @@ impl<T> Waitable for Process<T> {
 /// so `wait` and [`ProcessInfo::is_alive`] never disagree.
 ///
 /// # Example
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use multiproc::{parent_process, pipe, wait, Connection, Process, Waitable};
 ///
 /// /// Serves requests until the parent dies or the pipe closes.
 /// #[multiproc::worker]
-/// fn server(conn: Connection<u32>) -> &'static str {
+/// fn server(conn: Connection<u32>) -> String {
 ///     let parent = parent_process().expect("a child has a parent");
 ///     loop {
 ///         let objs: [&dyn Waitable; 2] = [&conn, &parent];
 ///         let ready = wait(&objs, None).expect("wait");
 ///         if ready.contains(&1) {
-///             return "parent died";
+///             return "parent died".into();
 ///         }
 ///         if conn.recv().is_err() {
-///             return "pipe closed";
+///             return "pipe closed".into();
 ///         }
 ///     }
 /// }

@@ -277,7 +277,7 @@ impl ProcessInfo {
     /// died"), pass it to [`wait`](crate::wait): a `ProcessInfo` is [`Waitable`](crate::Waitable).
     ///
     /// # Example
-    /// ```no_run
+    /// ```
     /// use multiproc::{parent_process, Process};
     ///
     /// #[multiproc::worker]
@@ -299,7 +299,7 @@ impl ProcessInfo {
     /// the answer for good.
     ///
     /// # Example
-    /// ```no_run
+    /// ```
     /// use multiproc::Process;
     ///
     /// #[multiproc::worker]
