@@ -269,3 +269,30 @@ fn the_manager_custom_example_runs() {
     assert!(stdout.contains("3 processes recorded 3000 words"), "{stdout}");
     assert!(stdout.contains("after shutdown: ManagerGone"), "{stdout}");
 }
+
+#[derive(Serialize, Deserialize)]
+struct Blob;
+
+impl SharedObject for Blob {
+    type Call = usize;
+    type Reply = String;
+    fn call(&mut self, n: usize) -> String {
+        "x".repeat(n)
+    }
+}
+multiproc::register_shared!(Blob);
+
+/// A reply larger than a frame fails that call with a message that says so (never a caller
+/// waiting for an answer that cannot be sent); the server goes on.
+#[test]
+fn a_reply_over_the_frame_limit_fails_that_call_only() {
+    let m = Manager::new().unwrap();
+    let b = m.shared(Blob).unwrap();
+    let big = multiproc::runtime::max_frame_size() + 1;
+    match b.call_timeout(big, LONG) {
+        Err(ProxyError::Codec(why)) => assert!(why.contains("maximum frame size"), "{why}"),
+        other => panic!("{:?}", other.map(|s| s.len())),
+    }
+    assert_eq!(b.call(3).unwrap(), "xxx");
+    m.shutdown().unwrap();
+}

@@ -307,12 +307,28 @@ pub(crate) fn object_server(manager: Manager) {
                         },
                     }
                 };
-                let _ = reply.send(&r);
+                let _ = reply.send(&fit_reply(r));
             }
         }
         if gone {
             return;
         }
+    }
+}
+
+/// A reply too large for one frame would never reach the caller (who would wait for the
+/// server's death): it becomes a `Codec` failure that says so.
+fn fit_reply(r: Result<ByteBuf, Failure>) -> Result<ByteBuf, Failure> {
+    // Room for the reply slot's own framing around the bytes.
+    const SLACK: usize = 1024;
+    let max = crate::runtime::max_frame_size().saturating_sub(SLACK);
+    match r {
+        Ok(b) if b.len() > max => Err(Failure::Codec(format!(
+            "the reply is {} bytes, over the maximum frame size ({max} bytes usable); return less, or pass \
+             large data through shared memory (multiproc::shm::Array)",
+            b.len()
+        ))),
+        other => other,
     }
 }
 

@@ -342,17 +342,14 @@ impl<T> Connection<T> {
                 skip = 0;
             }
             let attach = if sent == 0 { fds } else { &[] };
+            if !attach.is_empty() && !sys::fd::is_unix_socket(self.fd.as_fd()) {
+                return Err(not_unix());
+            }
             match sys::io::send_vectored(self.fd.as_fd(), &slices, attach) {
                 Ok(n) => sent += n,
                 Err(Errno::EAGAIN) if deadline.is_some() => return Err(self.timed_out(sent)),
                 Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => return Err(PipeSendError::Closed),
-                Err(Errno::EINVAL | Errno::EOPNOTSUPP) if !attach.is_empty() => {
-                    return Err(PipeSendError::Encode(
-                        "the message carries descriptors (a Connection, a shared-memory Array or Value), \
-                         and only a Unix-socket connection can carry them (not TCP); nothing was sent"
-                            .into(),
-                    ))
-                }
+                Err(Errno::EINVAL | Errno::EOPNOTSUPP) if !attach.is_empty() => return Err(not_unix()),
                 Err(e) => return Err(PipeSendError::Io(e)),
             }
         }
@@ -709,6 +706,15 @@ fn encode_msg<T: Serialize>(
     buf[start..at].copy_from_slice(&(len as u32 | FD_FLAG).to_le_bytes());
     fds.extend(got);
     Ok(())
+}
+
+/// Descriptors on a socket that cannot carry them (TCP).
+fn not_unix() -> PipeSendError {
+    PipeSendError::Encode(
+        "the message carries descriptors (a Connection, a shared-memory Array or Value), and only a \
+         Unix-socket connection can carry them (not TCP); nothing was sent"
+            .into(),
+    )
 }
 
 /// One write may carry at most [`sys::io::MAX_FDS_PER_MSG`] descriptors.
