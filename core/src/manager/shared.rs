@@ -354,6 +354,13 @@ pub(crate) fn server_for(m: &Manager) -> Result<Addr<ServerMsg>, ProxyError> {
     Ok(addr)
 }
 
+/// Drops this process's record of a server of `m` that turned out to be dead.
+fn forget_server(m: &Manager, pid: i32) {
+    let key = m.key;
+    let mut servers = SERVERS.lock().unwrap_or_else(|p| p.into_inner());
+    servers.retain(|(k, p)| !(*k == key && p.pid() == pid));
+}
+
 /// Stops this process's server for `m` (at `Manager::shutdown`), if it started one.
 pub(crate) fn stop_server(m: &Manager) {
     let key = m.key;
@@ -440,22 +447,33 @@ impl<T: Registered> Proxy<T> {
         if m.is_shutdown().map_err(|e| ProxyError::Call(e.to_string()))? {
             return Err(ProxyError::ManagerGone);
         }
-        let server = server_for(m)?;
-        let init = rmp_serde::to_vec(&init).map_err(|e| ProxyError::Codec(e.to_string()))?;
-        let r: Result<u64, Failure> = server
-            .ask(|reply| ServerMsg::Create {
+        let init = ByteBuf::from(rmp_serde::to_vec(&init).map_err(|e| ProxyError::Codec(e.to_string()))?);
+        // A server that has just died may still look alive to the hub for a moment (its
+        // connection closed, its exit not reaped yet): forget it and start another, once.
+        let mut attempts = 2;
+        loop {
+            let server = server_for(m)?;
+            let asked = server.ask(|reply| ServerMsg::Create {
                 type_name: T::NAME.to_string(),
-                init: ByteBuf::from(init),
+                init: init.clone(),
                 reply,
-            })
-            .map_err(|e| ask_error(m, e))?;
-        let obj = r?;
-        Ok(Proxy {
-            server,
-            obj,
-            manager: m.clone(),
-            _t: PhantomData,
-        })
+            });
+            match asked.map_err(|e| ask_error(m, e)) {
+                Err(ProxyError::ServerGone(_)) if attempts > 1 => {
+                    attempts -= 1;
+                    forget_server(m, server.pid());
+                }
+                Err(e) => return Err(e),
+                Ok(r) => {
+                    return Ok(Proxy {
+                        server,
+                        obj: r?,
+                        manager: m.clone(),
+                        _t: PhantomData,
+                    })
+                }
+            }
+        }
     }
 
     /// Calls the object's [`SharedObject::call`] in the server and returns its reply.
