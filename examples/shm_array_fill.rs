@@ -1,18 +1,42 @@
-//! Showcase (issue 6): a shared-memory `Array<f64>` filled in parallel, summed by the parent.
+//! Showcase (issues 6 and 15): a shared-memory `Array<f64>` filled in parallel by a `Pool`,
+//! summed by the parent.
 //!
-//! The issue asks for a Pool; multiproc's Pool is a separate piece of work not merged yet, so
-//! `WORKERS` plain processes each fill a contiguous chunk. The array lives in anonymous shared
-//! memory (memfd): each child maps the same pages, computes its chunk, and copies it in with
-//! one bulk `write` under the array's lock (a single lock round trip per child; the chunks do
-//! not overlap, so `a.get_obj().write(..)` without the lock would be correct too), and the
-//! parent reads the whole array back.
+//! A `Pool` of `WORKERS` processes runs one task per contiguous chunk; each task gets the
+//! array as an argument (its descriptor travels with the task on the worker's pipe, as a
+//! Python `Array` passed to `pool.starmap` does). The array lives in anonymous shared memory
+//! (memfd): each worker maps the same pages, computes its chunk, and copies it in with one
+//! bulk `write` under the array's lock (a single lock round trip per task; the chunks do not
+//! overlap, so `a.get_obj().write(..)` without the lock would be correct too), and the parent
+//! reads the whole array back.
+//!
+//! The Python original (Python can pass the array only through the initializer: as a task
+//! argument it raises "SynchronizedArray objects should only be shared between processes
+//! through inheritance"; here both ways work, see `tests/pool_descriptors.rs`):
+//!
+//! ```python
+//! from multiprocessing import Array, Pool
+//! import math
+//!
+//! def init(arr):
+//!     global a
+//!     a = arr
+//!
+//! def fill(start, end):
+//!     a[start:end] = [math.sin(i) ** 2 for i in range(start, end)]
+//!
+//! if __name__ == "__main__":
+//!     a = Array("d", N)
+//!     with Pool(WORKERS, initializer=init, initargs=(a,)) as pool:
+//!         pool.starmap(fill, chunks)
+//!     print(sum(a[:]))
+//! ```
 //!
 //! Run: `cargo run --release --example shm_array_fill`
 
 use std::time::Instant;
 
+use multiproc::pool::Pool;
 use multiproc::shm::Array;
-use multiproc::Process;
 
 const N: usize = 1_000_000;
 const WORKERS: usize = 4;
@@ -29,15 +53,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let a = Array::<f64>::zeroed(N)?;
     let per = N.div_ceil(WORKERS);
-    let mut procs = Vec::new();
-    for w in 0..WORKERS {
-        let (start, end) = (w * per, ((w + 1) * per).min(N));
-        procs.push((start, end, Process::new(fill(a.clone(), start, end)).start()?));
-    }
-    for (start, end, p) in &mut procs {
-        let pid = p.join()?;
+    let chunks: Vec<(usize, usize)> = (0..WORKERS).map(|w| (w * per, ((w + 1) * per).min(N))).collect();
+    let pool = Pool::new(WORKERS)?;
+    // One task per chunk, each with the array as an argument (chunksize 1: one per worker).
+    let pids = pool.starmap_chunked(fill, chunks.iter().map(|&(s, e)| (a.clone(), s, e)), 1)?;
+    for ((start, end), pid) in chunks.iter().zip(&pids) {
         println!("process {pid} filled [{start}, {end})");
     }
+    pool.close();
+    pool.join()?;
     let total: f64 = a.to_vec()?.iter().sum();
     let expect: f64 = (0..N).map(|i| (i as f64).sin().powi(2)).sum();
     println!("sum of {N} elements = {total:.6} (computed in one process: {expect:.6})");

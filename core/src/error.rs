@@ -118,6 +118,68 @@ impl From<CallError> for ProcessError {
     }
 }
 
+/// Why [`Process::close`](crate::Process::close) refused; the process handle is handed back.
+///
+/// Python's `close()` raises `ValueError: Cannot close a process while it is still running`;
+/// here the handle comes back in the error, so that the caller can `join` or `terminate` it and
+/// close it again.
+///
+/// # Example
+/// ```
+/// use multiproc::{CloseError, Process};
+///
+/// #[multiproc::worker]
+/// fn nap() {
+///     std::thread::sleep(std::time::Duration::from_secs(5));
+/// }
+///
+/// let p = Process::new(nap()).start()?;
+/// let mut p = match p.close() {
+///     Err(CloseError::Running(p)) => p, // still running: we get it back
+///     other => panic!("{other:?}"),
+/// };
+/// p.terminate()?;
+/// let _ = p.join();
+/// p.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(thiserror::Error)]
+pub enum CloseError<T> {
+    /// The process is still running: `join()` or `terminate()` it first.
+    #[error("cannot close a process while it is still running; join() or terminate() it first")]
+    Running(crate::Process<T>),
+    /// The hub could not be asked how the process ended.
+    #[error("cannot close the process: {error}")]
+    Call {
+        /// Why the hub could not answer.
+        error: CallError,
+        /// The process handle, unchanged.
+        process: crate::Process<T>,
+    },
+}
+
+impl<T> CloseError<T> {
+    /// The process handle that could not be closed.
+    pub fn into_process(self) -> crate::Process<T> {
+        match self {
+            CloseError::Running(p) | CloseError::Call { process: p, .. } => p,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for CloseError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseError::Running(p) => f.debug_tuple("Running").field(p).finish(),
+            CloseError::Call { error, process } => f
+                .debug_struct("Call")
+                .field("error", error)
+                .field("process", process)
+                .finish(),
+        }
+    }
+}
+
 /// Why [`Process::join`](crate::Process::join) did not return the worker's value.
 ///
 /// # Example

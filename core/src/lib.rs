@@ -99,7 +99,8 @@ pub mod wire;
 mod wire;
 
 pub use error::{
-    AskError, CallError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError, StartMethodError,
+    AskError, CallError, CloseError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError,
+    StartMethodError,
 };
 pub use mailbox::{mailbox, Addr, Incoming, Mailbox, ReplyTo};
 /// Makes a function, or a type's `fn run(self)`, the body of a child process.
@@ -233,6 +234,7 @@ pub mod __private {
     pub use linkme;
     pub use serde;
 
+    pub use crate::manager::{make_shared, ErasedShared, SharedEntry, SHARED_TYPES};
     pub use crate::runtime::registry::{RunError, WorkerEntry, WORKERS};
     use crate::Task;
 

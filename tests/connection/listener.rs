@@ -578,3 +578,41 @@ fn address_parsing() {
     let a = Address::Unix("/tmp/y".into());
     assert_eq!(a.to_string().parse::<Address>().unwrap(), a);
 }
+
+/// A `Connection` sent inside a message travels with its descriptor on a Unix-socket
+/// connection, and is refused with a clear error on TCP (which cannot carry descriptors);
+/// either way the connection goes on.
+#[test]
+fn descriptors_travel_on_unix_connections_and_are_refused_on_tcp() {
+    for addr in [Address::unix_temp().unwrap(), Address::tcp_loopback()] {
+        let tcp = matches!(addr, Address::Tcp(_));
+        let listener = Listener::builder().authkey("k").bind(addr).unwrap();
+        let at = listener.address().clone();
+        let t = std::thread::spawn(move || {
+            Client::builder()
+                .authkey("k")
+                .connect::<(String, Option<multiproc::Connection<u8>>)>(&at)
+                .unwrap()
+        });
+        let server = listener
+            .accept_timeout::<(String, Option<multiproc::Connection<u8>>)>(Duration::from_secs(20))
+            .unwrap();
+        let client = t.join().unwrap();
+        let (mine, theirs) = multiproc::pipe::<u8>().unwrap();
+        match client.send(&("with an end".into(), Some(theirs))) {
+            Ok(()) => {
+                assert!(!tcp, "a descriptor went over TCP");
+                let (_, end) = server.recv_timeout(Duration::from_secs(10)).unwrap();
+                end.unwrap().send(&7).unwrap();
+                assert_eq!(mine.recv_timeout(Duration::from_secs(10)).unwrap(), 7);
+            }
+            Err(e) => {
+                assert!(tcp, "refused on a Unix socket: {e}");
+                assert!(e.to_string().contains("not TCP"), "{e}");
+            }
+        }
+        client.send(&("plain".into(), None)).unwrap();
+        let (m, none) = server.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!((m.as_str(), none.is_none()), ("plain", true));
+    }
+}

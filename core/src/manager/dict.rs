@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{decode_copy, decode_moved, encode, show_key, unexpected, ManagerError, Number, Proxy};
+use super::{decode_copy, decode_moved, encode, show_key, unexpected, ManagerError, Number, RawProxy};
 use crate::runtime::handle::ObjRef;
 use crate::wire::manager_ops::{ManagerOp, ManagerReply};
 use crate::wire::proto::Value;
@@ -41,7 +41,7 @@ use crate::wire::proto::Value;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Dict<K, V> {
-    p: Proxy,
+    p: RawProxy,
     _t: PhantomData<Types<K, V>>,
 }
 
@@ -52,7 +52,7 @@ type Types<K, V> = fn(K, V) -> (K, V);
 impl<K, V> Dict<K, V> {
     pub(super) fn from_obj(obj: ObjRef) -> Self {
         Dict {
-            p: Proxy { obj },
+            p: RawProxy { obj },
             _t: PhantomData,
         }
     }
@@ -90,7 +90,7 @@ impl<K, V> Serialize for Dict<K, V> {
 impl<'de, K, V> Deserialize<'de> for Dict<K, V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Dict {
-            p: Proxy::deserialize(d)?,
+            p: RawProxy::deserialize(d)?,
             _t: PhantomData,
         })
     }

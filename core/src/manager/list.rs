@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{decode_copy, decode_moved, encode, ManagerError, Proxy};
+use super::{decode_copy, decode_moved, encode, ManagerError, RawProxy};
 use crate::runtime::handle::ObjRef;
 use crate::wire::manager_ops::ManagerOp;
 
@@ -39,14 +39,14 @@ use crate::wire::manager_ops::ManagerOp;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct List<T> {
-    p: Proxy,
+    p: RawProxy,
     _t: PhantomData<fn(T) -> T>,
 }
 
 impl<T> List<T> {
     pub(super) fn from_obj(obj: ObjRef) -> Self {
         List {
-            p: Proxy { obj },
+            p: RawProxy { obj },
             _t: PhantomData,
         }
     }
@@ -84,7 +84,7 @@ impl<T> Serialize for List<T> {
 impl<'de, T> Deserialize<'de> for List<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(List {
-            p: Proxy::deserialize(d)?,
+            p: RawProxy::deserialize(d)?,
             _t: PhantomData,
         })
     }

@@ -86,6 +86,7 @@ mod error;
 mod list;
 mod namespace;
 mod set;
+mod shared;
 mod value;
 
 pub use array::ArrayProxy;
@@ -94,6 +95,9 @@ pub use error::ManagerError;
 pub use list::List;
 pub use namespace::Namespace;
 pub use set::SetProxy;
+#[doc(hidden)]
+pub use shared::{make_shared, ErasedShared, MakeShared, SharedEntry, SHARED_TYPES};
+pub use shared::{Proxy, ProxyError, Registered, SharedObject};
 pub use value::ValueProxy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -166,9 +170,72 @@ impl Manager {
     /// again does nothing. Fails with `ManagerGone` only if the hub itself is gone.
     pub fn shutdown(&self) -> Result<(), ManagerError> {
         match self.group.call(ObjOp::Manager(ManagerOp::Shutdown), None)? {
-            Value::Unit => Ok(()),
+            Value::Unit => {
+                // A server of shared objects started here ends now (one started by another
+                // process sees the shutdown at its next call, or within a moment when idle).
+                shared::stop_server(self);
+                Ok(())
+            }
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Places `obj` in this Manager's server process and returns a typed proxy to it
+    /// (Python's `BaseManager.register(typeid, callable)` then `manager.typeid(...)`). See
+    /// [`SharedObject`] for how calls are served.
+    ///
+    /// **The server** is a daemonic child of the calling process, started on the first
+    /// `shared` call made through this Manager in this process; later objects join it. Calls
+    /// are served one at a time, in arrival order. The server ends when the Manager is shut
+    /// down, or when the process that started it ends; calls on its objects then fail with
+    /// [`ProxyError::ManagerGone`] or [`ProxyError::ServerGone`] (never a hang: each call is a
+    /// reply slot in the hub that fails when the server dies). Objects live as long as their
+    /// server (they are not reference counted).
+    ///
+    /// The type must be registered ([`register_shared!`](crate::register_shared)); an
+    /// unregistered type does not compile.
+    ///
+    /// # Example
+    /// ```
+    /// use multiproc::manager::{Manager, ProxyError, SharedObject};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Stack(Vec<u32>);
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// enum Op {
+    ///     Push(u32),
+    ///     Pop,
+    /// }
+    ///
+    /// impl SharedObject for Stack {
+    ///     type Call = Op;
+    ///     type Reply = Option<u32>;
+    ///     fn call(&mut self, op: Op) -> Option<u32> {
+    ///         match op {
+    ///             Op::Push(x) => {
+    ///                 self.0.push(x);
+    ///                 None
+    ///             }
+    ///             Op::Pop => Some(self.0.pop().expect("pop from an empty stack")),
+    ///         }
+    ///     }
+    /// }
+    /// multiproc::register_shared!(Stack);
+    ///
+    /// let m = Manager::new()?;
+    /// let s = m.shared(Stack(Vec::new()))?;
+    /// s.call(Op::Push(1))?;
+    /// assert_eq!(s.call(Op::Pop)?, Some(1));
+    /// // A panic fails that call only, with its message.
+    /// assert!(matches!(s.call(Op::Pop), Err(ProxyError::Panicked(m)) if m.contains("empty stack")));
+    /// m.shutdown()?;
+    /// assert!(matches!(s.call(Op::Pop), Err(ProxyError::ManagerGone)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shared<T: Registered>(&self, obj: T) -> Result<Proxy<T>, ProxyError> {
+        Proxy::create(self, obj)
     }
 
     /// Has [`shutdown`](Manager::shutdown) been called (by any process)?
@@ -443,11 +510,11 @@ fn decode_moved<T: DeserializeOwned>(b: &[u8]) -> Result<T, ManagerError> {
 
 /// The untyped core of every proxy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-struct Proxy {
+struct RawProxy {
     obj: ObjRef,
 }
 
-impl Proxy {
+impl RawProxy {
     /// One operation; a refusal becomes its error.
     fn op(&self, op: ManagerOp) -> Result<Value, ManagerError> {
         let v = self.obj.call(ObjOp::Manager(op), runtime::deadline_of(Wait::Forever))?;

@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{decode_copy, decode_moved, encode, ManagerError, Proxy};
+use super::{decode_copy, decode_moved, encode, ManagerError, RawProxy};
 use crate::runtime::handle::ObjRef;
 use crate::wire::manager_ops::ManagerOp;
 
@@ -34,12 +34,12 @@ use crate::wire::manager_ops::ManagerOp;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Namespace {
-    p: Proxy,
+    p: RawProxy,
 }
 
 impl Namespace {
     pub(super) fn from_obj(obj: ObjRef) -> Self {
-        Namespace { p: Proxy { obj } }
+        Namespace { p: RawProxy { obj } }
     }
 
     /// A copy of field `name`, or `None` if it is not set.

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{decode_copy, decode_moved, encode, ManagerError, Number, Proxy};
+use super::{decode_copy, decode_moved, encode, ManagerError, Number, RawProxy};
 use crate::runtime::handle::ObjRef;
 use crate::wire::manager_ops::ManagerOp;
 
@@ -34,14 +34,14 @@ use crate::wire::manager_ops::ManagerOp;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ValueProxy<T> {
-    p: Proxy,
+    p: RawProxy,
     _t: PhantomData<fn(T) -> T>,
 }
 
 impl<T> ValueProxy<T> {
     pub(super) fn from_obj(obj: ObjRef) -> Self {
         ValueProxy {
-            p: Proxy { obj },
+            p: RawProxy { obj },
             _t: PhantomData,
         }
     }
@@ -79,7 +79,7 @@ impl<T> Serialize for ValueProxy<T> {
 impl<'de, T> Deserialize<'de> for ValueProxy<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(ValueProxy {
-            p: Proxy::deserialize(d)?,
+            p: RawProxy::deserialize(d)?,
             _t: PhantomData,
         })
     }

@@ -1,5 +1,6 @@
 //! One end of a pipe: a stream socket carrying frames (`u32` little-endian length + body).
 
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -13,7 +14,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::error::{PipeRecvError, PipeSendError};
 use crate::runtime::{self, fdpass};
 use crate::sys::{self, Errno};
-use crate::wire::{self, FrameDecoder, FrameError};
+use crate::wire::{self, FrameDecoder, FrameError, FD_FLAG};
+
+/// Descriptors received and not yet claimed by a message beyond which the connection stops
+/// keeping them (a peer sending descriptors nobody announced): they are closed, and messages
+/// that announce descriptors fail from then on.
+const MAX_UNCLAIMED_FDS: usize = 4 * sys::io::MAX_FDS_PER_MSG;
 
 /// In the root process, a blocking read wakes at least this often to notice Ctrl-C in interrupt
 /// mode (see [`crate::catch_interrupts`]).
@@ -34,6 +40,13 @@ struct Reader {
     /// The receive timeout currently set on the socket (`Some(None)`: none), or `None` if
     /// unknown.
     timeo: Option<Option<Duration>>,
+    /// Descriptors received (`SCM_RIGHTS`) and not yet claimed by the message that announced
+    /// them, in arrival order.
+    fds: VecDeque<OwnedFd>,
+    /// Descriptors were lost (the kernel truncated a batch: this process was out of
+    /// descriptors; or too many arrived unannounced): the ones still to come cannot be matched
+    /// to their messages, so a message announcing descriptors fails with a clear error.
+    fds_lost: bool,
 }
 
 /// How long one receive may wait.
@@ -144,9 +157,11 @@ impl<T> Connection<T> {
             max,
             _lease: lease,
             rd: Mutex::new(Reader {
-                dec: FrameDecoder::new(max),
+                dec: FrameDecoder::with_fd_flag(max),
                 eof: false,
                 timeo: None,
+                fds: VecDeque::new(),
+                fds_lost: false,
             }),
             wr: Mutex::new(Vec::new()),
             sndtimeo: Mutex::new(None),
@@ -179,9 +194,11 @@ impl<T> Connection<T> {
     /// otherwise: the buffered bytes would be lost).
     #[cfg_attr(not(feature = "connection"), allow(dead_code))]
     pub(crate) fn into_socket(self) -> Option<OwnedFd> {
-        if lock(&self.rd).dec.buffered() > 0 {
+        let rd = lock(&self.rd);
+        if rd.dec.buffered() > 0 || !rd.fds.is_empty() {
             return None;
         }
+        drop(rd);
         Some(self.fd)
     }
 
@@ -196,7 +213,7 @@ impl<T> Connection<T> {
         if !self.writable() {
             return Err(PipeSendError::WrongDirection);
         }
-        if bytes.len() > self.max || bytes.len() > u32::MAX as usize {
+        if bytes.len() > self.max || bytes.len() >= FD_FLAG as usize {
             return Err(PipeSendError::TooLarge {
                 len: bytes.len(),
                 max: self.max,
@@ -207,6 +224,58 @@ impl<T> Connection<T> {
         self.write_all(&[&header, bytes])
     }
 
+    /// [`send_bytes`](Self::send_bytes) with descriptors attached (`SCM_RIGHTS`; Python's
+    /// `reduction.send_handle`): the peer's
+    /// [`recv_bytes_with_fds_into`](Self::recv_bytes_with_fds_into) gets duplicates of them with
+    /// the message (the caller keeps its own). At most [`MAX_FDS_PER_MSG`](super::MAX_FDS_PER_MSG)
+    /// ([`PipeSendError::TooManyDescriptors`], nothing written); only on a Unix-socket
+    /// connection. Typed messages need none of this: a `Connection` or shared-memory object
+    /// inside a value given to [`send`](Self::send) travels the same way by itself.
+    ///
+    /// # Example
+    /// ```
+    /// use std::io::{Read, Seek, Write};
+    /// use std::os::fd::AsFd;
+    /// use multiproc::pipe;
+    ///
+    /// let (a, b) = pipe::<()>()?;
+    /// let mut file = tempfile_like()?;
+    /// a.send_bytes_with_fds(b"a file", &[file.as_fd()])?;
+    /// let (mut buf, mut fds) = (Vec::new(), Vec::new());
+    /// b.recv_bytes_with_fds_into(&mut buf, &mut fds)?;
+    /// assert_eq!((&buf[..], fds.len()), (&b"a file"[..], 1));
+    /// let mut same = std::fs::File::from(fds.pop().unwrap());
+    /// same.write_all(b"hello")?;
+    /// file.rewind()?;
+    /// let mut s = String::new();
+    /// file.read_to_string(&mut s)?;
+    /// assert_eq!(s, "hello");
+    /// # fn tempfile_like() -> std::io::Result<std::fs::File> {
+    /// #     let p = std::env::temp_dir().join(format!("mp-doc-{}", std::process::id()));
+    /// #     let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&p)?;
+    /// #     std::fs::remove_file(&p)?;
+    /// #     Ok(f)
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_bytes_with_fds(&self, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), PipeSendError> {
+        if fds.is_empty() {
+            return self.send_bytes(bytes);
+        }
+        if !self.writable() {
+            return Err(PipeSendError::WrongDirection);
+        }
+        check_fd_count(fds.len())?;
+        let len = bytes.len() + 4;
+        if len > self.max || len >= FD_FLAG as usize {
+            return Err(PipeSendError::TooLarge { len, max: self.max });
+        }
+        let header = (len as u32 | FD_FLAG).to_le_bytes();
+        let count = (fds.len() as u32).to_le_bytes();
+        let _w = lock(&self.wr);
+        self.write_all_until(&[&header, &count, bytes], None, fds)
+    }
+
     /// Sends several raw messages in one write where the socket takes it (boundaries are kept).
     pub fn send_bytes_many<'a>(&self, msgs: impl IntoIterator<Item = &'a [u8]>) -> Result<(), PipeSendError> {
         if !self.writable() {
@@ -215,7 +284,7 @@ impl<T> Connection<T> {
         let mut buf = lock(&self.wr);
         buf.clear();
         for m in msgs {
-            if m.len() > self.max || m.len() > u32::MAX as usize {
+            if m.len() > self.max || m.len() >= FD_FLAG as usize {
                 return Err(PipeSendError::TooLarge {
                     len: m.len(),
                     max: self.max,
@@ -231,11 +300,17 @@ impl<T> Connection<T> {
 
     /// Writes `parts` completely (one `sendmsg` when the socket takes it all).
     fn write_all(&self, parts: &[&[u8]]) -> Result<(), PipeSendError> {
-        self.write_all_until(parts, None)
+        self.write_all_until(parts, None, &[])
     }
 
-    /// [`write_all`](Self::write_all), giving up at `deadline` (see [`PipeSendError::Timeout`]).
-    fn write_all_until(&self, parts: &[&[u8]], deadline: Option<Instant>) -> Result<(), PipeSendError> {
+    /// [`write_all`](Self::write_all), giving up at `deadline` (see [`PipeSendError::Timeout`]),
+    /// with `fds` attached to the first byte.
+    fn write_all_until(
+        &self,
+        parts: &[&[u8]],
+        deadline: Option<Instant>,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), PipeSendError> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut sent = 0;
         while sent < total {
@@ -266,10 +341,15 @@ impl<T> Connection<T> {
                 slices.push(IoSlice::new(&p[skip..]));
                 skip = 0;
             }
-            match sys::io::send_vectored(self.fd.as_fd(), &slices, &[]) {
+            let attach = if sent == 0 { fds } else { &[] };
+            if !attach.is_empty() && !sys::fd::is_unix_socket(self.fd.as_fd()) {
+                return Err(not_unix());
+            }
+            match sys::io::send_vectored(self.fd.as_fd(), &slices, attach) {
                 Ok(n) => sent += n,
                 Err(Errno::EAGAIN) if deadline.is_some() => return Err(self.timed_out(sent)),
                 Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => return Err(PipeSendError::Closed),
+                Err(Errno::EINVAL | Errno::EOPNOTSUPP) if !attach.is_empty() => return Err(not_unix()),
                 Err(e) => return Err(PipeSendError::Io(e)),
             }
         }
@@ -291,7 +371,7 @@ impl<T> Connection<T> {
         if !self.writable() {
             return Err(PipeSendError::WrongDirection);
         }
-        if bytes.len() > self.max || bytes.len() > u32::MAX as usize {
+        if bytes.len() > self.max || bytes.len() >= FD_FLAG as usize {
             return Err(PipeSendError::TooLarge {
                 len: bytes.len(),
                 max: self.max,
@@ -299,42 +379,68 @@ impl<T> Connection<T> {
         }
         let header = (bytes.len() as u32).to_le_bytes();
         let _w = lock(&self.wr);
-        self.write_all_until(&[&header, bytes], Some(deadline_after(timeout)))
+        self.write_all_until(&[&header, bytes], Some(deadline_after(timeout)), &[])
     }
 
     // ----- receiving ----------------------------------------------------------------------
 
     /// Receives one raw message (Python's `recv_bytes`), blocking until it arrives.
     pub fn recv_bytes(&self) -> Result<Vec<u8>, PipeRecvError> {
-        self.recv_frame(Mode::Until(None), |b| b.to_vec())
+        self.recv_frame(Mode::Until(None), |b, _| b.to_vec())
     }
 
     /// [`recv_bytes`](Self::recv_bytes) with a deadline ([`PipeRecvError::Timeout`]).
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, PipeRecvError> {
-        self.recv_frame(mode_for(timeout), |b| b.to_vec())
+        self.recv_frame(mode_for(timeout), |b, _| b.to_vec())
     }
 
     /// A raw message if a whole one is waiting, else [`PipeRecvError::Empty`].
     pub fn try_recv_bytes(&self) -> Result<Vec<u8>, PipeRecvError> {
-        self.recv_frame(Mode::Try, |b| b.to_vec())
+        self.recv_frame(Mode::Try, |b, _| b.to_vec())
     }
 
     /// Receives one raw message into `buf` (cleared first) and returns its length; avoids an
     /// allocation per message.
     pub fn recv_bytes_into(&self, buf: &mut Vec<u8>) -> Result<usize, PipeRecvError> {
-        self.recv_frame(Mode::Until(None), |b| {
+        self.recv_frame(Mode::Until(None), |b, _| {
             buf.clear();
             buf.extend_from_slice(b);
             b.len()
         })
     }
 
-    /// [`recv_bytes_into`](Self::recv_bytes_into) if a whole message is waiting, else
-    /// [`PipeRecvError::Empty`].
-    pub(crate) fn try_recv_bytes_into(&self, buf: &mut Vec<u8>) -> Result<usize, PipeRecvError> {
-        self.recv_frame(Mode::Try, |b| {
+    /// [`recv_bytes_into`](Self::recv_bytes_into), also handing over the descriptors that came
+    /// with the message in `fds` (replaced; empty for a message sent without any). Python's
+    /// `reduction.recv_handle`. Example: [`send_bytes_with_fds`](Self::send_bytes_with_fds).
+    pub fn recv_bytes_with_fds_into(&self, buf: &mut Vec<u8>, fds: &mut Vec<OwnedFd>) -> Result<usize, PipeRecvError> {
+        self.recv_frame(Mode::Until(None), |b, got| {
             buf.clear();
             buf.extend_from_slice(b);
+            *fds = got;
+            b.len()
+        })
+    }
+
+    /// [`recv_bytes_with_fds_into`](Self::recv_bytes_with_fds_into) if a whole message is
+    /// waiting, else [`PipeRecvError::Empty`].
+    ///
+    /// ```
+    /// use multiproc::pipe::{pipe, PipeRecvError};
+    ///
+    /// let (a, _b) = pipe::<()>()?;
+    /// let (mut buf, mut fds) = (Vec::new(), Vec::new());
+    /// assert!(matches!(a.try_recv_bytes_with_fds_into(&mut buf, &mut fds), Err(PipeRecvError::Empty)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_recv_bytes_with_fds_into(
+        &self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<usize, PipeRecvError> {
+        self.recv_frame(Mode::Try, |b, got| {
+            buf.clear();
+            buf.extend_from_slice(b);
+            *fds = got;
             b.len()
         })
     }
@@ -378,16 +484,39 @@ impl<T> Connection<T> {
         rd.eof || (rd.dec.buffered() > 0 && rd.dec.wanted() == 0)
     }
 
-    fn recv_frame<R>(&self, mode: Mode, f: impl FnOnce(&[u8]) -> R) -> Result<R, PipeRecvError> {
+    /// Receives one frame and gives `f` its message and the descriptors that came with it.
+    fn recv_frame<R>(&self, mode: Mode, f: impl FnOnce(&[u8], Vec<OwnedFd>) -> R) -> Result<R, PipeRecvError> {
         if !self.readable() {
             return Err(PipeRecvError::WrongDirection);
         }
         let root = runtime::is_started_root();
         let watch = crate::InterruptWatch::new();
-        let mut rd = lock(&self.rd);
+        let mut guard = lock(&self.rd);
+        let rd = &mut *guard;
         loop {
-            match rd.dec.next_frame() {
-                Ok(Some(body)) => return Ok(f(body)),
+            match rd.dec.next_frame_flagged() {
+                Ok(Some((body, false))) => return Ok(f(body, Vec::new())),
+                Ok(Some((body, true))) => {
+                    // The message is consumed whatever happens to its descriptors.
+                    let Some((n, msg)) = body
+                        .split_first_chunk::<4>()
+                        .map(|(n, msg)| (u32::from_le_bytes(*n) as usize, msg))
+                    else {
+                        return Err(PipeRecvError::Decode(
+                            "a message announced descriptors but has no count".into(),
+                        ));
+                    };
+                    if rd.fds_lost || n > rd.fds.len() {
+                        rd.fds.clear();
+                        rd.fds_lost = true;
+                        return Err(PipeRecvError::Decode(format!(
+                            "the {n} descriptor(s) sent with this message did not arrive (this process ran out of \
+                             descriptors, or the peer sent descriptors it did not announce); the message was dropped"
+                        )));
+                    }
+                    let fds: Vec<OwnedFd> = rd.fds.drain(..n).collect();
+                    return Ok(f(msg, fds));
+                }
                 Ok(None) => {}
                 Err(FrameError::Oversized { len, max }) => return Err(PipeRecvError::TooLarge { len, max }),
                 Err(e) => return Err(PipeRecvError::Decode(e.to_string())),
@@ -420,9 +549,21 @@ impl<T> Connection<T> {
             }
             let want = rd.dec.wanted().clamp(64 * 1024, 4 << 20);
             let buf = rd.dec.spare(want);
-            match sys::io::recv_into(self.fd.as_fd(), buf, dont_wait) {
-                Ok(0) | Err(Errno::ECONNRESET) => rd.eof = true,
-                Ok(n) => rd.dec.commit(n),
+            match sys::io::recv_msg_with(self.fd.as_fd(), buf, dont_wait) {
+                Ok(got) if got.bytes == 0 => {
+                    rd.fds.extend(got.fds);
+                    rd.eof = true;
+                }
+                Ok(got) => {
+                    rd.dec.commit(got.bytes);
+                    rd.fds_lost |= got.truncated;
+                    rd.fds.extend(got.fds);
+                    if rd.fds.len() > MAX_UNCLAIMED_FDS {
+                        rd.fds.clear();
+                        rd.fds_lost = true;
+                    }
+                }
+                Err(Errno::ECONNRESET) => rd.eof = true,
                 Err(Errno::EAGAIN) => {
                     if dont_wait {
                         return Err(PipeRecvError::Empty);
@@ -466,8 +607,10 @@ impl<T: Serialize> Connection<T> {
         }
         let mut buf = lock(&self.wr);
         buf.clear();
-        encode_msg(&mut buf, msg, self.max)?;
-        let res = self.write_all(&[&buf[..]]);
+        let mut fds = Vec::new();
+        encode_msg(&mut buf, msg, self.max, &mut fds)?;
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+        let res = self.write_all_until(&[&buf[..]], None, &borrowed);
         shrink(&mut buf);
         res
     }
@@ -498,8 +641,10 @@ impl<T: Serialize> Connection<T> {
         let deadline = deadline_after(timeout);
         let mut buf = lock(&self.wr);
         buf.clear();
-        encode_msg(&mut buf, msg, self.max)?;
-        let res = self.write_all_until(&[&buf[..]], Some(deadline));
+        let mut fds = Vec::new();
+        encode_msg(&mut buf, msg, self.max, &mut fds)?;
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+        let res = self.write_all_until(&[&buf[..]], Some(deadline), &borrowed);
         shrink(&mut buf);
         res
     }
@@ -515,38 +660,90 @@ impl<T: Serialize> Connection<T> {
         }
         let mut buf = lock(&self.wr);
         buf.clear();
+        let mut fds = Vec::new();
         for m in msgs {
-            encode_msg(&mut buf, m, self.max)?;
+            encode_msg(&mut buf, m, self.max, &mut fds)?;
         }
-        let res = self.write_all(&[&buf[..]]);
+        // All the messages' descriptors ride on the first byte of the write; each message
+        // claims its own, in order.
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+        let res = self.write_all_until(&[&buf[..]], None, &borrowed);
         shrink(&mut buf);
         res
     }
 }
 
-fn encode_msg<T: Serialize>(buf: &mut Vec<u8>, msg: &T, max: usize) -> Result<(), PipeSendError> {
-    wire::encode_into(buf, msg, max).map_err(|e| match e {
+/// Appends one frame with `msg` to `buf`. Descriptors that the value attaches (a Connection,
+/// a shared-memory segment) are appended to `fds`, and the frame then says so ([`FD_FLAG`] and
+/// their number before the message).
+fn encode_msg<T: Serialize>(
+    buf: &mut Vec<u8>,
+    msg: &T,
+    max: usize,
+    fds: &mut Vec<OwnedFd>,
+) -> Result<(), PipeSendError> {
+    let start = buf.len();
+    let limit = max.min(FD_FLAG as usize - 1);
+    let (res, got) = fdpass::collect(|| wire::encode_into(buf, msg, limit));
+    res.map_err(|e| match e {
         FrameError::Oversized { len, max } => PipeSendError::TooLarge { len, max },
         other => PipeSendError::Encode(other.to_string()),
-    })
+    })?;
+    if got.is_empty() {
+        return Ok(());
+    }
+    let len = buf.len() - start - wire::HEADER_LEN + 4;
+    if len > limit {
+        buf.truncate(start);
+        return Err(PipeSendError::TooLarge { len, max });
+    }
+    if let Err(e) = check_fd_count(fds.len() + got.len()) {
+        buf.truncate(start);
+        return Err(e);
+    }
+    let at = start + wire::HEADER_LEN;
+    buf.splice(at..at, (got.len() as u32).to_le_bytes());
+    buf[start..at].copy_from_slice(&(len as u32 | FD_FLAG).to_le_bytes());
+    fds.extend(got);
+    Ok(())
+}
+
+/// Descriptors on a socket that cannot carry them (TCP).
+fn not_unix() -> PipeSendError {
+    PipeSendError::Encode(
+        "the message carries descriptors (a Connection, a shared-memory Array or Value), and only a \
+         Unix-socket connection can carry them (not TCP); nothing was sent"
+            .into(),
+    )
+}
+
+/// One write may carry at most [`sys::io::MAX_FDS_PER_MSG`] descriptors.
+fn check_fd_count(count: usize) -> Result<(), PipeSendError> {
+    if count > sys::io::MAX_FDS_PER_MSG {
+        return Err(PipeSendError::TooManyDescriptors {
+            count,
+            max: sys::io::MAX_FDS_PER_MSG,
+        });
+    }
+    Ok(())
 }
 
 impl<T: DeserializeOwned> Connection<T> {
     /// Receives the next message, blocking until one arrives. [`PipeRecvError::Eof`] once the
     /// other end is closed and everything it sent has been received.
     pub fn recv(&self) -> Result<T, PipeRecvError> {
-        self.recv_frame(Mode::Until(None), decode)?
+        self.recv_frame(Mode::Until(None), decode_with)?
     }
 
     /// The next message if a whole one is waiting, else [`PipeRecvError::Empty`].
     pub fn try_recv(&self) -> Result<T, PipeRecvError> {
-        self.recv_frame(Mode::Try, decode)?
+        self.recv_frame(Mode::Try, decode_with)?
     }
 
     /// Waits at most `timeout` for the next message ([`PipeRecvError::Timeout`]); a zero
     /// timeout does not wait (and reports `Empty`, as [`try_recv`](Self::try_recv)).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, PipeRecvError> {
-        self.recv_frame(mode_for(timeout), decode)?
+        self.recv_frame(mode_for(timeout), decode_with)?
     }
 
     /// An iterator over received messages; it ends at end of file, or at the first error
@@ -573,6 +770,14 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, PipeRecvError> {
     rmp_serde::from_slice(body).map_err(|e| PipeRecvError::Decode(e.to_string()))
 }
 
+/// Decodes a message with the descriptors that came with it available to its handles.
+fn decode_with<T: DeserializeOwned>(body: &[u8], fds: Vec<OwnedFd>) -> Result<T, PipeRecvError> {
+    if fds.is_empty() {
+        return decode(body);
+    }
+    fdpass::with_incoming(fds, || decode(body))
+}
+
 impl<T> AsFd for Connection<T> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -586,18 +791,23 @@ impl<T> AsFd for Connection<T> {
 impl<T> Serialize for Connection<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::Error;
-        let buffered = lock(&self.rd).dec.buffered();
-        if buffered > 0 {
+        let (buffered, fds) = {
+            let rd = lock(&self.rd);
+            (rd.dec.buffered(), rd.fds.len())
+        };
+        if buffered > 0 || fds > 0 {
             return Err(S::Error::custom(format!(
-                "this pipe Connection has {buffered} bytes received but not yet read; receive them before passing it on"
+                "this pipe Connection has {buffered} bytes (and {fds} descriptors) received but not yet read; \
+                 receive them before passing it on"
             )));
         }
         let dup =
             sys::fd::dup(self.fd.as_fd()).map_err(|e| S::Error::custom(format!("cannot duplicate the pipe: {e}")))?;
         let index = fdpass::attach(dup).ok_or_else(|| {
             S::Error::custom(
-                "a pipe Connection can only be sent to another process as a worker argument \
-                 (its descriptor travels next to the task); it cannot be put in a queue, a message or another format",
+                "a pipe Connection can be sent to another process as a worker argument, a Pool task argument or \
+                 inside a message on another pipe Connection (its descriptor travels next to the bytes); it cannot \
+                 go through a Queue, a mailbox, a Manager or another format (those carry bytes only)",
             )
         })?;
         (index, self.dir).serialize(s)
@@ -610,7 +820,8 @@ impl<'de, T> Deserialize<'de> for Connection<T> {
         let (index, dir) = <(u32, Direction)>::deserialize(d)?;
         let fd = fdpass::take(index).ok_or_else(|| {
             D::Error::custom(
-                "the descriptor of a pipe Connection did not arrive (it was not sent as a worker argument)",
+                "the descriptor of a pipe Connection did not arrive with the value (it was not sent as a worker or \
+                 Pool task argument, nor on a pipe Connection)",
             )
         })?;
         Ok(Connection::from_fd(fd, dir))
@@ -664,6 +875,62 @@ mod tests {
     fn serialising_outside_a_task_fails() {
         let (a, _b) = pair::<u8>(true).unwrap();
         let err = rmp_serde::to_vec(&a).unwrap_err().to_string();
-        assert!(err.contains("worker argument"), "{err}");
+        assert!(err.contains("worker argument, a Pool task argument"), "{err}");
+        assert!(err.contains("cannot go through a Queue"), "{err}");
+    }
+
+    #[test]
+    fn a_connection_travels_inside_a_message_on_another() {
+        let (a, b) = pair::<Vec<Connection<String>>>(true).unwrap();
+        let (x1, y1) = pair::<String>(true).unwrap();
+        let (x2, y2) = pair::<String>(true).unwrap();
+        // Plain messages around it keep their places.
+        a.send(&Vec::new()).unwrap();
+        a.send_many([&vec![y1], &vec![y2]]).unwrap();
+        assert!(b.recv().unwrap().is_empty());
+        let mut got = b.recv().unwrap();
+        got.extend(b.recv().unwrap());
+        assert_eq!(got.len(), 2);
+        x1.send(&"one".to_string()).unwrap();
+        got[1].send(&"back".to_string()).unwrap();
+        assert_eq!(got[0].recv().unwrap(), "one");
+        assert_eq!(x2.recv().unwrap(), "back");
+        // The raw form: descriptors with bytes.
+        let (r, w) = pair::<()>(true).unwrap();
+        let (p, q) = pair::<u8>(true).unwrap();
+        w.send_bytes_with_fds(b"hello", &[q.as_fd()]).unwrap();
+        w.send_bytes(b"plain").unwrap();
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        r.recv_bytes_with_fds_into(&mut buf, &mut fds).unwrap();
+        assert_eq!((&buf[..], fds.len()), (&b"hello"[..], 1));
+        let mut none = Vec::new();
+        r.try_recv_bytes_with_fds_into(&mut buf, &mut none).unwrap();
+        assert_eq!((&buf[..], none.len()), (&b"plain"[..], 0));
+        // The received descriptor is the same socket as `q`.
+        drop(q);
+        let q2 = Connection::<u8>::from_fd(fds.pop().unwrap(), Direction::Both);
+        p.send(&5).unwrap();
+        assert_eq!(q2.recv().unwrap(), 5);
+    }
+
+    #[test]
+    fn too_many_descriptors_are_refused_before_sending() {
+        let (a, b) = pair::<Vec<Connection<u8>>>(true).unwrap();
+        let mut ends = Vec::new();
+        for _ in 0..(sys::io::MAX_FDS_PER_MSG / 2 + 1) {
+            let (x, y) = pair::<u8>(true).unwrap();
+            ends.push(x);
+            ends.push(y);
+        }
+        match a.send(&ends) {
+            Err(PipeSendError::TooManyDescriptors { count, max }) => {
+                assert_eq!((count, max), (ends.len(), sys::io::MAX_FDS_PER_MSG))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(b.try_recv(), Err(PipeRecvError::Empty)));
+        ends.truncate(sys::io::MAX_FDS_PER_MSG);
+        a.send(&ends).unwrap();
+        assert_eq!(b.recv().unwrap().len(), sys::io::MAX_FDS_PER_MSG);
     }
 }

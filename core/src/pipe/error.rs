@@ -26,6 +26,15 @@ pub enum PipeSendError {
         /// The maximum in force.
         max: usize,
     },
+    /// The message carries more descriptors (Connections, shared-memory segments) than one
+    /// write may ([`MAX_FDS_PER_MSG`](crate::pipe::MAX_FDS_PER_MSG)). Nothing was written.
+    #[error("the message carries {count} descriptors, more than the {max} one message may carry; nothing was sent (send fewer Connections or shared-memory objects per message)")]
+    TooManyDescriptors {
+        /// How many the message (or batch) carries.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// This end is the reading end of a one-way pipe.
     #[error("this is the reading end of a one-way pipe; send on the writing end")]
     WrongDirection,

@@ -32,6 +32,11 @@ pub use connection::Connection;
 pub use error::{PipeRecvError, PipeSendError, WaitError};
 pub use wait::{wait, WaitSource, Waitable};
 
+/// The most descriptors one message (or one `send_many` batch) on a [`Connection`] may carry:
+/// each `Connection` and each shared-memory `Array`/`Value` in a message is one. Beyond it,
+/// `send` fails with [`PipeSendError::TooManyDescriptors`] and writes nothing.
+pub const MAX_FDS_PER_MSG: usize = crate::sys::io::MAX_FDS_PER_MSG;
+
 use crate::sys::Errno;
 
 /// Constructors of pipes.

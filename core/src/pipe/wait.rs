@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::error::WaitError;
 use super::Connection;
-use crate::process::Process;
+use crate::process::{Process, ProcessInfo};
 use crate::runtime;
 use crate::sys;
 
@@ -116,6 +116,57 @@ impl<T> Waitable for Process<T> {
             Ok(Some(fd)) if self.is_alive() => WaitSource::Confirm(fd, Box::new(move || !self.is_alive())),
             Ok(Some(_)) => WaitSource::Ready,
             // No pidfds, or the process is already gone (ESRCH): ask the hub.
+            _ => WaitSource::Check(Box::new(move || !self.is_alive())),
+        }
+    }
+}
+
+/// A process described by a [`ProcessInfo`] is ready when it has ended: the way for a child
+/// to wait on its parent (Python's `parent_process().sentinel` in `connection.wait`), or on
+/// any process it was told about. Watched as a [`Process`] is (a pidfd confirmed by the hub),
+/// so `wait` and [`ProcessInfo::is_alive`] never disagree.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use multiproc::{parent_process, pipe, wait, Connection, Process, Waitable};
+///
+/// /// Serves requests until the parent dies or the pipe closes.
+/// #[multiproc::worker]
+/// fn server(conn: Connection<u32>) -> String {
+///     let parent = parent_process().expect("a child has a parent");
+///     loop {
+///         let objs: [&dyn Waitable; 2] = [&conn, &parent];
+///         let ready = wait(&objs, None).expect("wait");
+///         if ready.contains(&1) {
+///             return "parent died".into();
+///         }
+///         if conn.recv().is_err() {
+///             return "pipe closed".into();
+///         }
+///     }
+/// }
+///
+/// let (mine, theirs) = pipe::<u32>()?;
+/// let mut p = Process::new(server(theirs)).start()?;
+/// mine.send(&1)?;
+/// drop(mine);
+/// assert_eq!(p.join()?, "pipe closed");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl Waitable for ProcessInfo {
+    fn wait_source(&self) -> WaitSource<'_> {
+        if self.pid() == sys::proc::getpid() {
+            // This process: it will not end while it waits.
+            return WaitSource::Check(Box::new(|| false));
+        }
+        if !self.is_alive() {
+            return WaitSource::Ready;
+        }
+        match sys::proc::pidfd_open(self.pid()) {
+            // Checked again now that the pidfd pins the pid (see `Process` above).
+            Ok(Some(fd)) if self.is_alive() => WaitSource::Confirm(fd, Box::new(move || !self.is_alive())),
+            Ok(Some(_)) => WaitSource::Ready,
             _ => WaitSource::Check(Box::new(move || !self.is_alive())),
         }
     }

@@ -44,9 +44,16 @@ pub enum PoolError {
     /// A task argument could not be serialised; nothing was scheduled.
     #[error("a task argument could not be serialised: {0}; nothing was scheduled")]
     Encode(String),
-    /// A task carries a file descriptor (a `Connection` argument); pool tasks cannot.
-    #[error("pool tasks cannot carry descriptors (Connection arguments); start a Process for that task instead")]
-    Descriptor,
+    /// A task (or the initializer) carries more descriptors (Connections, shared-memory
+    /// `Array`s and `Value`s) than one message to a worker may carry
+    /// ([`MAX_FDS_PER_MSG`](crate::pipe::MAX_FDS_PER_MSG)); nothing was scheduled.
+    #[error("a task carries {count} descriptors (Connections, shared-memory objects), more than the {max} one message to a worker may carry; nothing was scheduled")]
+    TooManyDescriptors {
+        /// How many the task carries.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A worker process (or its pipe) could not be started.
     #[error("a pool worker could not be started: {0}")]
     Start(String),

@@ -562,13 +562,14 @@ impl<R: DeserializeOwned + Send + 'static> IMap<R> {
                 let seq = self.submitted;
                 self.submitted += 1;
                 match seg {
-                    super::Segment::Run { count, body } => {
+                    super::Segment::Run { count, body, fds } => {
                         chunks.push(super::Chunk {
                             sink: self.inner.clone(),
                             seq,
                             start,
                             count,
                             body,
+                            fds,
                             deadline: None,
                         });
                         start += count;

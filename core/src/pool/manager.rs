@@ -3,13 +3,14 @@
 //! close and terminate.
 
 use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_bytes::ByteBuf;
 
 use super::error::PoolError;
-use super::worker::{parse_from_worker, pool_worker, FromWorker};
+use super::worker::{parse_from_worker, pool_worker, FromWorker, PassFd};
 use super::{Chunk, Shared};
 use crate::pipe::{wait, Connection, Pipe, WaitError, Waitable};
 use crate::process::{ExitStatus, Process, StartMethod};
@@ -29,10 +30,15 @@ const FAST: Duration = Duration::from_millis(1);
 /// deadlock with a manager blocked writing chunks.
 const MAX_QUEUED_BYTES: usize = 64 * 1024;
 
+/// The initializer: worker name, encoded arguments, and the descriptors they carry.
+pub(crate) type Init = (String, ByteBuf, Arc<Vec<OwnedFd>>);
+
 /// The settings the manager needs.
 pub(crate) struct Config {
     pub processes: usize,
-    pub init: Option<(String, ByteBuf)>,
+    /// The initializer: worker name, encoded arguments, and the descriptors they carry
+    /// (duplicated for each worker).
+    pub init: Option<Init>,
     pub maxtasks: u64,
     pub method: StartMethod,
     pub grace: Duration,
@@ -72,7 +78,20 @@ impl Worker {
 /// Starts one worker process with its pipe.
 pub(crate) fn start_worker(cfg: &Config) -> Result<Worker, PoolError> {
     let (mine, theirs) = Pipe::duplex::<()>().map_err(|e| PoolError::Start(e.to_string()))?;
-    let proc = Process::new(pool_worker(theirs, cfg.init.clone(), cfg.maxtasks))
+    let init = match &cfg.init {
+        None => None,
+        Some((name, args, fds)) => {
+            let mut dups = Vec::with_capacity(fds.len());
+            for f in fds.iter() {
+                let d = f
+                    .try_clone()
+                    .map_err(|e| PoolError::Start(format!("cannot duplicate an initializer descriptor: {e}")))?;
+                dups.push(PassFd(d));
+            }
+            Some((name.clone(), args.clone(), dups))
+        }
+    };
+    let proc = Process::new(pool_worker(theirs, init, cfg.maxtasks))
         .name("PoolWorker")
         .daemon(true)
         .ignore_sigint(true)
@@ -170,7 +189,8 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
             for s in w.in_flight.iter_mut().filter(|s| !s.sent) {
                 // A failed send means the worker is gone: end of file will follow, and the
                 // unsent chunk is requeued then.
-                if w.conn.send_bytes(&s.chunk.body).is_err() {
+                let fds: Vec<BorrowedFd<'_>> = s.chunk.fds.iter().map(|f| f.as_fd()).collect();
+                if w.conn.send_bytes_with_fds(&s.chunk.body, &fds).is_err() {
                     break;
                 }
                 s.sent = true;

@@ -64,6 +64,7 @@ mod worker;
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -74,7 +75,7 @@ use serde_bytes::ByteBuf;
 pub use error::PoolError;
 pub use job::{AsyncResult, Callbacks, IMap, MapResult};
 
-use crate::pipe::{Connection, Pipe};
+use crate::pipe::{Connection, Pipe, MAX_FDS_PER_MSG};
 use crate::process::{cpu_count, get_start_method, IntoTask, StartMethod, Task};
 use job::{Fixed, Sink};
 use worker::ChunkBuf;
@@ -99,6 +100,9 @@ pub(crate) struct Chunk {
     pub count: usize,
     /// The message for the worker (see `worker.rs`).
     pub body: Vec<u8>,
+    /// The descriptors its tasks' arguments carry, in task order (sent with `body`; kept
+    /// until the chunk is done, so a chunk requeued after a worker's death can be sent again).
+    pub fds: Vec<OwnedFd>,
     /// How long the chunk may run before its worker is killed.
     pub deadline: Option<Duration>,
 }
@@ -116,40 +120,51 @@ impl Chunk {
 
 /// Tasks grouped for sending: a chunk to run, or an item that failed before scheduling.
 pub(crate) enum Segment {
-    Run { count: usize, body: Vec<u8> },
-    Fail { err: PoolError },
+    Run {
+        count: usize,
+        body: Vec<u8>,
+        fds: Vec<OwnedFd>,
+    },
+    Fail {
+        err: PoolError,
+    },
 }
 
 /// Groups tasks into chunks of at most `chunksize` consecutive tasks of one worker function;
 /// a task that cannot be sent becomes a `Fail` segment of its own.
 pub(crate) fn segments<R>(tasks: impl IntoIterator<Item = Task<R>>, chunksize: usize) -> Vec<Segment> {
     let mut out = Vec::new();
-    let mut cur: Option<(&'static str, ChunkBuf)> = None;
-    let flush = |cur: &mut Option<(&'static str, ChunkBuf)>, out: &mut Vec<Segment>| {
-        if let Some((_, buf)) = cur.take() {
+    let mut cur: Option<(&'static str, ChunkBuf, Vec<OwnedFd>)> = None;
+    let flush = |cur: &mut Option<(&'static str, ChunkBuf, Vec<OwnedFd>)>, out: &mut Vec<Segment>| {
+        if let Some((_, buf, fds)) = cur.take() {
             let (body, count) = buf.finish();
-            out.push(Segment::Run { count, body });
+            out.push(Segment::Run { count, body, fds });
         }
     };
     for t in tasks {
         let (name, args, fds) = t.into_parts();
-        let item = if !fds.is_empty() {
-            Err(PoolError::Descriptor)
+        let item = if fds.len() > MAX_FDS_PER_MSG {
+            Err(PoolError::TooManyDescriptors {
+                count: fds.len(),
+                max: MAX_FDS_PER_MSG,
+            })
         } else {
             args.map_err(PoolError::Encode)
         };
         match item {
             Ok(a) => {
-                if let Some((w, buf)) = &mut cur {
-                    if *w == name && buf.len() < chunksize {
-                        buf.push(&a);
+                if let Some((w, buf, have)) = &mut cur {
+                    // A chunk's descriptors travel in one message: at most MAX_FDS_PER_MSG.
+                    if *w == name && buf.len() < chunksize && have.len() + fds.len() <= MAX_FDS_PER_MSG {
+                        buf.push(&a, fds.len());
+                        have.extend(fds);
                         continue;
                     }
                 }
                 flush(&mut cur, &mut out);
                 let mut buf = ChunkBuf::new(name);
-                buf.push(&a);
-                cur = Some((name, buf));
+                buf.push(&a, fds.len());
+                cur = Some((name, buf, fds));
             }
             Err(err) => {
                 flush(&mut cur, &mut out);
@@ -320,7 +335,7 @@ star_fn!(A, B, C, D, E, G, H, I);
 #[derive(Debug)]
 pub struct PoolBuilder {
     processes: Option<usize>,
-    init: Option<Result<(String, ByteBuf), PoolError>>,
+    init: Option<Result<manager::Init, PoolError>>,
     maxtasks: Option<usize>,
     method: Option<StartMethod>,
     grace: Duration,
@@ -338,10 +353,13 @@ impl PoolBuilder {
     /// returns [`PoolError::InitializerFailed`].
     pub fn initializer<K: IntoTask>(mut self, task: K) -> Self {
         let (name, args, fds) = task.into_task().into_parts();
-        self.init = Some(if !fds.is_empty() {
-            Err(PoolError::Descriptor)
+        self.init = Some(if fds.len() > MAX_FDS_PER_MSG {
+            Err(PoolError::TooManyDescriptors {
+                count: fds.len(),
+                max: MAX_FDS_PER_MSG,
+            })
         } else {
-            args.map(|a| (name.to_owned(), ByteBuf::from(a)))
+            args.map(|a| (name.to_owned(), ByteBuf::from(a), Arc::new(fds)))
                 .map_err(PoolError::Encode)
         });
         self
@@ -538,13 +556,14 @@ impl Pool {
         for (seq, seg) in segs.into_iter().enumerate() {
             match seg {
                 Segment::Fail { err } => return Err(err),
-                Segment::Run { count, body } => {
+                Segment::Run { count, body, fds } => {
                     chunks.push(Chunk {
                         sink: fixed.clone(),
                         seq,
                         start,
                         count,
                         body,
+                        fds,
                         deadline,
                     });
                     start += count;

@@ -11,15 +11,21 @@
 //! starting it (killed while idle, say) is therefore run elsewhere, never failed; and a busy
 //! worker pays no extra message.
 
+use std::os::fd::OwnedFd;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_bytes::ByteBuf;
 
 use super::error::PoolError;
 use crate::pipe::Connection;
+use crate::runtime::fdpass;
 
 // The messages are a compact binary layout rather than MessagePack envelopes, so that a chunk
 // is built by appending each task's encoded arguments once and read back without copying:
 //
-//   chunk:  name_len: u16 LE, name, count: u32 LE, then per task: len: u32 LE, args
+//   chunk:  name_len: u16 LE, name, count: u32 LE, then per task: len: u32 LE, nfds: u32 LE,
+//           args (the task's descriptors, `nfds` of them, travel with the message, in task
+//           order: SCM_RIGHTS on the pipe, at most MAX_FDS_PER_MSG per chunk)
 //   done:   0u8, count: u32 LE, then per task: kind: u8, len: u32 LE, bytes
 //           (kind 0: the encoded result; 1: a panic, MessagePack (message, location);
 //            2: a failure message, UTF-8;
@@ -59,8 +65,10 @@ impl ChunkBuf {
         }
     }
 
-    pub fn push(&mut self, args: &[u8]) {
+    /// Appends a task whose arguments carry `nfds` descriptors (sent with the chunk).
+    pub fn push(&mut self, args: &[u8], nfds: usize) {
         self.body.extend_from_slice(&(args.len() as u32).to_le_bytes());
+        self.body.extend_from_slice(&(nfds as u32).to_le_bytes());
         self.body.extend_from_slice(args);
         self.count += 1;
     }
@@ -90,18 +98,50 @@ fn take_u32(b: &mut &[u8]) -> Option<usize> {
     Some(u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize)
 }
 
-/// Reads a chunk message: the worker name and each task's arguments.
-fn parse_chunk(mut b: &[u8]) -> Option<(&str, Vec<&[u8]>)> {
+/// Each task of a chunk: its encoded arguments and how many descriptors they carry.
+type ChunkTasks<'a> = Vec<(&'a [u8], usize)>;
+
+/// Reads a chunk message: the worker name and each task's arguments with its number of
+/// descriptors.
+fn parse_chunk(mut b: &[u8]) -> Option<(&str, ChunkTasks<'_>)> {
     let h = take(&mut b, 2)?;
     let nlen = u16::from_le_bytes([h[0], h[1]]) as usize;
     let name = std::str::from_utf8(take(&mut b, nlen)?).ok()?;
     let count = take_u32(&mut b)?;
-    let mut args = Vec::with_capacity(count.min(b.len() / 4));
+    let mut args = Vec::with_capacity(count.min(b.len() / 8));
     for _ in 0..count {
         let len = take_u32(&mut b)?;
-        args.push(take(&mut b, len)?);
+        let nfds = take_u32(&mut b)?;
+        args.push((take(&mut b, len)?, nfds));
     }
     Some((name, args))
+}
+
+/// A descriptor as a worker argument: it travels next to the task (`SCM_RIGHTS`, see
+/// `runtime::fdpass`), a duplicate each time it is serialised. The initializer's descriptors
+/// reach every worker this way.
+pub(crate) struct PassFd(pub OwnedFd);
+
+impl Serialize for PassFd {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let dup = self
+            .0
+            .try_clone()
+            .map_err(|e| S::Error::custom(format!("cannot duplicate a descriptor: {e}")))?;
+        let index = fdpass::attach(dup).ok_or_else(|| S::Error::custom("a descriptor outside a task"))?;
+        index.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PassFd {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let index = u32::deserialize(d)?;
+        fdpass::take(index)
+            .map(PassFd)
+            .ok_or_else(|| D::Error::custom("a descriptor of the initializer did not arrive"))
+    }
 }
 
 /// A message from a worker, read without copying the results.
@@ -190,8 +230,9 @@ fn fit_report(out: &mut Vec<u8>, max: usize) {
 }
 
 /// Runs every task of a chunk through the registered worker, catching panics, and writes the
-/// `done` message into `out`.
-fn run_chunk(name: &str, args: &[&[u8]], out: &mut Vec<u8>) {
+/// `done` message into `out`. `fds` are the chunk's descriptors, handed to the tasks in order
+/// (each gets as many as it announced).
+fn run_chunk(name: &str, args: &[(&[u8], usize)], fds: Vec<OwnedFd>, out: &mut Vec<u8>) {
     out.clear();
     out.push(DONE);
     out.extend_from_slice(&(args.len() as u32).to_le_bytes());
@@ -204,8 +245,22 @@ fn run_chunk(name: &str, args: &[&[u8]], out: &mut Vec<u8>) {
             return;
         }
     };
-    for a in args {
-        match crate::__private::run_caught(entry, a) {
+    let mut fds = fds.into_iter();
+    for &(a, nfds) in args {
+        let mine: Vec<OwnedFd> = fds.by_ref().take(nfds).collect();
+        if mine.len() < nfds {
+            let why = format!(
+                "{nfds} descriptor(s) of this task did not arrive in the worker (it may be out of descriptors)"
+            );
+            push_outcome(out, FAILED, why.as_bytes());
+            continue;
+        }
+        let ran = if mine.is_empty() {
+            crate::__private::run_caught(entry, a)
+        } else {
+            fdpass::with_incoming(mine, || crate::__private::run_caught(entry, a))
+        };
+        match ran {
             Ok(Ok(bytes)) => push_outcome(out, OK, &bytes),
             Ok(Err(e)) => push_outcome(out, FAILED, e.0.as_bytes()),
             Err(report) => {
@@ -220,10 +275,11 @@ fn run_chunk(name: &str, args: &[&[u8]], out: &mut Vec<u8>) {
 /// (end of file) or `maxtasks` chunks have run. Started with SIGINT ignored and panics
 /// reported rather than printed.
 #[crate::worker]
-pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf)>, maxtasks: u64) {
+pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf, Vec<PassFd>)>, maxtasks: u64) {
     let mut out = Vec::new();
-    if let Some((worker, args)) = init {
-        run_chunk(&worker, &[&args], &mut out);
+    if let Some((worker, args, fds)) = init {
+        let fds: Vec<OwnedFd> = fds.into_iter().map(|f| f.0).collect();
+        run_chunk(&worker, &[(&args, fds.len())], fds, &mut out);
         let failure = match parse_from_worker(&out) {
             Some(FromWorker::Done(mut v, _)) => match v.pop() {
                 Some(Ok(_)) => None,
@@ -244,12 +300,13 @@ pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf)>,
         }
     }
     let mut buf = Vec::new();
+    let mut fds = Vec::new();
     let mut done = 0u64;
     // `buf` already holds the next chunk, read before the previous `done` was sent.
     let mut have_next = false;
     loop {
         if !have_next {
-            if conn.recv_bytes_into(&mut buf).is_err() {
+            if conn.recv_bytes_with_fds_into(&mut buf, &mut fds).is_err() {
                 // End of file: the pool closed our pipe (close, terminate, or the parent died).
                 return;
             }
@@ -258,14 +315,14 @@ pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf)>,
             }
         }
         match parse_chunk(&buf) {
-            Some((name, args)) => run_chunk(name, &args, &mut out),
+            Some((name, args)) => run_chunk(name, &args, std::mem::take(&mut fds), &mut out),
             // Cannot happen with our own parent; exit rather than guess a task count.
             None => return,
         }
         done += 1;
         let last = maxtasks > 0 && done >= maxtasks;
         // If the next chunk is already here, it starts now, and this `done` says so.
-        have_next = !last && conn.try_recv_bytes_into(&mut buf).is_ok();
+        have_next = !last && conn.try_recv_bytes_with_fds_into(&mut buf, &mut fds).is_ok();
         if have_next {
             out[0] = DONE_NEXT_STARTED;
         }

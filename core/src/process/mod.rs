@@ -15,7 +15,7 @@ use serde_bytes::ByteBuf;
 
 pub use task::{IntoTask, Task};
 
-use crate::error::{CallError, JoinError, ProcessError, SendError, StartMethodError};
+use crate::error::{CallError, CloseError, JoinError, ProcessError, SendError, StartMethodError};
 use crate::mailbox::Addr;
 use crate::runtime::{self, bootstrap};
 use crate::sys;
@@ -251,6 +251,76 @@ impl ProcessInfo {
     /// The process's address, for sending it messages of type `M`.
     pub fn addr<M>(&self) -> Addr<M> {
         Addr::new(self.info.proc, self.info.pid)
+    }
+
+    /// The hub's record of the process: `Ok(Some(exit))` once it has ended, `Ok(None)` while it
+    /// runs, `Err(())` when the hub no longer knows it (it ended, and its starter has joined it
+    /// or dropped its handle) or cannot be reached (the root has exited: every process of the
+    /// program has ended with it).
+    fn hub_state(&self) -> Result<Option<ExitInfo>, ()> {
+        if self.info.pid == sys::proc::getpid() {
+            return Ok(None);
+        }
+        match runtime::call(Op::ProcState(self.info.proc), None) {
+            Ok(Value::State(s)) => Ok(s.exit),
+            _ => Err(()),
+        }
+    }
+
+    /// Is the process still running? Asks the hub (one round trip), so it works for any
+    /// description: [`parent_process`] (Python's `parent_process().is_alive()`), an entry of
+    /// [`active_children`], or [`Process::info`]. The calling process is always alive; a
+    /// process the hub has forgotten (it ended and was joined) is not, nor is the root once it
+    /// has exited.
+    ///
+    /// To *wait* for a process described here (a child blocking on "a message or my parent
+    /// died"), pass it to [`wait`](crate::wait): a `ProcessInfo` is [`Waitable`](crate::Waitable).
+    ///
+    /// # Example
+    /// ```
+    /// use multiproc::{parent_process, Process};
+    ///
+    /// #[multiproc::worker]
+    /// fn watch_parent() -> bool {
+    ///     parent_process().map_or(false, |p| p.is_alive())
+    /// }
+    ///
+    /// let mut p = Process::new(watch_parent()).start()?;
+    /// assert!(p.join()?); // the root was alive while the child asked
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        matches!(self.hub_state(), Ok(None))
+    }
+
+    /// Python's `exitcode`: `None` while the process runs, else its exit code (1 after a
+    /// panic) or `-N` when it was killed by signal `N`. Also `None` when the hub no longer
+    /// remembers how it ended (see [`is_alive`](Self::is_alive)); the [`Process`] handle keeps
+    /// the answer for good.
+    ///
+    /// # Example
+    /// ```
+    /// use multiproc::Process;
+    ///
+    /// #[multiproc::worker]
+    /// fn fail() {
+    ///     std::process::exit(3);
+    /// }
+    ///
+    /// let p = Process::new(fail()).start()?;
+    /// let info = p.info();
+    /// while info.is_alive() {
+    ///     std::thread::sleep(std::time::Duration::from_millis(10));
+    /// }
+    /// assert_eq!(info.exitcode(), Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn exitcode(&self) -> Option<i32> {
+        match self.hub_state() {
+            Ok(Some(ExitInfo::Exited(c))) => Some(c),
+            Ok(Some(ExitInfo::Signaled(s))) => Some(-s),
+            _ => None,
+        }
     }
 }
 
@@ -666,6 +736,58 @@ impl<T> Process<T> {
             None,
         )?;
         Ok(())
+    }
+}
+
+impl<T> Process<T> {
+    /// Releases the handle of a process that has ended (Python's `close()`), and returns how it
+    /// ended. What the hub kept about the process (its entry, its exit status and unclaimed
+    /// result) is freed, and the handle is consumed, so using it afterwards (`join`,
+    /// `is_alive`, `kill`, ...) does not compile — Python's `ValueError: process object is
+    /// closed`, caught before the program runs.
+    ///
+    /// Closing a process that is still running is an error, as in Python:
+    /// [`CloseError::Running`] hands the handle back, to `join` or `terminate` first.
+    ///
+    /// # Example
+    /// ```
+    /// use multiproc::{ExitStatus, Process};
+    ///
+    /// #[multiproc::worker]
+    /// fn answer() -> u32 {
+    ///     42
+    /// }
+    ///
+    /// let mut p = Process::new(answer()).start()?;
+    /// assert_eq!(p.join()?, 42);
+    /// assert_eq!(p.close()?, ExitStatus::Exited(0));
+    /// // p.is_alive(); // error[E0382]: borrow of moved value: `p`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    // The error hands the handle back (the crate's rule for errors that take a value); boxing
+    // it would make `Err(CloseError::Running(p))` a box to unpack at every call site.
+    #[allow(clippy::result_large_err)]
+    pub fn close(self) -> Result<ExitStatus, CloseError<T>> {
+        match self.poll_end(Wait::Never) {
+            Ok(()) | Err(JoinError::Timeout) | Err(JoinError::Interrupted) => {}
+            Err(JoinError::Call(error)) => return Err(CloseError::Call { error, process: self }),
+            Err(other) => {
+                return Err(CloseError::Call {
+                    error: CallError::Protocol(other.to_string()),
+                    process: self,
+                })
+            }
+        }
+        let status = match &*self.lock() {
+            State::Running => None,
+            State::Ended(j) | State::Taken(j) => Some(ExitStatus::from_joined(j)),
+        };
+        match status {
+            // The hub forgot the child when it answered the join that told us how it ended;
+            // dropping the handle now frees the rest.
+            Some(s) => Ok(s),
+            None => Err(CloseError::Running(self)),
+        }
     }
 }
 

@@ -170,8 +170,9 @@ impl Segment {
             .map_err(|e| S::Error::custom(format!("cannot duplicate the shared memory descriptor: {e}")))?;
         let index = fdpass::attach(dup).ok_or_else(|| {
             S::Error::custom(
-                "shared memory (multiproc::shm) can only be sent to another process as a worker argument \
-                 (its descriptor travels next to the task); it cannot be put in a queue, a message or another format",
+                "shared memory (multiproc::shm) can be sent to another process as a worker argument, a Pool task \
+                 argument or inside a message on a pipe Connection (its descriptor travels next to the bytes); it \
+                 cannot go through a Queue, a mailbox, a Manager or another format (those carry bytes only)",
             )
         })?;
         (index, self.bytes as u64).serialize(s)
@@ -191,7 +192,8 @@ impl Segment {
         }
         let fd = fdpass::take(index).ok_or_else(|| {
             D::Error::custom(
-                "the descriptor of a shared memory segment did not arrive (it was not sent as a worker argument)",
+                "the descriptor of a shared memory segment did not arrive with the value (it was not sent as a \
+                 worker or Pool task argument, nor on a pipe Connection)",
             )
         })?;
         let size = sys::mem::object_size(fd.as_fd())

@@ -197,3 +197,10 @@ fn close_range_loop(lo: i32, hi: i32) {
 pub fn shutdown(sock: BorrowedFd<'_>) -> Result<(), Errno> {
     nix::sys::socket::shutdown(sock.as_raw_fd(), nix::sys::socket::Shutdown::Both)
 }
+
+/// Is `fd` a Unix-domain socket (the only kind that carries descriptors)? A TCP socket
+/// silently drops `SCM_RIGHTS`, so senders ask first.
+pub fn is_unix_socket(fd: BorrowedFd<'_>) -> bool {
+    use nix::sys::socket::{getsockname, SockaddrLike, SockaddrStorage};
+    getsockname::<SockaddrStorage>(fd.as_raw_fd()).is_ok_and(|a| a.family() == Some(AddressFamily::Unix))
+}

@@ -68,10 +68,21 @@ pub struct Received {
 /// Contract: a truncated control message is *reported*, never turned into an error, so that a
 /// caller can fail the one request whose descriptors were lost and keep the stream.
 pub fn recv_msg(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Received, Errno> {
+    recv_msg_with(sock, buf, false)
+}
+
+/// [`recv_msg`]; with `dont_wait`, an empty socket gives `EAGAIN` instead of blocking (as
+/// [`recv_into`]), and a blocking read with a receive timeout set gives `EAGAIN` when it passes.
+pub fn recv_msg_with(sock: BorrowedFd<'_>, buf: &mut [u8], dont_wait: bool) -> Result<Received, Errno> {
     let mut space = nix::cmsg_space!([RawFd; MAX_FDS_PER_MSG]);
+    let flags = if dont_wait {
+        RECV_FLAGS | MsgFlags::MSG_DONTWAIT
+    } else {
+        RECV_FLAGS
+    };
     loop {
         let mut iov = [IoSliceMut::new(buf)];
-        let msg = match recvmsg::<UnixAddr>(sock.as_raw_fd(), &mut iov, Some(&mut space), RECV_FLAGS) {
+        let msg = match recvmsg::<UnixAddr>(sock.as_raw_fd(), &mut iov, Some(&mut space), flags) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
             Ok(m) => m,

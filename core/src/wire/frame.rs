@@ -65,7 +65,14 @@ pub struct FrameDecoder {
     start: usize,
     end: usize,
     max: usize,
+    /// The header's top bit is [`FD_FLAG`] (pipe connections), not part of the length.
+    fd_flag: bool,
 }
+
+/// In a pipe connection's frames (not the hub's), the header's top bit says that descriptors
+/// travel with the frame (`SCM_RIGHTS` on its first byte): the body then starts with their
+/// number (`u32` LE), before the message itself. Lengths are below 2^31.
+pub const FD_FLAG: u32 = 1 << 31;
 
 impl FrameDecoder {
     /// A decoder that rejects bodies longer than `max` bytes.
@@ -75,6 +82,16 @@ impl FrameDecoder {
             start: 0,
             end: 0,
             max,
+            fd_flag: false,
+        }
+    }
+
+    /// A decoder for pipe connections: the header's top bit is [`FD_FLAG`] (see
+    /// [`next_frame_flagged`](Self::next_frame_flagged)).
+    pub fn with_fd_flag(max: usize) -> Self {
+        FrameDecoder {
+            fd_flag: true,
+            ..FrameDecoder::new(max)
         }
     }
 
@@ -127,19 +144,31 @@ impl FrameDecoder {
         (HEADER_LEN + len).saturating_sub(avail)
     }
 
-    fn peek_len(&self) -> usize {
+    fn peek_header(&self) -> u32 {
         let mut h = [0u8; HEADER_LEN];
         h.copy_from_slice(&self.buf[self.start..self.start + HEADER_LEN]);
-        u32::from_le_bytes(h) as usize
+        u32::from_le_bytes(h)
+    }
+
+    fn peek_len(&self) -> usize {
+        let h = self.peek_header();
+        (if self.fd_flag { h & !FD_FLAG } else { h }) as usize
     }
 
     /// The next complete frame body, `Ok(None)` if more bytes are needed, or an error if the
     /// stream announced a frame larger than the maximum (the stream cannot be resynchronised).
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        Ok(self.next_frame_flagged()?.map(|(body, _)| body))
+    }
+
+    /// [`next_frame`](Self::next_frame), with whether the header carried [`FD_FLAG`] (always
+    /// false for a decoder made by [`new`](Self::new)).
+    pub fn next_frame_flagged(&mut self) -> Result<Option<(&[u8], bool)>, FrameError> {
         let avail = self.end - self.start;
         if avail < HEADER_LEN {
             return Ok(None);
         }
+        let flagged = self.fd_flag && self.peek_header() & FD_FLAG != 0;
         let len = self.peek_len();
         if len > self.max {
             return Err(FrameError::Oversized { len, max: self.max });
@@ -149,7 +178,7 @@ impl FrameDecoder {
         }
         let body_start = self.start + HEADER_LEN;
         self.start = body_start + len;
-        Ok(Some(&self.buf[body_start..body_start + len]))
+        Ok(Some((&self.buf[body_start..body_start + len], flagged)))
     }
 }
 

@@ -20,4 +20,4 @@ pub mod queue_ops;
 pub mod sync_ops;
 pub mod sync_slot;
 
-pub use frame::{decode, encode, encode_into, FrameDecoder, FrameError, DEFAULT_MAX_FRAME, HEADER_LEN};
+pub use frame::{decode, encode, encode_into, FrameDecoder, FrameError, DEFAULT_MAX_FRAME, FD_FLAG, HEADER_LEN};

@@ -1,0 +1,200 @@
+//! A `Connection` (or a shared-memory object) sent *after* start (issue 15): on a pipe
+//! Connection it arrives working, its descriptor carried with the message (`SCM_RIGHTS`), as
+//! Python's `reduction` allows; through a Queue or a mailbox (which carry bytes through the
+//! hub) it is refused at send time with an error that says why and what to do, and the queue
+//! or mailbox stays usable. Never a silently broken handle.
+
+mod common;
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use common::KillOnDrop;
+use multiproc::pipe::{pipe, Connection, PipeRecvError, PipeSendError};
+use multiproc::shm::Array;
+use multiproc::{current_process, mailbox, Addr, Process, PutError, Queue, SendError};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Receives connections on `ctrl` after it started and serves each: doubles what it reads
+/// until end of file. Also hands one connection of its own making back to the parent.
+#[multiproc::worker]
+fn serve_received(ctrl: Connection<Connection<u64>>) -> u32 {
+    // One made here, sent the other way.
+    let (mine, theirs) = pipe::<u64>().unwrap();
+    ctrl.send(&theirs).unwrap();
+    drop(theirs);
+    mine.send(&u64::from(std::process::id())).unwrap();
+    let mut served = 0;
+    while let Ok(conn) = ctrl.recv() {
+        while let Ok(x) = conn.recv() {
+            conn.send(&(x * 2)).unwrap();
+        }
+        served += 1;
+    }
+    served
+}
+
+#[test]
+fn connections_sent_on_a_pipe_after_start_arrive_working() {
+    let (ctrl, theirs) = pipe::<Connection<u64>>().unwrap();
+    let mut child = Process::new(serve_received(theirs)).start().unwrap();
+    let _guard = KillOnDrop(vec![child.pid()]);
+    // The child's own connection, received by the parent.
+    let back = ctrl.recv_timeout(LONG).unwrap();
+    assert_eq!(back.recv_timeout(LONG).unwrap(), child.pid() as u64);
+    for round in 0..3u64 {
+        let (a, b) = pipe::<u64>().unwrap();
+        ctrl.send(&b).unwrap();
+        // Python's semantics: the sender's copy is a separate descriptor; drop it so the
+        // child's end is the only one.
+        drop(b);
+        for x in 0..5 {
+            a.send(&(round * 10 + x)).unwrap();
+            assert_eq!(a.recv_timeout(LONG).unwrap(), 2 * (round * 10 + x));
+        }
+        drop(a); // the child's recv sees end of file and takes the next connection
+    }
+    drop(ctrl);
+    assert_eq!(child.join_timeout(LONG).unwrap(), 3);
+    // The child has exited: its end of `back` is closed.
+    assert!(matches!(back.recv_timeout(LONG), Err(PipeRecvError::Eof)));
+}
+
+#[multiproc::worker]
+fn write_into_received(ctrl: Connection<(Array<u32>, u32)>) {
+    while let Ok((a, v)) = ctrl.recv() {
+        for i in 0..a.len() {
+            a.set(i, v).unwrap();
+        }
+        ctrl.send(&(a, v + 1)).unwrap();
+    }
+}
+
+/// A shared-memory Array sent on a pipe to a running child maps the same memory, both ways.
+#[test]
+fn shared_memory_sent_on_a_pipe_is_the_same_memory() {
+    let (ctrl, theirs) = pipe::<(Array<u32>, u32)>().unwrap();
+    let mut child = Process::new(write_into_received(theirs)).start().unwrap();
+    let _guard = KillOnDrop(vec![child.pid()]);
+    let a = Array::<u32>::zeroed(1000).unwrap();
+    ctrl.send(&(a.clone(), 7)).unwrap();
+    let (back, next) = ctrl.recv_timeout(LONG).unwrap();
+    assert_eq!(next, 8);
+    assert_eq!(a.to_vec().unwrap(), vec![7; 1000]);
+    back.set(3, 99).unwrap();
+    assert_eq!(a.get(3).unwrap(), 99);
+    drop(ctrl);
+    child.join_timeout(LONG).unwrap();
+}
+
+#[multiproc::worker]
+fn hold_received(ctrl: Connection<Connection<u8>>) {
+    let _held = ctrl.recv().unwrap();
+    ctrl.send(&{
+        let (_, b) = pipe::<u8>().unwrap();
+        b
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(300));
+}
+
+/// Fault: the child that holds a received connection is SIGKILLed: the other end reads end of
+/// file (the descriptor in flight or held died with it; nothing is left open).
+#[test]
+fn a_received_connection_dies_with_its_holder() {
+    let (ctrl, theirs) = pipe::<Connection<u8>>().unwrap();
+    let mut child = Process::new(hold_received(theirs)).start().unwrap();
+    let _guard = KillOnDrop(vec![child.pid()]);
+    let (a, b) = pipe::<u8>().unwrap();
+    ctrl.send(&b).unwrap();
+    drop(b);
+    // The child answered: it holds `b`.
+    let _ack = ctrl.recv_timeout(LONG).unwrap();
+    assert!(matches!(
+        a.recv_timeout(Duration::from_millis(50)),
+        Err(PipeRecvError::Timeout)
+    ));
+    let t = Instant::now();
+    child.kill().unwrap();
+    assert!(matches!(a.recv_timeout(LONG), Err(PipeRecvError::Eof)));
+    assert!(t.elapsed() < LONG);
+    let _ = child.join_timeout(LONG);
+}
+
+/// Through a Queue: refused at `put` with the item handed back and a message naming the ways
+/// that work; the queue goes on.
+#[test]
+fn a_connection_through_a_queue_is_refused_at_send_time() {
+    let q = Queue::<Connection<u8>>::new().unwrap();
+    let (a, b) = pipe::<u8>().unwrap();
+    let back = match q.put(b) {
+        Err(PutError::Encode(item, why)) => {
+            assert!(why.contains("cannot go through a Queue"), "{why}");
+            assert!(why.contains("inside a message on another pipe Connection"), "{why}");
+            item
+        }
+        other => panic!("a Connection went into a queue: {other:?}"),
+    };
+    // The handed-back end still works.
+    back.send(&5).unwrap();
+    assert_eq!(a.recv_timeout(LONG).unwrap(), 5);
+    // Nothing was put; the queue still works for what it can carry.
+    assert!(q.empty().unwrap());
+    let arrays = Queue::<Array<u8>>::new().unwrap();
+    assert!(matches!(
+        arrays.put(Array::zeroed(4).unwrap()),
+        Err(PutError::Encode(..))
+    ));
+}
+
+/// Through a mailbox: refused at `send`, and the mailbox goes on.
+#[test]
+fn a_connection_through_a_mailbox_is_refused_at_send_time() {
+    let me: Addr<Connection<u8>> = current_process().addr();
+    let (_a, b) = pipe::<u8>().unwrap();
+    match me.send(&b) {
+        Err(SendError::Encode(why)) => assert!(why.contains("cannot go through a Queue, a mailbox"), "{why}"),
+        other => panic!("a Connection went into a mailbox: {other:?}"),
+    }
+    let nums: Addr<u32> = current_process().addr();
+    nums.send(&11).unwrap();
+    assert_eq!(mailbox::<u32>().recv_timeout(LONG).unwrap(), 11);
+}
+
+/// Garbage: a peer announcing descriptors it did not send (raw bytes on the socket) gets that
+/// message refused with a clear error, never a panic or a mismatched descriptor; plain messages
+/// keep flowing.
+#[test]
+fn a_frame_announcing_missing_descriptors_is_refused() {
+    let (a, b) = pipe::<u32>().unwrap();
+    let body = multiproc::wire::encode(&7u32).unwrap()[multiproc::wire::HEADER_LEN..].to_vec();
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&((body.len() as u32 + 4) | (1 << 31)).to_le_bytes());
+    frame.extend_from_slice(&3u32.to_le_bytes());
+    frame.extend_from_slice(&body);
+    multiproc::sys::io::send_all(a.as_fd(), &frame, &[]).unwrap();
+    a.send(&8).unwrap();
+    match b.recv_timeout(LONG) {
+        Err(PipeRecvError::Decode(why)) => assert!(why.contains("did not arrive"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.recv_timeout(LONG).unwrap(), 8);
+    // A count field missing altogether.
+    multiproc::sys::io::send_all(a.as_fd(), &(1u32 << 31).to_le_bytes(), &[]).unwrap();
+    assert!(matches!(b.recv_timeout(LONG), Err(PipeRecvError::Decode(_))));
+    a.send(&9).unwrap();
+    assert_eq!(b.recv_timeout(LONG).unwrap(), 9);
+}
+
+/// A message with more descriptors than one write may carry is refused before anything is
+/// written.
+#[test]
+fn too_many_descriptors_in_one_message_are_refused() {
+    let (a, b) = pipe::<Vec<Connection<u8>>>().unwrap();
+    let ends: Vec<Connection<u8>> = (0..=multiproc::pipe::MAX_FDS_PER_MSG)
+        .map(|_| pipe::<u8>().unwrap().1)
+        .collect();
+    assert!(matches!(a.send(&ends), Err(PipeSendError::TooManyDescriptors { .. })));
+    assert!(matches!(b.try_recv(), Err(PipeRecvError::Empty)));
+}
