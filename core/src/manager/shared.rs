@@ -512,7 +512,9 @@ impl<T: Registered> Proxy<T> {
 
 fn ask_error(m: &Manager, e: AskError) -> ProxyError {
     match e {
-        AskError::Gone => {
+        // `NoProc` comes only from an address by name; a proxy asks its server by pid, so treat
+        // it as the server's end.
+        AskError::Gone | AskError::NoProc(_) => {
             if m.is_shutdown().unwrap_or(false) {
                 ProxyError::ManagerGone
             } else {
