@@ -73,6 +73,7 @@ pub mod error;
 mod hub;
 mod mailbox;
 pub mod manager;
+pub mod observe;
 pub mod pipe;
 pub mod pool;
 mod process;
@@ -80,6 +81,8 @@ pub mod queue;
 pub mod runtime;
 pub mod shm;
 pub mod sync;
+// The `tracing` macros (empty without the `tracing` feature); every layer may use them.
+mod trace;
 // `sys` (the OS layer) and `wire` (the frame format) are internal. The off-by-default
 // `internals` feature makes them reachable, doc-hidden, for tests, benches and fuzz targets
 // that write raw frames; it is not a stable API.
@@ -174,6 +177,7 @@ pub use mailbox::{mailbox, Addr, Mailbox, ReplyTo};
 /// child, use [`Process::fork`], which forks the current process (read [`StartMethod::Fork`]).
 #[doc(inline)]
 pub use multiproc_macros::worker;
+pub use observe::{dump_snapshot, snapshot, Snapshot};
 pub use process::{
     active_children, cpu_count, current_process, get_start_method, parent_process, set_start_method, ExitStatus,
     IntoTask, Process, ProcessBuilder, ProcessInfo, StartMethod, Task,

@@ -60,6 +60,7 @@
 mod error;
 mod job;
 mod manager;
+mod stats;
 mod worker;
 
 use std::collections::VecDeque;

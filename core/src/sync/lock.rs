@@ -329,6 +329,12 @@ pub struct Lock {
 }
 
 impl Lock {
+    /// The hub object's id, as [`multiproc::snapshot()`](crate::snapshot) names it
+    /// (`#N` in its tables is the low 32 bits).
+    pub fn id(&self) -> crate::observe::ObjId {
+        self.obj.id()
+    }
+
     /// Creates an unlocked lock.
     pub fn new() -> Result<Lock, LockError> {
         Ok(Lock {
@@ -489,6 +495,12 @@ pub struct RLock {
 }
 
 impl RLock {
+    /// The hub object's id, as [`multiproc::snapshot()`](crate::snapshot) names it
+    /// (`#N` in its tables is the low 32 bits).
+    pub fn id(&self) -> crate::observe::ObjId {
+        self.obj.id()
+    }
+
     /// Creates an unlocked recursive lock.
     pub fn new() -> Result<RLock, RLockError> {
         Ok(RLock {

@@ -16,6 +16,7 @@ mod frame;
 pub mod manager_ops;
 pub mod proto;
 pub mod queue_ops;
+pub mod snapshot;
 pub mod sync_ops;
 pub mod sync_slot;
 

@@ -291,6 +291,9 @@ pub enum Op {
     /// The synchronisation arena (see `wire::sync_slot`): replies `Value::SyncArena` (its size
     /// in bytes, 1 descriptor attached), or an error if the hub runs without it.
     SyncArena,
+    /// The hub's whole state, taken in one loop turn (`multiproc::snapshot()`). Replies
+    /// `Value::Snapshot`.
+    Snapshot,
 }
 
 /// A one-way message to the hub.
@@ -354,6 +357,14 @@ pub enum Cast {
     /// From now on, push the sender's mailbox messages on *this* connection as
     /// `FromHub::Mail`, starting with those already waiting.
     SubscribeMailbox,
+    /// A pool's manager thread publishes its counters (`Some`), or says the pool is gone
+    /// (`None`), for `Op::Snapshot`. `pool` is the pool's number in the sending process.
+    PoolStats {
+        /// The pool's number in the sender.
+        pool: u64,
+        /// Its counters, or `None` once it has shut down.
+        stats: Option<crate::wire::snapshot::PoolStats>,
+    },
 }
 
 /// Client → hub.
@@ -410,6 +421,8 @@ pub enum Value {
     Sync(crate::wire::sync_ops::SyncReply),
     /// A Manager container's reply.
     Manager(crate::wire::manager_ops::ManagerReply),
+    /// The hub's state (`Op::Snapshot`).
+    Snapshot(Box<crate::wire::snapshot::Snapshot>),
 }
 
 /// Why the hub refused or could not complete a call.
