@@ -1,0 +1,219 @@
+//! `multiproc::snapshot()`: a known situation is reported exactly; a two-lock deadlock between
+//! two children is reported as a cycle naming both; the tables print; a fast-path lock (taken
+//! without any message) is shown held.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{eventually, Kids};
+use multiproc::observe::{ProcId, RunState, StartedBy};
+use multiproc::sync::{Event, Lock};
+use multiproc::{Pool, Process, Queue, Snapshot};
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// Takes `lock`, says so, and holds it until `release` is set.
+#[multiproc::worker]
+fn hold(lock: Lock, held: Event, release: Event) {
+    let _g = lock.acquire().unwrap();
+    held.set().unwrap();
+    release.wait_timeout(Duration::from_secs(60)).unwrap();
+}
+
+/// Waits for `lock`, then lets it go.
+#[multiproc::worker]
+fn take_lock(lock: Lock) {
+    let _g = lock.acquire_timeout(Duration::from_secs(60)).unwrap();
+}
+
+/// A pool task that blocks until `gate` is set.
+#[multiproc::worker]
+fn gated(gate: Event) -> u32 {
+    gate.wait_timeout(Duration::from_secs(60)).unwrap();
+    7
+}
+
+/// Takes `first`, says so, waits for `go`, then takes `second` (deadlocks with its mirror).
+#[multiproc::worker]
+fn two_locks(first: Lock, second: Lock, held: Event, go: Event) {
+    let _a = first.acquire().unwrap();
+    held.set().unwrap();
+    go.wait_timeout(Duration::from_secs(60)).unwrap();
+    let _b = second.acquire().unwrap();
+}
+
+fn snap_until(what: &str, mut f: impl FnMut(&Snapshot) -> bool) -> Snapshot {
+    let mut last = None;
+    let ok = eventually(LONG, || {
+        let s = multiproc::snapshot().unwrap();
+        let done = f(&s);
+        last = Some(s);
+        done
+    });
+    let last = last.unwrap();
+    assert!(ok, "never saw {what}; last snapshot:\n{last}");
+    last
+}
+
+fn proc_of(p: &Process<impl serde::de::DeserializeOwned>) -> ProcId {
+    ProcId(p.proc_id().0)
+}
+
+#[test]
+fn a_known_situation_is_reported_exactly() {
+    let lock = Lock::new().unwrap();
+    let held = Event::new().unwrap();
+    let release = Event::new().unwrap();
+    let mut kids = Kids::new();
+    let holder = kids.push(
+        Process::new(hold(lock.clone(), held.clone(), release.clone()))
+            .name("observe-holder")
+            .start()
+            .unwrap(),
+    );
+    assert!(held.wait_timeout(LONG).unwrap());
+    let w1 = kids.push(Process::new(take_lock(lock.clone())).name("observe-waiter-1").start().unwrap());
+    let w2 = kids.push(Process::new(take_lock(lock.clone())).name("observe-waiter-2").start().unwrap());
+
+    let q: Queue<u32> = Queue::new().unwrap();
+    for i in 0..5 {
+        q.put(i).unwrap();
+    }
+    let gate = Event::new().unwrap();
+    let pool = Pool::new(2).unwrap();
+    let results: Vec<_> = (0..3).map(|_| pool.apply_async(gated(gate.clone())).unwrap()).collect();
+    let pool_pids = pool.pids();
+
+    let (hp, p1, p2) = (proc_of(&kids.0[holder]), proc_of(&kids.0[w1]), proc_of(&kids.0[w2]));
+    let s = snap_until("the lock with two waiters and the pool with 2 running", |s| {
+        let lock_ok = s.object(lock.id()).is_some_and(|o| o.waiters.len() == 2);
+        let pool_ok = s
+            .pools
+            .iter()
+            .any(|p| p.workers.len() == 2 && p.workers.iter().all(|w| pool_pids.contains(w)) && p.running == 2);
+        lock_ok && pool_ok
+    });
+
+    // The lock: held by the child (taken through the shared-memory fast path: no message told
+    // the hub), two waiters, oldest first, who have waited some time.
+    let row = s.object(lock.id()).unwrap();
+    assert_eq!(row.kind, "Lock");
+    assert_eq!(row.held_by, vec![hp]);
+    assert_eq!(row.creator, ProcId(0));
+    let waiting: Vec<ProcId> = row.waiters.iter().map(|w| w.proc).collect();
+    assert_eq!(waiting.len(), 2);
+    assert!(waiting.contains(&p1) && waiting.contains(&p2), "{waiting:?}");
+    assert!(row.waiters.iter().all(|w| w.op == "acquire"));
+    assert!(row.handles.contains(&ProcId(0)) && row.handles.contains(&hp));
+
+    // The queue: five items, nobody waiting.
+    let qrow = s.object(q.id()).unwrap();
+    assert_eq!(qrow.kind, "Queue");
+    assert_eq!(qrow.depth, Some(5));
+    assert!(qrow.waiters.is_empty());
+    assert_eq!(qrow.unfinished, None);
+
+    // The processes: names, parents, start method, state.
+    let holder_row = s.process(hp).unwrap();
+    assert_eq!(holder_row.name, "observe-holder");
+    assert_eq!(holder_row.pid, kids.0[holder].pid());
+    assert_eq!(holder_row.parent, ProcId(0));
+    assert_eq!(holder_row.state, RunState::Running);
+    assert_ne!(holder_row.started_by, StartedBy::Root);
+    assert_eq!(s.process(ProcId(0)).unwrap().started_by, StartedBy::Root);
+
+    // The pool: two workers, two tasks running, one waiting, none done.
+    let prow = s
+        .pools
+        .iter()
+        .find(|p| p.workers.iter().all(|w| pool_pids.contains(w)) && !p.workers.is_empty())
+        .unwrap();
+    assert_eq!((prow.running, prow.queued, prow.done), (2, 1, 0), "{prow:?}");
+    assert_eq!(prow.owner, ProcId(0));
+
+    // The wait-for graph: both waiters wait for the holder; no cycle among them.
+    let g = s.waits();
+    assert!(g.edge(p1, hp).is_some() && g.edge(p2, hp).is_some(), "{g}");
+    assert!(!g.cycles().iter().any(|c| c.contains(&hp)), "{g}");
+
+    // The tables name the holder and both waiters.
+    let text = s.to_string();
+    assert!(text.contains("observe-holder"), "{text}");
+    assert!(text.contains("observe-waiter-1") && text.contains("observe-waiter-2"), "{text}");
+    assert!(text.contains("PROCESSES") && text.contains("OBJECTS") && text.contains("POOLS"), "{text}");
+
+    // Let everything finish; the pool then reports its tasks done.
+    gate.set().unwrap();
+    for r in results {
+        assert_eq!(r.get_timeout(LONG).unwrap(), 7);
+    }
+    snap_until("the pool's three tasks done", |s| {
+        s.pools
+            .iter()
+            .any(|p| p.workers.iter().all(|w| pool_pids.contains(w)) && !p.workers.is_empty() && p.done == 3)
+    });
+    release.set().unwrap();
+    kids.join_all();
+    let s = multiproc::snapshot().unwrap();
+    let row = s.object(lock.id()).unwrap();
+    assert!(row.held_by.is_empty() && row.waiters.is_empty(), "{s}");
+    pool.terminate();
+}
+
+#[test]
+fn a_two_lock_deadlock_is_a_cycle_naming_both() {
+    let a = Lock::new().unwrap();
+    let b = Lock::new().unwrap();
+    let (ha, hb, go) = (Event::new().unwrap(), Event::new().unwrap(), Event::new().unwrap());
+    let mut kids = Kids::new();
+    kids.push(
+        Process::new(two_locks(a.clone(), b.clone(), ha.clone(), go.clone()))
+            .name("deadlock-left")
+            .start()
+            .unwrap(),
+    );
+    kids.push(
+        Process::new(two_locks(b.clone(), a.clone(), hb.clone(), go.clone()))
+            .name("deadlock-right")
+            .start()
+            .unwrap(),
+    );
+    assert!(ha.wait_timeout(LONG).unwrap() && hb.wait_timeout(LONG).unwrap());
+    go.set().unwrap();
+    let (left, right) = (proc_of(&kids.0[0]), proc_of(&kids.0[1]));
+    let s = snap_until("the deadlock", |s| {
+        s.waits().cycles().iter().any(|c| c.contains(&left) && c.contains(&right))
+    });
+    let g = s.waits();
+    let cycle = g.cycles().iter().find(|c| c.contains(&left)).unwrap();
+    assert_eq!(cycle.len(), 2, "{g}");
+    let el = g.edge(left, right).unwrap();
+    let er = g.edge(right, left).unwrap();
+    assert_eq!((el.object, er.object), (Some(b.id()), Some(a.id())));
+    let text = g.to_string();
+    assert!(text.contains("DEADLOCK"), "{text}");
+    assert!(text.contains("deadlock-left") && text.contains("deadlock-right"), "{text}");
+    // Kids' drop kills both; the locks are then free again.
+    drop(kids);
+    let s = multiproc::snapshot().unwrap();
+    assert!(!s.waits().cycles().iter().any(|c| c.contains(&left)), "{s}");
+}
+
+#[test]
+fn a_joinable_queue_shows_its_unfinished_items() {
+    let q: multiproc::JoinableQueue<u32> = multiproc::JoinableQueue::new().unwrap();
+    for i in 0..3 {
+        q.put(i).unwrap();
+    }
+    let _taken = q.get().unwrap(); // taken, not yet task_done
+    let s = multiproc::snapshot().unwrap();
+    let row = s.object(q.id()).unwrap();
+    assert_eq!(row.kind, "JoinableQueue");
+    assert_eq!((row.depth, row.unfinished), (Some(2), Some(3)));
+}
+
+#[test]
+fn dump_snapshot_writes_without_failing() {
+    multiproc::dump_snapshot().unwrap();
+}
