@@ -73,8 +73,18 @@ fn a_known_situation_is_reported_exactly() {
             .unwrap(),
     );
     assert!(held.wait_timeout(LONG).unwrap());
-    let w1 = kids.push(Process::new(take_lock(lock.clone())).name("observe-waiter-1").start().unwrap());
-    let w2 = kids.push(Process::new(take_lock(lock.clone())).name("observe-waiter-2").start().unwrap());
+    let w1 = kids.push(
+        Process::new(take_lock(lock.clone()))
+            .name("observe-waiter-1")
+            .start()
+            .unwrap(),
+    );
+    let w2 = kids.push(
+        Process::new(take_lock(lock.clone()))
+            .name("observe-waiter-2")
+            .start()
+            .unwrap(),
+    );
 
     let q: Queue<u32> = Queue::new().unwrap();
     for i in 0..5 {
@@ -140,8 +150,14 @@ fn a_known_situation_is_reported_exactly() {
     // The tables name the holder and both waiters.
     let text = s.to_string();
     assert!(text.contains("observe-holder"), "{text}");
-    assert!(text.contains("observe-waiter-1") && text.contains("observe-waiter-2"), "{text}");
-    assert!(text.contains("PROCESSES") && text.contains("OBJECTS") && text.contains("POOLS"), "{text}");
+    assert!(
+        text.contains("observe-waiter-1") && text.contains("observe-waiter-2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("PROCESSES") && text.contains("OBJECTS") && text.contains("POOLS"),
+        "{text}"
+    );
 
     // Let everything finish; the pool then reports its tasks done.
     gate.set().unwrap();
@@ -183,7 +199,10 @@ fn a_two_lock_deadlock_is_a_cycle_naming_both() {
     go.set().unwrap();
     let (left, right) = (proc_of(&kids.0[0]), proc_of(&kids.0[1]));
     let s = snap_until("the deadlock", |s| {
-        s.waits().cycles().iter().any(|c| c.contains(&left) && c.contains(&right))
+        s.waits()
+            .cycles()
+            .iter()
+            .any(|c| c.contains(&left) && c.contains(&right))
     });
     let g = s.waits();
     let cycle = g.cycles().iter().find(|c| c.contains(&left)).unwrap();
@@ -193,7 +212,10 @@ fn a_two_lock_deadlock_is_a_cycle_naming_both() {
     assert_eq!((el.object, er.object), (Some(b.id()), Some(a.id())));
     let text = g.to_string();
     assert!(text.contains("DEADLOCK"), "{text}");
-    assert!(text.contains("deadlock-left") && text.contains("deadlock-right"), "{text}");
+    assert!(
+        text.contains("deadlock-left") && text.contains("deadlock-right"),
+        "{text}"
+    );
     // Kids' drop kills both; the locks are then free again.
     drop(kids);
     let s = multiproc::snapshot().unwrap();

@@ -70,7 +70,10 @@ fn a_childs_panic_names_its_process() {
     // `file:line:column`
     let loc = &line[want.len()..line.len() - ": boom".len()];
     let parts: Vec<&str> = loc.split(':').collect();
-    assert!(parts.len() == 2 && parts.iter().all(|n| n.parse::<u32>().is_ok()), "{line}");
+    assert!(
+        parts.len() == 2 && parts.iter().all(|n| n.parse::<u32>().is_ok()),
+        "{line}"
+    );
     // Rust's own "thread '<unnamed>' panicked" line is not printed.
     assert!(!stderr.contains("thread '<unnamed>' panicked"), "{stderr}");
     assert!(!stderr.contains("thread 'main' panicked"), "{stderr}");
@@ -110,7 +113,10 @@ fn sigusr1_prints_a_snapshot() {
     let _ = std::fs::remove_file(&marker);
     let mut root = helper(
         "helper_dump_on_signal",
-        &[("MULTIPROC_DUMP_ON", "SIGUSR1"), ("DUMP_MARKER", marker.to_str().unwrap())],
+        &[
+            ("MULTIPROC_DUMP_ON", "SIGUSR1"),
+            ("DUMP_MARKER", marker.to_str().unwrap()),
+        ],
     );
     let pgid = root.id() as i32;
     let mut guard = KillOnDrop(vec![pgid]);
@@ -139,7 +145,10 @@ fn sigusr1_prints_a_snapshot() {
     std::fs::write(&marker, b"1").unwrap();
     assert!(seen.contains("multiproc snapshot"), "{seen}");
     assert!(seen.contains("dump-holder"), "{seen}");
-    let lock_line = seen.lines().find(|l| l.contains(" Lock ")).unwrap_or_else(|| panic!("{seen}"));
+    let lock_line = seen
+        .lines()
+        .find(|l| l.contains(" Lock "))
+        .unwrap_or_else(|| panic!("{seen}"));
     assert!(lock_line.contains(&format!("dump-holder({child})")), "{lock_line}");
     let mut rest = String::new();
     let _ = out.read_to_string(&mut rest);

@@ -17,12 +17,16 @@
 //! | supervisor restart | warn | supervisor | `child`, `old_pid`, `new_pid`, `reason` |
 //! | a frame handled | trace | hub | `pid`, `frame` |
 //!
-//! A child wraps its whole life in a span `process{name, pid}`, so events it emits (its own,
-//! or the library's in it) are told apart from the root's.
+//! In a child, the library's events are emitted inside a span `process{name, pid}`, so they
+//! are told apart from the root's; a worker wraps its own events in the same span with
+//! `multiproc::observe::process_span()`.
 
 /// An `info` event under the `multiproc` target (nothing without the `tracing` feature).
 #[cfg(feature = "tracing")]
-macro_rules! mp_info { ($($t:tt)*) => { ::tracing::info!(target: "multiproc", $($t)*) } }
+macro_rules! mp_info { ($($t:tt)*) => {{
+    let _span = $crate::trace::child_span();
+    ::tracing::info!(target: "multiproc", $($t)*)
+}} }
 #[cfg(not(feature = "tracing"))]
 macro_rules! mp_info {
     ($($t:tt)*) => {};
@@ -30,7 +34,10 @@ macro_rules! mp_info {
 
 /// A `warn` event under the `multiproc` target (nothing without the `tracing` feature).
 #[cfg(feature = "tracing")]
-macro_rules! mp_warn { ($($t:tt)*) => { ::tracing::warn!(target: "multiproc", $($t)*) } }
+macro_rules! mp_warn { ($($t:tt)*) => {{
+    let _span = $crate::trace::child_span();
+    ::tracing::warn!(target: "multiproc", $($t)*)
+}} }
 #[cfg(not(feature = "tracing"))]
 macro_rules! mp_warn {
     ($($t:tt)*) => {};
@@ -45,17 +52,29 @@ macro_rules! mp_trace {
     ($($t:tt)*) => {};
 }
 
-/// Enters the span `process{name, pid}` for the rest of this thread's life in a child.
-pub(crate) fn enter_process_span(name: &str, pid: i32) {
-    #[cfg(feature = "tracing")]
-    {
-        let span = ::tracing::info_span!(target: "multiproc", "process", name = %name, pid = pid);
-        // The child's main thread runs its worker to the end and exits: the span is never
-        // left, so the guard is forgotten rather than dropped.
-        std::mem::forget(span.entered());
-    }
-    #[cfg(not(feature = "tracing"))]
-    let _ = (name, pid);
+/// This process's name and pid, set in a child before its worker runs (the root's events need
+/// no span: the root is the process whose `main` installed the subscriber).
+static CHILD: std::sync::OnceLock<(String, i32)> = std::sync::OnceLock::new();
+
+/// Records who this child is, for the spans of its events.
+pub(crate) fn set_child(name: &str, pid: i32) {
+    let _ = CHILD.set((name.to_owned(), pid));
+}
+
+/// In a child, the span `process{name, pid}`, entered: the library's events in a child are
+/// emitted inside it. Created at each event, not once at start: a child's subscriber can only
+/// be installed by its worker, after the bootstrap, and a span created before any subscriber
+/// exists would stay disabled.
+#[cfg(feature = "tracing")]
+pub(crate) fn child_span() -> Option<::tracing::span::EnteredSpan> {
+    let (name, pid) = CHILD.get()?;
+    Some(::tracing::info_span!(target: "multiproc", "process", name = %name, pid = *pid).entered())
+}
+
+/// The span `process{name, pid}` of the calling process (the root's name is `MainProcess`).
+#[cfg(feature = "tracing")]
+pub(crate) fn process_span(name: &str, pid: i32) -> ::tracing::Span {
+    ::tracing::info_span!(target: "multiproc", "process", name = %name, pid = pid)
 }
 
 /// For supervisors: one event per restart of a child (`warn`, target `multiproc`).

@@ -68,6 +68,26 @@ pub fn dump_snapshot() -> Result<(), CallError> {
     Ok(())
 }
 
+/// The span `process{name, pid}` of this process (feature `tracing`). The library's own events
+/// in a child are emitted inside such a span; a worker that installs a subscriber enters it to
+/// mark its own events the same way, so that a child's events can be told apart.
+///
+/// # Example
+/// ```no_run
+/// #[multiproc::worker]
+/// fn work() {
+///     // (install a subscriber here: a child does not run `main`)
+///     let _span = multiproc::observe::process_span().entered();
+///     tracing::info!("working"); // inside process{name="Process-1", pid=...}
+/// }
+/// ```
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub fn process_span() -> tracing::Span {
+    let me = crate::current_process();
+    crate::trace::process_span(me.name(), me.pid())
+}
+
 impl Snapshot {
     /// The row of process `proc`, if it is in the snapshot.
     pub fn process(&self, proc: ProcId) -> Option<&ProcessRow> {

@@ -245,17 +245,18 @@ fn run_loop(
         let mut timeout = next_deadline.map(|d| d.saturating_duration_since(now));
         // Running: the chunks workers said they started; the others given to them wait in
         // their pipes and count as queued.
-        let (running_tasks, waiting_tasks) = workers
-            .iter()
-            .flat_map(|w| w.in_flight.iter())
-            .fold((0u64, 0u64), |(r, q), s| {
-                let n = s.chunk.count as u64;
-                if s.started {
-                    (r + n, q)
-                } else {
-                    (r, q + n)
-                }
-            });
+        let (running_tasks, waiting_tasks) =
+            workers
+                .iter()
+                .flat_map(|w| w.in_flight.iter())
+                .fold((0u64, 0u64), |(r, q), s| {
+                    let n = s.chunk.count as u64;
+                    if s.started {
+                        (r + n, q)
+                    } else {
+                        (r, q + n)
+                    }
+                });
         let stats = PoolStats {
             workers: workers.iter().map(|w| w.pid).collect(),
             queued: queued_tasks + waiting_tasks,

@@ -298,7 +298,7 @@ pub(crate) fn setup_child(init: &ChildInit) {
         let _ = sys::signal::ignore(sig);
     }
     install_panic_hook();
-    crate::trace::enter_process_span(&init.me.name, sys::proc::getpid());
+    crate::trace::set_child(&init.me.name, sys::proc::getpid());
 }
 
 /// The life of a spawned or fork-server child: read the init frame, run the worker, exit.
