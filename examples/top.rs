@@ -91,19 +91,33 @@ fn slow_square(x: u64) -> u64 {
 fn demo(path: &str) -> Result<(), Box<dyn std::error::Error>> {
     let _ = std::fs::remove_file(path);
     let server = serve_snapshots(path)?;
-    println!("serving snapshots on {}; run: cargo run --example top -- {path}", server.path().display());
+    println!(
+        "serving snapshots on {}; run: cargo run --example top -- {path}",
+        server.path().display()
+    );
     let lock = Lock::new()?;
     let stop = Event::new()?;
     let q: Queue<u64> = Queue::new()?;
     let mut kids = vec![
-        Process::new(lock_holder(lock.clone(), stop.clone())).name("holder").start()?,
-        Process::new(lock_taker(lock.clone(), stop.clone())).name("taker-1").start()?,
-        Process::new(lock_taker(lock.clone(), stop.clone())).name("taker-2").start()?,
-        Process::new(producer(q.clone(), stop.clone())).name("producer").start()?,
+        Process::new(lock_holder(lock.clone(), stop.clone()))
+            .name("holder")
+            .start()?,
+        Process::new(lock_taker(lock.clone(), stop.clone()))
+            .name("taker-1")
+            .start()?,
+        Process::new(lock_taker(lock.clone(), stop.clone()))
+            .name("taker-2")
+            .start()?,
+        Process::new(producer(q.clone(), stop.clone()))
+            .name("producer")
+            .start()?,
     ];
     let pool = Pool::new(2)?;
     for round in 0.. {
-        let r: u64 = pool.imap_unordered(slow_square, 0..20u64)?.map(|r| r.unwrap_or(0)).sum();
+        let r: u64 = pool
+            .imap_unordered(slow_square, 0..20u64)?
+            .map(|r| r.unwrap_or(0))
+            .sum();
         println!("round {round}: {r}");
         if round == 1_000 {
             break;

@@ -239,3 +239,51 @@ fn a_joinable_queue_shows_its_unfinished_items() {
 fn dump_snapshot_writes_without_failing() {
     multiproc::dump_snapshot().unwrap();
 }
+
+#[test]
+fn snapshots_are_served_on_a_socket_to_the_same_user() {
+    let dir = std::env::temp_dir().join(format!("multiproc-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("snap.sock");
+    let lock = Lock::new().unwrap();
+    let _g = lock.acquire().unwrap();
+    let server = multiproc::observe::serve_snapshots(&path).unwrap();
+    assert_eq!(server.path(), path.as_path());
+    let s = multiproc::observe::read_served_snapshot(&path).unwrap();
+    assert_eq!(s.object(lock.id()).unwrap().held_by, vec![ProcId(0)]);
+    assert!(s.process(ProcId(0)).is_some());
+    // A second one: the server answers every connection.
+    assert!(multiproc::observe::read_served_snapshot(&path).is_ok());
+    // Refused while the path is taken.
+    assert!(matches!(
+        multiproc::observe::serve_snapshots(&path),
+        Err(multiproc::observe::ServeError::Listen { .. })
+    ));
+    drop(server);
+    assert!(!path.exists());
+    assert!(matches!(
+        multiproc::observe::read_served_snapshot(&path),
+        Err(multiproc::observe::ServeError::Connect { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_garbage_answer_is_an_error_not_a_panic() {
+    // A socket that answers with garbage (not a snapshot server).
+    let dir = std::env::temp_dir().join(format!("multiproc-garbage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("g.sock");
+    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let t = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut s, _) = l.accept().unwrap();
+        let _ = s.write_all(&[5, 0, 0, 0, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1]);
+    });
+    assert!(matches!(
+        multiproc::observe::read_served_snapshot(&path),
+        Err(multiproc::observe::ServeError::BadAnswer(_))
+    ));
+    t.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -77,6 +77,22 @@ pub(crate) fn process_span(name: &str, pid: i32) -> ::tracing::Span {
     ::tracing::info_span!(target: "multiproc", "process", name = %name, pid = pid)
 }
 
+/// A message's `Debug` form cut to 160 characters (a per-frame event must not print a 1 MiB
+/// payload). Evaluated only when a subscriber wants the event.
+#[cfg(feature = "tracing")]
+pub(crate) fn short(msg: &dyn std::fmt::Debug) -> String {
+    let mut s = format!("{msg:?}");
+    if s.len() > 160 {
+        let mut cut = 160;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
 /// For supervisors: one event per restart of a child (`warn`, target `multiproc`).
 #[allow(dead_code)]
 pub(crate) fn supervisor_restarted(child: &str, old_pid: i32, new_pid: i32, reason: &str) {

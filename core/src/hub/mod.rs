@@ -747,7 +747,7 @@ impl Hub {
             .conns
             .get(t)
             .map_or((ROOT_PROC, false), |c| (c.proc, c.role == Role::Remote));
-        crate::trace::mp_trace!(proc = proc.0, conn = t, frame = ?msg, "frame");
+        crate::trace::mp_trace!(proc = proc.0, conn = t, frame = %crate::trace::short(&msg), "frame");
         if remote {
             return self.dispatch_remote(t, proc, msg);
         }

@@ -167,3 +167,55 @@ impl fmt::Display for WaitGraph {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(a: u64, b: u64) -> WaitEdge {
+        WaitEdge {
+            waiter: ProcId(a),
+            holder: ProcId(b),
+            object: None,
+            what: "join".into(),
+            waited_us: 0,
+        }
+    }
+
+    fn ids(c: &[Vec<ProcId>]) -> Vec<Vec<u64>> {
+        c.iter().map(|c| c.iter().map(|p| p.0).collect()).collect()
+    }
+
+    #[test]
+    fn no_cycle_in_a_chain() {
+        assert!(find_cycles(&[e(1, 2), e(2, 3), e(4, 3)]).is_empty());
+    }
+
+    #[test]
+    fn each_cycle_once_from_its_smallest_member() {
+        let c = find_cycles(&[e(3, 1), e(1, 2), e(2, 3), e(5, 6), e(6, 5), e(7, 1)]);
+        assert_eq!(ids(&c), vec![vec![1, 2, 3], vec![5, 6]]);
+    }
+
+    #[test]
+    fn overlapping_cycles_are_all_listed() {
+        // 1 -> 2 -> 1 and 1 -> 3 -> 1.
+        let mut c = ids(&find_cycles(&[e(1, 2), e(2, 1), e(1, 3), e(3, 1)]));
+        c.sort();
+        assert_eq!(c, vec![vec![1, 2], vec![1, 3]]);
+    }
+
+    #[test]
+    fn a_large_graph_is_bounded() {
+        // A complete graph on 12 nodes has millions of cycles; the search stops at MAX_CYCLES.
+        let mut edges = Vec::new();
+        for a in 0..12 {
+            for b in 0..12 {
+                if a != b {
+                    edges.push(e(a, b));
+                }
+            }
+        }
+        assert_eq!(find_cycles(&edges).len(), MAX_CYCLES);
+    }
+}

@@ -467,7 +467,7 @@ impl Object for LockObj {
         for q in self.conds.values() {
             waiters.extend(q.rows("condition wait", now));
         }
-        waiters.sort_by(|a, b| b.waited_us.cmp(&a.waited_us));
+        waiters.sort_by_key(|w| std::cmp::Reverse(w.waited_us));
         let note = if w == DIED {
             "free; its last owner died holding it".to_owned()
         } else if owner.is_none() {
