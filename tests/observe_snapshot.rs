@@ -287,3 +287,67 @@ fn a_garbage_answer_is_an_error_not_a_panic() {
     t.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// From a child: takes a snapshot and returns its own row's name and the lock's holder.
+#[multiproc::worker]
+fn snapshot_in_child(lock: Lock) -> (String, Vec<u64>) {
+    let _g = lock.acquire().unwrap();
+    let s = multiproc::snapshot().unwrap();
+    let me = s.process_by_pid(std::process::id() as i32).unwrap().name.clone();
+    (me, s.object(lock.id()).unwrap().held_by.iter().map(|p| p.0).collect())
+}
+
+#[test]
+fn a_child_takes_a_snapshot_too() {
+    let lock = Lock::new().unwrap();
+    let mut p = Process::new(snapshot_in_child(lock.clone())).name("observer-child").start().unwrap();
+    let me = p.proc_id().0;
+    let (name, held) = p.join_timeout(LONG).unwrap();
+    assert_eq!(name, "observer-child");
+    assert_eq!(held, vec![me]);
+}
+
+#[test]
+fn a_lock_whose_holder_was_killed_shows_free_and_why() {
+    let lock = Lock::new().unwrap();
+    let (held, release) = (Event::new().unwrap(), Event::new().unwrap());
+    let mut kids = Kids::new();
+    kids.push(Process::new(hold(lock.clone(), held.clone(), release.clone())).start().unwrap());
+    assert!(held.wait_timeout(LONG).unwrap());
+    let victim = proc_of(&kids.0[0]);
+    assert_eq!(multiproc::snapshot().unwrap().object(lock.id()).unwrap().held_by, vec![victim]);
+    kids.0[0].kill().unwrap();
+    let _ = kids.0[0].join_timeout(LONG);
+    let s = snap_until("the lock freed", |s| s.object(lock.id()).is_some_and(|o| o.held_by.is_empty()));
+    let row = s.object(lock.id()).unwrap();
+    assert!(row.note.contains("died"), "{row:?}");
+    // The dead process is reported as ended, or already forgotten once joined.
+    assert!(s.process(victim).is_none_or(|p| matches!(p.state, RunState::Ended(_))), "{s}");
+}
+
+#[test]
+fn snapshots_during_churn_never_fail() {
+    // Children start and are SIGKILLed while snapshots are taken from another thread.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let taker = std::thread::spawn(move || {
+        let mut n = 0;
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            let s = multiproc::snapshot().unwrap();
+            let _ = s.to_string();
+            let _ = s.waits();
+            n += 1;
+        }
+        n
+    });
+    for _ in 0..10 {
+        let lock = Lock::new().unwrap();
+        let (held, release) = (Event::new().unwrap(), Event::new().unwrap());
+        let mut p = Process::new(hold(lock.clone(), held.clone(), release)).start().unwrap();
+        let _ = held.wait_timeout(LONG);
+        p.kill().unwrap();
+        let _ = p.join_timeout(LONG);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(taker.join().unwrap() > 0);
+}

@@ -157,3 +157,50 @@ fn sigusr1_prints_a_snapshot() {
     assert!(status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+#[ignore = "helper root for the_snapshot_socket_env_var_serves_a_running_program"]
+fn helper_serving() {
+    if !is_helper("helper_serving") {
+        return;
+    }
+    let lock = Lock::new().unwrap();
+    let _g = lock.acquire().unwrap();
+    println!("READY {}", lock.id().0);
+    let marker = std::env::var("DUMP_MARKER").unwrap();
+    let end = Instant::now() + Duration::from_secs(30);
+    while !std::path::Path::new(&marker).exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_snapshot_socket_env_var_serves_a_running_program() {
+    let dir = std::env::temp_dir().join(format!("multiproc-servenv-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let (sock, marker) = (dir.join("s.sock"), dir.join("done"));
+    let mut root = helper(
+        "helper_serving",
+        &[
+            ("MULTIPROC_SNAPSHOT_SOCKET", sock.to_str().unwrap()),
+            ("DUMP_MARKER", marker.to_str().unwrap()),
+        ],
+    );
+    let _guard = KillOnDrop(vec![root.id() as i32]);
+    let mut out = std::io::BufReader::new(root.stdout.take().unwrap());
+    let id: u64 = read_line_with(&mut out, "READY ").unwrap().parse().unwrap();
+    // Another program (this one) reads the helper's state.
+    let mut snap = None;
+    let end = Instant::now() + Duration::from_secs(30);
+    while snap.is_none() && Instant::now() < end {
+        snap = multiproc::observe::read_served_snapshot(&sock).ok();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(&marker, b"1").unwrap();
+    let snap = snap.expect("no snapshot was served");
+    assert_eq!(snap.processes[0].pid, root.id() as i32);
+    let row = snap.object(multiproc::observe::ObjId(id)).expect("the helper's lock");
+    assert_eq!(row.held_by, vec![multiproc::observe::ProcId(0)]);
+    assert!(root.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
