@@ -300,7 +300,10 @@ fn snapshot_in_child(lock: Lock) -> (String, Vec<u64>) {
 #[test]
 fn a_child_takes_a_snapshot_too() {
     let lock = Lock::new().unwrap();
-    let mut p = Process::new(snapshot_in_child(lock.clone())).name("observer-child").start().unwrap();
+    let mut p = Process::new(snapshot_in_child(lock.clone()))
+        .name("observer-child")
+        .start()
+        .unwrap();
     let me = p.proc_id().0;
     let (name, held) = p.join_timeout(LONG).unwrap();
     assert_eq!(name, "observer-child");
@@ -312,17 +315,29 @@ fn a_lock_whose_holder_was_killed_shows_free_and_why() {
     let lock = Lock::new().unwrap();
     let (held, release) = (Event::new().unwrap(), Event::new().unwrap());
     let mut kids = Kids::new();
-    kids.push(Process::new(hold(lock.clone(), held.clone(), release.clone())).start().unwrap());
+    kids.push(
+        Process::new(hold(lock.clone(), held.clone(), release.clone()))
+            .start()
+            .unwrap(),
+    );
     assert!(held.wait_timeout(LONG).unwrap());
     let victim = proc_of(&kids.0[0]);
-    assert_eq!(multiproc::snapshot().unwrap().object(lock.id()).unwrap().held_by, vec![victim]);
+    assert_eq!(
+        multiproc::snapshot().unwrap().object(lock.id()).unwrap().held_by,
+        vec![victim]
+    );
     kids.0[0].kill().unwrap();
     let _ = kids.0[0].join_timeout(LONG);
-    let s = snap_until("the lock freed", |s| s.object(lock.id()).is_some_and(|o| o.held_by.is_empty()));
+    let s = snap_until("the lock freed", |s| {
+        s.object(lock.id()).is_some_and(|o| o.held_by.is_empty())
+    });
     let row = s.object(lock.id()).unwrap();
     assert!(row.note.contains("died"), "{row:?}");
     // The dead process is reported as ended, or already forgotten once joined.
-    assert!(s.process(victim).is_none_or(|p| matches!(p.state, RunState::Ended(_))), "{s}");
+    assert!(
+        s.process(victim).is_none_or(|p| matches!(p.state, RunState::Ended(_))),
+        "{s}"
+    );
 }
 
 #[test]

@@ -155,9 +155,16 @@ pub(crate) fn install_panic_hook() {
 /// The line a child prints for a panic, in the form of Rust's own message with the process
 /// named instead of the thread: `process 'worker-2' (pid 1234) panicked at src/x.rs:3:5: boom`
 /// (a thread other than the main one is named too).
+///
+/// ```text
+/// process 'worker-2' (pid 1234) panicked at src/x.rs:3:5: boom
+/// process 'worker-2' (pid 1234), thread 'io', panicked at src/x.rs:9:9: closed
+/// ```
 pub(crate) fn panic_line(name: &str, pid: i32, thread: Option<&str>, report: &PanicReport) -> String {
+    // The main thread of a child (in a `Fork` child: the fork thread it came from) is the
+    // process itself; only another thread is named.
     let thread = match thread {
-        Some(t) if t != "main" => format!(", thread '{t}',"),
+        Some(t) if t != "main" && !t.starts_with("multiproc-fork-") => format!(", thread '{t}',"),
         _ => String::new(),
     };
     let at = report.location.as_deref().unwrap_or("an unknown location");
@@ -415,4 +422,45 @@ fn forkserver_main(ctl: OwnedFd, root_pid: i32) -> ! {
     }
     super::STARTED_AS.store(2, std::sync::atomic::Ordering::SeqCst);
     child_main(child_conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> PanicReport {
+        PanicReport {
+            message: "boom".into(),
+            location: Some("src/x.rs:3:5".into()),
+        }
+    }
+
+    #[test]
+    fn the_panic_line_names_the_process_and_only_other_threads() {
+        let r = report();
+        assert_eq!(
+            panic_line("worker-2", 1234, Some("main"), &r),
+            "process 'worker-2' (pid 1234) panicked at src/x.rs:3:5: boom"
+        );
+        assert_eq!(
+            panic_line("w", 1, Some("multiproc-fork-w"), &r),
+            "process 'w' (pid 1) panicked at src/x.rs:3:5: boom"
+        );
+        assert_eq!(
+            panic_line("w", 1, Some("io"), &r),
+            "process 'w' (pid 1), thread 'io', panicked at src/x.rs:3:5: boom"
+        );
+        assert_eq!(
+            panic_line(
+                "w",
+                1,
+                None,
+                &PanicReport {
+                    message: "x".into(),
+                    location: None
+                }
+            ),
+            "process 'w' (pid 1) panicked at an unknown location: x"
+        );
+    }
 }
