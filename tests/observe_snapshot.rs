@@ -369,3 +369,59 @@ fn snapshots_during_churn_never_fail() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(taker.join().unwrap() > 0);
 }
+
+/// Floods the hub with pool counters for 10,000 made-up pools, then says it is done and waits.
+#[multiproc::worker]
+fn flood_pool_stats(done: Event, release: Event) {
+    use multiproc::wire::proto::{Cast, ToHub};
+    use multiproc::wire::snapshot::PoolStats;
+    let conn = multiproc::runtime::raw_hub_connection().unwrap();
+    let mut bytes = Vec::new();
+    for pool in 0..10_000u64 {
+        let st = PoolStats {
+            workers: vec![1; 10],
+            queued: pool,
+            ..PoolStats::default()
+        };
+        bytes.extend(multiproc::wire::encode(&ToHub::Cast(Cast::PoolStats { pool, stats: Some(st) })).unwrap());
+    }
+    multiproc::sys::io::send_all(std::os::fd::AsFd::as_fd(&conn), &bytes, &[]).unwrap();
+    // A ping on the same connection: once answered, every cast before it was handled.
+    let ping = multiproc::wire::encode(&ToHub::Call {
+        id: 1,
+        op: multiproc::wire::proto::Op::Ping,
+    })
+    .unwrap();
+    multiproc::sys::io::send_all(std::os::fd::AsFd::as_fd(&conn), &ping, &[]).unwrap();
+    let mut f = std::fs::File::from(conn);
+    let _ = std::io::Read::read(&mut f, &mut [0u8; 64]);
+    done.set().unwrap();
+    release.wait_timeout(Duration::from_secs(60)).unwrap();
+}
+
+#[test]
+fn a_process_flooding_pool_counters_is_bounded_and_forgotten_when_it_dies() {
+    let (done, release) = (Event::new().unwrap(), Event::new().unwrap());
+    let mut kids = Kids::new();
+    kids.push(
+        Process::new(flood_pool_stats(done.clone(), release.clone()))
+            .start()
+            .unwrap(),
+    );
+    assert!(done.wait_timeout(LONG).unwrap());
+    let flooder = proc_of(&kids.0[0]);
+    let s = multiproc::snapshot().unwrap();
+    let n = s.pools.iter().filter(|p| p.owner == flooder).count();
+    assert_eq!(n, 256);
+    // A real pool still shows up.
+    let pool = Pool::new(1).unwrap();
+    let pids = pool.pids();
+    snap_until("the real pool", |s| s.pools.iter().any(|p| p.workers == pids));
+    // The flooder dies: its rows go.
+    kids.0[0].kill().unwrap();
+    let _ = kids.0[0].join_timeout(LONG);
+    snap_until("the flooder's pools gone", |s| {
+        !s.pools.iter().any(|p| p.owner == flooder)
+    });
+    pool.terminate();
+}

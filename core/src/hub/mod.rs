@@ -49,6 +49,8 @@ pub(crate) type Token = usize;
 const WAKER: MioToken = MioToken(usize::MAX - 1);
 const SIGINT_TOKEN: MioToken = MioToken(usize::MAX - 2);
 const SIGCHLD_TOKEN: MioToken = MioToken(usize::MAX - 3);
+/// Pools whose counters the hub keeps per process (`Cast::PoolStats`; more are ignored).
+const MAX_POOLS_PER_PROCESS: usize = 256;
 /// pidfds are registered at `PIDFD_BASE + slab index`.
 const PIDFD_BASE: usize = 1 << 40;
 
@@ -997,11 +999,16 @@ impl Hub {
             Cast::InflightAdd(_) | Cast::InflightDone(_) => {}
             Cast::ProcDropped(child) => self.procs.handle_dropped(child, proc),
             Cast::PoolStats { pool, stats } => match stats {
-                // Bounded: a process publishes for the pools it has, at most this many.
-                Some(st) if self.pools.len() < 4096 || self.pools.contains_key(&(proc, pool)) => {
-                    self.pools.insert((proc, pool), st);
+                // Bounded per process (a process cannot crowd out the others' pools) and in
+                // size (the worker list).
+                Some(mut st) => {
+                    let known = self.pools.contains_key(&(proc, pool));
+                    let mine = self.pools.range((proc, 0)..=(proc, u64::MAX)).count();
+                    if known || mine < MAX_POOLS_PER_PROCESS {
+                        st.workers.truncate(4096);
+                        self.pools.insert((proc, pool), st);
+                    }
                 }
-                Some(_) => {}
                 None => {
                     self.pools.remove(&(proc, pool));
                 }
