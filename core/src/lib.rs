@@ -74,6 +74,8 @@ mod hub;
 mod mailbox;
 pub mod manager;
 mod names;
+
+pub mod observe;
 pub mod pipe;
 pub mod pool;
 mod process;
@@ -81,6 +83,8 @@ pub mod queue;
 pub mod runtime;
 pub mod shm;
 pub mod sync;
+// The `tracing` macros (empty without the `tracing` feature); every layer may use them.
+mod trace;
 // `sys` (the OS layer) and `wire` (the frame format) are internal. The off-by-default
 // `internals` feature makes them reachable, doc-hidden, for tests, benches and fuzz targets
 // that write raw frames; it is not a stable API.
@@ -180,6 +184,8 @@ pub use names::{
     demonitor, link, monitor, register, register_pid, signals, trap_exits, unlink, unregister, whereis, Down, Exit,
     ExitReason, MonitorRef, NameError, ProcRef, Signal, Signals,
 };
+
+pub use observe::{dump_snapshot, snapshot, Snapshot};
 pub use process::{
     active_children, cpu_count, current_process, get_start_method, parent_process, set_start_method, ExitStatus,
     IntoTask, Process, ProcessBuilder, ProcessInfo, StartMethod, Task,

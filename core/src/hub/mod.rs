@@ -50,6 +50,8 @@ pub(crate) type Token = usize;
 const WAKER: MioToken = MioToken(usize::MAX - 1);
 const SIGINT_TOKEN: MioToken = MioToken(usize::MAX - 2);
 const SIGCHLD_TOKEN: MioToken = MioToken(usize::MAX - 3);
+/// Pools whose counters the hub keeps per process (`Cast::PoolStats`; more are ignored).
+const MAX_POOLS_PER_PROCESS: usize = 256;
 /// pidfds are registered at `PIDFD_BASE + slab index`.
 const PIDFD_BASE: usize = 1 << 40;
 
@@ -167,6 +169,8 @@ pub(crate) struct Hub {
     /// `Reaped` reports that arrived before the matching `Forked` (they travel on different
     /// connections of the forking process).
     early_reaped: std::collections::HashMap<ProcId, std::collections::HashMap<i32, crate::wire::proto::ExitInfo>>,
+    /// The counters pools publish (`Cast::PoolStats`), by owner process and pool number.
+    pools: std::collections::BTreeMap<(ProcId, u64), crate::wire::snapshot::PoolStats>,
 }
 
 impl Hub {
@@ -195,6 +199,7 @@ impl Hub {
             last_partial_check: Instant::now(),
             mail_waiting: Vec::new(),
             early_reaped: std::collections::HashMap::new(),
+            pools: std::collections::BTreeMap::new(),
         })
     }
 
@@ -448,6 +453,37 @@ impl Hub {
             .collect()
     }
 
+    /// The whole state, as `multiproc::snapshot()` shows it (taken within this loop turn).
+    fn snapshot(&self) -> crate::wire::snapshot::Snapshot {
+        let now = Instant::now();
+        let conns = &self.conns;
+        let queued = |t: Option<Token>| t.and_then(|t| conns.get(t)).map_or(0, |c| c.out_bytes());
+        let (processes, joins) = self.procs.rows(now, &queued);
+        let pools = self
+            .pools
+            .iter()
+            .map(|((owner, pool), st)| crate::wire::snapshot::PoolRow {
+                owner: *owner,
+                pool: *pool,
+                workers: st.workers.clone(),
+                queued: st.queued,
+                running: st.running,
+                done: st.done,
+                replaced: st.replaced,
+            })
+            .collect();
+        let taken_at_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros().min(u128::from(u64::MAX)) as u64);
+        crate::wire::snapshot::Snapshot {
+            taken_at_us,
+            processes,
+            objects: self.objects.rows(now),
+            pools,
+            joins,
+        }
+    }
+
     /// Runs `f` on every object, with a context for its replies and deadlines.
     fn each_object(&mut self, mut f: impl FnMut(&mut dyn objects::Object, &mut Cx<'_>)) {
         let now = Instant::now();
@@ -685,6 +721,12 @@ impl Hub {
         if let Some(why) = why {
             let who = self.procs.describe(c.proc);
             diag!("dropped a connection of {who}: {why}");
+            crate::trace::mp_warn!(
+                pid = self.procs.pid_of(c.proc).unwrap_or(0),
+                name = %who,
+                reason = %why,
+                "dropped a connection for bad input"
+            );
         }
         let pred = move |w: &objects::Waiter| w.who.conn == t;
         self.cancel_waiters(&pred, None);
@@ -711,6 +753,7 @@ impl Hub {
             .conns
             .get(t)
             .map_or((ROOT_PROC, false), |c| (c.proc, c.role == Role::Remote));
+        crate::trace::mp_trace!(proc = proc.0, conn = t, frame = %crate::trace::short(&msg), "frame");
         if remote {
             return self.dispatch_remote(t, proc, msg);
         }
@@ -834,6 +877,7 @@ impl Hub {
                 Err(e) => Answer::Now(Err(e)),
             },
             Op::Object { obj, op } => self.object_call(caller, obj, op, false),
+            Op::Snapshot => Answer::Now(Ok(Value::Snapshot(Box::new(self.snapshot())))),
             // The sync fast paths' shared memory (hub/objects/sync/arena.rs).
             Op::SyncArena => match objects::sync::arena::share() {
                 Ok((len, fd)) => {
@@ -968,6 +1012,21 @@ impl Hub {
             Cast::InflightDone(id) if self.objects.holds(id, proc) => self.objects.inflight(id, -1),
             Cast::InflightAdd(_) | Cast::InflightDone(_) => {}
             Cast::ProcDropped(child) => self.procs.handle_dropped(child, proc),
+            Cast::PoolStats { pool, stats } => match stats {
+                // Bounded per process (a process cannot crowd out the others' pools) and in
+                // size (the worker list).
+                Some(mut st) => {
+                    let known = self.pools.contains_key(&(proc, pool));
+                    let mine = self.pools.range((proc, 0)..=(proc, u64::MAX)).count();
+                    if known || mine < MAX_POOLS_PER_PROCESS {
+                        st.workers.truncate(4096);
+                        self.pools.insert((proc, pool), st);
+                    }
+                }
+                None => {
+                    self.pools.remove(&(proc, pool));
+                }
+            },
             Cast::Object { obj, op } => {
                 let caller = Caller { conn: t, id: 0, proc };
                 let _ = self.object_call(caller, obj, op, true);
@@ -1194,6 +1253,8 @@ impl Hub {
         self.objects.drop_proc(proc);
         self.early_reaped.remove(&proc);
         self.registry.proc_gone(proc);
+
+        self.pools.retain(|(owner, _), _| *owner != proc);
         if self.procs.is_lost(proc) {
             self.record_exit(proc, crate::wire::proto::ExitInfo::Signaled(sys::signal::SIGKILL));
         }

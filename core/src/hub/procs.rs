@@ -16,6 +16,7 @@ use crate::wire::proto::{
     ChildInit, ExitInfo, FromHub, HubError, Joined, Method, Outcome, ProcId, ProcInfo, ProcState, SpawnReq, TaskSpec,
     ToForkServer, Value, Wait, ROOT_PROC,
 };
+use crate::wire::snapshot::{JoinWait, ProcessRow, RunState, StartedBy};
 
 /// The environment variable that tells a re-executed binary to become a child.
 pub(crate) const BOOT_ENV: &str = "__MULTIPROC_BOOT";
@@ -69,6 +70,9 @@ struct Entry {
     /// Monitor and link signals held until the process subscribes (bounded by its monitors
     /// and links, see `objects::registry`).
     signals: VecDeque<SignalMsg>,
+
+    /// How it was started (for snapshots).
+    started_by: StartedBy,
 }
 
 impl Entry {
@@ -91,6 +95,13 @@ impl Entry {
             mailbox_bytes: 0,
             mailbox_sub: None,
             signals: VecDeque::new(),
+
+            started_by: match reaper {
+                Reaper::Nobody => StartedBy::Root,
+                Reaper::ForkServer(_) => StartedBy::ForkServer,
+                Reaper::Forker(_) => StartedBy::Fork,
+                Reaper::Hub | Reaper::Lost => StartedBy::Spawn,
+            },
         }
     }
 }
@@ -247,6 +258,10 @@ impl ProcTable {
         }
         e.exit = Some(exit.clone());
         let ended = (e.info.pid, reason_of(&exit, e.outcome.as_ref()));
+
+        if cfg!(feature = "tracing") && !e.hidden {
+            trace_exit(&e.info, &exit, e.outcome.as_ref());
+        }
         let joined = Joined {
             exit,
             outcome: e.outcome.clone(),
@@ -368,7 +383,7 @@ impl ProcTable {
             return Answer::Now(Err(HubError::Timeout));
         }
         let timer = timers.arm(now, wait, Target::Join(p), who.conn, who.id);
-        e.joiners.push(Waiter { who, timer });
+        e.joiners.push(Waiter { who, timer, since: now });
         Answer::Parked
     }
 
@@ -447,7 +462,7 @@ impl ProcTable {
             return false;
         }
         let timer = timers.arm(now, wait, Target::Mail(to), who.conn, who.id);
-        e.send_waiters.push_back((Waiter { who, timer }, payloads));
+        e.send_waiters.push_back((Waiter { who, timer, since: now }, payloads));
         true
     }
 
@@ -492,6 +507,46 @@ impl ProcTable {
         }
     }
 
+    /// Snapshot rows of every visible process (root first, then by id), and the joins waiting.
+    /// `queued(p)` is the mail bytes written to `p`'s mailbox connection and not yet read.
+    pub fn rows(&self, now: Instant, queued: &dyn Fn(Option<Token>) -> usize) -> (Vec<ProcessRow>, Vec<JoinWait>) {
+        let mut rows: Vec<ProcessRow> = self
+            .map
+            .iter()
+            .filter(|(_, e)| !e.hidden)
+            .map(|(id, e)| ProcessRow {
+                proc: *id,
+                pid: e.info.pid,
+                name: e.info.name.clone(),
+                parent: e.parent,
+                state: match (&e.exit, e.gone, e.info.pid) {
+                    (Some(x), _, _) => RunState::Ended(x.clone()),
+                    (None, true, _) => RunState::Exiting,
+                    (None, false, 0) => RunState::Starting,
+                    (None, false, _) => RunState::Running,
+                },
+                started_by: e.started_by,
+                daemon: e.info.daemon,
+                mailbox: e.mailbox.len() as u64,
+                mailbox_bytes: (e.mailbox_bytes + queued(e.mailbox_sub)) as u64,
+            })
+            .collect();
+        rows.sort_by_key(|r| r.proc);
+        let mut joins: Vec<JoinWait> = self
+            .map
+            .iter()
+            .flat_map(|(target, e)| {
+                e.joiners.iter().map(move |w| JoinWait {
+                    waiter: w.who.proc,
+                    target: *target,
+                    waited_us: w.row("join", now).waited_us,
+                })
+            })
+            .collect();
+        joins.sort_by_key(|j| (j.waiter, j.target));
+        (rows, joins)
+    }
+
     pub fn mailbox_len(&self, p: ProcId) -> u64 {
         self.map.get(&p).map_or(0, |e| e.mailbox.len() as u64)
     }
@@ -516,6 +571,12 @@ impl ProcTable {
             return;
         }
         e.info.pid = pid;
+        if cfg!(feature = "tracing") && !e.hidden {
+            let parent = e.parent;
+            let (info, method) = (e.info.clone(), e.started_by);
+            trace_start(&info, method, &self.describe(parent));
+        }
+        let Some(e) = self.map.get_mut(&child) else { return };
         self.by_pid.insert(pid, child);
         if (e.abandoned && e.spawn_waiters.is_empty()) || e.kill_on_pid {
             // Nobody holds a handle to it: it must not run (its end is reported as usual).
@@ -648,6 +709,43 @@ fn reason_of(exit: &ExitInfo, outcome: Option<&Outcome>) -> Reason {
         (_, ExitInfo::Exited(c)) => Reason::Exited(*c),
         (_, ExitInfo::Signaled(s)) => Reason::Signaled(*s),
     }
+}
+
+/// The `tracing` event of a process's start (nothing without the feature).
+pub(crate) fn trace_start(info: &ProcInfo, method: StartedBy, parent: &str) {
+    crate::trace::mp_info!(
+        pid = info.pid,
+        name = %info.name,
+        method = ?method,
+        parent = %parent,
+        "process started"
+    );
+    let _ = (info, method, parent);
+}
+
+/// The `tracing` event of a process's end, with its exact status (nothing without the feature).
+fn trace_exit(info: &ProcInfo, exit: &ExitInfo, outcome: Option<&Outcome>) {
+    let status = match exit {
+        ExitInfo::Exited(c) => format!("exit code {c}"),
+        ExitInfo::Signaled(s) => format!("killed by signal {s}"),
+    };
+    let outcome = match outcome {
+        None => "no outcome reported".to_owned(),
+        Some(Outcome::Returned(_)) => "returned".to_owned(),
+        Some(Outcome::Panicked(p)) => format!(
+            "panicked at {}: {}",
+            p.location.as_deref().unwrap_or("an unknown location"),
+            p.message
+        ),
+        Some(Outcome::Failed(why)) => format!("failed: {why}"),
+        Some(Outcome::TooLarge { bytes, max }) => format!("result too large ({bytes} > {max} bytes)"),
+    };
+    if matches!(exit, ExitInfo::Exited(0)) {
+        crate::trace::mp_info!(pid = info.pid, name = %info.name, status = %status, outcome = %outcome, "process ended");
+    } else {
+        crate::trace::mp_warn!(pid = info.pid, name = %info.name, status = %status, outcome = %outcome, "process ended");
+    }
+    let _ = (info, status, outcome);
 }
 
 /// A fork-server child whose every starter stopped waiting before it was forked is abandoned
@@ -787,6 +885,9 @@ impl Hub {
                     Ok(pid) => {
                         entry.info.pid = pid;
                         let reply = entry.info.clone();
+                        if cfg!(feature = "tracing") {
+                            trace_start(&reply, StartedBy::Spawn, &self.procs.describe(caller.proc));
+                        }
                         self.procs.by_pid.insert(pid, proc);
                         self.procs.map.insert(proc, entry);
                         self.watch_child(proc, pid);
@@ -810,7 +911,11 @@ impl Hub {
                 let timer = self
                     .timers
                     .arm(Instant::now(), req.wait, Target::Spawn(proc), caller.conn, caller.id);
-                entry.spawn_waiters.push(Waiter { who: caller, timer });
+                entry.spawn_waiters.push(Waiter {
+                    who: caller,
+                    timer,
+                    since: Instant::now(),
+                });
                 self.procs.map.insert(proc, entry);
                 if let Err(e) = self.send_to(fs_conn, &ToForkServer::Fork { proc }, vec![child_end]) {
                     return Answer::Now(Err(HubError::Os(format!("cannot reach the fork server: {e}"))));
@@ -861,6 +966,9 @@ impl Hub {
             e.info = info.clone();
             e.parent = caller.proc;
             e.hidden = false;
+        }
+        if cfg!(feature = "tracing") {
+            trace_start(&info, StartedBy::ForkServer, &self.procs.describe(caller.proc));
         }
         self.ensure_spare();
         Answer::Now(Ok(Value::Proc(info)))

@@ -153,6 +153,8 @@ struct FixedSt<R> {
 
 /// The state of a call with a known number of tasks.
 pub(crate) struct Fixed<R> {
+    /// The number of tasks.
+    total: usize,
     st: Mutex<FixedSt<R>>,
     cv: Condvar,
     cbs: Mutex<Callbacks<R>>,
@@ -206,6 +208,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Fixed<R> {
 impl<R> Fixed<R> {
     pub(crate) fn new(n: usize, cbs: Callbacks<R>, whole: Option<Callbacks<Vec<R>>>) -> Arc<Self> {
         Arc::new(Fixed {
+            total: n,
             st: Mutex::new(FixedSt {
                 slots: (0..n).map(|_| None).collect(),
                 remaining: n,
@@ -437,6 +440,38 @@ impl<R> MapResult<R> {
     pub fn successful(&self) -> Result<bool, PoolError> {
         self.inner.successful()
     }
+
+    /// The number of tasks in the call.
+    ///
+    /// ```
+    /// use multiproc::pool::Pool;
+    ///
+    /// #[multiproc::worker]
+    /// fn double(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let r = pool.map_async(double, 0..10)?;
+    /// assert_eq!(r.len(), 10);
+    /// r.wait();
+    /// assert_eq!(r.completed(), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.total
+    }
+
+    /// Is the call empty (no tasks)?
+    pub fn is_empty(&self) -> bool {
+        self.inner.total == 0
+    }
+
+    /// How many tasks have finished so far (returned or failed), for a progress display.
+    pub fn completed(&self) -> usize {
+        let st = lock(&self.inner.st);
+        self.inner.total - st.remaining.min(self.inner.total)
+    }
 }
 
 // ----- streaming calls (imap, imap_unordered) -------------------------------------------------
@@ -508,6 +543,8 @@ pub struct IMap<R> {
     pub(crate) next_seq: usize,
     /// Items yielded so far.
     pub(crate) yielded: usize,
+    /// The input's length, when its iterator knew it exactly (`size_hint` lower == upper).
+    pub(crate) total: Option<usize>,
     pub(crate) _r: PhantomData<fn() -> R>,
 }
 
@@ -519,6 +556,26 @@ impl<R> std::fmt::Debug for IMap<R> {
             .field("submitted", &self.items)
             .field("yielded", &self.yielded)
             .finish()
+    }
+}
+
+impl<R> IMap<R> {
+    /// The number of tasks in the call, when the input said how many items it has (a `Vec`,
+    /// a slice, a range, ...: its `size_hint` was exact); `None` for an input of unknown
+    /// length.
+    pub fn total(&self) -> Option<usize> {
+        self.total
+    }
+
+    /// How many results have been yielded so far.
+    pub fn yielded(&self) -> usize {
+        self.yielded
+    }
+
+    /// How many tasks have finished so far: yielded, or arrived and waiting to be yielded.
+    pub fn completed(&self) -> usize {
+        let st = lock(&self.inner.st);
+        self.yielded + st.arrived.len() + st.by_seq.values().map(VecDeque::len).sum::<usize>()
     }
 }
 
@@ -656,5 +713,27 @@ impl<R: DeserializeOwned + Send + 'static> Iterator for IMap<R> {
     /// [`PoolError::Interrupted`] and terminates the pool.
     fn next(&mut self) -> Option<Self::Item> {
         self.next_until(None)
+    }
+
+    /// Exact when the input's length was known ([`IMap::total`]); otherwise a lower bound
+    /// (the items read from the input and not yet yielded) and no upper bound.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self.total {
+            Some(t) => {
+                let left = t.saturating_sub(self.yielded);
+                (left, Some(left))
+            }
+            None => (self.items.saturating_sub(self.yielded), None),
+        }
+    }
+}
+
+/// Results left to yield, so that progress bars (`indicatif`'s `.progress()`) know the length.
+/// Exact when the input's length was known ([`IMap::total`]: a `Vec`, a slice, a range, ...).
+/// For an input of unknown length `len()` counts only the items read from it and not yet
+/// yielded: wrap such an input with a known count (`.progress_count(n)`) instead.
+impl<R: DeserializeOwned + Send + 'static> ExactSizeIterator for IMap<R> {
+    fn len(&self) -> usize {
+        self.size_hint().0
     }
 }

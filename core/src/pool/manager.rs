@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 use serde_bytes::ByteBuf;
 
 use super::error::PoolError;
+use super::stats::Publisher;
 use super::worker::{parse_from_worker, pool_worker, FromWorker, PassFd};
 use super::{Chunk, Shared};
 use crate::pipe::{wait, Connection, Pipe, WaitError, Waitable};
 use crate::process::{ExitStatus, Process, StartMethod};
+use crate::trace::mp_warn;
+use crate::wire::snapshot::PoolStats;
 
 /// Chunks given to one worker at a time: normally two (the running one and the next, so a
 /// worker never waits for the parent between chunks), up to `MAX_WINDOW` while its chunks take
@@ -127,14 +130,28 @@ fn reap(w: &mut Worker, limit: Duration) -> Option<ExitStatus> {
     w.proc.exit_status()
 }
 
-pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec<Worker>, cfg: Config) {
+pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, workers: Vec<Worker>, cfg: Config) {
+    let mut publ = Publisher::new();
+    run_loop(&shared, &wake_rx, workers, &cfg, &mut publ);
+    publ.gone();
+}
+
+fn run_loop(
+    shared: &Arc<Shared>,
+    wake_rx: &Connection<()>,
+    mut workers: Vec<Worker>,
+    cfg: &Config,
+    publ: &mut Publisher,
+) {
+    // Workers that ended, to name in the event of their replacement: (pid, why).
+    let mut ended: Vec<(i32, String)> = Vec::new();
     loop {
         while wake_rx.try_recv_bytes().is_ok() {}
         let mut st = shared.lock();
         st.woken = false;
         if st.terminating {
             drop(st);
-            terminate_all(&shared, workers, cfg.grace);
+            terminate_all(shared, workers, cfg.grace);
             return;
         }
         // A broken pool (failed initializer, no worker can start) fails whatever is queued.
@@ -178,11 +195,13 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
             }
         }
         let idle = st.queue.is_empty() && workers.iter().all(|w| w.in_flight.is_empty());
+        let queued_tasks: u64 = st.queue.iter().map(|c| c.count as u64).sum();
         let shutting_down = st.closed && idle;
         drop(st);
         if let Some(err) = &broken {
             for c in &failed {
                 fail_chunk(c, err);
+                publ.done += c.count as u64;
             }
         }
         for w in workers.iter_mut() {
@@ -197,7 +216,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
             }
         }
         if shutting_down {
-            close_all(&shared, workers);
+            close_all(shared, workers);
             return;
         }
         // Replace retired or dead workers (not while closing with nothing left to do).
@@ -205,8 +224,14 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
             let mut start_error = None;
             let before = workers.len();
             while workers.len() < cfg.processes {
-                match start_worker(&cfg) {
-                    Ok(w) => workers.push(w),
+                match start_worker(cfg) {
+                    Ok(w) => {
+                        let (old_pid, why) = ended.pop().unwrap_or((0, "retired".to_owned()));
+                        mp_warn!(old_pid, new_pid = w.pid, reason = %why, "pool worker replaced");
+                        let _ = (old_pid, &why);
+                        publ.replaced += 1;
+                        workers.push(w)
+                    }
                     Err(e) => {
                         start_error = Some(e);
                         break;
@@ -237,10 +262,33 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
                 Some(w.front_since + front.chunk.deadline?)
             })
             .min();
-        let timeout = next_deadline.map(|d| d.saturating_duration_since(now));
+        let mut timeout = next_deadline.map(|d| d.saturating_duration_since(now));
+        // Running: the chunks workers said they started; the others given to them wait in
+        // their pipes and count as queued.
+        let (running_tasks, waiting_tasks) =
+            workers
+                .iter()
+                .flat_map(|w| w.in_flight.iter())
+                .fold((0u64, 0u64), |(r, q), s| {
+                    let n = s.chunk.count as u64;
+                    if s.started {
+                        (r + n, q)
+                    } else {
+                        (r, q + n)
+                    }
+                });
+        let stats = PoolStats {
+            workers: workers.iter().map(|w| w.pid).collect(),
+            queued: queued_tasks + waiting_tasks,
+            running: running_tasks,
+            ..PoolStats::default()
+        };
+        if let Some(cap) = publ.offer(stats) {
+            timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
+        }
         let ready = {
             let mut objs: Vec<&dyn Waitable> = Vec::with_capacity(workers.len() + 1);
-            objs.push(&wake_rx);
+            objs.push(wake_rx);
             for w in &workers {
                 objs.push(&w.conn);
             }
@@ -259,7 +307,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
                 continue;
             }
             let w = &mut workers[i - 1];
-            read_worker(&shared, w);
+            read_worker(shared, w, publ);
         }
         // Deadlines.
         let now = Instant::now();
@@ -282,7 +330,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
         while i < workers.len() {
             if workers[i].eof {
                 let w = workers.swap_remove(i);
-                bury(&shared, w);
+                ended.push(bury(shared, w, publ));
             } else {
                 i += 1;
             }
@@ -293,7 +341,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut workers: Vec
 }
 
 /// Reads every complete message from a worker; marks it at end of file.
-fn read_worker(shared: &Shared, w: &mut Worker) {
+fn read_worker(shared: &Shared, w: &mut Worker, publ: &mut Publisher) {
     loop {
         match w.conn.try_recv_bytes() {
             Ok(bytes) => match parse_from_worker(&bytes) {
@@ -304,6 +352,11 @@ fn read_worker(shared: &Shared, w: &mut Worker) {
                     w.front_since = Instant::now();
                 }
                 Some(FromWorker::Done(outcomes, next_started)) => {
+                    publ.done += outcomes.len() as u64;
+                    for e in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+                        mp_warn!(pid = w.pid, error = %e, "pool task failed");
+                        let _ = e;
+                    }
                     if let Some(s) = w.in_flight.pop_front() {
                         s.chunk.sink.deliver(s.chunk.seq, s.chunk.start, outcomes);
                     }
@@ -345,7 +398,7 @@ fn read_worker(shared: &Shared, w: &mut Worker) {
 
 /// A worker's pipe reached end of file: collect its exit status, fail the chunk it was
 /// running, and requeue the ones it had not started.
-fn bury(shared: &Shared, mut w: Worker) {
+fn bury(shared: &Shared, mut w: Worker, publ: &mut Publisher) -> (i32, String) {
     let status = reap(&mut w, Duration::from_secs(2));
     let err = w.killed.take().unwrap_or(PoolError::WorkerDied {
         pid: w.pid,
@@ -367,8 +420,15 @@ fn bury(shared: &Shared, mut w: Worker) {
         }
     }
     if let Some(s) = running {
+        mp_warn!(pid = w.pid, error = %err, tasks = s.chunk.count, "pool task failed");
         fail_chunk(&s.chunk, &err);
+        publ.done += s.chunk.count as u64;
     }
+    let why = match status {
+        Some(s) => format!("{s:?}"),
+        None => err.to_string(),
+    };
+    (w.pid, why)
 }
 
 /// `close()` finished its work: close every pipe (workers exit at end of file) and wait.

@@ -60,6 +60,7 @@
 mod error;
 mod job;
 mod manager;
+mod stats;
 mod worker;
 
 use std::collections::VecDeque;
@@ -917,10 +918,15 @@ impl Pool {
             return Err(PoolError::InvalidChunksize);
         }
         self.shared.check_open()?;
+        let items = items.into_iter();
+        let total = match items.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo),
+            _ => None,
+        };
         let mut it = IMap {
             shared: self.shared.clone(),
             inner: IMap::<R>::new_stream(ordered),
-            src: Box::new(items.into_iter().map(move |a| f(a).into_task())),
+            src: Box::new(items.map(move |a| f(a).into_task())),
             chunksize,
             window: 2 * self.processes + 2,
             exhausted: false,
@@ -928,6 +934,7 @@ impl Pool {
             items: 0,
             next_seq: 0,
             yielded: 0,
+            total,
             _r: PhantomData,
         };
         it.start();

@@ -127,6 +127,12 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// The hub object's id, as [`multiproc::snapshot()`](crate::snapshot) names it
+    /// (`#N` in its tables is the low 32 bits).
+    pub fn id(&self) -> crate::observe::ObjId {
+        self.raw.id()
+    }
+
     /// An unbounded queue.
     pub fn new() -> Result<Self, QueueError> {
         Self::with(Flavour::Queue, 0)
@@ -307,6 +313,12 @@ impl<T> std::ops::Deref for JoinableQueue<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
+    /// The hub object's id, as [`multiproc::snapshot()`](crate::snapshot) names it
+    /// (`#N` in its tables is the low 32 bits).
+    pub fn id(&self) -> crate::observe::ObjId {
+        self.q.raw.id()
+    }
+
     /// An unbounded joinable queue.
     pub fn new() -> Result<Self, QueueError> {
         Ok(JoinableQueue {

@@ -181,6 +181,10 @@ fn unexpected(v: Value) -> CallError {
 }
 
 impl RawQueue {
+    pub(crate) fn id(&self) -> crate::wire::proto::ObjId {
+        self.obj.id()
+    }
+
     pub fn create(flavour: Flavour, maxsize: usize) -> Result<RawQueue, QueueError> {
         let kind = match flavour {
             Flavour::Queue => QueueKind::Queue {

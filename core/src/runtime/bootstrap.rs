@@ -140,11 +140,57 @@ pub(crate) fn install_panic_hook() {
                 .location()
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
         };
-        let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(report));
         if !QUIET_PANICS.load(Ordering::Relaxed) {
-            prev(info);
+            match super::rt_if_started().filter(|rt| !rt.is_root()) {
+                // A child names itself, so that the line is useful in a terminal that several
+                // processes write to.
+                Some(rt) => print_child_panic(&rt.me.name, &report),
+                None => prev(info),
+            }
         }
+        let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(report));
     }));
+}
+
+/// The line a child prints for a panic, in the form of Rust's own message with the process
+/// named instead of the thread: `process 'worker-2' (pid 1234) panicked at src/x.rs:3:5: boom`
+/// (a thread other than the main one is named too).
+///
+/// ```text
+/// process 'worker-2' (pid 1234) panicked at src/x.rs:3:5: boom
+/// process 'worker-2' (pid 1234), thread 'io', panicked at src/x.rs:9:9: closed
+/// ```
+pub(crate) fn panic_line(name: &str, pid: i32, thread: Option<&str>, report: &PanicReport) -> String {
+    // The main thread of a child (in a `Fork` child: the fork thread it came from) is the
+    // process itself; only another thread is named.
+    let thread = match thread {
+        Some(t) if t != "main" && !t.starts_with("multiproc-fork-") => format!(", thread '{t}',"),
+        _ => String::new(),
+    };
+    let at = report.location.as_deref().unwrap_or("an unknown location");
+    format!(
+        "process '{name}' (pid {pid}){thread} panicked at {at}: {}",
+        report.message
+    )
+}
+
+fn print_child_panic(name: &str, report: &PanicReport) {
+    let current = std::thread::current();
+    let mut text = panic_line(name, sys::proc::getpid(), current.name(), report);
+    text.push('\n');
+    match std::env::var("RUST_BACKTRACE").as_deref() {
+        Ok("0") | Err(_) => {
+            text.push_str("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n")
+        }
+        Ok(_) => {
+            text.push_str(&format!(
+                "stack backtrace:\n{}\n",
+                std::backtrace::Backtrace::force_capture()
+            ));
+        }
+    }
+    // One write (lines of processes panicking together do not interleave); never a panic.
+    sys::io::write_stderr(&text);
 }
 
 /// Runs `f`, turning a panic into a report.
@@ -250,7 +296,16 @@ pub(crate) fn setup_child(init: &ChildInit) {
     }
     // A fork-server child starts with SIGINT blocked (see `forkserver_main`).
     let _ = sys::signal::unblock(sys::signal::SIGINT);
+    // The root dumps snapshots on this signal; a child (which inherited the setting) must not
+    // die of a signal sent to the whole process group.
+    if let Some(sig) = std::env::var(crate::observe::DUMP_ENV)
+        .ok()
+        .and_then(|n| sys::signal::by_name(&n))
+    {
+        let _ = sys::signal::ignore(sig);
+    }
     install_panic_hook();
+    crate::trace::set_child(&init.me.name, sys::proc::getpid());
 }
 
 /// The life of a spawned or fork-server child: read the init frame, run the worker, exit.
@@ -367,4 +422,45 @@ fn forkserver_main(ctl: OwnedFd, root_pid: i32) -> ! {
     }
     super::STARTED_AS.store(2, std::sync::atomic::Ordering::SeqCst);
     child_main(child_conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> PanicReport {
+        PanicReport {
+            message: "boom".into(),
+            location: Some("src/x.rs:3:5".into()),
+        }
+    }
+
+    #[test]
+    fn the_panic_line_names_the_process_and_only_other_threads() {
+        let r = report();
+        assert_eq!(
+            panic_line("worker-2", 1234, Some("main"), &r),
+            "process 'worker-2' (pid 1234) panicked at src/x.rs:3:5: boom"
+        );
+        assert_eq!(
+            panic_line("w", 1, Some("multiproc-fork-w"), &r),
+            "process 'w' (pid 1) panicked at src/x.rs:3:5: boom"
+        );
+        assert_eq!(
+            panic_line("w", 1, Some("io"), &r),
+            "process 'w' (pid 1), thread 'io', panicked at src/x.rs:3:5: boom"
+        );
+        assert_eq!(
+            panic_line(
+                "w",
+                1,
+                None,
+                &PanicReport {
+                    message: "x".into(),
+                    location: None
+                }
+            ),
+            "process 'w' (pid 1) panicked at an unknown location: x"
+        );
+    }
 }

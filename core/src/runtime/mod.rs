@@ -234,6 +234,9 @@ fn init_root() -> Result<&'static Runtime, CallError> {
     };
     let rt = install(rt);
     sys::proc::at_exit(root_at_exit);
+    // What the environment asks of the root (a snapshot server, dumps on a signal). The one
+    // call from `runtime` up to `observe`: those are root threads that use the public API.
+    crate::observe::root_started();
     Ok(rt)
 }
 

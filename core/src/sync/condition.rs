@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ConditionError;
 use super::lock::{acquire_on, owned_by_me, release_held, release_on, Acq, Held};
-use super::{
-    call, call_unbounded, cast, current_thread_id, expect_u64, my_pid, new_cond_key, sync_reply, unexpected,
-};
+use super::{call, call_unbounded, cast, current_thread_id, expect_u64, my_pid, new_cond_key, sync_reply, unexpected};
 use super::{Lock, RLock};
 use crate::runtime::handle::ObjRef;
 use crate::wire::proto::Wait;

@@ -46,6 +46,12 @@ pub struct Event {
 }
 
 impl Event {
+    /// The hub object's id, as [`multiproc::snapshot()`](crate::snapshot) names it
+    /// (`#N` in its tables is the low 32 bits).
+    pub fn id(&self) -> crate::observe::ObjId {
+        self.obj.id()
+    }
+
     /// Creates an event whose flag is clear.
     pub fn new() -> Result<Event, EventError> {
         Ok(Event {

@@ -15,8 +15,8 @@ use crate::runtime::{self, handle::ObjRef};
 use crate::wire::proto::{ObjectKind, ProcId, Value, Wait};
 use crate::wire::sync_ops::{SyncFault, SyncKind, SyncOp, SyncReply};
 use crate::wire::sync_slot::{
-    barge_free, held, owner_of, owner_token, token, token_thread, SyncSlot, DIED, FAIR, KIND_LOCK, KIND_RLOCK, LOCK_FLAGS,
-    NOTIFIED, WAITERS,
+    barge_free, held, owner_of, owner_token, token, token_thread, SyncSlot, DIED, FAIR, KIND_LOCK, KIND_RLOCK,
+    LOCK_FLAGS, NOTIFIED, WAITERS,
 };
 
 /// An ownership as its guard remembers it: the acquiring thread and the ownership's sequence
@@ -333,7 +333,9 @@ pub(super) fn release_held(obj: &ObjRef, recursive: bool, h: Held) {
 /// Does the shared word say that the calling thread owns the lock? `false` without the fast
 /// path (then only the hub knows).
 pub(super) fn owned_by_me(obj: &ObjRef, recursive: bool) -> bool {
-    let Some((s, proc, _)) = fast(obj, recursive) else { return false };
+    let Some((s, proc, _)) = fast(obj, recursive) else {
+        return false;
+    };
     owner_of(s.word.load(Ordering::Acquire)) == Some((proc, token_thread(current_thread_id())))
 }
 
@@ -388,6 +390,12 @@ pub struct Lock {
 }
 
 impl Lock {
+    /// The hub object's id, as [`multiproc::snapshot()`](crate::snapshot) names it
+    /// (`#N` in its tables is the low 32 bits).
+    pub fn id(&self) -> crate::observe::ObjId {
+        self.obj.id()
+    }
+
     /// Creates an unlocked lock.
     pub fn new() -> Result<Lock, LockError> {
         Ok(Lock {
@@ -548,6 +556,12 @@ pub struct RLock {
 }
 
 impl RLock {
+    /// The hub object's id, as [`multiproc::snapshot()`](crate::snapshot) names it
+    /// (`#N` in its tables is the low 32 bits).
+    pub fn id(&self) -> crate::observe::ObjId {
+        self.obj.id()
+    }
+
     /// Creates an unlocked recursive lock.
     pub fn new() -> Result<RLock, RLockError> {
         Ok(RLock {

@@ -191,6 +191,12 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
+    /// The hub object's id, as [`multiproc::snapshot()`](crate::snapshot) names it
+    /// (`#N` in its tables is the low 32 bits).
+    pub fn id(&self) -> crate::observe::ObjId {
+        self.obj.id()
+    }
+
     /// Creates a semaphore with `value` permits.
     pub fn new(value: u32) -> Result<Semaphore, SemaphoreError> {
         Ok(Semaphore {
@@ -256,6 +262,12 @@ pub struct BoundedSemaphore {
 }
 
 impl BoundedSemaphore {
+    /// The hub object's id, as [`multiproc::snapshot()`](crate::snapshot) names it
+    /// (`#N` in its tables is the low 32 bits).
+    pub fn id(&self) -> crate::observe::ObjId {
+        self.obj.id()
+    }
+
     /// Creates a bounded semaphore with `value` permits, which is also its bound.
     pub fn new(value: u32) -> Result<BoundedSemaphore, SemaphoreError> {
         Ok(BoundedSemaphore {

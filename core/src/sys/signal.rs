@@ -20,6 +20,21 @@ pub const SIGSTOP: i32 = nix::libc::SIGSTOP;
 /// SIGCONT.
 pub const SIGCONT: i32 = nix::libc::SIGCONT;
 
+/// The number of a signal named `SIGUSR1`, `USR1`, `sigusr2`, ... (or given as a number).
+pub fn by_name(name: &str) -> Option<i32> {
+    let n = name.trim();
+    if let Ok(num) = n.parse::<i32>() {
+        return Signal::try_from(num).ok().map(|s| s as i32);
+    }
+    let upper = n.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<Signal>().ok().map(|s| s as i32)
+}
+
 /// Ignores a signal in this process.
 pub fn ignore(sig: i32) -> Result<(), Errno> {
     set_handler(sig, SigHandler::SigIgn)

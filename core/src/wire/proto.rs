@@ -297,6 +297,10 @@ pub enum Op {
     /// on this connection *before* the reply (`Value::Unit`), so the subscriber has them all
     /// once it is answered.
     SubscribeMailbox,
+
+    /// The hub's whole state, taken in one loop turn (`multiproc::snapshot()`). Replies
+    /// `Value::Snapshot`.
+    Snapshot,
 }
 
 /// A one-way message to the hub.
@@ -360,6 +364,14 @@ pub enum Cast {
     /// From now on, push the sender's mailbox messages on *this* connection as
     /// `FromHub::Mail`, starting with those already waiting.
     SubscribeMailbox,
+    /// A pool's manager thread publishes its counters (`Some`), or says the pool is gone
+    /// (`None`), for `Op::Snapshot`. `pool` is the pool's number in the sending process.
+    PoolStats {
+        /// The pool's number in the sender.
+        pool: u64,
+        /// Its counters, or `None` once it has shut down.
+        stats: Option<crate::wire::snapshot::PoolStats>,
+    },
 }
 
 /// Client → hub.
@@ -418,6 +430,9 @@ pub enum Value {
     Manager(crate::wire::manager_ops::ManagerReply),
     /// A reply of the names family.
     Names(crate::wire::names_ops::NamesReply),
+
+    /// The hub's state (`Op::Snapshot`).
+    Snapshot(Box<crate::wire::snapshot::Snapshot>),
 }
 
 /// Why the hub refused or could not complete a call.

@@ -23,6 +23,7 @@ use slab::Slab;
 use super::timers::{Target, TimerKey, Timers};
 use super::Token;
 use crate::wire::proto::{HubError, ObjId, ObjOp, ObjectKind, ProcId, ReqId, Value, Wait};
+use crate::wire::snapshot::{ObjectRow, WaiterRow};
 
 /// Who made a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,43 @@ pub(crate) struct Waiter {
     pub who: Caller,
     /// Its deadline, if any.
     pub timer: Option<TimerKey>,
+    /// When it was parked (for `Op::Snapshot`: how long it has waited).
+    pub since: Instant,
+}
+
+impl Waiter {
+    /// A snapshot row for this waiter, waiting in `op`.
+    pub fn row(&self, op: &str, now: Instant) -> WaiterRow {
+        WaiterRow {
+            proc: self.who.proc,
+            op: op.to_owned(),
+            waited_us: now
+                .saturating_duration_since(self.since)
+                .as_micros()
+                .min(u128::from(u64::MAX)) as u64,
+        }
+    }
+}
+
+/// What an object says about itself in a snapshot (the hub adds its id, creator and handles).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ObjDesc {
+    pub kind: String,
+    pub held_by: Vec<ProcId>,
+    pub depth: Option<u64>,
+    pub unfinished: Option<u64>,
+    pub waiters: Vec<WaiterRow>,
+    pub note: String,
+}
+
+impl ObjDesc {
+    /// A description with only a kind.
+    pub fn kind(kind: &str) -> Self {
+        ObjDesc {
+            kind: kind.to_owned(),
+            ..ObjDesc::default()
+        }
+    }
 }
 
 /// The result of a call on an object.
@@ -81,7 +119,11 @@ impl Cx<'_> {
         let timer = self
             .timers
             .arm(self.now, wait, Target::Object(self.obj), who.conn, who.id);
-        Some(Waiter { who, timer })
+        Some(Waiter {
+            who,
+            timer,
+            since: self.now,
+        })
     }
 
     /// Is this waiter's connection still open (so that it can be served)?
@@ -154,6 +196,10 @@ impl<T> WaitQueue<T> {
     pub fn iter(&self) -> impl Iterator<Item = &(Waiter, T)> {
         self.q.iter()
     }
+    /// Snapshot rows of the waiters (oldest first), waiting in `op`.
+    pub fn rows(&self, op: &str, now: Instant) -> Vec<WaiterRow> {
+        self.q.iter().map(|(w, _)| w.row(op, now)).collect()
+    }
 }
 
 /// A hub object's behaviour.
@@ -179,6 +225,10 @@ pub(crate) trait Object: Send {
     /// lock's acquirers while `holder` owns it).
     fn awaited_from(&self, _holder: ProcId) -> Vec<ProcId> {
         Vec::new()
+    }
+    /// What the object says about itself in a snapshot (`Op::Snapshot`).
+    fn describe(&self, _now: Instant) -> ObjDesc {
+        ObjDesc::kind("object")
     }
     /// The object has nothing more to do and may be reclaimed even if still held.
     fn finished(&self) -> bool {
@@ -229,6 +279,8 @@ pub(crate) struct Slot {
     inflight: i64,
     /// The creator's secret; `Retain` must present it.
     secret: u64,
+    /// The process that created it (for snapshots).
+    creator: ProcId,
 }
 
 /// The object table.
@@ -260,6 +312,7 @@ impl Objects {
             users,
             inflight: 0,
             secret,
+            creator,
         });
         let id = ObjId((u64::from(gen) << 32) | idx as u64);
         if let Some(s) = self.slab.get_mut(idx) {
@@ -352,6 +405,30 @@ impl Objects {
             .iter()
             .map(|(i, s)| ObjId((u64::from(s.gen) << 32) | i as u64))
             .collect()
+    }
+
+    /// Snapshot rows of every object, by id.
+    pub fn rows(&self, now: Instant) -> Vec<ObjectRow> {
+        let mut rows: Vec<ObjectRow> = self
+            .slab
+            .iter()
+            .map(|(i, s)| {
+                let d = s.obj.describe(now);
+                ObjectRow {
+                    id: ObjId((u64::from(s.gen) << 32) | i as u64),
+                    kind: d.kind,
+                    creator: s.creator,
+                    handles: s.holders.iter().copied().collect(),
+                    held_by: d.held_by,
+                    depth: d.depth,
+                    unfinished: d.unfinished,
+                    waiters: d.waiters,
+                    note: d.note,
+                }
+            })
+            .collect();
+        rows.sort_by_key(|r| r.id.0 & 0xffff_ffff);
+        rows
     }
 
     /// A process ended: drop its holds and owned objects.

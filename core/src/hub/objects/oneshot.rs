@@ -2,7 +2,7 @@
 
 use serde_bytes::ByteBuf;
 
-use super::{Answer, Caller, Cx, Object, WaitQueue, Waiter};
+use super::{Answer, Caller, Cx, ObjDesc, Object, WaitQueue, Waiter};
 use crate::hub::Token;
 use crate::wire::proto::{HubError, ObjOp, ProcId, ReqId, Value};
 
@@ -79,6 +79,23 @@ impl Object for Oneshot {
 
     fn cancel(&mut self, cx: &mut Cx<'_>, pred: &dyn Fn(&Waiter) -> bool, why: Option<&HubError>) {
         self.waiters.cancel(cx, pred, why);
+    }
+
+    fn describe(&self, now: std::time::Instant) -> ObjDesc {
+        ObjDesc {
+            kind: "Reply".to_owned(),
+            held_by: self.watch.into_iter().collect(),
+            waiters: self.waiters.rows("ask", now),
+            note: if self.value.is_some() {
+                "answered"
+            } else if self.gone {
+                "its answerer is gone"
+            } else {
+                "waiting for the answer"
+            }
+            .to_owned(),
+            ..ObjDesc::default()
+        }
     }
 
     fn proc_gone(&mut self, cx: &mut Cx<'_>, proc: ProcId) {

@@ -111,6 +111,10 @@ impl Drop for Group {
 }
 
 impl Object for Group {
+    fn describe(&self, _now: std::time::Instant) -> super::ObjDesc {
+        super::ObjDesc::kind("Manager")
+    }
+
     fn call(&mut self, _cx: &mut Cx<'_>, _who: Caller, op: ObjOp) -> Answer {
         match op {
             ObjOp::Manager(ManagerOp::Shutdown) => {
@@ -161,6 +165,24 @@ fn index_in(index: u64, len: usize) -> Option<usize> {
 }
 
 impl Object for Container {
+    fn describe(&self, _now: std::time::Instant) -> super::ObjDesc {
+        let (kind, len) = match &self.data {
+            Data::Dict(m) => ("Dict", Some(m.len() as u64)),
+            Data::List(l) => ("List", Some(l.len() as u64)),
+            Data::Value(_) => ("Value", None),
+        };
+        super::ObjDesc {
+            kind: kind.to_owned(),
+            depth: len,
+            note: if self.dead.load(Ordering::Relaxed) {
+                "its Manager has shut down".to_owned()
+            } else {
+                String::new()
+            },
+            ..super::ObjDesc::default()
+        }
+    }
+
     fn call(&mut self, _cx: &mut Cx<'_>, _who: Caller, op: ObjOp) -> Answer {
         let ObjOp::Manager(op) = op else {
             return Answer::Now(Err(HubError::WrongKind));

@@ -37,7 +37,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde_bytes::ByteBuf;
 
-use super::{Answer, Caller, Cx, Lifetime, Object, WaitQueue, Waiter};
+use super::{Answer, Caller, Cx, Lifetime, ObjDesc, Object, WaitQueue, Waiter};
 use crate::hub::Token;
 use crate::wire::proto::{HubError, ObjOp, ProcId, ReqId, Value};
 use crate::wire::queue_ops::{QueueKind, QueueOp, QueueStatus};
@@ -350,10 +350,41 @@ impl Object for QueueObj {
         self.pump(cx);
     }
 
+    fn describe(&self, now: std::time::Instant) -> ObjDesc {
+        let mut waiters = self.getters.rows("get", now);
+        waiters.extend(self.putters.rows("put", now));
+        if let Some(t) = &self.tasks {
+            waiters.extend(t.joiners.rows("join", now));
+        }
+        let mut note = Vec::new();
+        if self.maxsize > 0 {
+            note.push(format!("maxsize {}", self.maxsize));
+        }
+        if self.closed {
+            note.push("closed".to_owned());
+        }
+        ObjDesc {
+            kind: if self.tasks.is_some() { "JoinableQueue" } else { "Queue" }.to_owned(),
+            held_by: Vec::new(),
+            depth: Some(self.items.len() as u64),
+            unfinished: self.tasks.as_ref().map(|t| (self.items.len() + t.outstanding) as u64),
+            waiters,
+            note: note.join(", "),
+        }
+    }
+
     fn proc_gone(&mut self, cx: &mut Cx<'_>, proc: ProcId) {
         let Some(t) = &mut self.tasks else { return };
         let Some(q) = t.taken.remove(&proc) else { return };
         t.outstanding -= q.len();
+        if !q.is_empty() {
+            crate::trace::mp_warn!(
+                queue = cx.obj.0 & 0xffff_ffff,
+                dead_proc = proc.0,
+                items = q.len(),
+                "JoinableQueue items taken by a dead process are delivered again"
+            );
+        }
         self.requeue_front(q.into_iter().map(|(_, item)| item));
         if !self.closed {
             self.pump(cx);

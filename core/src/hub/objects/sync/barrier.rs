@@ -36,7 +36,7 @@
 //! forever for a party that cannot come. A dead process's pending arrivals are dropped.
 
 use super::{fault, ok};
-use crate::hub::objects::{Answer, Caller, Cx, Object, WaitQueue, Waiter};
+use crate::hub::objects::{Answer, Caller, Cx, ObjDesc, Object, WaitQueue, Waiter};
 use crate::hub::Token;
 use crate::wire::proto::{HubError, ObjOp, ProcId, ReqId, Value, Wait};
 use crate::wire::sync_ops::{BarrierAction, SyncFault, SyncOp, SyncReply};
@@ -128,6 +128,7 @@ impl BarrierObj {
                     &Waiter {
                         who: w.who,
                         timer: None,
+                        since: w.since,
                     },
                     r,
                 );
@@ -226,6 +227,7 @@ impl Object for BarrierObj {
                     && pred(&Waiter {
                         who: runner,
                         timer: None,
+                        since: cx.now,
                     })
             }
             _ => false,
@@ -233,6 +235,22 @@ impl Object for BarrierObj {
         if party_left || runner_left {
             self.waiting.cancel(cx, pred, why);
             self.break_barrier(cx);
+        }
+    }
+
+    fn describe(&self, now: std::time::Instant) -> ObjDesc {
+        let mut waiters = self.waiting.rows("wait", now);
+        waiters.extend(self.pending.rows("wait (next generation)", now));
+        ObjDesc {
+            kind: "Barrier".to_owned(),
+            depth: Some(self.waiting.len() as u64),
+            waiters,
+            note: match self.phase {
+                Phase::Filling => format!("{} of {} parties waiting", self.waiting.len(), self.parties),
+                Phase::Acting { .. } => "running its action".to_owned(),
+                Phase::Broken => "broken".to_owned(),
+            },
+            ..ObjDesc::default()
         }
     }
 

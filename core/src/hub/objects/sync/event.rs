@@ -21,7 +21,7 @@
 use std::sync::atomic::Ordering;
 
 use super::arena::SlotHome;
-use crate::hub::objects::{Answer, Caller, Cx, Object, WaitQueue, Waiter};
+use crate::hub::objects::{Answer, Caller, Cx, ObjDesc, Object, WaitQueue, Waiter};
 use crate::hub::Token;
 use crate::wire::proto::{HubError, ObjId, ObjOp, ProcId, ReqId, Value};
 use crate::wire::sync_ops::SyncOp;
@@ -137,6 +137,17 @@ impl Object for EventObj {
     fn cancel(&mut self, cx: &mut Cx<'_>, pred: &dyn Fn(&Waiter) -> bool, why: Option<&HubError>) {
         self.waiters.cancel(cx, pred, why);
         self.tidy();
+    }
+
+    fn describe(&self, now: std::time::Instant) -> ObjDesc {
+        let set = self.word() & EV_SET != 0;
+        ObjDesc {
+            kind: "Event".to_owned(),
+            depth: Some(u64::from(set)),
+            waiters: self.waiters.rows("wait", now),
+            note: if set { "set" } else { "clear" }.to_owned(),
+            ..ObjDesc::default()
+        }
     }
 
     fn proc_gone(&mut self, cx: &mut Cx<'_>, proc: ProcId) {

@@ -75,7 +75,7 @@ use std::time::{Duration, Instant};
 
 use super::arena::SlotHome;
 use super::{fault, ok};
-use crate::hub::objects::{Answer, Caller, Cx, Object, WaitQueue, Waiter};
+use crate::hub::objects::{Answer, Caller, Cx, ObjDesc, Object, WaitQueue, Waiter};
 use crate::hub::Token;
 use crate::wire::proto::{HubError, ObjId, ObjOp, ProcId, ReqId, Value, Wait};
 use crate::wire::sync_ops::{CondKey, LockOwner, SyncFault, SyncOp, SyncReply};
@@ -425,7 +425,16 @@ impl LockObj {
             match cx.park(who, wait) {
                 Some(wt) => self.conds.entry(cond).or_default().push(wt, saved),
                 // `wait(0)`: nothing can notify it in between; queue for the lock again now.
-                None => self.reacquire(cx, Waiter { who, timer: None }, saved, false),
+                None => self.reacquire(
+                    cx,
+                    Waiter {
+                        who,
+                        timer: None,
+                        since: cx.now,
+                    },
+                    saved,
+                    false,
+                ),
             }
             return Answer::Parked;
         }
@@ -498,6 +507,34 @@ impl LockObj {
 }
 
 impl Object for LockObj {
+    fn describe(&self, now: Instant) -> ObjDesc {
+        // The owner is read from the shared word: a lock taken through the fast path (no
+        // message) is shown held too.
+        let w = self.word();
+        let owner = owner_of(w);
+        let mut waiters = self.acquirers.rows("acquire", now);
+        for q in self.conds.values() {
+            waiters.extend(q.rows("condition wait", now));
+        }
+        waiters.sort_by_key(|w| std::cmp::Reverse(w.waited_us));
+        let note = if w == DIED {
+            "free; its last owner died holding it".to_owned()
+        } else if owner.is_none() {
+            "free".to_owned()
+        } else {
+            String::new()
+        };
+        ObjDesc {
+            kind: if self.recursive { "RLock" } else { "Lock" }.to_owned(),
+            held_by: owner.map(|(p, _)| ProcId(p)).into_iter().collect(),
+            depth: (self.recursive && owner.is_some())
+                .then(|| u64::from(self.s().count.load(Ordering::Relaxed).max(1))),
+            unfinished: None,
+            waiters,
+            note,
+        }
+    }
+
     fn awaited_from(&self, holder: ProcId) -> Vec<ProcId> {
         // The owner is in the shared word (the fast path takes the lock without telling us).
         match owner_of(self.word()) {
@@ -576,6 +613,14 @@ impl Object for LockObj {
             }
             // It owned the lock, through the fast path or not, at whatever depth.
             if self.hand_over(cx, w, true) {
+                let new_owner = owner_of(self.word()).map_or(-1, |(p, _)| p as i64);
+                crate::trace::mp_warn!(
+                    lock = cx.obj.0 & 0xffff_ffff,
+                    dead_proc = proc.0,
+                    new_owner,
+                    "lock recovered from a dead owner (the next owner is told)"
+                );
+                let _ = new_owner;
                 break;
             }
         }

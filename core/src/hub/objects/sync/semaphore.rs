@@ -36,7 +36,7 @@ use std::sync::atomic::Ordering;
 
 use super::arena::SlotHome;
 use super::{fault, ok};
-use crate::hub::objects::{Answer, Caller, Cx, Object, WaitQueue, Waiter};
+use crate::hub::objects::{Answer, Caller, Cx, ObjDesc, Object, WaitQueue, Waiter};
 use crate::hub::Token;
 use crate::wire::proto::{HubError, ObjId, ObjOp, ProcId, ReqId, Value};
 use crate::wire::sync_ops::{SyncFault, SyncOp, SyncReply};
@@ -218,6 +218,34 @@ impl Object for SemaphoreObj {
     fn cancel(&mut self, cx: &mut Cx<'_>, pred: &dyn Fn(&Waiter) -> bool, why: Option<&HubError>) {
         self.waiters.cancel(cx, pred, why);
         self.tidy();
+    }
+
+    fn describe(&self, now: std::time::Instant) -> ObjDesc {
+        let mut held_by: Vec<ProcId> = self.guards.values().copied().collect();
+        for h in &self.slot.get().holders {
+            let e = h.load(Ordering::SeqCst);
+            if e & SEM_VALUE > 0 && e >> 32 > 0 {
+                held_by.push(ProcId((e >> 32) - 1));
+            }
+        }
+        held_by.sort_unstable();
+        held_by.dedup();
+        ObjDesc {
+            kind: if self.bound.is_some() {
+                "BoundedSemaphore"
+            } else {
+                "Semaphore"
+            }
+            .to_owned(),
+            held_by,
+            depth: Some(self.value()),
+            unfinished: None,
+            waiters: self.waiters.rows("acquire", now),
+            note: match self.bound {
+                Some(b) => format!("{} free of {b}", self.value()),
+                None => format!("{} free", self.value()),
+            },
+        }
     }
 
     fn proc_gone(&mut self, cx: &mut Cx<'_>, proc: ProcId) {
