@@ -407,6 +407,96 @@ impl RawQueue {
     }
 }
 
+/// The `.await` forms (feature `tokio`): one hub call each, on a pooled non-blocking connection
+/// (see `runtime::aio`), never a blocked runtime thread. A get takes one item at a time (no
+/// prefetch, so concurrent tasks do not queue behind one fetch); items already prefetched here
+/// by a blocking get come first.
+#[cfg(feature = "tokio")]
+impl RawQueue {
+    /// Takes one encoded item. Cancel-safe: if the future is dropped after the hub handed the
+    /// item out, the item goes back to the front of the queue (`Requeue`).
+    pub async fn get_async(&self) -> Result<ByteBuf, GetError> {
+        let joinable = self.flavour == Flavour::Joinable;
+        {
+            let mut st = self.local.lock();
+            if st.closed {
+                return Err(GetError::Closed);
+            }
+            if let Some(b) = st.buf.pop_front() {
+                if joinable {
+                    st.taken += 1;
+                }
+                return Ok(b);
+            }
+        }
+        let back = self.obj.clone();
+        let undo: runtime::aio::Undo = Box::new(move |v| {
+            if let Value::Batch(items) = v {
+                let _ = back.cast(ObjOp::Queue(QueueOp::Requeue(items)));
+            }
+        });
+        let op = ObjOp::Queue(QueueOp::Get {
+            max: 1,
+            wait: Wait::Forever,
+        });
+        match self.obj.call_async(op, Some(undo)).await {
+            Ok(Value::Batch(batch)) => {
+                let mut it = batch.into_iter();
+                let first = it
+                    .next()
+                    .ok_or_else(|| GetError::Call(CallError::Protocol("a queue sent an empty batch".into())))?;
+                let mut st = self.local.lock();
+                st.buf.extend(it);
+                if joinable {
+                    st.taken += 1;
+                }
+                Ok(first)
+            }
+            Ok(Value::U64(c)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
+                self.local.lock().closed = true;
+                Err(GetError::Closed)
+            }
+            Ok(v) => Err(GetError::Call(unexpected(v))),
+            Err(e) if e.is_interrupted() => Err(GetError::Interrupted),
+            Err(e) if e.is_timeout() => Err(GetError::Empty),
+            Err(e) => Err(GetError::Call(e)),
+        }
+    }
+
+    /// Puts one encoded item, waiting for room in a bounded queue without blocking (an
+    /// unbounded queue's put is one write and never waits).
+    pub async fn put_async(&self, item: ByteBuf) -> Result<(), PutFail> {
+        if self.local.lock().closed {
+            return Err(PutFail::Closed);
+        }
+        if self.maxsize == 0 {
+            return cast_via(self.obj.route(), vec![self.put_cast(vec![item])]).map_err(put_fail);
+        }
+        let op = ObjOp::Queue(QueueOp::PutWait {
+            item,
+            wait: Wait::Forever,
+        });
+        match self.obj.call_async(op, None).await {
+            Ok(Value::Unit) => Ok(()),
+            Ok(Value::U64(c)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
+                self.local.lock().closed = true;
+                Err(PutFail::Closed)
+            }
+            Ok(v) => Err(PutFail::Call(unexpected(v))),
+            Err(e) => Err(put_fail(e)),
+        }
+    }
+
+    /// JoinableQueue: waits until every item put has been finished.
+    pub async fn join_async(&self) -> Result<(), QueueError> {
+        match self.obj.call_async(ObjOp::Queue(QueueOp::Join(Wait::Forever)), None).await {
+            Ok(Value::Unit) => Ok(()),
+            Ok(v) => Err(QueueError::Call(unexpected(v))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 impl Serialize for RawQueue {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         (&self.obj, self.maxsize as u64, self.flavour).serialize(s)

@@ -10,6 +10,8 @@
 //! whose order matters (handle reference counts, the worker's outcome) goes through the
 //! process's *main* connection under a mutex.
 
+#[cfg(feature = "tokio")]
+pub(crate) mod aio;
 pub mod authkey;
 pub(crate) mod bootstrap;
 pub(crate) mod client;
@@ -34,6 +36,9 @@ use crate::wire::proto::{Cast, ChildInit, ObjId, Op, ProcInfo, Value, ROOT_PROC}
 use crate::wire::DEFAULT_MAX_FRAME;
 use client::ClientConn;
 pub use interrupt::InterruptWatch;
+#[cfg(feature = "tokio")]
+#[doc(hidden)]
+pub use aio::{async_calls_undone, async_connections_opened};
 
 /// This process's side of its mailbox: the connection the hub pushes mail on (opened by the
 /// first receive) and the messages read from it but not yet taken.

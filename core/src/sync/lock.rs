@@ -386,6 +386,71 @@ impl Lock {
     }
 }
 
+/// The `.await` form (feature `tokio`).
+#[cfg(feature = "tokio")]
+impl Lock {
+    /// [`acquire`](Self::acquire) as a future. The uncontended case is the same single
+    /// compare-and-swap in shared memory as the blocking form (the future is ready at its first
+    /// poll); a held lock parks the call in the hub without blocking the runtime thread.
+    ///
+    /// The guard is owned by this *acquisition*, not by a thread: it may be dropped on another
+    /// worker thread of a multi-thread runtime.
+    ///
+    /// **Cancel-safe:** dropping the future leaves the lock as it was. A waiter still parked is
+    /// forgotten by the hub; a lock the hub granted just before it learned of the drop is
+    /// released again at once (FIFO order is kept for the other waiters).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let lock = multiproc::sync::Lock::new()?;
+    /// let guard = lock.acquire_async().await?;
+    /// // Held: a second acquire with a deadline gives up, and leaves nothing behind.
+    /// let again = tokio::time::timeout(std::time::Duration::from_millis(50), lock.acquire_async()).await;
+    /// assert!(again.is_err());
+    /// drop(guard);
+    /// assert!(!lock.locked()?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire_async(&self) -> Result<LockGuard<'_>, LockError> {
+        // Each async acquisition is an owner of its own (a task is not a thread).
+        let thread = super::async_owner_id();
+        if let Some((s, proc, pid)) = fast(&self.obj, false) {
+            match try_fast(s, proc, pid, thread, false) {
+                Fast::Got(held, owner_died) => {
+                    return Ok(LockGuard {
+                        lock: self,
+                        held,
+                        owner_died,
+                    })
+                }
+                Fast::Overflow => return Err(LockError::Call(unexpected(SyncFault::Overflow))),
+                Fast::Busy => announce(s),
+            }
+        }
+        arena::count_slow();
+        let obj = self.obj.clone();
+        let undo: runtime::aio::Undo = Box::new(move |v| {
+            if let Value::Sync(SyncReply::Acquired { ticket, .. }) = v {
+                release_held(&obj, false, Held { thread, seq: ticket });
+            }
+        });
+        let op = SyncOp::Acquire {
+            thread,
+            pid: my_pid(),
+            wait: Wait::Forever,
+        };
+        match sync_reply(self.obj.call_async(crate::wire::proto::ObjOp::Sync(op), Some(undo)).await?)? {
+            SyncReply::Acquired { ticket, owner_died } => Ok(LockGuard {
+                lock: self,
+                held: Held { thread, seq: ticket },
+                owner_died,
+            }),
+            other => Err(LockError::Call(unexpected(other))),
+        }
+    }
+}
+
 /// Proof that a [`Lock`] is held; dropping it releases the lock.
 ///
 /// The release on drop is one compare-and-swap in shared memory when nobody waits; with

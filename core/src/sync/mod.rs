@@ -131,6 +131,13 @@ pub fn scribble_lock_word(lock: &Lock, word: u64) -> bool {
     }
 }
 
+/// A fresh owner id for one async acquisition (from the same space as thread ids, so it never
+/// names a live thread of this process).
+#[cfg(feature = "tokio")]
+fn async_owner_id() -> u64 {
+    NEXT_THREAD.fetch_add(1, Ordering::Relaxed)
+}
+
 /// This process's OS pid (0 if the runtime cannot start).
 fn my_pid() -> i32 {
     runtime::rt().map(|rt| rt.me.pid).unwrap_or(0)

@@ -354,6 +354,12 @@ pub enum Cast {
     /// From now on, push the sender's mailbox messages on *this* connection as
     /// `FromHub::Mail`, starting with those already waiting.
     SubscribeMailbox,
+    /// The caller gave up its call `id` on *this* connection (an `.await` form's future was
+    /// dropped). If that call is still parked, the hub forgets it and answers it
+    /// `HubError::Cancelled`; if it was answered already, nothing happens. Either way the call
+    /// gets exactly one reply, so the client reads until that reply and undoes a success (see
+    /// the "Async" section of ARCHITECTURE.md).
+    Cancel(ReqId),
 }
 
 /// Client → hub.
@@ -442,6 +448,9 @@ pub enum HubError {
     /// A limit of the hub was reached (see `HubLimits`); the message names it.
     #[error("{0}")]
     Limit(String),
+    /// The caller cancelled the call (`Cast::Cancel`: its `.await` future was dropped).
+    #[error("cancelled by the caller")]
+    Cancelled,
 }
 
 /// Hub → client.
