@@ -318,3 +318,23 @@ pub(crate) async fn call(op: Op, undo: Option<Undo>) -> Result<Value, CallError>
     }
     r
 }
+
+/// Waits until `fd` is readable, through the reactor, without blocking (for sockets that are
+/// read elsewhere, under a lock: the mailbox connection). It watches a duplicate of `fd`, so
+/// that several waiters can watch one socket.
+pub(crate) async fn readable(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), CallError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(CallError::Unsupported(
+            "the .await forms of multiproc must run inside a tokio runtime with I/O enabled",
+        ));
+    }
+    let dup = sys::fd::dup(fd).map_err(CallError::Io)?;
+    // SAFETY: the `AsyncFd` owns `dup` (an open descriptor) until it is dropped, and
+    // `OwnedFd::as_raw_fd` always returns that descriptor.
+    let afd = match unsafe { AsyncFd::register_with_interest(dup, tokio::io::Interest::READABLE) } {
+        Ok(a) => a,
+        Err(e) => return Err(io_to_call(e.into())),
+    };
+    let _ready = afd.readable().await.map_err(io_to_call)?;
+    Ok(())
+}
