@@ -39,13 +39,18 @@ async fn join_async_of_several_children_at_once() {
         got.push(tokio::time::timeout(Duration::from_secs(60), f).await.unwrap().unwrap());
     }
     assert_eq!(got, vec![0, 1, 4, 9]);
-    assert!(t0.elapsed() >= Duration::from_millis(200), "not before the slowest child");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(200),
+        "not before the slowest child"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_cancelled_join_can_be_joined_again() {
     let mut p = Reap(Process::new(sleepy_square(7, 300)).start().unwrap());
-    assert!(tokio::time::timeout(Duration::from_millis(50), p.0.join_async()).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(50), p.0.join_async())
+        .await
+        .is_err());
     assert!(p.0.is_alive());
     assert_eq!(p.0.join_async().await.unwrap(), 49);
 }

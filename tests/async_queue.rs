@@ -51,7 +51,10 @@ async fn thousand_gets(q: Queue<u32>) {
     let deadline = Instant::now() + Duration::from_secs(120);
     for t in tasks {
         let left = deadline.saturating_duration_since(Instant::now());
-        let v = tokio::time::timeout(left, t).await.expect("every get is served").unwrap();
+        let v = tokio::time::timeout(left, t)
+            .await
+            .expect("every get is served")
+            .unwrap();
         assert!(seen.insert(v), "item {v} received twice");
     }
     assert_eq!(seen.len(), N as usize);
@@ -134,7 +137,9 @@ async fn cancelled_gets_lose_no_item_multi_thread() {
 #[multiproc::worker]
 fn take_after(q: Queue<u32>, ms: u64, n: u32) -> Vec<u32> {
     std::thread::sleep(Duration::from_millis(ms));
-    (0..n).map(|_| q.get_timeout(Duration::from_secs(30)).unwrap()).collect()
+    (0..n)
+        .map(|_| q.get_timeout(Duration::from_secs(30)).unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +190,9 @@ async fn joinable_join_async_waits_for_task_done_in_a_child() {
     c.0.join_async().await.unwrap();
     // A cancelled join leaves nothing behind: the next one still works.
     q.put(9).unwrap();
-    assert!(tokio::time::timeout(Duration::from_millis(50), q.join_async()).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(50), q.join_async())
+        .await
+        .is_err());
     assert_eq!(q.get_async().await.unwrap(), 9);
     q.task_done().unwrap();
     q.join_async().await.unwrap();

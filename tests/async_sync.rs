@@ -35,7 +35,11 @@ fn try_take(lock: Lock, ms: u64) -> bool {
 async fn cancelled_acquire_leaves_the_lock_free() {
     let lock = Lock::new().unwrap();
     let (held, release) = (Event::new().unwrap(), Event::new().unwrap());
-    let mut holder = Reap(Process::new(hold_lock(lock.clone(), held.clone(), release.clone())).start().unwrap());
+    let mut holder = Reap(
+        Process::new(hold_lock(lock.clone(), held.clone(), release.clone()))
+            .start()
+            .unwrap(),
+    );
     tokio::time::timeout(Duration::from_secs(30), held.wait_async())
         .await
         .unwrap()
@@ -145,7 +149,9 @@ async fn event_wait_async_is_woken_by_a_child() {
     ev.wait_async().await.unwrap();
     // A cancelled wait on a cleared event leaves nothing behind.
     ev.clear().unwrap();
-    assert!(tokio::time::timeout(Duration::from_millis(50), ev.wait_async()).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(50), ev.wait_async())
+        .await
+        .is_err());
     ev.set().unwrap();
     ev.wait_async().await.unwrap();
 }
@@ -162,9 +168,15 @@ fn hold_permit(sem: Semaphore, held: Event, ms: u64) {
 async fn semaphore_acquire_async_waits_for_a_child_and_cancels_cleanly() {
     let sem = Semaphore::new(1).unwrap();
     let held = Event::new().unwrap();
-    let _c = Reap(Process::new(hold_permit(sem.clone(), held.clone(), 400)).start().unwrap());
+    let _c = Reap(
+        Process::new(hold_permit(sem.clone(), held.clone(), 400))
+            .start()
+            .unwrap(),
+    );
     held.wait_async().await.unwrap();
-    assert!(tokio::time::timeout(Duration::from_millis(100), sem.acquire_async()).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(100), sem.acquire_async())
+        .await
+        .is_err());
     let p = tokio::time::timeout(Duration::from_secs(30), sem.acquire_async())
         .await
         .expect("the child gives its permit back")
@@ -203,7 +215,9 @@ async fn barrier_wait_async_meets_two_children_and_a_dropped_wait_breaks_it() {
 
     // A party that stops waiting breaks the barrier for the others (Python's timeout rule).
     let b2 = Barrier::new(2).unwrap();
-    assert!(tokio::time::timeout(Duration::from_millis(100), b2.wait_async()).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(100), b2.wait_async())
+        .await
+        .is_err());
     let end = Instant::now() + Duration::from_secs(10);
     while !b2.broken().unwrap() && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(10)).await;

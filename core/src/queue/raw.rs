@@ -489,7 +489,11 @@ impl RawQueue {
 
     /// JoinableQueue: waits until every item put has been finished.
     pub async fn join_async(&self) -> Result<(), QueueError> {
-        match self.obj.call_async(ObjOp::Queue(QueueOp::Join(Wait::Forever)), None).await {
+        match self
+            .obj
+            .call_async(ObjOp::Queue(QueueOp::Join(Wait::Forever)), None)
+            .await
+        {
             Ok(Value::Unit) => Ok(()),
             Ok(v) => Err(QueueError::Call(unexpected(v))),
             Err(e) => Err(e.into()),

@@ -109,7 +109,9 @@ impl ClientConn {
             })),
             FromHub::Reply { .. } => Ok(None),
             FromHub::Stopped(why) => Err(CallError::HubStopped(why)),
-            FromHub::Init(_) | FromHub::Mail(_) => Err(CallError::Protocol("unexpected frame on a call connection".into())),
+            FromHub::Init(_) | FromHub::Mail(_) => {
+                Err(CallError::Protocol("unexpected frame on a call connection".into()))
+            }
         }
     }
 

@@ -34,11 +34,11 @@ use crate::hub::{self, Cmd, HubHandle};
 use crate::sys;
 use crate::wire::proto::{Cast, ChildInit, ObjId, Op, ProcInfo, Value, ROOT_PROC};
 use crate::wire::DEFAULT_MAX_FRAME;
-use client::ClientConn;
-pub use interrupt::InterruptWatch;
 #[cfg(feature = "tokio")]
 #[doc(hidden)]
 pub use aio::{async_calls_undone, async_connections_opened};
+use client::ClientConn;
+pub use interrupt::InterruptWatch;
 
 /// This process's side of its mailbox: the connection the hub pushes mail on (opened by the
 /// first receive) and the messages read from it but not yet taken.

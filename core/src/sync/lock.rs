@@ -440,7 +440,11 @@ impl Lock {
             pid: my_pid(),
             wait: Wait::Forever,
         };
-        match sync_reply(self.obj.call_async(crate::wire::proto::ObjOp::Sync(op), Some(undo)).await?)? {
+        match sync_reply(
+            self.obj
+                .call_async(crate::wire::proto::ObjOp::Sync(op), Some(undo))
+                .await?,
+        )? {
             SyncReply::Acquired { ticket, owner_died } => Ok(LockGuard {
                 lock: self,
                 held: Held { thread, seq: ticket },
