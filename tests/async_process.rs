@@ -153,3 +153,31 @@ async fn ask_async_round_trips_current_thread() {
 async fn ask_async_round_trips_multi_thread() {
     ask_a_server().await;
 }
+
+#[multiproc::worker]
+fn pipe_sender(conn: multiproc::Connection<u32>, n: u32) {
+    for i in 0..n {
+        std::thread::sleep(Duration::from_millis(2));
+        conn.send(&i).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn connection_recv_async_loses_nothing_when_cancelled_and_sees_eof() {
+    let (mine, theirs) = multiproc::pipe::<u32>().unwrap();
+    let mut c = Reap(Process::new(pipe_sender(theirs, 40)).start().unwrap());
+    let mut got = Vec::new();
+    let mut cancelled = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(1), mine.recv_async()).await {
+            Ok(Ok(v)) => got.push(v),
+            Ok(Err(multiproc::PipeRecvError::Eof)) => break,
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => cancelled += 1,
+        }
+        assert!(cancelled < 1_000_000);
+    }
+    assert_eq!(got, (0..40).collect::<Vec<_>>());
+    assert!(cancelled > 0);
+    c.0.join_async().await.unwrap();
+}

@@ -225,3 +225,40 @@ async fn barrier_wait_async_meets_two_children_and_a_dropped_wait_breaks_it() {
     assert!(b2.broken().unwrap());
     assert!(matches!(b2.wait_async().await, Err(BarrierError::Broken)));
 }
+
+#[multiproc::worker]
+fn notify_later(cond: multiproc::sync::Condition, flag: multiproc::Value<u32>, ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+    let g = cond.acquire().unwrap();
+    flag.set(1).unwrap();
+    cond.notify_all().unwrap();
+    drop(g);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn condition_wait_async_is_notified_by_a_child_and_a_dropped_wait_frees_the_lock() {
+    let cond = multiproc::sync::Condition::new().unwrap();
+    let flag = multiproc::Value::new(0u32).unwrap();
+    let _c = Reap(Process::new(notify_later(cond.clone(), flag.clone(), 200)).start().unwrap());
+    let mut g = cond.acquire_async().await.unwrap();
+    let end = Instant::now() + Duration::from_secs(30);
+    while flag.get().unwrap() == 0 && Instant::now() < end {
+        // The guard moves into the wait and comes back with the lock held again; it may be
+        // dropped on another worker thread.
+        g = tokio::time::timeout(Duration::from_secs(30), g.wait_async())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(flag.get().unwrap(), 1);
+    drop(g);
+
+    // A wait dropped by its deadline leaves the lock free, for this process and others.
+    let g = cond.acquire_async().await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_millis(100), g.wait_async()).await.is_err());
+    let g2 = tokio::time::timeout(Duration::from_secs(10), cond.acquire_async())
+        .await
+        .expect("the lock is free again")
+        .unwrap();
+    g2.notify_async().await.unwrap();
+}

@@ -415,43 +415,49 @@ impl Lock {
     pub async fn acquire_async(&self) -> Result<LockGuard<'_>, LockError> {
         // Each async acquisition is an owner of its own (a task is not a thread).
         let thread = super::async_owner_id();
-        if let Some((s, proc, pid)) = fast(&self.obj, false) {
-            match try_fast(s, proc, pid, thread, false) {
-                Fast::Got(held, owner_died) => {
-                    return Ok(LockGuard {
-                        lock: self,
-                        held,
-                        owner_died,
-                    })
-                }
-                Fast::Overflow => return Err(LockError::Call(unexpected(SyncFault::Overflow))),
-                Fast::Busy => announce(s),
-            }
-        }
-        arena::count_slow();
-        let obj = self.obj.clone();
-        let undo: runtime::aio::Undo = Box::new(move |v| {
-            if let Value::Sync(SyncReply::Acquired { ticket, .. }) = v {
-                release_held(&obj, false, Held { thread, seq: ticket });
-            }
-        });
-        let op = SyncOp::Acquire {
-            thread,
-            pid: my_pid(),
-            wait: Wait::Forever,
-        };
-        match sync_reply(
-            self.obj
-                .call_async(crate::wire::proto::ObjOp::Sync(op), Some(undo))
-                .await?,
-        )? {
-            SyncReply::Acquired { ticket, owner_died } => Ok(LockGuard {
+        match acquire_async_on(&self.obj, false, thread).await? {
+            Ok((held, owner_died)) => Ok(LockGuard {
                 lock: self,
-                held: Held { thread, seq: ticket },
+                held,
                 owner_died,
             }),
-            other => Err(LockError::Call(unexpected(other))),
+            Err(f) => Err(LockError::Call(unexpected(f))),
         }
+    }
+}
+
+/// The `.await` form of `acquire_on(obj, recursive, Wait::Forever)` for the owner `thread`:
+/// one CAS in shared memory when free; else parked in the hub, with a grant that reaches a
+/// dropped future released again.
+#[cfg(feature = "tokio")]
+pub(super) async fn acquire_async_on(
+    obj: &ObjRef,
+    recursive: bool,
+    thread: u64,
+) -> Result<Result<(Held, bool), SyncFault>, CallError> {
+    if let Some((s, proc, pid)) = fast(obj, recursive) {
+        match try_fast(s, proc, pid, thread, recursive) {
+            Fast::Got(held, owner_died) => return Ok(Ok((held, owner_died))),
+            Fast::Overflow => return Ok(Err(SyncFault::Overflow)),
+            Fast::Busy => announce(s),
+        }
+    }
+    arena::count_slow();
+    let back = obj.clone();
+    let undo: runtime::aio::Undo = Box::new(move |v| {
+        if let Value::Sync(SyncReply::Acquired { ticket, .. }) = v {
+            release_held(&back, recursive, Held { thread, seq: ticket });
+        }
+    });
+    let op = SyncOp::Acquire {
+        thread,
+        pid: my_pid(),
+        wait: Wait::Forever,
+    };
+    match sync_reply(obj.call_async(crate::wire::proto::ObjOp::Sync(op), Some(undo)).await?)? {
+        SyncReply::Acquired { ticket, owner_died } => Ok(Ok((Held { thread, seq: ticket }, owner_died))),
+        SyncReply::Fault(f) => Ok(Err(f)),
+        other => Err(unexpected(other)),
     }
 }
 

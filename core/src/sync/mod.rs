@@ -57,6 +57,8 @@ mod lock;
 mod semaphore;
 
 pub use barrier::{Barrier, BarrierBuilder};
+#[cfg(feature = "tokio")]
+pub use condition::AsyncConditionGuard;
 pub use condition::{Condition, ConditionGuard};
 pub use error::{BarrierError, ConditionError, EventError, LockError, RLockError, SemaphoreError};
 pub use event::Event;
