@@ -38,7 +38,10 @@ fn runtime(multi: bool) -> tokio::runtime::Runtime {
             .build()
             .unwrap()
     } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 }
 

@@ -31,7 +31,10 @@ async fn apply_async_and_map_async_are_futures() {
     let ticker = tokio::spawn(async {
         tokio::time::sleep(Duration::from_millis(20)).await;
     });
-    assert_eq!(tokio::time::timeout(Duration::from_secs(60), r).await.unwrap().unwrap(), 81);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(60), r).await.unwrap().unwrap(),
+        81
+    );
     assert!(t0.elapsed() >= Duration::from_millis(200));
     assert!(ticker.is_finished());
     let m = pool.map_async(square, 0..10u64).unwrap();

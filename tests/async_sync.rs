@@ -239,7 +239,11 @@ fn notify_later(cond: multiproc::sync::Condition, flag: multiproc::Value<u32>, m
 async fn condition_wait_async_is_notified_by_a_child_and_a_dropped_wait_frees_the_lock() {
     let cond = multiproc::sync::Condition::new().unwrap();
     let flag = multiproc::Value::new(0u32).unwrap();
-    let _c = Reap(Process::new(notify_later(cond.clone(), flag.clone(), 200)).start().unwrap());
+    let _c = Reap(
+        Process::new(notify_later(cond.clone(), flag.clone(), 200))
+            .start()
+            .unwrap(),
+    );
     let mut g = cond.acquire_async().await.unwrap();
     let end = Instant::now() + Duration::from_secs(30);
     while flag.get().unwrap() == 0 && Instant::now() < end {
@@ -255,7 +259,9 @@ async fn condition_wait_async_is_notified_by_a_child_and_a_dropped_wait_frees_th
 
     // A wait dropped by its deadline leaves the lock free, for this process and others.
     let g = cond.acquire_async().await.unwrap();
-    assert!(tokio::time::timeout(Duration::from_millis(100), g.wait_async()).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(100), g.wait_async())
+        .await
+        .is_err());
     let g2 = tokio::time::timeout(Duration::from_secs(10), cond.acquire_async())
         .await
         .expect("the lock is free again")
