@@ -41,6 +41,11 @@ const MAX_IDLE: usize = 256;
 /// use its parent's).
 static IDLE: Mutex<Vec<(u64, ClientConn)>> = Mutex::new(Vec::new());
 
+/// Idle connections still registered with the reactor of the runtime they last served (its id
+/// beside them), so that the next call on that runtime skips registering (two `epoll_ctl`s
+/// and a reactor entry per call). Shared bound with `IDLE`: beyond `MAX_IDLE` the oldest go.
+static IDLE_REG: Mutex<Vec<(u64, tokio::runtime::Id, AsyncFd<Sock>)>> = Mutex::new(Vec::new());
+
 /// How many connections async calls have opened in this process (tests and benchmarks).
 static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -79,6 +84,28 @@ fn take_conn(rt: &'static Runtime) -> Result<ClientConn, CallError> {
     Ok(c)
 }
 
+/// A connection already registered with runtime `rid`'s reactor, if one is idle.
+fn take_registered(rt: &'static Runtime, rid: tokio::runtime::Id) -> Option<AsyncFd<Sock>> {
+    let mut idle = IDLE_REG.lock().unwrap_or_else(|p| p.into_inner());
+    let i = idle.iter().rposition(|(gen, id, _)| *gen == rt.gen && *id == rid)?;
+    Some(idle.swap_remove(i).2)
+}
+
+fn give_back_registered(rt: &'static Runtime, rid: tokio::runtime::Id, s: AsyncFd<Sock>) {
+    let evicted = {
+        let mut idle = IDLE_REG.lock().unwrap_or_else(|p| p.into_inner());
+        idle.push((rt.gen, rid, s));
+        // The oldest first: connections of runtimes that are gone go this way.
+        (idle.len() > MAX_IDLE).then(|| idle.remove(0))
+    };
+    match evicted {
+        // A forked child's copy of its parent's registration: dropping it would deregister
+        // the parent's socket from the epoll instance the two share. Leak it instead.
+        Some((gen, _, s)) if gen != rt.gen => std::mem::forget(s),
+        other => drop(other),
+    }
+}
+
 fn give_back(rt: &'static Runtime, c: ClientConn) {
     let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
     if idle.len() < MAX_IDLE {
@@ -111,6 +138,7 @@ enum Sent {
 /// One async call in flight. Its `Drop` is the cancellation.
 struct InFlight {
     rt: &'static Runtime,
+    rid: tokio::runtime::Id,
     sock: Option<AsyncFd<Sock>>,
     id: ReqId,
     sent: Sent,
@@ -128,29 +156,39 @@ impl InFlight {
             .ok_or_else(|| CallError::Protocol("async call used after it ended".into()))
     }
 
-    /// Writes `frame` (the request), waiting for room without blocking.
+    /// Writes `frame` (the request), waiting for room without blocking. The socket is tried
+    /// first: a fresh registration knows no readiness yet, and waiting for the reactor to
+    /// report "writable" would cost a whole turn of it on every call.
     async fn write(&mut self, frame: Vec<u8>) -> Result<(), CallError> {
         let mut off = 0;
+        let mut wait = false;
         while off < frame.len() {
             let sock = self.sock()?;
-            let mut g = sock.writable().await.map_err(io_to_call)?;
-            let r = g.try_io(|s| {
-                sys::io::send_vectored(s.get_ref().0.fd(), &[IoSlice::new(&frame[off..])], &[])
-                    .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
-            });
+            let r = if wait {
+                let mut g = sock.writable().await.map_err(io_to_call)?;
+                match g.try_io(|s| {
+                    sys::io::send_vectored(s.get_ref().0.fd(), &[IoSlice::new(&frame[off..])], &[])
+                        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
+                }) {
+                    Ok(r) => r.map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO))),
+                    Err(_would_block) => Err(Errno::EAGAIN),
+                }
+            } else {
+                sys::io::send_vectored(sock.get_ref().0.fd(), &[IoSlice::new(&frame[off..])], &[])
+            };
             match r {
-                Ok(Ok(n)) => {
+                Ok(n) => {
                     off += n;
                     self.sent = Sent::Partly(frame[off..].to_vec());
                 }
-                Ok(Err(e)) => {
+                Err(Errno::EAGAIN) => wait = true,
+                Err(e) => {
                     self.sent = Sent::Broken;
-                    return Err(match Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)) {
+                    return Err(match e {
                         Errno::EPIPE | Errno::ECONNRESET => super::client::hub_gone(),
                         e => CallError::Io(e),
                     });
                 }
-                Err(_would_block) => {}
             }
         }
         self.sent = Sent::All;
@@ -186,9 +224,15 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         let Some(sock) = self.sock.take() else { return };
+        let sent = std::mem::replace(&mut self.sent, Sent::Finished);
+        if matches!(sent, Sent::Finished | Sent::Nothing) {
+            // Stays registered for the next call on this runtime.
+            give_back_registered(self.rt, self.rid, sock);
+            return;
+        }
         // Deregisters from the reactor (harmless if the runtime is shutting down).
         let conn = sock.into_inner().0;
-        match std::mem::replace(&mut self.sent, Sent::Finished) {
+        match sent {
             Sent::Finished | Sent::Nothing => give_back(self.rt, conn),
             Sent::Broken => drop(conn),
             Sent::Partly(rest) => cancel(self.rt, conn, self.id, rest, self.undo.take()),
@@ -284,25 +328,33 @@ fn reap(o: Orphan) {
 /// An async call: `op` on a pooled connection. `undo` runs on the success of a call whose
 /// future was dropped before it saw the reply.
 pub(crate) async fn call(op: Op, undo: Option<Undo>) -> Result<Value, CallError> {
-    if tokio::runtime::Handle::try_current().is_err() {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return Err(CallError::Unsupported(
             "the .await forms of multiproc must run inside a tokio runtime (with I/O enabled: \
              #[tokio::main], #[tokio::test] or a Builder with enable_io/enable_all)",
         ));
-    }
+    };
+    let rid = handle.id();
     let rt = rt()?;
-    let mut conn = take_conn(rt)?;
+    let mut sock = match take_registered(rt, rid) {
+        Some(s) => s,
+        None => {
+            let conn = take_conn(rt)?;
+            // SAFETY: `Sock` owns the connection's `OwnedFd` for as long as the `AsyncFd` holds
+            // it, and `as_raw_fd` always returns that same open descriptor.
+            match unsafe { AsyncFd::register(Sock(conn)) } {
+                Ok(s) => s,
+                Err(e) => return Err(io_to_call(e.into())),
+            }
+        }
+    };
+    let conn = &mut sock.get_mut().0;
     let id = conn.next_req_id();
     let mut frame = Vec::new();
     wire::encode_into(&mut frame, &ToHub::Call { id, op }, conn.max_frame()).map_err(CallError::Encode)?;
-    // SAFETY: `Sock` owns the connection's `OwnedFd` for as long as the `AsyncFd` holds it, and
-    // `as_raw_fd` always returns that same open descriptor.
-    let sock = match unsafe { AsyncFd::register(Sock(conn)) } {
-        Ok(s) => s,
-        Err(e) => return Err(io_to_call(e.into())),
-    };
     let mut f = InFlight {
         rt,
+        rid,
         sock: Some(sock),
         id,
         sent: Sent::Nothing,
