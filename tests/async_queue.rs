@@ -197,3 +197,59 @@ async fn joinable_join_async_waits_for_task_done_in_a_child() {
     q.task_done().unwrap();
     q.join_async().await.unwrap();
 }
+
+/// Four tasks and one blocking thread take from one producer at once: each of them sees the
+/// producer's items in put order (one fetch from the hub at a time per process, prefetched
+/// items handed out first), and together they see every item once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_async_and_blocking_consumers_each_see_put_order() {
+    const N: u32 = 4000;
+    let q = Queue::<u32>::new().unwrap();
+    let _p = Reap(Process::new(produce(q.clone(), 0, N)).start().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (q, seen) = (q.clone(), seen.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while seen.load(std::sync::atomic::Ordering::SeqCst) < N {
+                if let Ok(Ok(v)) = tokio::time::timeout(Duration::from_millis(100), q.get_async()).await {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    mine.push(v);
+                }
+            }
+            mine
+        }));
+    }
+    let (q2, seen2) = (q.clone(), seen.clone());
+    let blocking = std::thread::spawn(move || {
+        let mut mine = Vec::new();
+        while seen2.load(std::sync::atomic::Ordering::SeqCst) < N {
+            if let Ok(v) = q2.get_timeout(Duration::from_millis(100)) {
+                seen2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                mine.push(v);
+            }
+        }
+        mine
+    });
+    let mut all = Vec::new();
+    for t in tasks {
+        let mine = tokio::time::timeout(Duration::from_secs(120), t)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            mine.windows(2).all(|w| w[0] < w[1]),
+            "a task saw items out of put order"
+        );
+        all.extend(mine);
+    }
+    let mine = blocking.join().unwrap();
+    assert!(
+        mine.windows(2).all(|w| w[0] < w[1]),
+        "the thread saw items out of put order"
+    );
+    all.extend(mine);
+    all.sort();
+    assert_eq!(all, (0..N).collect::<Vec<_>>());
+}

@@ -60,6 +60,9 @@ struct LocalState {
     last_return: Option<Instant>,
     /// Smoothed processing time per item, in nanoseconds.
     gap_ns: Option<f64>,
+    /// Async gets waiting for another fetch to end (feature `tokio`), woken with `fetched`.
+    #[cfg(feature = "tokio")]
+    fetch_wakers: Vec<std::task::Waker>,
 }
 
 impl LocalState {
@@ -102,8 +105,15 @@ struct FetchGuard<'a>(&'a Local);
 
 impl Drop for FetchGuard<'_> {
     fn drop(&mut self) {
-        self.0.lock().fetching = false;
+        #[cfg_attr(not(feature = "tokio"), allow(unused_mut))]
+        let mut st = self.0.lock();
+        st.fetching = false;
+        #[cfg(feature = "tokio")]
+        let wakers = std::mem::take(&mut st.fetch_wakers);
+        drop(st);
         self.0.fetched.notify_all();
+        #[cfg(feature = "tokio")]
+        wakers.into_iter().for_each(std::task::Waker::wake);
     }
 }
 
@@ -414,21 +424,43 @@ impl RawQueue {
 #[cfg(feature = "tokio")]
 impl RawQueue {
     /// Takes one encoded item. Cancel-safe: if the future is dropped after the hub handed the
-    /// item out, the item goes back to the front of the queue (`Requeue`).
+    /// item out, the item goes back to the front of the queue (`Requeue`; a prefetched batch
+    /// goes back whole).
+    ///
+    /// It keeps the blocking get's rules: one fetch from the hub at a time per process (the
+    /// others wait for it, without blocking, and take from the buffer first), so every task
+    /// sees each producer's items in put order, and the same adaptive prefetch.
     pub async fn get_async(&self) -> Result<ByteBuf, GetError> {
         let joinable = self.flavour == Flavour::Joinable;
-        {
-            let mut st = self.local.lock();
-            if st.closed {
-                return Err(GetError::Closed);
-            }
-            if let Some(b) = st.buf.pop_front() {
-                if joinable {
-                    st.taken += 1;
+        let max = loop {
+            let step = std::future::poll_fn(|cx| {
+                let mut st = self.local.lock();
+                if st.closed {
+                    return std::task::Poll::Ready(Err(GetError::Closed));
                 }
-                return Ok(b);
+                if let Some(b) = st.buf.pop_front() {
+                    if joinable {
+                        st.taken += 1;
+                    }
+                    st.last_return = Some(Instant::now());
+                    return std::task::Poll::Ready(Ok(Some(b)));
+                }
+                if !st.fetching {
+                    st.fetching = true;
+                    st.note_get_start(Instant::now());
+                    return std::task::Poll::Ready(Ok(None));
+                }
+                // Another thread or task is fetching: wait for its batch.
+                st.fetch_wakers.push(cx.waker().clone());
+                std::task::Poll::Pending
+            })
+            .await?;
+            match step {
+                Some(b) => return Ok(b),
+                None => break self.local.lock().prefetch(),
             }
-        }
+        };
+        let _fetch = FetchGuard(&self.local);
         let back = self.obj.clone();
         let undo: runtime::aio::Undo = Box::new(move |v| {
             if let Value::Batch(items) = v {
@@ -436,7 +468,7 @@ impl RawQueue {
             }
         });
         let op = ObjOp::Queue(QueueOp::Get {
-            max: 1,
+            max,
             wait: Wait::Forever,
         });
         match self.obj.call_async(op, Some(undo)).await {
@@ -450,6 +482,7 @@ impl RawQueue {
                 if joinable {
                     st.taken += 1;
                 }
+                st.last_return = Some(Instant::now());
                 Ok(first)
             }
             Ok(Value::U64(c)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
