@@ -41,7 +41,8 @@ async fn thousand_gets(q: Queue<u32>) {
         let q = q.clone();
         tasks.push(tokio::spawn(async move { q.get_async().await.unwrap() }));
     }
-    // Let every get park in the hub before the producers start.
+    // Let every get wait (one fetch parked in the hub, the others behind it) before the
+    // producers start.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let cuts = [0, 333, 667, N];
     let _producers: Vec<_> = (0..3)
