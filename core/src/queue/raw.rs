@@ -432,33 +432,31 @@ impl RawQueue {
     /// sees each producer's items in put order, and the same adaptive prefetch.
     pub async fn get_async(&self) -> Result<ByteBuf, GetError> {
         let joinable = self.flavour == Flavour::Joinable;
-        let max = loop {
-            let step = std::future::poll_fn(|cx| {
-                let mut st = self.local.lock();
-                if st.closed {
-                    return std::task::Poll::Ready(Err(GetError::Closed));
-                }
-                if let Some(b) = st.buf.pop_front() {
-                    if joinable {
-                        st.taken += 1;
-                    }
-                    st.last_return = Some(Instant::now());
-                    return std::task::Poll::Ready(Ok(Some(b)));
-                }
-                if !st.fetching {
-                    st.fetching = true;
-                    st.note_get_start(Instant::now());
-                    return std::task::Poll::Ready(Ok(None));
-                }
-                // Another thread or task is fetching: wait for its batch.
-                st.fetch_wakers.push(cx.waker().clone());
-                std::task::Poll::Pending
-            })
-            .await?;
-            match step {
-                Some(b) => return Ok(b),
-                None => break self.local.lock().prefetch(),
+        let step = std::future::poll_fn(|cx| {
+            let mut st = self.local.lock();
+            if st.closed {
+                return std::task::Poll::Ready(Err(GetError::Closed));
             }
+            if let Some(b) = st.buf.pop_front() {
+                if joinable {
+                    st.taken += 1;
+                }
+                st.last_return = Some(Instant::now());
+                return std::task::Poll::Ready(Ok(Some(b)));
+            }
+            if !st.fetching {
+                st.fetching = true;
+                st.note_get_start(Instant::now());
+                return std::task::Poll::Ready(Ok(None));
+            }
+            // Another thread or task is fetching: wait for its batch.
+            st.fetch_wakers.push(cx.waker().clone());
+            std::task::Poll::Pending
+        })
+        .await?;
+        let max = match step {
+            Some(b) => return Ok(b),
+            None => self.local.lock().prefetch(),
         };
         let _fetch = FetchGuard(&self.local);
         let back = self.obj.clone();
