@@ -54,6 +54,10 @@ pub enum CallError {
     /// The socket failed.
     #[error("I/O error talking to the hub: {0}")]
     Io(Errno),
+    /// This form of the operation is not available for this handle (the message says which
+    /// form to use instead).
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl CallError {

@@ -603,6 +603,120 @@ pub(crate) fn take(want: Want, wait: Wait) -> Result<Inbound, RecvError> {
     }
 }
 
+/// The `.await` form (feature `tokio`).
+#[cfg(feature = "tokio")]
+impl<M: DeserializeOwned> Mailbox<M> {
+    /// [`recv`](Self::recv) as a future: waits for the hub's push through tokio's reactor,
+    /// never blocking the runtime thread. Cancel-safe: messages read from the socket stay in
+    /// this process's mailbox buffer, so dropping the future loses nothing.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let me = multiproc::current_process().addr::<String>();
+    /// me.send(&"hi".to_string())?;
+    /// let got: String = multiproc::mailbox::<String>().recv_async().await?;
+    /// assert_eq!(got, "hi");
+    /// # Ok(()) }
+    /// ```
+    pub async fn recv_async(&self) -> Result<M, RecvError> {
+        let rt = runtime::rt().map_err(RecvError::from)?;
+        if runtime::interrupt::take_pending() {
+            return Err(RecvError::Interrupted);
+        }
+        loop {
+            let fd = {
+                let mut st = match rt.mailbox.try_lock() {
+                    Ok(g) => g,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    // A thread is in a blocking receive: let other tasks run, then look again.
+                    Err(std::sync::TryLockError::WouldBlock) => {
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                };
+                let st = &mut *st;
+                // Mail only: signals stay for `signals()` / `recv_event`.
+                if let Some(item) = take_mail(&mut st.buf) {
+                    return decode_mail(item);
+                }
+                if st.conn.is_none() {
+                    st.conn = Some(rt.mailbox_conn(&mut st.buf)?);
+                    continue;
+                }
+                let Some(conn) = st.conn.as_mut() else { continue };
+                // Take in what was pushed already, without waiting.
+                while let Some(msg) = conn.next_message_until(Some(Instant::now()))? {
+                    push_inbound(&mut st.buf, msg)?;
+                }
+                if let Some(item) = take_mail(&mut st.buf) {
+                    return decode_mail(item);
+                }
+                crate::sys::fd::dup(conn.fd()).map_err(CallError::Io)?
+            };
+            // Readiness is reported at registration if bytes arrived meanwhile.
+            runtime::aio::readable(std::os::fd::AsFd::as_fd(&fd)).await?;
+        }
+    }
+}
+
+/// The `.await` form of `ask` (feature `tokio`).
+#[cfg(feature = "tokio")]
+impl<M: Serialize> Addr<M> {
+    /// [`ask`](Self::ask) as a future: creates the reply slot, sends the question, and waits
+    /// for the answer without blocking the runtime thread. Cancel-safe: dropping the future
+    /// withdraws the wait and frees the reply slot (a late answer is dropped by the hub).
+    ///
+    /// # Example
+    /// ```no_run
+    /// use multiproc::{mailbox, Process, ReplyTo};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Double(u32, ReplyTo<u32>);
+    ///
+    /// #[multiproc::worker]
+    /// fn doubler() {
+    ///     let Double(n, reply) = mailbox::<Double>().recv().unwrap();
+    ///     reply.send(&(n * 2)).unwrap();
+    /// }
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut p = Process::new(doubler()).start()?;
+    /// let r: u32 = p.addr::<Double>().ask_async(|reply| Double(21, reply)).await?;
+    /// assert_eq!(r, 42);
+    /// p.join_async().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn ask_async<R: DeserializeOwned>(&self, make: impl FnOnce(ReplyTo<R>) -> M) -> Result<R, AskError> {
+        let token = crate::runtime::handle::new_secret();
+        let slot = ObjRef::create_async(ObjectKind::Oneshot {
+            watch: Some(self.proc),
+            token,
+        })
+        .await?;
+        let reply_to = ReplyTo {
+            obj: slot.id(),
+            token,
+            _r: PhantomData,
+        };
+        self.send(&make(reply_to))?;
+        match slot.call_async(ObjOp::OneshotTake(Wait::Forever), None).await? {
+            Value::Bytes(b) => rmp_serde::from_slice(&b).map_err(|e| AskError::Decode(e.to_string())),
+            other => Err(AskError::Call(CallError::Protocol(format!(
+                "unexpected reply {other:?}"
+            )))),
+        }
+    }
+}
+
+/// The first mail item of the buffer, if any (for the `.await` form).
+#[cfg(feature = "tokio")]
+fn take_mail(buf: &mut VecDeque<Inbound>) -> Option<Inbound> {
+    let pos = buf.iter().position(|i| matches!(i, Inbound::Mail(_)))?;
+    buf.remove(pos)
+}
+
 fn push_inbound(buf: &mut VecDeque<Inbound>, msg: FromHub) -> Result<(), RecvError> {
     match msg {
         FromHub::Mail(batch) => {

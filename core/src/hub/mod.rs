@@ -958,6 +958,12 @@ impl Hub {
                 self.procs.deliver(to, payloads, &mut self.pushes);
                 self.note_mailbox(to);
             }
+            // An `.await` form was dropped: its call, if still parked, is answered `Cancelled`
+            // (the same path as an interrupt, for this one call).
+            Cast::Cancel(id) => {
+                let pred = move |w: &objects::Waiter| w.who.conn == t && w.who.id == id;
+                self.cancel_waiters(&pred, Some(&HubError::Cancelled));
+            }
             Cast::SubscribeMailbox => self.subscribe_mailbox(proc, t),
             Cast::Outcome(o) => self.procs.set_outcome(proc, o),
             Cast::Forked { proc: child, pid } => {

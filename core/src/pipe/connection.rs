@@ -728,6 +728,38 @@ fn check_fd_count(count: usize) -> Result<(), PipeSendError> {
     Ok(())
 }
 
+/// The `.await` form (feature `tokio`).
+#[cfg(feature = "tokio")]
+impl<T: DeserializeOwned> Connection<T> {
+    /// [`recv`](Self::recv) as a future: waits for bytes through tokio's reactor, never
+    /// blocking the runtime thread. Cancel-safe: bytes read are kept in this end's buffer (a
+    /// message is taken out only whole), so dropping the future loses nothing. Outside a tokio
+    /// runtime with I/O enabled it fails with `PipeRecvError::Io(EINVAL)`.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (a, b) = multiproc::pipe::<u32>()?;
+    /// a.send(&5)?;
+    /// assert_eq!(b.recv_async().await?, 5);
+    /// # Ok(()) }
+    /// ```
+    pub async fn recv_async(&self) -> Result<T, PipeRecvError> {
+        loop {
+            match self.recv_frame(Mode::Try, decode_with) {
+                Err(PipeRecvError::Empty) => {}
+                other => return other?,
+            }
+            if let Err(e) = runtime::aio::readable(self.fd.as_fd()).await {
+                return Err(PipeRecvError::Io(match e {
+                    crate::error::CallError::Io(e) => e,
+                    _ => Errno::EINVAL,
+                }));
+            }
+        }
+    }
+}
+
 impl<T: DeserializeOwned> Connection<T> {
     /// Receives the next message, blocking until one arrives. [`PipeRecvError::Eof`] once the
     /// other end is closed and everything it sent has been received.

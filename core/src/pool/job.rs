@@ -149,6 +149,8 @@ struct FixedSt<R> {
     slots: Vec<Option<Result<R, PoolError>>>,
     remaining: usize,
     taken: bool,
+    /// The task awaiting the handle as a `Future` (feature `tokio`), woken when done.
+    waker: Option<std::task::Waker>,
 }
 
 /// The state of a call with a known number of tasks.
@@ -201,6 +203,9 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Fixed<R> {
         st.remaining = left;
         if st.remaining == 0 {
             self.cv.notify_all();
+            if let Some(w) = st.waker.take() {
+                w.wake();
+            }
         }
     }
 }
@@ -213,6 +218,7 @@ impl<R> Fixed<R> {
                 slots: (0..n).map(|_| None).collect(),
                 remaining: n,
                 taken: false,
+                waker: None,
             }),
             cv: Condvar::new(),
             cbs: Mutex::new(cbs),
@@ -481,6 +487,8 @@ struct StreamSt<R> {
     by_seq: BTreeMap<usize, VecDeque<Result<R, PoolError>>>,
     /// Unordered mode: finished items in arrival order.
     arrived: VecDeque<Result<R, PoolError>>,
+    /// The task polling the IMap as a `Stream` (feature `tokio`), woken on each delivery.
+    waker: Option<std::task::Waker>,
 }
 
 /// The state of an imap call.
@@ -500,6 +508,9 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Stream<R> {
             st.arrived.extend(decoded);
         }
         self.cv.notify_all();
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
     }
 }
 
@@ -586,6 +597,7 @@ impl<R: DeserializeOwned + Send + 'static> IMap<R> {
             st: Mutex::new(StreamSt {
                 by_seq: BTreeMap::new(),
                 arrived: VecDeque::new(),
+                waker: None,
             }),
             cv: Condvar::new(),
         })
@@ -735,5 +747,170 @@ impl<R: DeserializeOwned + Send + 'static> Iterator for IMap<R> {
 impl<R: DeserializeOwned + Send + 'static> ExactSizeIterator for IMap<R> {
     fn len(&self) -> usize {
         self.size_hint().0
+    }
+}
+
+// ----- the `.await` forms (feature `tokio`) ----------------------------------------------------
+
+#[cfg(feature = "tokio")]
+impl<R> Fixed<R> {
+    /// Done? If not, `cx`'s task is woken when it is (the check and the registration are one
+    /// step under the result lock, so no delivery falls in between).
+    fn poll_done(&self, cx: &mut std::task::Context<'_>) -> bool {
+        let mut st = lock(&self.st);
+        if st.remaining == 0 {
+            return true;
+        }
+        match &st.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.waker = Some(cx.waker().clone()),
+        }
+        false
+    }
+}
+
+/// `r.await` waits for the result without blocking the runtime thread (the pool's manager
+/// thread wakes the task); the output is [`AsyncResult::get`]'s. Dropping the future only stops
+/// waiting. Ctrl-C in interrupt mode is not watched here (the blocking `get` does that).
+///
+/// # Example
+/// ```no_run
+/// #[multiproc::worker]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = multiproc::pool::Pool::new(2)?;
+/// assert_eq!(pool.apply_async(square(7))?.await?, 49);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "tokio")]
+impl<R> std::future::Future for AsyncResult<R> {
+    type Output = Result<R, PoolError>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        if self.inner.poll_done(cx) {
+            std::task::Poll::Ready(self.take_one())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// `r.await` waits for every task without blocking the runtime thread; the output is
+/// [`MapResult::get`]'s (the results in input order, or the first error).
+///
+/// # Example
+/// ```no_run
+/// #[multiproc::worker]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = multiproc::pool::Pool::new(2)?;
+/// assert_eq!(pool.map_async(square, 0..4)?.await?, vec![0, 1, 4, 9]);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "tokio")]
+impl<R> std::future::Future for MapResult<R> {
+    type Output = Result<Vec<R>, PoolError>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        if !self.inner.poll_done(cx) {
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(self.inner.take().and_then(|v| v.into_iter().collect()))
+    }
+}
+
+/// An `IMap` is a [`futures_core::Stream`] of the same items as its `Iterator` form: each
+/// `poll_next` takes a result that has arrived or registers the task, which the pool's manager
+/// thread wakes on the next delivery. It submits input chunks as it goes, as `next` does.
+///
+/// # Example
+/// ```no_run
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use futures_core::Stream;
+///
+/// #[multiproc::worker]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = multiproc::pool::Pool::new(2)?;
+/// let mut squares = pool.imap(square, 0..100)?;
+/// let mut sum = 0;
+/// while let Some(r) = poll_fn(|cx| Pin::new(&mut squares).poll_next(cx)).await {
+///     sum += r?;
+/// }
+/// assert_eq!(sum, (0..100u64).map(|x| x * x).sum::<u64>());
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "tokio")]
+impl<R: DeserializeOwned + Send + 'static> futures_core::Stream for IMap<R> {
+    type Item = Result<R, PoolError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        this.top_up();
+        if this.exhausted && this.yielded == this.items {
+            return std::task::Poll::Ready(None);
+        }
+        let inner = this.inner.clone();
+        let mut st = lock(&inner.st);
+        loop {
+            let item = if inner.ordered {
+                match st.by_seq.get_mut(&this.next_seq) {
+                    Some(q) => match q.pop_front() {
+                        Some(item) => {
+                            if q.is_empty() {
+                                st.by_seq.remove(&this.next_seq);
+                                this.next_seq += 1;
+                            }
+                            Some(item)
+                        }
+                        None => {
+                            st.by_seq.remove(&this.next_seq);
+                            this.next_seq += 1;
+                            continue;
+                        }
+                    },
+                    None => None,
+                }
+            } else {
+                st.arrived.pop_front()
+            };
+            return match item {
+                Some(item) => {
+                    this.yielded += 1;
+                    drop(st);
+                    this.top_up();
+                    std::task::Poll::Ready(Some(item))
+                }
+                None => {
+                    match &st.waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => st.waker = Some(cx.waker().clone()),
+                    }
+                    std::task::Poll::Pending
+                }
+            };
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let known = self.items - self.yielded;
+        if self.exhausted {
+            (known, Some(known))
+        } else {
+            (known, None)
+        }
     }
 }

@@ -828,6 +828,58 @@ impl<T: DeserializeOwned> Process<T> {
     }
 }
 
+/// The `.await` form (feature `tokio`).
+#[cfg(feature = "tokio")]
+impl<T: DeserializeOwned> Process<T> {
+    /// [`join`](Self::join) as a future: waits for the process to end without blocking the
+    /// runtime thread, then returns its value. Cancel-safe: dropping the future only stops
+    /// waiting (the hub forgets the waiter; a later join still gets the value).
+    ///
+    /// # Example
+    /// ```no_run
+    /// #[multiproc::worker]
+    /// fn add(a: u32, b: u32) -> u32 {
+    ///     a + b
+    /// }
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut p = multiproc::Process::new(add(2, 3)).start()?;
+    /// assert_eq!(p.join_async().await?, 5);
+    /// # Ok(()) }
+    /// ```
+    pub async fn join_async(&mut self) -> Result<T, JoinError> {
+        if matches!(*self.lock(), State::Running) {
+            if runtime::interrupt::take_pending() {
+                return Err(JoinError::Interrupted);
+            }
+            let op = Op::Join {
+                proc: self.info.proc,
+                wait: Wait::Forever,
+            };
+            match runtime::aio::call(op, None).await {
+                Ok(Value::Joined(j)) => {
+                    let mut st = self.lock();
+                    if matches!(*st, State::Running) {
+                        *st = State::Ended(j);
+                    }
+                }
+                Ok(other) => {
+                    return Err(JoinError::Call(CallError::Protocol(format!(
+                        "unexpected reply {other:?}"
+                    ))))
+                }
+                Err(CallError::Hub(HubError::UnknownProcess)) => {
+                    return Err(JoinError::Call(CallError::Protocol(
+                        "the hub no longer knows this process".into(),
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.join_wait(Wait::Never)
+    }
+}
+
 fn result_of<T: DeserializeOwned>(j: &Joined) -> Result<T, JoinError> {
     match (&j.outcome, &j.exit) {
         (Some(Outcome::Returned(bytes)), _) => {

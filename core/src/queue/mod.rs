@@ -245,6 +245,75 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 }
 
+/// The `.await` forms (feature `tokio`). They never block a runtime thread: each pending call
+/// waits on its own pooled hub connection through tokio's reactor, so thousands can be pending
+/// on one runtime (current-thread or multi-thread).
+#[cfg(feature = "tokio")]
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// [`get`](Self::get) as a future.
+    ///
+    /// **Cancel-safe:** dropping the future (a `tokio::time::timeout` or a `select!` branch
+    /// that lost) loses no item. If the hub had not handed an item out yet, it forgets the
+    /// waiter; if it had, the item goes back to the *front* of the queue.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let q = multiproc::Queue::<u32>::new()?;
+    /// q.put_async(7).await?;
+    /// assert_eq!(q.get_async().await?, 7);
+    /// // With a deadline: the item (if any comes later) stays in the queue.
+    /// let r = tokio::time::timeout(std::time::Duration::from_millis(10), q.get_async()).await;
+    /// assert!(r.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_async(&self) -> Result<T, GetError> {
+        let b = self.raw.get_async().await?;
+        decode(&b)
+    }
+
+    /// [`put`](Self::put) as a future: waits for room in a bounded queue without blocking. On
+    /// an unbounded queue it is one write, as `put`.
+    ///
+    /// Dropping the future while it waits for room withdraws the put; the item is then either
+    /// in the queue (the hub had taken it just before) or not, never twice.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let q = multiproc::Queue::bounded(1)?;
+    /// q.put_async("a".to_string()).await?;
+    /// assert_eq!(q.get_async().await?, "a");
+    /// # Ok(()) }
+    /// ```
+    pub async fn put_async(&self, item: T) -> Result<(), PutError<T>> {
+        let bytes = match encode(&item) {
+            Ok(b) => b,
+            Err(e) => return Err(PutError::Encode(item, e)),
+        };
+        self.raw.put_async(bytes).await.map_err(|f| fail(f, item))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
+    /// [`join`](Self::join) as a future (cancel-safe: dropping it only stops waiting).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let q = multiproc::JoinableQueue::<u32>::new()?;
+    /// q.put(1)?;
+    /// let _n = q.get_async().await?;
+    /// q.task_done()?;
+    /// q.join_async().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn join_async(&self) -> Result<(), QueueError> {
+        self.q.raw.join_async().await
+    }
+}
+
 /// A [`Queue`] that counts unfinished work (Python's `multiprocessing.JoinableQueue`).
 ///
 /// Every `put` adds an unfinished item; consumers call [`task_done`](Self::task_done) when they

@@ -60,6 +60,9 @@ struct LocalState {
     last_return: Option<Instant>,
     /// Smoothed processing time per item, in nanoseconds.
     gap_ns: Option<f64>,
+    /// Async gets waiting for another fetch to end (feature `tokio`), woken with `fetched`.
+    #[cfg(feature = "tokio")]
+    fetch_wakers: Vec<std::task::Waker>,
 }
 
 impl LocalState {
@@ -102,8 +105,15 @@ struct FetchGuard<'a>(&'a Local);
 
 impl Drop for FetchGuard<'_> {
     fn drop(&mut self) {
-        self.0.lock().fetching = false;
+        #[cfg_attr(not(feature = "tokio"), allow(unused_mut))]
+        let mut st = self.0.lock();
+        st.fetching = false;
+        #[cfg(feature = "tokio")]
+        let wakers = std::mem::take(&mut st.fetch_wakers);
+        drop(st);
         self.0.fetched.notify_all();
+        #[cfg(feature = "tokio")]
+        wakers.into_iter().for_each(std::task::Waker::wake);
     }
 }
 
@@ -404,6 +414,121 @@ impl RawQueue {
     /// JoinableQueue: waits until every item put has been finished.
     pub fn join(&self, wait: Wait) -> Result<(), QueueError> {
         match self.op(QueueOp::Join(wait), wait) {
+            Ok(Value::Unit) => Ok(()),
+            Ok(v) => Err(QueueError::Call(unexpected(v))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The `.await` forms (feature `tokio`): one hub call each, on a pooled non-blocking connection
+/// (see `runtime::aio`), never a blocked runtime thread. A get takes one item at a time (no
+/// prefetch, so concurrent tasks do not queue behind one fetch); items already prefetched here
+/// by a blocking get come first.
+#[cfg(feature = "tokio")]
+impl RawQueue {
+    /// Takes one encoded item. Cancel-safe: if the future is dropped after the hub handed the
+    /// item out, the item goes back to the front of the queue (`Requeue`; a prefetched batch
+    /// goes back whole).
+    ///
+    /// It keeps the blocking get's rules: one fetch from the hub at a time per process (the
+    /// others wait for it, without blocking, and take from the buffer first), so every task
+    /// sees each producer's items in put order, and the same adaptive prefetch.
+    pub async fn get_async(&self) -> Result<ByteBuf, GetError> {
+        let joinable = self.flavour == Flavour::Joinable;
+        let step = std::future::poll_fn(|cx| {
+            let mut st = self.local.lock();
+            if st.closed {
+                return std::task::Poll::Ready(Err(GetError::Closed));
+            }
+            if let Some(b) = st.buf.pop_front() {
+                if joinable {
+                    st.taken += 1;
+                }
+                st.last_return = Some(Instant::now());
+                return std::task::Poll::Ready(Ok(Some(b)));
+            }
+            if !st.fetching {
+                st.fetching = true;
+                st.note_get_start(Instant::now());
+                return std::task::Poll::Ready(Ok(None));
+            }
+            // Another thread or task is fetching: wait for its batch.
+            st.fetch_wakers.push(cx.waker().clone());
+            std::task::Poll::Pending
+        })
+        .await?;
+        let max = match step {
+            Some(b) => return Ok(b),
+            None => self.local.lock().prefetch(),
+        };
+        let _fetch = FetchGuard(&self.local);
+        let back = self.obj.clone();
+        let undo: runtime::aio::Undo = Box::new(move |v| {
+            if let Value::Batch(items) = v {
+                let _ = back.cast(ObjOp::Queue(QueueOp::Requeue(items)));
+            }
+        });
+        let op = ObjOp::Queue(QueueOp::Get {
+            max,
+            wait: Wait::Forever,
+        });
+        match self.obj.call_async(op, Some(undo)).await {
+            Ok(Value::Batch(batch)) => {
+                let mut it = batch.into_iter();
+                let first = it
+                    .next()
+                    .ok_or_else(|| GetError::Call(CallError::Protocol("a queue sent an empty batch".into())))?;
+                let mut st = self.local.lock();
+                st.buf.extend(it);
+                if joinable {
+                    st.taken += 1;
+                }
+                st.last_return = Some(Instant::now());
+                Ok(first)
+            }
+            Ok(Value::U64(c)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
+                self.local.lock().closed = true;
+                Err(GetError::Closed)
+            }
+            Ok(v) => Err(GetError::Call(unexpected(v))),
+            Err(e) if e.is_interrupted() => Err(GetError::Interrupted),
+            Err(e) if e.is_timeout() => Err(GetError::Empty),
+            Err(e) => Err(GetError::Call(e)),
+        }
+    }
+
+    /// Puts one encoded item, waiting for room in a bounded queue without blocking (an
+    /// unbounded queue's put is one write and never waits).
+    pub async fn put_async(&self, item: ByteBuf) -> Result<(), PutFail> {
+        if self.local.lock().closed {
+            return Err(PutFail::Closed);
+        }
+        if self.maxsize == 0 {
+            return cast_via(self.obj.route(), vec![self.put_cast(vec![item])]).map_err(put_fail);
+        }
+        let op = ObjOp::Queue(QueueOp::PutWait {
+            item,
+            wait: Wait::Forever,
+        });
+        match self.obj.call_async(op, None).await {
+            Ok(Value::Unit) => Ok(()),
+            Ok(Value::U64(c)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
+                self.local.lock().closed = true;
+                Err(PutFail::Closed)
+            }
+            Ok(v) => Err(PutFail::Call(unexpected(v))),
+            Err(e) => Err(put_fail(e)),
+        }
+    }
+
+    /// JoinableQueue: waits until every item put has been finished.
+    pub async fn join_async(&self) -> Result<(), QueueError> {
+        match self
+            .obj
+            .call_async(ObjOp::Queue(QueueOp::Join(Wait::Forever)), None)
+            .await
+        {
             Ok(Value::Unit) => Ok(()),
             Ok(v) => Err(QueueError::Call(unexpected(v))),
             Err(e) => Err(e.into()),

@@ -11,7 +11,7 @@ use crate::wire::{self, FrameDecoder};
 
 /// Extra time a client waits for the hub beyond an operation's own deadline before it concludes
 /// that the hub is unresponsive. The hub enforces deadlines; this is only a safety net.
-const HUB_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const HUB_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One blocking connection. Used by one thread at a time.
 pub(crate) struct ClientConn {
@@ -77,21 +77,90 @@ impl ClientConn {
         self.next_id += 1;
         self.send(&ToHub::Call { id, op }, fds)?;
         let limit = deadline.map(|d| d + HUB_GRACE);
+        self.await_reply(id, limit)
+    }
+
+    /// Reads until the reply to call `id` (sent earlier on this connection) arrives, blocking
+    /// until `limit` at most (past it the hub is considered unresponsive).
+    pub fn await_reply(&mut self, id: ReqId, limit: Option<Instant>) -> Result<(Value, Vec<OwnedFd>), CallError> {
         loop {
-            match self.next_message(limit)? {
-                FromHub::Reply { id: rid, result } if rid == id => {
-                    let value = result.map_err(CallError::Hub)?;
-                    let n = attached_fds(&value);
-                    let got = self.take_fds(n)?;
-                    return Ok((value, got));
-                }
-                // A stale reply (from a call abandoned by an earlier error): skip it.
-                FromHub::Reply { .. } => continue,
-                FromHub::Stopped(why) => return Err(CallError::HubStopped(why)),
-                FromHub::Init(_) | FromHub::Mail(_) | FromHub::Signal(_) => {
-                    return Err(CallError::Protocol("unexpected frame on a call connection".into()))
-                }
+            let msg = self.next_message(limit)?;
+            if let Some(r) = self.reply_for(id, msg)? {
+                return r;
             }
+        }
+    }
+
+    /// Looks at one message read while waiting for the reply to `id`: `Some` with the call's
+    /// outcome if it is that reply, `None` for a stale reply (from a call abandoned earlier).
+    #[allow(clippy::type_complexity)]
+    pub fn reply_for(
+        &mut self,
+        id: ReqId,
+        msg: FromHub,
+    ) -> Result<Option<Result<(Value, Vec<OwnedFd>), CallError>>, CallError> {
+        match msg {
+            FromHub::Reply { id: rid, result } if rid == id => Ok(Some(match result {
+                Ok(value) => {
+                    let n = attached_fds(&value);
+                    self.take_fds(n).map(|got| (value, got))
+                }
+                Err(e) => Err(CallError::Hub(e)),
+            })),
+            FromHub::Reply { .. } => Ok(None),
+            FromHub::Stopped(why) => Err(CallError::HubStopped(why)),
+            FromHub::Init(_) | FromHub::Mail(_) | FromHub::Signal(_) => {
+                Err(CallError::Protocol("unexpected frame on a call connection".into()))
+            }
+        }
+    }
+
+    /// A fresh request id for a call on this connection.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn next_req_id(&mut self) -> ReqId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// The socket.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The largest frame body accepted on this connection.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn max_frame(&self) -> usize {
+        self.max_frame
+    }
+
+    /// The next complete message already read, if any (never touches the socket).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn buffered_message(&mut self) -> Result<Option<FromHub>, CallError> {
+        match self.dec.next_frame().map_err(|e| CallError::Protocol(e.to_string()))? {
+            Some(body) => wire::decode::<FromHub>(body)
+                .map(Some)
+                .map_err(|e| CallError::Protocol(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// One non-blocking read from the socket into the decoder: `Ok(true)` if bytes came,
+    /// `Ok(false)` if none were waiting (`EAGAIN`, or `EINTR`).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn read_available(&mut self) -> Result<bool, CallError> {
+        let want = self.dec.wanted().clamp(16 * 1024, 4 << 20);
+        let buf = self.dec.spare(want);
+        match sys::io::recv_with_fds(self.fd.as_fd(), buf, &mut self.fds) {
+            Ok(0) => Err(hub_gone()),
+            Ok(n) => {
+                self.dec.commit(n);
+                Ok(true)
+            }
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(false),
+            Err(Errno::ECONNRESET) => Err(hub_gone()),
+            Err(e) => Err(CallError::Io(e)),
         }
     }
 

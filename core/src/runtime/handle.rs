@@ -259,6 +259,43 @@ impl ObjRef {
     }
 }
 
+#[cfg(feature = "tokio")]
+impl ObjRef {
+    /// [`create`](Self::create) without blocking the calling thread. If the future is dropped
+    /// after the hub created the object, the object is released again.
+    pub(crate) async fn create_async(kind: ObjectKind) -> Result<ObjRef, CallError> {
+        let secret = new_secret();
+        let undo: super::aio::Undo = Box::new(|v| {
+            if let (Value::Obj(id), Some(rt)) = (v, super::rt_if_started()) {
+                let _ = rt.cast_main(Cast::Release(id));
+            }
+        });
+        match super::aio::call(Op::NewObject { kind, secret }, Some(undo)).await? {
+            Value::Obj(id) => {
+                rt()?.local_retain(id);
+                Ok(ObjRef {
+                    id,
+                    secret,
+                    route: None,
+                })
+            }
+            other => Err(CallError::Protocol(format!("unexpected reply to NewObject: {other:?}"))),
+        }
+    }
+
+    /// [`call`](Self::call) without blocking the calling thread (see `runtime::aio`): `undo`
+    /// runs if the future is dropped and the call succeeded anyway.
+    pub(crate) async fn call_async(&self, op: ObjOp, undo: Option<super::aio::Undo>) -> Result<Value, CallError> {
+        if self.route.is_some() {
+            return Err(CallError::Unsupported(
+                "the .await forms are not available for handles from a remote manager; call the \
+                 blocking form (for example inside tokio::task::spawn_blocking)",
+            ));
+        }
+        super::aio::call(Op::Object { obj: self.id, op }, undo).await
+    }
+}
+
 impl Clone for ObjRef {
     fn clone(&self) -> Self {
         if self.route.is_none() {

@@ -10,6 +10,8 @@
 //! whose order matters (handle reference counts, the worker's outcome) goes through the
 //! process's *main* connection under a mutex.
 
+#[cfg(feature = "tokio")]
+pub(crate) mod aio;
 pub mod authkey;
 pub(crate) mod bootstrap;
 pub(crate) mod client;
@@ -32,6 +34,9 @@ use crate::hub::{self, Cmd, HubHandle};
 use crate::sys;
 use crate::wire::proto::{Cast, ChildInit, ObjId, Op, ProcInfo, Value, ROOT_PROC};
 use crate::wire::DEFAULT_MAX_FRAME;
+#[cfg(feature = "tokio")]
+#[doc(hidden)]
+pub use aio::{async_calls_undone, async_connections_opened};
 use client::ClientConn;
 pub use interrupt::InterruptWatch;
 

@@ -154,6 +154,65 @@ fn run_action(action: &BarrierAction) -> Option<String> {
     }
 }
 
+/// The `.await` form (feature `tokio`).
+#[cfg(feature = "tokio")]
+impl Barrier {
+    /// [`wait`](Self::wait) as a future (with the barrier's default timeout, if it has one).
+    ///
+    /// Dropping the future while this party waits is like its timeout in Python: the barrier
+    /// breaks, and the other parties get [`BarrierError::Broken`]. If this party was the one
+    /// chosen to run the action when the future was dropped, the action is reported failed, so
+    /// nobody waits for it forever.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let b = multiproc::sync::Barrier::new(1)?;
+    /// assert_eq!(b.wait_async().await?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_async(&self) -> Result<usize, BarrierError> {
+        let back = self.obj.clone();
+        let undo: crate::runtime::aio::Undo = Box::new(move |v| {
+            if let crate::wire::proto::Value::Sync(SyncReply::RunAction { generation, .. }) = v {
+                let done = SyncOp::BarrierActionDone {
+                    generation,
+                    failure: Some("the party chosen to run the action stopped waiting (its future was dropped)".into()),
+                };
+                let _ = call_unbounded(&back, done);
+            }
+        });
+        let op = crate::wire::proto::ObjOp::Sync(SyncOp::BarrierWait {
+            wait: Wait::from_timeout(self.timeout),
+        });
+        let reply = match self.obj.call_async(op, Some(undo)).await {
+            Err(e) if e.is_timeout() => return Err(BarrierError::Broken),
+            r => sync_reply(r?)?,
+        };
+        match reply {
+            SyncReply::Passed { index } => Ok(index as usize),
+            SyncReply::Fault(SyncFault::BrokenBarrier) => Err(BarrierError::Broken),
+            SyncReply::RunAction { generation, action, .. } => {
+                // The action is the user's synchronous code: it runs here, as in `wait`.
+                let failure = run_action(&action);
+                let done = crate::wire::proto::ObjOp::Sync(SyncOp::BarrierActionDone {
+                    generation,
+                    failure: failure.clone(),
+                });
+                match sync_reply(self.obj.call_async(done, None).await?)? {
+                    SyncReply::Passed { index } => Ok(index as usize),
+                    SyncReply::Fault(SyncFault::BrokenBarrier) => match failure {
+                        Some(why) => Err(BarrierError::ActionFailed(why)),
+                        None => Err(BarrierError::Broken),
+                    },
+                    other => Err(BarrierError::Call(unexpected(other))),
+                }
+            }
+            other => Err(BarrierError::Call(unexpected(other))),
+        }
+    }
+}
+
 impl Barrier {
     /// A barrier for `parties` parties, without action or default timeout.
     pub fn new(parties: usize) -> Result<Barrier, BarrierError> {

@@ -267,3 +267,117 @@ impl Drop for ConditionGuard<'_> {
         release_held(&self.cond.lock, self.cond.recursive, self.held);
     }
 }
+
+/// The `.await` forms (feature `tokio`).
+#[cfg(feature = "tokio")]
+impl Condition {
+    /// Takes the condition's lock as a future (see [`Lock::acquire_async`]); the guard is owned
+    /// by this acquisition, not by a thread, and is `Send`. Wait and notify through it.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cond = multiproc::sync::Condition::new()?;
+    /// let guard = cond.acquire_async().await?;
+    /// guard.notify_all_async().await?;
+    /// // Wait at most 10 ms for a notification: dropping the wait frees the lock.
+    /// let r = tokio::time::timeout(std::time::Duration::from_millis(10), guard.wait_async()).await;
+    /// assert!(r.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire_async(&self) -> Result<AsyncConditionGuard<'_>, ConditionError> {
+        let thread = super::async_owner_id();
+        match super::lock::acquire_async_on(&self.lock, self.recursive, thread).await? {
+            Ok((held, owner_died)) => Ok(AsyncConditionGuard {
+                cond: self,
+                thread,
+                held,
+                owner_died,
+            }),
+            Err(f) => Err(ConditionError::Call(unexpected(f))),
+        }
+    }
+}
+
+/// The lock of a [`Condition`] held by an async acquisition ([`Condition::acquire_async`]);
+/// dropping it releases the lock. Unlike [`ConditionGuard`] it is `Send` (the owner is the
+/// acquisition, not a thread).
+#[cfg(feature = "tokio")]
+#[must_use = "the lock is released as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct AsyncConditionGuard<'a> {
+    cond: &'a Condition,
+    thread: u64,
+    held: Held,
+    owner_died: bool,
+}
+
+#[cfg(feature = "tokio")]
+impl<'a> AsyncConditionGuard<'a> {
+    /// `true` if the previous owner of the lock died holding it and the hub released it
+    /// (also after a [`wait_async`](Self::wait_async) that re-acquired it so).
+    pub fn previous_owner_died(&self) -> bool {
+        self.owner_died
+    }
+
+    /// Releases the lock, waits for a notification, re-acquires the lock and gives the guard
+    /// back ([`Condition::wait`] as a future). The guard is consumed so that a dropped wait
+    /// cannot leave a guard behind whose lock is not held: dropping the future stops waiting
+    /// and leaves the lock *released* (a re-acquisition the hub granted meanwhile is released
+    /// again).
+    pub async fn wait_async(self) -> Result<AsyncConditionGuard<'a>, ConditionError> {
+        let me = std::mem::ManuallyDrop::new(self);
+        let (cond, thread, held) = (me.cond, me.thread, me.held);
+        let (back, recursive) = (cond.lock.clone(), cond.recursive);
+        let undo: crate::runtime::aio::Undo = Box::new(move |v| {
+            if let crate::wire::proto::Value::Sync(SyncReply::Woken { .. }) = v {
+                release_held(&back, recursive, held);
+            }
+        });
+        let op = crate::wire::proto::ObjOp::Sync(SyncOp::CondWait {
+            cond: cond.key,
+            thread,
+            pid: my_pid(),
+            wait: Wait::Forever,
+        });
+        match sync_reply(cond.lock.call_async(op, Some(undo)).await?)? {
+            SyncReply::Woken { owner_died, .. } => Ok(AsyncConditionGuard {
+                cond,
+                thread,
+                held,
+                owner_died,
+            }),
+            SyncReply::Fault(SyncFault::NotOwner) => Err(ConditionError::NotOwner),
+            other => Err(ConditionError::Call(unexpected(other))),
+        }
+    }
+
+    async fn notify_n_async(&self, n: u32) -> Result<(), ConditionError> {
+        let op = crate::wire::proto::ObjOp::Sync(SyncOp::CondNotify {
+            cond: self.cond.key,
+            thread: self.thread,
+            n,
+        });
+        match self.cond.lock.call_async(op, None).await? {
+            crate::wire::proto::Value::Sync(SyncReply::Fault(SyncFault::NotOwner)) => Err(ConditionError::NotOwner),
+            v => expect_u64(v).map(|_| ()).map_err(ConditionError::from),
+        }
+    }
+
+    /// Wakes the longest-waiting waiter ([`Condition::notify`] as a future).
+    pub async fn notify_async(&self) -> Result<(), ConditionError> {
+        self.notify_n_async(1).await
+    }
+
+    /// Wakes every waiter ([`Condition::notify_all`] as a future).
+    pub async fn notify_all_async(&self) -> Result<(), ConditionError> {
+        self.notify_n_async(u32::MAX).await
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Drop for AsyncConditionGuard<'_> {
+    fn drop(&mut self) {
+        release_held(&self.cond.lock, self.cond.recursive, self.held);
+    }
+}

@@ -141,3 +141,31 @@ impl Event {
         self.wait_for(Wait::Never)
     }
 }
+
+/// The `.await` form (feature `tokio`).
+#[cfg(feature = "tokio")]
+impl Event {
+    /// [`wait`](Self::wait) as a future. A set event is one load in shared memory (ready at
+    /// the first poll); an unset one parks in the hub without blocking the runtime thread.
+    /// Cancel-safe: dropping the future only stops waiting.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ev = multiproc::sync::Event::new()?;
+    /// ev.set()?;
+    /// ev.wait_async().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_async(&self) -> Result<(), EventError> {
+        if let Some(s) = self.slot() {
+            if s.word.load(Ordering::SeqCst) & EV_SET != 0 {
+                return Ok(());
+            }
+        }
+        arena::count_slow();
+        let op = crate::wire::proto::ObjOp::Sync(SyncOp::EventWait { wait: Wait::Forever });
+        expect_bool(self.obj.call_async(op, None).await?)?;
+        Ok(())
+    }
+}

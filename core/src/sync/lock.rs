@@ -453,6 +453,81 @@ impl Lock {
     }
 }
 
+/// The `.await` form (feature `tokio`).
+#[cfg(feature = "tokio")]
+impl Lock {
+    /// [`acquire`](Self::acquire) as a future. The uncontended case is the same single
+    /// compare-and-swap in shared memory as the blocking form (the future is ready at its first
+    /// poll); a held lock parks the call in the hub without blocking the runtime thread.
+    ///
+    /// The guard is owned by this *acquisition*, not by a thread: it may be dropped on another
+    /// worker thread of a multi-thread runtime.
+    ///
+    /// **Cancel-safe:** dropping the future leaves the lock as it was. A waiter still parked is
+    /// forgotten by the hub; a lock the hub granted just before it learned of the drop is
+    /// released again at once (FIFO order is kept for the other waiters).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let lock = multiproc::sync::Lock::new()?;
+    /// let guard = lock.acquire_async().await?;
+    /// // Held: a second acquire with a deadline gives up, and leaves nothing behind.
+    /// let again = tokio::time::timeout(std::time::Duration::from_millis(50), lock.acquire_async()).await;
+    /// assert!(again.is_err());
+    /// drop(guard);
+    /// assert!(!lock.locked()?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire_async(&self) -> Result<LockGuard<'_>, LockError> {
+        // Each async acquisition is an owner of its own (a task is not a thread).
+        let thread = super::async_owner_id();
+        match acquire_async_on(&self.obj, false, thread).await? {
+            Ok((held, owner_died)) => Ok(LockGuard {
+                lock: self,
+                held,
+                owner_died,
+            }),
+            Err(f) => Err(LockError::Call(unexpected(f))),
+        }
+    }
+}
+
+/// The `.await` form of `acquire_on(obj, recursive, Wait::Forever)` for the owner `thread`:
+/// one CAS in shared memory when free; else parked in the hub, with a grant that reaches a
+/// dropped future released again.
+#[cfg(feature = "tokio")]
+pub(super) async fn acquire_async_on(
+    obj: &ObjRef,
+    recursive: bool,
+    thread: u64,
+) -> Result<Result<(Held, bool), SyncFault>, CallError> {
+    if let Some((s, proc, pid)) = fast(obj, recursive) {
+        match try_fast(s, proc, pid, thread, recursive) {
+            Fast::Got(held, owner_died) => return Ok(Ok((held, owner_died))),
+            Fast::Overflow => return Ok(Err(SyncFault::Overflow)),
+            Fast::Busy => announce(s),
+        }
+    }
+    arena::count_slow();
+    let back = obj.clone();
+    let undo: runtime::aio::Undo = Box::new(move |v| {
+        if let Value::Sync(SyncReply::Acquired { ticket, .. }) = v {
+            release_held(&back, recursive, Held { thread, seq: ticket });
+        }
+    });
+    let op = SyncOp::Acquire {
+        thread,
+        pid: my_pid(),
+        wait: Wait::Forever,
+    };
+    match sync_reply(obj.call_async(crate::wire::proto::ObjOp::Sync(op), Some(undo)).await?)? {
+        SyncReply::Acquired { ticket, owner_died } => Ok(Ok((Held { thread, seq: ticket }, owner_died))),
+        SyncReply::Fault(f) => Ok(Err(f)),
+        other => Err(unexpected(other)),
+    }
+}
+
 /// Proof that a [`Lock`] is held; dropping it releases the lock.
 ///
 /// The release on drop is one compare-and-swap in shared memory when nobody waits; with

@@ -57,6 +57,8 @@ mod lock;
 mod semaphore;
 
 pub use barrier::{Barrier, BarrierBuilder};
+#[cfg(feature = "tokio")]
+pub use condition::AsyncConditionGuard;
 pub use condition::{Condition, ConditionGuard};
 pub use error::{BarrierError, ConditionError, EventError, LockError, RLockError, SemaphoreError};
 pub use event::Event;
@@ -129,6 +131,13 @@ pub fn scribble_lock_word(lock: &Lock, word: u64) -> bool {
         }
         None => false,
     }
+}
+
+/// A fresh owner id for one async acquisition (from the same space as thread ids, so it never
+/// names a live thread of this process).
+#[cfg(feature = "tokio")]
+fn async_owner_id() -> u64 {
+    NEXT_THREAD.fetch_add(1, Ordering::Relaxed)
 }
 
 /// This process's OS pid (0 if the runtime cannot start).

@@ -110,6 +110,41 @@ fn acquire_on(obj: &ObjRef, wait: Wait) -> Result<Option<SemaphoreGuard<'_>>, Se
     }
 }
 
+/// The `.await` form of `acquire_on(obj, Wait::Forever)`: the fast path first; a permit the
+/// hub grants after the future was dropped is given back (`SemGuardRelease`).
+#[cfg(feature = "tokio")]
+async fn acquire_async_on(obj: &ObjRef) -> Result<SemaphoreGuard<'_>, SemaphoreError> {
+    if let Some(s) = slot(obj) {
+        if let Some(e) = my_entry(s) {
+            if take_fast(s) {
+                s.holders[e].fetch_add(1, Ordering::Relaxed);
+                return Ok(SemaphoreGuard {
+                    obj,
+                    held: Held::Fast(e),
+                });
+            }
+        }
+    }
+    arena::count_slow();
+    let back = obj.clone();
+    let undo: runtime::aio::Undo = Box::new(move |v| {
+        if let Value::Sync(SyncReply::Acquired { ticket, .. }) = v {
+            let _ = call(&back, SyncOp::SemGuardRelease { ticket }, Wait::Forever);
+        }
+    });
+    let op = crate::wire::proto::ObjOp::Sync(SyncOp::SemAcquire {
+        guard: true,
+        wait: Wait::Forever,
+    });
+    match sync_reply(obj.call_async(op, Some(undo)).await?)? {
+        SyncReply::Acquired { ticket, .. } => Ok(SemaphoreGuard {
+            obj,
+            held: Held::Hub(ticket),
+        }),
+        other => Err(SemaphoreError::Call(unexpected(other))),
+    }
+}
+
 fn forever<T>(r: Result<Option<T>, SemaphoreError>) -> Result<T, SemaphoreError> {
     r?.ok_or_else(|| SemaphoreError::Call(unexpected("Timeout without a deadline")))
 }
@@ -348,6 +383,42 @@ enum Held {
     Hub(u64),
     /// In this process's `holders` entry of the slot.
     Fast(usize),
+}
+
+/// The `.await` forms (feature `tokio`).
+#[cfg(feature = "tokio")]
+impl Semaphore {
+    /// [`acquire`](Self::acquire) as a future: a free permit is taken in shared memory; else
+    /// the call parks in the hub without blocking the runtime thread. Cancel-safe: a permit
+    /// granted after the future was dropped is given back at once.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sem = multiproc::sync::Semaphore::new(1)?;
+    /// let permit = sem.acquire_async().await?;
+    /// drop(permit);
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire_async(&self) -> Result<SemaphoreGuard<'_>, SemaphoreError> {
+        acquire_async_on(&self.obj).await
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl BoundedSemaphore {
+    /// [`acquire`](Self::acquire) as a future (see [`Semaphore::acquire_async`]).
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sem = multiproc::sync::BoundedSemaphore::new(2)?;
+    /// let _permit = sem.acquire_async().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire_async(&self) -> Result<SemaphoreGuard<'_>, SemaphoreError> {
+        acquire_async_on(&self.obj).await
+    }
 }
 
 impl SemaphoreGuard<'_> {

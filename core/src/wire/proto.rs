@@ -372,6 +372,13 @@ pub enum Cast {
         /// Its counters, or `None` once it has shut down.
         stats: Option<crate::wire::snapshot::PoolStats>,
     },
+
+    /// The caller gave up its call `id` on *this* connection (an `.await` form's future was
+    /// dropped). If that call is still parked, the hub forgets it and answers it
+    /// `HubError::Cancelled`; if it was answered already, nothing happens. Either way the call
+    /// gets exactly one reply, so the client reads until that reply and undoes a success (see
+    /// the "Async" section of ARCHITECTURE.md).
+    Cancel(ReqId),
 }
 
 /// Client → hub.
@@ -468,6 +475,10 @@ pub enum HubError {
     /// No process is registered under the name, or the process named does not exist.
     #[error("{0}")]
     NoProc(String),
+
+    /// The caller cancelled the call (`Cast::Cancel`: its `.await` future was dropped).
+    #[error("cancelled by the caller")]
+    Cancelled,
 }
 
 /// Hub → client.
