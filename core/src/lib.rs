@@ -65,6 +65,7 @@
 // the pool's worker loop is a library-defined worker.
 extern crate self as multiproc;
 
+pub mod actor;
 #[cfg(feature = "connection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "connection")))]
 pub mod connection;
@@ -97,6 +98,7 @@ pub mod wire;
 #[allow(dead_code, unused_imports)]
 mod wire;
 
+pub use actor::{Actor, ActorContext, Flow, StopReason};
 pub use error::{
     AskError, CallError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError, StartMethodError,
 };
