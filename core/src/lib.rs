@@ -80,6 +80,7 @@ mod process;
 pub mod queue;
 pub mod runtime;
 pub mod shm;
+pub mod supervisor;
 pub mod sync;
 // `sys` (the OS layer) and `wire` (the frame format) are internal. The off-by-default
 // `internals` feature makes them reachable, doc-hidden, for tests, benches and fuzz targets
@@ -182,6 +183,7 @@ pub use process::{
 };
 pub use runtime::authkey::{authkey, set_authkey, AuthKey};
 pub use runtime::{set_hub_limits, set_max_frame_size, HubLimits, InterruptWatch};
+pub use supervisor::{ChildSpec, Supervisor};
 pub use sync::{
     Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, Event, EventError, Lock, LockError, RLock,
     RLockError, Semaphore, SemaphoreError,
