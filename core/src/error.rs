@@ -222,6 +222,11 @@ pub enum SendError {
     /// `HubLimits::max_mailbox_bytes` until the deadline; the message was not sent.
     #[error("the receiver's mailbox is full (HubLimits::max_mailbox_bytes); the message was not sent")]
     Full,
+    /// A send by name ([`Addr::named`](crate::Addr::named)): no live process is registered
+    /// under the name now (the message was not sent). Retry later, or watch for the
+    /// registration with [`whereis`](crate::whereis).
+    #[error("{0}; the message was not sent")]
+    NoProc(String),
     /// The hub could not be reached.
     #[error(transparent)]
     Call(CallError),
@@ -232,6 +237,7 @@ impl From<CallError> for SendError {
         match e {
             CallError::Encode(e) => SendError::Encode(e.to_string()),
             CallError::Hub(HubError::Timeout) | CallError::Hub(HubError::Limit(_)) => SendError::Full,
+            CallError::Hub(HubError::NoProc(m)) => SendError::NoProc(m),
             e => SendError::Call(e),
         }
     }
@@ -307,6 +313,10 @@ pub enum AskError {
     /// The asked process ended without answering.
     #[error("the asked process ended without answering")]
     Gone,
+    /// An ask by name ([`Addr::named`](crate::Addr::named)): no live process is registered
+    /// under the name now; nothing was sent. Retry later.
+    #[error("{0}; nothing was sent")]
+    NoProc(String),
     /// The answer is not of the expected type.
     #[error("the answer could not be decoded: {0}")]
     Decode(String),
@@ -324,6 +334,7 @@ impl From<CallError> for AskError {
             e if e.is_interrupted() => AskError::Interrupted,
             e if e.is_timeout() => AskError::Timeout,
             CallError::Hub(HubError::Gone(_)) => AskError::Gone,
+            CallError::Hub(HubError::NoProc(m)) => AskError::NoProc(m),
             e => AskError::Call(e),
         }
     }

@@ -74,6 +74,7 @@ pub mod error;
 mod hub;
 mod mailbox;
 pub mod manager;
+mod names;
 pub mod pipe;
 pub mod pool;
 mod process;
@@ -103,7 +104,7 @@ pub use actor::{Actor, ActorContext, Flow, StopReason};
 pub use error::{
     AskError, CallError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError, StartMethodError,
 };
-pub use mailbox::{mailbox, Addr, Mailbox, ReplyTo};
+pub use mailbox::{mailbox, Addr, Incoming, Mailbox, ReplyTo};
 /// Makes a function, or a type's `fn run(self)`, the body of a child process.
 ///
 /// A child process is a re-executed copy of the program; `#[worker]` registers the item under
@@ -177,6 +178,10 @@ pub use mailbox::{mailbox, Addr, Mailbox, ReplyTo};
 /// child, use [`Process::fork`], which forks the current process (read [`StartMethod::Fork`]).
 #[doc(inline)]
 pub use multiproc_macros::worker;
+pub use names::{
+    demonitor, link, monitor, register, register_pid, signals, trap_exits, unlink, unregister, whereis, Down, Exit,
+    ExitReason, MonitorRef, NameError, ProcRef, Signal, Signals,
+};
 pub use process::{
     active_children, cpu_count, current_process, get_start_method, parent_process, set_start_method, ExitStatus,
     IntoTask, Process, ProcessBuilder, ProcessInfo, StartMethod, Task,

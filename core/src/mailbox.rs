@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::error::{AskError, CallError, RecvError, SendError};
+use crate::runtime::Inbound;
 use crate::runtime::{self, handle::ObjRef};
+use crate::wire::names_ops::{NamesOp, SignalMsg};
 use crate::wire::proto::{Cast, FromHub, ObjId, ObjOp, ObjectKind, Op, ProcId, Value, Wait};
 
 /// How often a root thread blocked in `recv` looks at the interrupt counter (interrupt mode).
@@ -53,6 +55,9 @@ const INTERRUPT_SLICE: Duration = Duration::from_millis(50);
 pub struct Addr<M> {
     proc: ProcId,
     pid: i32,
+    /// A name resolved by the hub at each send ([`Addr::named`]); `proc` and `pid` are 0.
+    #[serde(default)]
+    name: Option<String>,
     #[serde(skip)]
     _m: PhantomData<fn(M)>,
 }
@@ -62,6 +67,7 @@ impl<M> Clone for Addr<M> {
         Addr {
             proc: self.proc,
             pid: self.pid,
+            name: self.name.clone(),
             _m: PhantomData,
         }
     }
@@ -69,7 +75,7 @@ impl<M> Clone for Addr<M> {
 
 impl<M> PartialEq for Addr<M> {
     fn eq(&self, other: &Self) -> bool {
-        self.proc == other.proc
+        self.proc == other.proc && self.name == other.name
     }
 }
 
@@ -77,10 +83,14 @@ impl<M> Eq for Addr<M> {}
 
 impl<M> std::fmt::Debug for Addr<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Addr")
-            .field("proc", &self.proc.0)
-            .field("pid", &self.pid)
-            .finish()
+        match &self.name {
+            Some(n) => f.debug_struct("Addr").field("name", n).finish(),
+            None => f
+                .debug_struct("Addr")
+                .field("proc", &self.proc.0)
+                .field("pid", &self.pid)
+                .finish(),
+        }
     }
 }
 
@@ -89,18 +99,82 @@ impl<M> Addr<M> {
         Addr {
             proc,
             pid,
+            name: None,
             _m: PhantomData,
         }
     }
 
-    /// The OS pid of the process behind the address.
+    /// An address by name: every `send`, `try_send`, `send_timeout`, `ask` and `ask_timeout`
+    /// on it is resolved by the hub *at that moment* to the process registered under `name`
+    /// (see [`register`](crate::register)), so it keeps working across restarts of the
+    /// process behind it, as long as each incarnation registers again.
+    ///
+    /// While nobody is registered under the name, sends fail with [`SendError::NoProc`] and
+    /// asks with [`AskError::NoProc`], at once: nothing is queued (the caller decides whether
+    /// to retry). Because the hub must say so, a `send` by name is one round trip to the hub
+    /// (a `send` to a plain address is one-way). Invalid names fail the same way.
+    ///
+    /// # Example
+    /// ```no_run
+    /// use multiproc::{mailbox, register, Addr, Process, ReplyTo};
+    ///
+    /// #[multiproc::worker]
+    /// fn counter() {
+    ///     register("counter").unwrap();
+    ///     let mut n = 0u64;
+    ///     let inbox = mailbox::<ReplyTo<u64>>();
+    ///     while let Ok(reply) = inbox.recv() {
+    ///         n += 1;
+    ///         let _ = reply.send(&n);
+    ///     }
+    /// }
+    ///
+    /// let _p = Process::new(counter()).start()?;
+    /// let counter = Addr::<ReplyTo<u64>>::named("counter");
+    /// // Until the child has registered, asks fail with NoProc.
+    /// let n = loop {
+    ///     match counter.ask(|reply| reply) {
+    ///         Ok(n) => break n,
+    ///         Err(multiproc::AskError::NoProc(_)) => std::thread::sleep(std::time::Duration::from_millis(5)),
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// };
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn named(name: impl Into<String>) -> Self {
+        Addr {
+            proc: ProcId(0),
+            pid: 0,
+            name: Some(name.into()),
+            _m: PhantomData,
+        }
+    }
+
+    /// The name this address resolves at each send, for an address made by [`Addr::named`].
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The OS pid of the process behind the address; 0 for an address by name (which has no
+    /// fixed process: use [`whereis`](crate::whereis)).
     pub fn pid(&self) -> i32 {
         self.pid
     }
 
+    /// The hub's id of the process (`ProcId(0)` for an address by name).
+    pub(crate) fn proc_id(&self) -> ProcId {
+        self.proc
+    }
+
     /// The same address, for messages of another type.
     pub fn cast<N>(&self) -> Addr<N> {
-        Addr::new(self.proc, self.pid)
+        Addr {
+            proc: self.proc,
+            pid: self.pid,
+            name: self.name.clone(),
+            _m: PhantomData,
+        }
     }
 }
 
@@ -111,7 +185,13 @@ impl<M: Serialize> Addr<M> {
     /// [`HubLimits::max_mailbox_bytes`](crate::HubLimits) (256 MiB by default): then the hub
     /// stops reading from this thread's connection until the receiver takes mail, and `send`
     /// blocks (backpressure; nothing is dropped).
+    ///
+    /// By name ([`Addr::named`]): one round trip; [`SendError::NoProc`] if nobody is
+    /// registered under the name.
     pub fn send(&self, msg: &M) -> Result<(), SendError> {
+        if self.name.is_some() {
+            return self.send_wait(msg, Wait::Forever);
+        }
         let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
         runtime::cast(Cast::Send {
             to: self.proc,
@@ -135,10 +215,18 @@ impl<M: Serialize> Addr<M> {
 
     fn send_wait(&self, msg: &M, wait: Wait) -> Result<(), SendError> {
         let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
-        let op = Op::SendWait {
-            to: self.proc,
-            payloads: vec![ByteBuf::from(payload)],
-            wait,
+        let payloads = vec![ByteBuf::from(payload)];
+        let op = match &self.name {
+            Some(name) => Op::Names(NamesOp::Send {
+                name: name.clone(),
+                payloads,
+                wait,
+            }),
+            None => Op::SendWait {
+                to: self.proc,
+                payloads,
+                wait,
+            },
         };
         runtime::call(op, runtime::deadline_of(wait))?;
         Ok(())
@@ -155,6 +243,15 @@ impl<M: Serialize> Addr<M> {
                 rmp_serde::to_vec(m).map_err(|e| SendError::Encode(e.to_string()))?,
             ));
         }
+        if let Some(name) = &self.name {
+            let op = Op::Names(NamesOp::Send {
+                name: name.clone(),
+                payloads,
+                wait: Wait::Forever,
+            });
+            runtime::call(op, None)?;
+            return Ok(());
+        }
         runtime::cast(Cast::SendBatch {
             to: self.proc,
             payloads,
@@ -164,6 +261,12 @@ impl<M: Serialize> Addr<M> {
 
     /// Request/reply: builds a message around a fresh [`ReplyTo`], sends it, and waits for the
     /// answer. Fails with [`AskError::Gone`] if the process ends without answering.
+    ///
+    /// By name ([`Addr::named`]): the hub resolves the name when it creates the reply slot,
+    /// just before the question is sent, and the question goes to that incarnation only; if
+    /// it dies before answering, the ask fails with `Gone` (it is not sent again to the next
+    /// one: delivery is at most once). [`AskError::NoProc`] if nobody is registered. Same
+    /// number of round trips as by a plain address.
     pub fn ask<R: DeserializeOwned>(&self, make: impl FnOnce(ReplyTo<R>) -> M) -> Result<R, AskError> {
         self.ask_wait(make, Wait::Forever)
     }
@@ -179,16 +282,25 @@ impl<M: Serialize> Addr<M> {
 
     fn ask_wait<R: DeserializeOwned>(&self, make: impl FnOnce(ReplyTo<R>) -> M, wait: Wait) -> Result<R, AskError> {
         let token = crate::runtime::handle::new_secret();
-        let slot = ObjRef::create(ObjectKind::Oneshot {
-            watch: Some(self.proc),
-            token,
-        })?;
+        let (slot, to) = match &self.name {
+            Some(name) => {
+                let (slot, info) = ObjRef::create_named_slot(name, token)?;
+                (slot, Addr::<M>::new(info.proc, info.pid))
+            }
+            None => {
+                let slot = ObjRef::create(ObjectKind::Oneshot {
+                    watch: Some(self.proc),
+                    token,
+                })?;
+                (slot, self.clone())
+            }
+        };
         let reply_to = ReplyTo {
             obj: slot.id(),
             token,
             _r: PhantomData,
         };
-        self.send(&make(reply_to))?;
+        to.send(&make(reply_to))?;
         match slot.call(ObjOp::OneshotTake(wait), runtime::deadline_of(wait))? {
             Value::Bytes(b) => rmp_serde::from_slice(&b).map_err(|e| AskError::Decode(e.to_string())),
             other => Err(AskError::Call(CallError::Protocol(format!(
@@ -279,25 +391,57 @@ pub fn mailbox<M: DeserializeOwned>() -> Mailbox<M> {
 }
 
 impl<M: DeserializeOwned> Mailbox<M> {
-    /// Waits for the next message.
+    /// Waits for the next message. Monitor and link signals are left for
+    /// [`signals()`](crate::signals) or [`recv_event`](Self::recv_event).
     pub fn recv(&self) -> Result<M, RecvError> {
-        self.recv_wait(Wait::Forever)
+        decode_mail(take(Want::Mail, Wait::Forever)?)
     }
 
     /// The next message if one is waiting, else [`RecvError::Empty`].
     pub fn try_recv(&self) -> Result<M, RecvError> {
-        match self.recv_wait(Wait::Never) {
-            Err(RecvError::Timeout) => Err(RecvError::Empty),
-            other => other,
-        }
+        decode_mail(take_now(Want::Mail)?)
     }
 
     /// Waits at most `timeout` for the next message ([`RecvError::Timeout`] after that).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<M, RecvError> {
-        match self.recv_wait(Wait::from_timeout(Some(timeout))) {
-            Err(RecvError::Timeout) if timeout.is_zero() => Err(RecvError::Timeout),
-            other => other,
-        }
+        decode_mail(take_timeout(Want::Mail, timeout)?)
+    }
+
+    /// Waits for the next message *or* signal (a [`Down`](crate::Down) from a monitor, an
+    /// [`Exit`](crate::Exit) from a link while trapping exits), whichever arrives first:
+    /// the one loop an actor needs. Both travel on the same connection, in the order the hub
+    /// sent them, so a `Down` never overtakes the dead process's own last messages.
+    ///
+    /// # Example
+    /// ```
+    /// use multiproc::{mailbox, monitor, Incoming, Signal};
+    ///
+    /// #[multiproc::worker]
+    /// fn quick() {}
+    ///
+    /// let p = multiproc::Process::new(quick()).start()?;
+    /// let m = monitor(&p.addr::<()>())?;
+    /// match mailbox::<String>().recv_event()? {
+    ///     Incoming::Signal(Signal::Down(d)) => {
+    ///         assert_eq!(d.monitor, m);
+    ///         assert!(d.reason.is_normal());
+    ///     }
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_event(&self) -> Result<Incoming<M>, RecvError> {
+        decode_event(take(Want::Any, Wait::Forever)?)
+    }
+
+    /// The next message or signal if one is waiting, else [`RecvError::Empty`].
+    pub fn try_recv_event(&self) -> Result<Incoming<M>, RecvError> {
+        decode_event(take_now(Want::Any)?)
+    }
+
+    /// Waits at most `timeout` for the next message or signal.
+    pub fn recv_event_timeout(&self, timeout: Duration) -> Result<Incoming<M>, RecvError> {
+        decode_event(take_timeout(Want::Any, timeout)?)
     }
 
     /// How many messages are waiting for this process (in the hub, or already pushed to it).
@@ -309,10 +453,10 @@ impl<M: DeserializeOwned> Mailbox<M> {
             if let Some(conn) = st.conn.as_mut() {
                 // Take in what has been pushed already, without waiting.
                 while let Some(msg) = conn.next_message_until(Some(Instant::now()))? {
-                    push_mail(&mut st.buf, msg)?;
+                    push_inbound(&mut st.buf, msg)?;
                 }
             }
-            st.buf.len()
+            st.buf.iter().filter(|i| matches!(i, Inbound::Mail(_))).count()
         };
         match runtime::call(Op::MailboxLen, None)? {
             Value::U64(n) => Ok(local + n as usize),
@@ -326,68 +470,146 @@ impl<M: DeserializeOwned> Mailbox<M> {
     pub fn is_empty(&self) -> Result<bool, RecvError> {
         self.len().map(|n| n == 0)
     }
+}
 
-    fn recv_wait(&self, wait: Wait) -> Result<M, RecvError> {
-        let rt = runtime::rt().map_err(RecvError::from)?;
-        let deadline = runtime::deadline_of(wait);
-        // Watch first, then look for a Ctrl-C that arrived before: none falls in between.
-        let watch = crate::InterruptWatch::new();
-        if wait != Wait::Never && runtime::interrupt::take_pending() {
-            return Err(RecvError::Interrupted);
+/// A message or a signal, from [`Mailbox::recv_event`].
+#[derive(Debug)]
+pub enum Incoming<M> {
+    /// A message.
+    Message(M),
+    /// A monitor or link signal.
+    Signal(crate::names::Signal),
+}
+
+fn decode_mail<M: DeserializeOwned>(i: Inbound) -> Result<M, RecvError> {
+    match i {
+        Inbound::Mail(bytes) => rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string())),
+        Inbound::Signal(_) => Err(RecvError::Call(CallError::Protocol(
+            "a signal where mail was expected".into(),
+        ))),
+    }
+}
+
+fn decode_event<M: DeserializeOwned>(i: Inbound) -> Result<Incoming<M>, RecvError> {
+    match i {
+        Inbound::Mail(_) => decode_mail(i).map(Incoming::Message),
+        Inbound::Signal(s) => Ok(Incoming::Signal(crate::names::Signal::from_wire(s))),
+    }
+}
+
+/// What a receive takes from the mailbox connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    Mail,
+    Signal,
+    Any,
+}
+
+impl Want {
+    fn takes(self, i: &Inbound) -> bool {
+        matches!(
+            (self, i),
+            (Want::Any, _) | (Want::Mail, Inbound::Mail(_)) | (Want::Signal, Inbound::Signal(_))
+        )
+    }
+}
+
+/// `take` without waiting: [`RecvError::Empty`] if nothing of the kind is there.
+pub(crate) fn take_now(want: Want) -> Result<Inbound, RecvError> {
+    match take(want, Wait::Never) {
+        Err(RecvError::Timeout) => Err(RecvError::Empty),
+        other => other,
+    }
+}
+
+/// `take` waiting at most `timeout`.
+pub(crate) fn take_timeout(want: Want, timeout: Duration) -> Result<Inbound, RecvError> {
+    match take(want, Wait::from_timeout(Some(timeout))) {
+        Err(RecvError::Timeout) if timeout.is_zero() => Err(RecvError::Timeout),
+        other => other,
+    }
+}
+
+/// Takes the first item of the kind wanted from this process's mailbox connection, in
+/// arrival order; items of the other kind stay for their own receive.
+pub(crate) fn take(want: Want, wait: Wait) -> Result<Inbound, RecvError> {
+    let rt = runtime::rt().map_err(RecvError::from)?;
+    let deadline = runtime::deadline_of(wait);
+    // Watch first, then look for a Ctrl-C that arrived before: none falls in between.
+    let watch = crate::InterruptWatch::new();
+    if wait != Wait::Never && runtime::interrupt::take_pending() {
+        return Err(RecvError::Interrupted);
+    }
+    let mut st = loop {
+        match rt.mailbox.try_lock() {
+            Ok(g) => break g,
+            Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+            // Another thread is receiving: a try_ form does not wait for it.
+            Err(std::sync::TryLockError::WouldBlock) if wait == Wait::Never => return Err(RecvError::Timeout),
+            // Wait for it in short slices, so that a deadline or a Ctrl-C still ends this call.
+            Err(std::sync::TryLockError::WouldBlock) => {
+                if watch.fired() {
+                    return Err(RecvError::Interrupted);
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(RecvError::Timeout);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
         }
-        let mut st = loop {
-            match rt.mailbox.try_lock() {
-                Ok(g) => break g,
-                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
-                // Another thread is receiving: a try_ form does not wait for it.
-                Err(std::sync::TryLockError::WouldBlock) if wait == Wait::Never => return Err(RecvError::Timeout),
-                // Wait for it in short slices, so that a deadline or a Ctrl-C still ends this call.
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    if watch.fired() {
-                        return Err(RecvError::Interrupted);
-                    }
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(RecvError::Timeout);
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
+    };
+    let st = &mut *st;
+    let mut looked = 0;
+    loop {
+        // Only items that arrived since the last look need looking at.
+        while looked < st.buf.len() {
+            if !want.takes(&st.buf[looked]) {
+                looked += 1;
+                continue;
+            }
+            let Some(item) = st.buf.remove(looked) else { break };
+            if let Inbound::Signal(SignalMsg::Down { monitor, .. }) = &item {
+                // Demonitored after the Down was sent: it never reaches the program.
+                let mut flushed = rt.flushed_monitors.lock().unwrap_or_else(|p| p.into_inner());
+                if flushed.remove(monitor) {
+                    continue;
                 }
             }
+            return Ok(item);
+        }
+        if st.conn.is_none() {
+            st.conn = Some(rt.mailbox_conn()?);
+        }
+        let Some(conn) = st.conn.as_mut() else { continue };
+        // The root wakes now and then to notice Ctrl-C in interrupt mode.
+        let slice = if rt.is_root() {
+            let s = Instant::now() + INTERRUPT_SLICE;
+            Some(deadline.map_or(s, |d| d.min(s)))
+        } else {
+            deadline
         };
-        let st = &mut *st;
-        loop {
-            if let Some(bytes) = st.buf.pop_front() {
-                return rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string()));
-            }
-            if st.conn.is_none() {
-                st.conn = Some(rt.mailbox_conn()?);
-            }
-            let Some(conn) = st.conn.as_mut() else { continue };
-            // The root wakes now and then to notice Ctrl-C in interrupt mode.
-            let slice = if rt.is_root() {
-                let s = Instant::now() + INTERRUPT_SLICE;
-                Some(deadline.map_or(s, |d| d.min(s)))
-            } else {
-                deadline
-            };
-            match conn.next_message_until(slice)? {
-                Some(msg) => push_mail(&mut st.buf, msg)?,
-                None => {
-                    if watch.fired() {
-                        return Err(RecvError::Interrupted);
-                    }
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(RecvError::Timeout);
-                    }
+        match conn.next_message_until(slice)? {
+            Some(msg) => push_inbound(&mut st.buf, msg)?,
+            None => {
+                if watch.fired() {
+                    return Err(RecvError::Interrupted);
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(RecvError::Timeout);
                 }
             }
         }
     }
 }
 
-fn push_mail(buf: &mut VecDeque<ByteBuf>, msg: FromHub) -> Result<(), RecvError> {
+fn push_inbound(buf: &mut VecDeque<Inbound>, msg: FromHub) -> Result<(), RecvError> {
     match msg {
         FromHub::Mail(batch) => {
-            buf.extend(batch);
+            buf.extend(batch.into_iter().map(Inbound::Mail));
+            Ok(())
+        }
+        FromHub::Signal(s) => {
+            buf.push_back(Inbound::Signal(s));
             Ok(())
         }
         FromHub::Stopped(why) => Err(RecvError::Call(CallError::HubStopped(why))),

@@ -19,6 +19,7 @@ macro_rules! diag {
 }
 
 mod conn;
+mod names;
 pub(crate) mod objects;
 mod procs;
 pub(crate) use procs::BOOT_ENV;
@@ -137,6 +138,8 @@ pub(crate) struct Hub {
     procs: ProcTable,
     pidfds: Slab<(ProcId, OwnedFd)>,
     objects: Objects,
+    /// Names, monitors, links (issue 12).
+    registry: objects::registry::Registry,
     timers: Timers,
     replies: Vec<Outgoing>,
     /// Mail to push to subscribed connections this turn.
@@ -176,6 +179,7 @@ impl Hub {
             conns: Slab::new(),
             pidfds: Slab::new(),
             objects: Objects::default(),
+            registry: objects::registry::Registry::default(),
             timers: Timers::default(),
             replies: Vec::new(),
             pushes: Vec::new(),
@@ -767,24 +771,8 @@ impl Hub {
         let now = Instant::now();
         let answer: Answer = match op {
             Op::Ping => Answer::Now(Ok(Value::Unit)),
-            Op::SendWait { to, payloads, wait } => {
-                let limit = self.cfg.limits.max_mailbox_bytes;
-                let full = self.mailbox_pending(to).is_some_and(|n| n > limit) || self.procs.has_send_waiters(to);
-                if !full {
-                    self.procs.deliver(to, payloads, &mut self.pushes);
-                    Answer::Now(Ok(Value::Unit))
-                } else if self.procs.park_send(to, caller, wait, now, &mut self.timers, payloads) {
-                    if !self.mail_waiting.contains(&to) {
-                        self.mail_waiting.push(to);
-                    }
-                    Answer::Parked
-                } else {
-                    Answer::Now(Err(HubError::Limit(format!(
-                        "the mailbox of {} is full (HubLimits::max_mailbox_bytes = {limit} bytes)",
-                        self.procs.describe(to)
-                    ))))
-                }
-            }
+            Op::SendWait { to, payloads, wait } => self.send_wait(caller, to, payloads, wait, now),
+            Op::Names(op) => self.names_call(caller, op, now),
             Op::Spawn(req) => match self.take_fds(caller.conn, req.task.nfds as usize) {
                 Ok(fds) => self.spawn(caller, req, fds),
                 Err(e) => Answer::Now(Err(e)),
@@ -858,6 +846,33 @@ impl Hub {
         Ok(())
     }
 
+    /// Mail that waits for room (`Op::SendWait`, and mail by name).
+    fn send_wait(
+        &mut self,
+        caller: Caller,
+        to: ProcId,
+        payloads: Vec<serde_bytes::ByteBuf>,
+        wait: crate::wire::proto::Wait,
+        now: Instant,
+    ) -> Answer {
+        let limit = self.cfg.limits.max_mailbox_bytes;
+        let full = self.mailbox_pending(to).is_some_and(|n| n > limit) || self.procs.has_send_waiters(to);
+        if !full {
+            self.procs.deliver(to, payloads, &mut self.pushes);
+            Answer::Now(Ok(Value::Unit))
+        } else if self.procs.park_send(to, caller, wait, now, &mut self.timers, payloads) {
+            if !self.mail_waiting.contains(&to) {
+                self.mail_waiting.push(to);
+            }
+            Answer::Parked
+        } else {
+            Answer::Now(Err(HubError::Limit(format!(
+                "the mailbox of {} is full (HubLimits::max_mailbox_bytes = {limit} bytes)",
+                self.procs.describe(to)
+            ))))
+        }
+    }
+
     fn object_call(&mut self, caller: Caller, id: crate::wire::proto::ObjId, op: ObjOp, cast: bool) -> Answer {
         if !self.may_use(caller, id, &op) {
             return Answer::Now(Err(HubError::UnknownObject));
@@ -899,6 +914,11 @@ impl Hub {
                 let waiting = self.procs.subscribe(proc, t);
                 if !waiting.is_empty() {
                     self.pushes.push((t, waiting));
+                }
+                // Signals held until now go after the mail that was waiting: a `Down` never
+                // overtakes the dead process's own last messages.
+                for sig in self.procs.take_signals(proc) {
+                    self.push_signal(t, sig);
                 }
             }
             Cast::Outcome(o) => self.procs.set_outcome(proc, o),
@@ -1090,7 +1110,7 @@ impl Hub {
     fn proc_exited(&mut self, proc: ProcId, exit: crate::wire::proto::ExitInfo) {
         self.drain_proc_conns(proc);
         self.proc_gone(proc);
-        self.procs.exited(proc, exit, &mut self.timers, &mut self.replies);
+        self.record_exit(proc, exit);
         self.route_replies();
     }
 
@@ -1165,13 +1185,9 @@ impl Hub {
         self.each_object(|obj, cx| obj.proc_gone(cx, proc));
         self.objects.drop_proc(proc);
         self.early_reaped.remove(&proc);
+        self.registry.proc_gone(proc);
         if self.procs.is_lost(proc) {
-            self.procs.exited(
-                proc,
-                crate::wire::proto::ExitInfo::Signaled(sys::signal::SIGKILL),
-                &mut self.timers,
-                &mut self.replies,
-            );
+            self.record_exit(proc, crate::wire::proto::ExitInfo::Signaled(sys::signal::SIGKILL));
         }
         // Children it forked itself can no longer be reaped by it: PR_SET_PDEATHSIG kills them.
         for child in self.procs.orphaned_by(proc) {
@@ -1184,12 +1200,7 @@ impl Hub {
     /// its connection has closed.
     fn lost_child(&mut self, child: ProcId) {
         if self.procs.is_gone(child) {
-            self.procs.exited(
-                child,
-                crate::wire::proto::ExitInfo::Signaled(sys::signal::SIGKILL),
-                &mut self.timers,
-                &mut self.replies,
-            );
+            self.record_exit(child, crate::wire::proto::ExitInfo::Signaled(sys::signal::SIGKILL));
         } else {
             self.procs.mark_lost(child);
         }

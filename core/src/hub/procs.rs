@@ -11,6 +11,7 @@ use super::objects::{Answer, Caller, Outgoing, Waiter};
 use super::timers::{Target, Timers};
 use super::{Hub, Role, Token};
 use crate::sys;
+use crate::wire::names_ops::{Reason, SignalMsg};
 use crate::wire::proto::{
     ChildInit, ExitInfo, FromHub, HubError, Joined, Method, Outcome, ProcId, ProcInfo, ProcState, SpawnReq, TaskSpec,
     ToForkServer, Value, Wait, ROOT_PROC,
@@ -63,6 +64,9 @@ struct Entry {
     mailbox_bytes: usize,
     /// The connection that receives this process's mail as it arrives.
     mailbox_sub: Option<Token>,
+    /// Monitor and link signals held until the process subscribes (bounded by its monitors
+    /// and links, see `objects::registry`).
+    signals: VecDeque<SignalMsg>,
 }
 
 impl Entry {
@@ -83,6 +87,7 @@ impl Entry {
             mailbox: VecDeque::new(),
             mailbox_bytes: 0,
             mailbox_sub: None,
+            signals: VecDeque::new(),
         }
     }
 }
@@ -180,6 +185,7 @@ impl ProcTable {
                 e.gone = true;
                 e.mailbox.clear();
                 e.mailbox_bytes = 0;
+                e.signals.clear();
                 true
             }
             _ => false,
@@ -223,12 +229,21 @@ impl ProcTable {
         }
     }
 
-    pub fn exited(&mut self, p: ProcId, exit: ExitInfo, timers: &mut Timers, replies: &mut Vec<Outgoing>) {
-        let Some(e) = self.map.get_mut(&p) else { return };
+    /// Records how `p` ended and answers its joiners. Returns its pid and the reason the
+    /// first time (for monitors and links).
+    pub fn exited(
+        &mut self,
+        p: ProcId,
+        exit: ExitInfo,
+        timers: &mut Timers,
+        replies: &mut Vec<Outgoing>,
+    ) -> Option<(i32, Reason)> {
+        let e = self.map.get_mut(&p)?;
         if e.exit.is_some() {
-            return;
+            return None;
         }
         e.exit = Some(exit.clone());
+        let ended = (e.info.pid, reason_of(&exit, e.outcome.as_ref()));
         let joined = Joined {
             exit,
             outcome: e.outcome.clone(),
@@ -257,6 +272,73 @@ impl ProcTable {
         if had_joiners || self.map.get(&p).is_some_and(|e| e.hidden || e.unowned) {
             self.forget_if_done(p);
         }
+        Some(ended)
+    }
+
+    /// The description of `p`, if the hub still knows it.
+    pub fn info(&self, p: ProcId) -> Option<&ProcInfo> {
+        self.map.get(&p).map(|e| &e.info)
+    }
+
+    /// The logical parent of `p`.
+    pub fn parent_of(&self, p: ProcId) -> Option<ProcId> {
+        self.map.get(&p).map(|e| e.parent)
+    }
+
+    /// How `p` ended, if it has and the hub still remembers.
+    pub fn ended_reason(&self, p: ProcId) -> Option<Reason> {
+        let e = self.map.get(&p)?;
+        e.exit.as_ref().map(|x| reason_of(x, e.outcome.as_ref()))
+    }
+
+    /// A process the hub remembers with this pid, live or ended (the live one first).
+    pub fn any_by_pid(&self, pid: i32) -> Option<ProcId> {
+        if pid <= 0 {
+            return None;
+        }
+        self.by_pid(pid).or_else(|| {
+            self.map
+                .iter()
+                .filter(|(_, e)| e.info.pid == pid)
+                .map(|(p, _)| *p)
+                .max()
+        })
+    }
+
+    /// Can `p` still take part in a link or take a name (not dead to the hub, not ended)?
+    pub fn is_live(&self, p: ProcId) -> bool {
+        self.map
+            .get(&p)
+            .is_some_and(|e| !e.gone && e.exit.is_none() && e.info.pid > 0)
+    }
+
+    /// A signal for `to`: the connection to push it on now, or `None` if it was held for the
+    /// process's first receive (or dropped: `to` has ended).
+    pub fn signal_for(&mut self, to: ProcId, sig: SignalMsg) -> Option<(Token, SignalMsg)> {
+        let e = self.map.get_mut(&to)?;
+        if e.gone || e.exit.is_some() {
+            return None;
+        }
+        match e.mailbox_sub {
+            Some(t) => Some((t, sig)),
+            None => {
+                e.signals.push_back(sig);
+                None
+            }
+        }
+    }
+
+    /// How many signals are held for `p` (it has not received yet).
+    pub fn held_signals(&self, p: ProcId) -> usize {
+        self.map.get(&p).map_or(0, |e| e.signals.len())
+    }
+
+    /// Signals held for `p` (taken at its subscription, after its mail).
+    pub fn take_signals(&mut self, p: ProcId) -> Vec<SignalMsg> {
+        self.map
+            .get_mut(&p)
+            .map(|e| e.signals.drain(..).collect())
+            .unwrap_or_default()
     }
 
     pub fn join(&mut self, who: Caller, p: ProcId, wait: Wait, now: Instant, timers: &mut Timers) -> Answer {
@@ -535,6 +617,16 @@ impl ProcTable {
         if p != ROOT_PROC && self.map.get(&p).is_some_and(|e| e.exit.is_some() && e.gone) {
             self.map.remove(&p);
         }
+    }
+}
+
+/// The reason a monitor or link reports, from what the hub knows: a panic if the worker
+/// reported one, else the OS's status.
+fn reason_of(exit: &ExitInfo, outcome: Option<&Outcome>) -> Reason {
+    match (outcome, exit) {
+        (Some(Outcome::Panicked(r)), _) => Reason::Panicked(r.clone()),
+        (_, ExitInfo::Exited(c)) => Reason::Exited(*c),
+        (_, ExitInfo::Signaled(s)) => Reason::Signaled(*s),
     }
 }
 

@@ -88,7 +88,7 @@ impl ClientConn {
                 // A stale reply (from a call abandoned by an earlier error): skip it.
                 FromHub::Reply { .. } => continue,
                 FromHub::Stopped(why) => return Err(CallError::HubStopped(why)),
-                FromHub::Init(_) | FromHub::Mail(_) => {
+                FromHub::Init(_) | FromHub::Mail(_) | FromHub::Signal(_) => {
                     return Err(CallError::Protocol("unexpected frame on a call connection".into()))
                 }
             }

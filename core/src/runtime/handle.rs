@@ -174,6 +174,35 @@ impl ObjRef {
         }
     }
 
+    /// The reply slot of an `ask` by name: the hub resolves `name` and creates a one-shot
+    /// slot watching that process, in one round trip. Returns the slot and whom to ask.
+    pub(crate) fn create_named_slot(
+        name: &str,
+        token: u64,
+    ) -> Result<(ObjRef, crate::wire::proto::ProcInfo), CallError> {
+        use crate::wire::names_ops::{NamesOp, NamesReply};
+        let secret = new_secret();
+        let op = Op::Names(NamesOp::AskSlot {
+            name: name.to_owned(),
+            token,
+            secret,
+        });
+        match super::call(op, None)? {
+            Value::Names(NamesReply::Slot { obj, proc }) => {
+                rt()?.local_retain(obj);
+                Ok((
+                    ObjRef {
+                        id: obj,
+                        secret,
+                        route: None,
+                    },
+                    proc,
+                ))
+            }
+            other => Err(CallError::Protocol(format!("unexpected reply to AskSlot: {other:?}"))),
+        }
+    }
+
     /// The object's id.
     pub fn id(&self) -> ObjId {
         self.id

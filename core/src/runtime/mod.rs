@@ -40,7 +40,16 @@ pub use interrupt::InterruptWatch;
 #[derive(Default)]
 pub(crate) struct MailboxState {
     pub conn: Option<ClientConn>,
-    pub buf: VecDeque<ByteBuf>,
+    /// Mail and signals read from the connection, in arrival order, not yet taken.
+    pub buf: VecDeque<Inbound>,
+}
+
+/// One thing the hub pushed on the mailbox connection.
+pub(crate) enum Inbound {
+    /// An encoded message.
+    Mail(ByteBuf),
+    /// A monitor or link signal.
+    Signal(crate::wire::names_ops::SignalMsg),
 }
 
 /// Everything this process knows about itself.
@@ -57,6 +66,8 @@ pub(crate) struct Runtime {
     child_seq: AtomicU32,
     refs: Mutex<HashMap<ObjId, usize>>,
     pub(crate) mailbox: Mutex<MailboxState>,
+    /// Monitors removed after their `Down` was sent: that `Down` is dropped on arrival.
+    pub(crate) flushed_monitors: Mutex<std::collections::HashSet<u64>>,
 }
 
 static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
@@ -88,6 +99,7 @@ thread_local! {
 /// | `max_buffered_per_connection` | the hub stops reading requests from a connection while this many bytes of its replies wait unread; it reads on once they are taken |
 /// | `max_mailbox_bytes` | mail waiting for one process beyond this makes the hub stop reading from each sender's connection until the receiver takes mail: `send` blocks (backpressure); `Addr::try_send` fails with `SendError::Full`, and `Addr::send_timeout` waits for room until its deadline |
 /// | `frame_timeout` | a connection that leaves a frame incomplete this long is dropped as broken (for a child's main connection: the child is treated as dead) |
+/// | `max_monitors_per_process` | `monitor` and `link` fail with "too many monitors/links" (`HubError::Limit`); also bounds the `Down` signals of already-ended processes waiting unread |
 ///
 /// # Example
 /// ```
@@ -113,6 +125,11 @@ pub struct HubLimits {
     pub max_mailbox_bytes: usize,
     /// How long a frame may stay incomplete on a connection. Default 60 s.
     pub frame_timeout: std::time::Duration,
+    /// Monitors one process may hold at once, and also links, and signals waiting unread for
+    /// it from monitors of processes already ended (`monitor` and `link` beyond it fail with
+    /// `HubError::Limit`). Names need no limit of their own: a process has at most one, of at
+    /// most 255 bytes. Default 65,536.
+    pub max_monitors_per_process: usize,
 }
 
 impl Default for HubLimits {
@@ -122,6 +139,7 @@ impl Default for HubLimits {
             max_buffered_per_connection: 64 << 20,
             max_mailbox_bytes: 256 << 20,
             frame_timeout: std::time::Duration::from_secs(60),
+            max_monitors_per_process: 65_536,
         }
     }
 }
@@ -212,6 +230,7 @@ fn init_root() -> Result<&'static Runtime, CallError> {
         child_seq: AtomicU32::new(0),
         refs: Mutex::new(HashMap::new()),
         mailbox: Mutex::new(MailboxState::default()),
+        flushed_monitors: Mutex::new(std::collections::HashSet::new()),
     };
     let rt = install(rt);
     sys::proc::at_exit(root_at_exit);
@@ -244,6 +263,7 @@ pub(crate) fn init_child(init: &ChildInit, main: OwnedFd) -> &'static Runtime {
         child_seq: AtomicU32::new(0),
         refs: Mutex::new(HashMap::new()),
         mailbox: Mutex::new(MailboxState::default()),
+        flushed_monitors: Mutex::new(std::collections::HashSet::new()),
     })
 }
 

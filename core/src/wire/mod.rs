@@ -14,6 +14,7 @@
 
 mod frame;
 pub mod manager_ops;
+pub mod names_ops;
 pub mod proto;
 pub mod queue_ops;
 pub mod sync_ops;

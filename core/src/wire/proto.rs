@@ -291,6 +291,8 @@ pub enum Op {
     /// The synchronisation arena (see `wire::sync_slot`): replies `Value::SyncArena` (its size
     /// in bytes, 1 descriptor attached), or an error if the hub runs without it.
     SyncArena,
+    /// The names family: registry, mail by name, monitors, links (see `wire::names_ops`).
+    Names(crate::wire::names_ops::NamesOp),
 }
 
 /// A one-way message to the hub.
@@ -410,6 +412,8 @@ pub enum Value {
     Sync(crate::wire::sync_ops::SyncReply),
     /// A Manager container's reply.
     Manager(crate::wire::manager_ops::ManagerReply),
+    /// A reply of the names family.
+    Names(crate::wire::names_ops::NamesReply),
 }
 
 /// Why the hub refused or could not complete a call.
@@ -442,6 +446,9 @@ pub enum HubError {
     /// A limit of the hub was reached (see `HubLimits`); the message names it.
     #[error("{0}")]
     Limit(String),
+    /// No process is registered under the name, or the process named does not exist.
+    #[error("{0}")]
+    NoProc(String),
 }
 
 /// Hub → client.
@@ -460,6 +467,8 @@ pub enum FromHub {
     Mail(Vec<ByteBuf>),
     /// The hub cannot go on (for this reason) and is closing every connection.
     Stopped(String),
+    /// A monitor or link signal, on the mailbox connection, in order with `Mail`.
+    Signal(crate::wire::names_ops::SignalMsg),
 }
 
 /// Hub → fork server.

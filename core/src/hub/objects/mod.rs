@@ -12,6 +12,7 @@
 pub(crate) mod manager;
 mod oneshot;
 pub(crate) mod queue;
+pub(crate) mod registry;
 pub(crate) mod sync;
 
 use std::collections::{BTreeSet, VecDeque};
