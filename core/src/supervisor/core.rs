@@ -150,6 +150,8 @@ pub(crate) struct Core {
     restarts: VecDeque<Instant>,
     /// Starts made so far (for `ChildInfo::start_seq`).
     seq: u64,
+    /// Link each child to this process (set when this process is not the root).
+    link: bool,
     cmds: mpsc::Receiver<Cmd>,
     wake: Connection<u8>,
 }
@@ -183,9 +185,19 @@ impl Core {
             period,
             restarts: VecDeque::new(),
             seq: 0,
+            link: false,
             cmds,
             wake,
         })
+    }
+
+    /// Links every child to this process from now on, and traps exits, so that the children
+    /// end with this process (the hub SIGKILLs them when it dies abnormally) and a child's
+    /// death does not end it. Not for the root: its children die with it anyway.
+    pub(crate) fn link_children(&mut self) -> Result<(), SupervisorError> {
+        crate::trap_exits(true).map_err(|e| SupervisorError::Unreachable(e.to_string()))?;
+        self.link = true;
+        Ok(())
     }
 
     /// Starts every child in order. If one fails, those started are stopped again (in
@@ -331,14 +343,14 @@ impl Core {
     fn start(&mut self, i: usize) -> Result<i32, SupervisorError> {
         self.seq += 1;
         let seq = self.seq;
-        let child = &mut self.children[i];
-        let spec = &child.spec;
+        let link = self.link;
+        let spec = &self.children[i].spec;
         let task = (spec.factory)();
         let fail = |e: crate::ProcessError| SupervisorError::StartFailed {
             id: spec.id.clone(),
             reason: e.to_string(),
         };
-        let running = match spec.kind {
+        let mut running = match spec.kind {
             ChildKind::Worker => {
                 let mut b = Process::new(task).name(spec.id.clone());
                 if let Some(m) = spec.method {
@@ -355,6 +367,12 @@ impl Core {
             }
         };
         let pid = running.pid();
+        if let Err(e) = adopt(link, &running, spec) {
+            running.kill();
+            let _ = running.end_within(KILL_GRACE);
+            return Err(e);
+        }
+        let child = &mut self.children[i];
         child.running = Some(running);
         child.starts += 1;
         child.start_seq = seq;
@@ -455,4 +473,22 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// Names a new incarnation, and links it to this process when the supervisor runs in a
+/// child process (so that the children die with it, even by SIGKILL).
+fn adopt(link: bool, running: &Running, spec: &ChildSpec) -> Result<(), SupervisorError> {
+    if link {
+        crate::link(running.pid()).map_err(|e| SupervisorError::StartFailed {
+            id: spec.id.clone(),
+            reason: format!("cannot link to it: {e}"),
+        })?;
+    }
+    if let Some(name) = &spec.name {
+        crate::register_pid(name, running.pid()).map_err(|e| SupervisorError::StartFailed {
+            id: spec.id.clone(),
+            reason: format!("cannot register it as `{name}`: {e}"),
+        })?;
+    }
+    Ok(())
 }

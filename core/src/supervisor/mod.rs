@@ -61,7 +61,7 @@ pub use spec::{ChildExit, ChildInfo, ChildKind, ChildSpec, Restart, Shutdown, St
 use self::core::{Cmd, Core, Reply};
 use crate::error::AskError;
 use crate::pipe::{pipe, Connection};
-use crate::{mailbox, Addr, RecvError, ReplyTo};
+use crate::{mailbox, Addr, Incoming, RecvError, ReplyTo, Signal};
 
 /// Builds a supervisor: strategy, intensity, children. See the [module docs](self).
 #[must_use = "a supervisor builder does nothing until `start()` or `run()`"]
@@ -113,7 +113,7 @@ impl SupervisorBuilder {
     fn core(self) -> Result<(Core, mpsc::Sender<Cmd>, Connection<u8>), SupervisorError> {
         let (tx, rx) = mpsc::channel();
         let (wake_rx, wake_tx) = pipe::<u8>().map_err(|e| SupervisorError::Unreachable(e.to_string()))?;
-        let core = Core::new(
+        let mut core = Core::new(
             self.children,
             self.strategy,
             self.max_restarts,
@@ -121,6 +121,9 @@ impl SupervisorBuilder {
             rx,
             wake_rx,
         )?;
+        if crate::parent_process().is_some() {
+            core.link_children()?;
+        }
         Ok((core, tx, wake_tx))
     }
 
@@ -188,8 +191,19 @@ impl SupervisorBuilder {
 
 fn serve_mailbox(tx: mpsc::Sender<Cmd>, wake: Connection<u8>) {
     let inbox = mailbox::<SupervisorMsg>();
+    let parent = crate::parent_process().map(|p| p.pid());
     loop {
-        let cmd = match inbox.recv() {
+        let msg = match inbox.recv_event() {
+            // The parent ended (this process is linked to it as its child, and traps
+            // exits): stop, as an OTP supervisor does on its parent's exit signal.
+            Ok(Incoming::Signal(Signal::Exit(e))) if parent == Some(e.pid) => Ok(SupervisorMsg::Stop),
+            // Exit signals of the linked children: the loop sees the deaths through the
+            // children's handles already.
+            Ok(Incoming::Signal(_)) => continue,
+            Ok(Incoming::Message(msg)) => Ok(msg),
+            Err(e) => Err(e),
+        };
+        let cmd = match msg {
             Ok(SupervisorMsg::WhichChildren(r)) => Cmd::Which(Reply::Remote(r)),
             Ok(SupervisorMsg::TerminateChild(id, r)) => Cmd::Terminate(id, Reply::Remote(r)),
             Ok(SupervisorMsg::RestartChild(id, r)) => Cmd::Restart(id, Reply::Remote(r)),

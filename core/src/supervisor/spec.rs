@@ -148,6 +148,16 @@ impl ChildSpec {
         self
     }
 
+    /// Registers each incarnation under `name` (with [`register_pid`](crate::register_pid),
+    /// right after it starts), so that clients using [`Addr::named`](crate::Addr::named)
+    /// reach whichever incarnation is running. While it is down (between a death and the
+    /// restart), sends and asks by name fail at once with `NoProc`. If the name is taken
+    /// by another live process, the start fails (and counts as a crash).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// The id.
     pub fn id(&self) -> &str {
         &self.id
