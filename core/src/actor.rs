@@ -166,8 +166,10 @@ impl<M> ActorContext<M> {
 /// `terminate`), and gives the type [`IntoTask`](crate::IntoTask) so that
 /// `Process::new(state)` runs it.
 pub trait Actor: Sized {
-    /// The messages the actor's mailbox holds.
-    type Msg: Serialize + DeserializeOwned;
+    /// The messages the actor's mailbox holds (serialisable: [`run`] needs
+    /// `DeserializeOwned`, and senders `Serialize`; the bound is left to those uses so that a
+    /// type without the traits gets one error, on the type, from `#[worker]`).
+    type Msg;
 
     /// Runs once, before the first message.
     fn init(&mut self, _cx: &mut ActorContext<Self::Msg>) {}
@@ -201,7 +203,10 @@ impl IntoFlow for () {
 /// The actor loop, run in the actor's process: `init`, then `handle` for every message until
 /// it stops, then `terminate`. Returns the final state. `#[worker]` calls it; call it
 /// yourself to run an actor in the current process (its mailbox is this process's).
-pub fn run<A: Actor>(mut state: A) -> A {
+pub fn run<A: Actor>(mut state: A) -> A
+where
+    A::Msg: DeserializeOwned,
+{
     let inbox = mailbox::<A::Msg>();
     let mut cx = ActorContext::for_this_process();
     state.init(&mut cx);

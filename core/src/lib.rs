@@ -398,6 +398,31 @@ pub mod __private {
         }
     }
 
+    /// Runs an actor's loop (the generated entry calls this), when its messages can be
+    /// decoded.
+    pub trait RunActor<A> {
+        /// Runs the actor loop on `state`.
+        fn run_actor(&self, state: A) -> Result<A, RunError>;
+    }
+    impl<A: crate::actor::Actor> RunActor<A> for &Probe<A>
+    where
+        A::Msg: serde::de::DeserializeOwned,
+    {
+        fn run_actor(&self, state: A) -> Result<A, RunError> {
+            Ok(crate::actor::run(state))
+        }
+    }
+    /// The fallback of [`RunActor`] (never runs: the program does not compile).
+    pub trait RunActorFallback<A> {
+        /// Fails.
+        fn run_actor(&self, state: A) -> Result<A, RunError>;
+    }
+    impl<A> RunActorFallback<A> for Probe<A> {
+        fn run_actor(&self, _: A) -> Result<A, RunError> {
+            Err(RunError("the actor's messages are not deserialisable".into()))
+        }
+    }
+
     /// A worker's arguments (or its value) by reference, for [`MakeTask`] and [`Encode`].
     pub struct Args<'a, A>(pub &'a A);
 

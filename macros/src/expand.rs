@@ -229,7 +229,10 @@ fn expand_actor(input: &WorkerImpl) -> Result<TokenStream> {
         &quote! {
             use ::multiproc::__private::{Decode as _, DecodeFallback as _, Encode as _, EncodeFallback as _};
             let __w: #self_ty = (&&::multiproc::__private::Probe::<#self_ty>::new()).decode(__args)?;
-            let __value = ::multiproc::actor::run(__w);
+            let __value = {
+                use ::multiproc::__private::{RunActor as _, RunActorFallback as _};
+                (&&::multiproc::__private::Probe::<#self_ty>::new()).run_actor(__w)?
+            };
             (&&::multiproc::__private::Args(&__value)).encode()
         },
     );
@@ -428,6 +431,43 @@ mod tests {
         ] {
             assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
         }
+    }
+
+    #[test]
+    fn actor_expansion() {
+        let out = expand(
+            TokenStream::new(),
+            quote!(impl Counter {
+                fn init(&mut self) {}
+                fn handle(&mut self, msg: Msg, cx: &mut ActorContext<Msg>) -> Flow { Flow::Continue }
+                fn terminate(&mut self, r: &StopReason, cx: &mut ActorContext<Msg>) {}
+            }),
+        );
+        for expected in [
+            "impl :: multiproc :: actor :: Actor for Counter",
+            "type Msg = Msg",
+            "< Counter > :: handle (self , __msg , __cx)",
+            "< Counter > :: init (self)",
+            "< Counter > :: terminate (self , __reason , __cx)",
+            "impl :: multiproc :: IntoTask for Counter",
+            "type Output = Counter",
+            "run_actor (__w) ?",
+            "assert_arg :: < Msg > ()",
+            "assert_arg :: < Counter > ()",
+        ] {
+            assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
+        }
+        assert!(!out.contains("compile_error"), "{out}");
+        // Without the context and without hooks.
+        let out = expand(
+            TokenStream::new(),
+            quote!(impl Echo { fn handle(&mut self, m: String) {} }),
+        );
+        assert!(out.contains("< Echo > :: handle (self , __msg)"), "{out}");
+        assert!(!out.contains("fn init"), "{out}");
+        // Errors: by-value self, a missing message, `run` and `handle` together.
+        let errs = errors(quote!(impl W { fn run(self) {} fn handle(self) {} }));
+        assert_eq!(errs.len(), 3, "{errs:?}");
     }
 
     #[test]
