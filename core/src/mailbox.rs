@@ -578,7 +578,8 @@ pub(crate) fn take(want: Want, wait: Wait) -> Result<Inbound, RecvError> {
             return Ok(item);
         }
         if st.conn.is_none() {
-            st.conn = Some(rt.mailbox_conn()?);
+            st.conn = Some(rt.mailbox_conn(&mut st.buf)?);
+            continue;
         }
         let Some(conn) = st.conn.as_mut() else { continue };
         // The root wakes now and then to notice Ctrl-C in interrupt mode.

@@ -773,6 +773,10 @@ impl Hub {
             Op::Ping => Answer::Now(Ok(Value::Unit)),
             Op::SendWait { to, payloads, wait } => self.send_wait(caller, to, payloads, wait, now),
             Op::Names(op) => self.names_call(caller, op, now),
+            Op::SubscribeMailbox => {
+                self.subscribe_mailbox(caller.proc, caller.conn);
+                Answer::Now(Ok(Value::Unit))
+            }
             Op::Spawn(req) => match self.take_fds(caller.conn, req.task.nfds as usize) {
                 Ok(fds) => self.spawn(caller, req, fds),
                 Err(e) => Answer::Now(Err(e)),
@@ -910,17 +914,7 @@ impl Hub {
                 self.procs.deliver(to, payloads, &mut self.pushes);
                 self.note_mailbox(to);
             }
-            Cast::SubscribeMailbox => {
-                let waiting = self.procs.subscribe(proc, t);
-                if !waiting.is_empty() {
-                    self.pushes.push((t, waiting));
-                }
-                // Signals held until now go after the mail that was waiting: a `Down` never
-                // overtakes the dead process's own last messages.
-                for sig in self.procs.take_signals(proc) {
-                    self.push_signal(t, sig);
-                }
-            }
+            Cast::SubscribeMailbox => self.subscribe_mailbox(proc, t),
             Cast::Outcome(o) => self.procs.set_outcome(proc, o),
             Cast::Forked { proc: child, pid } => {
                 let from_forkserver = self.conns.get(t).is_some_and(|c| c.role == Role::ForkServer);
@@ -981,6 +975,20 @@ impl Hub {
         }
         self.route_replies();
         Ok(())
+    }
+
+    /// Makes `t` the connection that receives `proc`'s mail, and queues on it what waits:
+    /// first the mail, then the signals (a `Down` never overtakes the dead process's own last
+    /// messages), both before anything queued on `t` afterwards (the reply to
+    /// `Op::SubscribeMailbox`).
+    fn subscribe_mailbox(&mut self, proc: ProcId, t: Token) {
+        let waiting = self.procs.subscribe(proc, t);
+        if !waiting.is_empty() {
+            self.push_mail(t, waiting);
+        }
+        for sig in self.procs.take_signals(proc) {
+            self.push_signal(t, sig);
+        }
     }
 
     /// After mail to `to` was accepted: if its mailbox is over the limit, the sender's

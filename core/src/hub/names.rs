@@ -34,6 +34,7 @@ impl Hub {
                 if let Err(e) = self.may_name(caller.proc, target) {
                     return Answer::Now(Err(e));
                 }
+                self.settle_pid(target);
                 if !self.procs.is_live(target) {
                     return Answer::Now(Err(HubError::NoProc(format!(
                         "{} has ended; it cannot take a name",
@@ -60,11 +61,11 @@ impl Hub {
                 unit
             }
             NamesOp::WhereIs { name } => {
-                let info = self
-                    .registry
-                    .whereis(&name)
-                    .filter(|&p| self.procs.is_live(p))
-                    .and_then(|p| self.procs.info(p).cloned());
+                let holder = self.registry.whereis(&name).filter(|&p| self.procs.is_live(p));
+                if let Some(p) = holder {
+                    self.settle_pid(p);
+                }
+                let info = holder.and_then(|p| self.procs.info(p).cloned());
                 Answer::Now(Ok(Value::Names(NamesReply::Where(info))))
             }
             NamesOp::Send { name, payloads, wait } => match self.live_name(&name) {
@@ -111,6 +112,16 @@ impl Hub {
             }
             NamesOp::TrapExits(on) => {
                 Answer::Now(Ok(Value::Names(NamesReply::Trap(self.registry.trap(caller.proc, on)))))
+            }
+        }
+    }
+
+    /// A fork-server child can run (and register itself) a moment before the fork server's
+    /// report of its pid is read: read that report first, so that answers carry the pid.
+    fn settle_pid(&mut self, p: ProcId) {
+        if self.procs.info(p).is_some_and(|i| i.pid == 0) {
+            if let Some(t) = self.procs.forkserver_conn() {
+                self.drain_conn(t);
             }
         }
     }

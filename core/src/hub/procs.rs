@@ -305,11 +305,16 @@ impl ProcTable {
         })
     }
 
-    /// Can `p` still take part in a link or take a name (not dead to the hub, not ended)?
+    /// Can `p` still take part in a link or take a name (not dead to the hub, not ended)? A
+    /// fork-server child may run (and register itself) a moment before the hub learns its
+    /// pid from the fork server: it is live all the same.
     pub fn is_live(&self, p: ProcId) -> bool {
-        self.map
-            .get(&p)
-            .is_some_and(|e| !e.gone && e.exit.is_none() && e.info.pid > 0)
+        self.map.get(&p).is_some_and(|e| !e.gone && e.exit.is_none())
+    }
+
+    /// The fork server's connection, if one runs.
+    pub fn forkserver_conn(&self) -> Option<Token> {
+        self.forkserver.map(|(_, t)| t)
     }
 
     /// A signal for `to`: the connection to push it on now, or `None` if it was held for the

@@ -304,11 +304,36 @@ impl Runtime {
         Ok(ClientConn::new(mine, self.max_frame))
     }
 
-    /// Opens the mailbox connection and subscribes it (first receive in this process).
-    pub(crate) fn mailbox_conn(&self) -> Result<ClientConn, CallError> {
+    /// Opens the mailbox connection and subscribes it (first receive in this process). Returns
+    /// once the hub has answered, with the mail and signals that were waiting in `buf`: a
+    /// `try_recv` right after sees everything that was sent before it.
+    pub(crate) fn mailbox_conn(&self, buf: &mut VecDeque<Inbound>) -> Result<ClientConn, CallError> {
+        use crate::wire::proto::{FromHub, ToHub};
         let mut c = self.new_thread_conn()?;
-        c.cast(Cast::SubscribeMailbox, &[])?;
-        Ok(c)
+        // A fresh connection: no other call can have this id.
+        c.send(
+            &ToHub::Call {
+                id: 0,
+                op: Op::SubscribeMailbox,
+            },
+            &[],
+        )?;
+        loop {
+            match c.next_message(None)? {
+                FromHub::Reply { id: 0, result } => {
+                    result?;
+                    return Ok(c);
+                }
+                FromHub::Mail(batch) => buf.extend(batch.into_iter().map(Inbound::Mail)),
+                FromHub::Signal(s) => buf.push_back(Inbound::Signal(s)),
+                FromHub::Stopped(why) => return Err(CallError::HubStopped(why)),
+                other => {
+                    return Err(CallError::Protocol(format!(
+                        "unexpected frame while subscribing the mailbox: {other:?}"
+                    )))
+                }
+            }
+        }
     }
 
     /// Hands the hub a connection from another program's client, to be served on behalf of

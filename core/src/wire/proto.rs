@@ -293,6 +293,10 @@ pub enum Op {
     SyncArena,
     /// The names family: registry, mail by name, monitors, links (see `wire::names_ops`).
     Names(crate::wire::names_ops::NamesOp),
+    /// `Cast::SubscribeMailbox` as a call: the mail and signals already waiting are pushed
+    /// on this connection *before* the reply (`Value::Unit`), so the subscriber has them all
+    /// once it is answered.
+    SubscribeMailbox,
 }
 
 /// A one-way message to the hub.

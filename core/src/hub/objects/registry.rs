@@ -203,11 +203,6 @@ impl Registry {
         }
     }
 
-    #[cfg(test)]
-    pub fn traps(&self, p: ProcId) -> bool {
-        self.trapping.contains(&p)
-    }
-
     /// `p` is dead to the hub (its exit status may not be known yet): its name is freed, and
     /// the monitors it held are dropped (nobody is left to receive their `Down`).
     pub fn proc_gone(&mut self, p: ProcId) {
