@@ -44,7 +44,7 @@ pub(crate) enum Cmd {
     Terminate(String, Reply<Result<(), SupervisorError>>),
     Restart(String, Reply<Result<i32, SupervisorError>>),
     Delete(String, Reply<Result<(), SupervisorError>>),
-    Start(ChildSpec, mpsc::Sender<Result<i32, (SupervisorError, ChildSpec)>>),
+    Start(ChildSpec, mpsc::Sender<Result<i32, (SupervisorError, Box<ChildSpec>)>>),
     Stop,
 }
 
@@ -448,7 +448,7 @@ impl Core {
             Cmd::Start(spec, reply) => {
                 if self.index(&spec.id).is_some() {
                     let id = spec.id.clone();
-                    let _ = reply.send(Err((SupervisorError::DuplicateId(id), spec)));
+                    let _ = reply.send(Err((SupervisorError::DuplicateId(id), Box::new(spec))));
                 } else {
                     self.children.push(Child {
                         spec,
@@ -464,7 +464,7 @@ impl Core {
                         }
                         Err(e) => {
                             let child = self.children.remove(i);
-                            let _ = reply.send(Err((e, child.spec)));
+                            let _ = reply.send(Err((e, Box::new(child.spec))));
                         }
                     }
                 }

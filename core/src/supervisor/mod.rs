@@ -307,10 +307,10 @@ impl Supervisor {
 
     /// Adds a child (after the others) and starts it. Returns its pid; on failure, the error
     /// and the spec (`None` only if the supervisor ended with the request unread).
-    pub fn start_child(&self, spec: ChildSpec) -> Result<i32, (SupervisorError, Option<ChildSpec>)> {
+    pub fn start_child(&self, spec: ChildSpec) -> Result<i32, (SupervisorError, Option<Box<ChildSpec>>)> {
         let (tx, rx) = mpsc::channel();
         if let Err(mpsc::SendError(Cmd::Start(spec, _))) = self.tx.send(Cmd::Start(spec, tx)) {
-            return Err((SupervisorError::Stopped, Some(spec)));
+            return Err((SupervisorError::Stopped, Some(Box::new(spec))));
         }
         {
             let wake = self.wake.lock().unwrap_or_else(|p| p.into_inner());
