@@ -140,9 +140,9 @@ fn a_subtree_that_gives_up_reports_why_to_its_parent() {
     }
     // The top gave up because its child gave up. With room for restarts, the parent keeps
     // the reason its child returned: a transient child that ended abnormally is restarted,
-    // and each incarnation gives up again.
+    // and each incarnation gives up again (so leave room for many: each takes milliseconds).
     let top = Supervisor::builder()
-        .intensity(5, Duration::from_secs(60))
+        .intensity(100_000, Duration::from_secs(60))
         .child(ChildSpec::supervisor("doomed", doomed).restart(multiproc::supervisor::Restart::Transient))
         .start()
         .unwrap();
