@@ -460,7 +460,6 @@ impl Signal {
 ///
 /// # Example
 /// ```
-/// use std::time::Duration;
 /// assert!(matches!(multiproc::signals().try_recv(), Err(multiproc::RecvError::Empty)));
 /// ```
 #[derive(Debug, Clone, Copy)]

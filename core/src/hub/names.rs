@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use super::objects::{self, Answer, Caller};
 use super::{Hub, Token};
-use crate::sys;
 use crate::wire::names_ops::{NamesOp, NamesReply, Reason, SignalMsg, Target};
 use crate::wire::proto::{ExitInfo, FromHub, HubError, ObjectKind, ProcId, Value, ROOT_PROC};
 
@@ -233,7 +232,7 @@ impl Hub {
                 };
                 self.deliver_signal(q, sig);
             } else if !normal {
-                if let Err(e) = self.procs.signal(q, sys::signal::SIGKILL) {
+                if let Err(e) = self.procs.kill_now_or_at_pid(q) {
                     diag!(
                         "cannot kill {}, linked to {} that ended: {e}",
                         self.procs.describe(q),

@@ -55,6 +55,8 @@ struct Entry {
     /// (issue 11, start_timeout) Its starter stopped waiting (timeout, interrupt) before the
     /// child was forked: it is hidden, and killed as soon as its pid is known.
     abandoned: bool,
+    /// (issue 12) A link killed it before the hub knew its pid: killed when the pid is known.
+    kill_on_pid: bool,
     /// (issue 11 item 19) Its starter dropped its handle: forget it once it has ended.
     unowned: bool,
     /// `send_timeout`s waiting for room in this mailbox, in order, with their mail.
@@ -82,6 +84,7 @@ impl Entry {
             joiners: Vec::new(),
             spawn_waiters: Vec::new(),
             abandoned: false,
+            kill_on_pid: false,
             unowned: false,
             send_waiters: VecDeque::new(),
             mailbox: VecDeque::new(),
@@ -369,6 +372,18 @@ impl ProcTable {
         Answer::Parked
     }
 
+    /// SIGKILL for `p` now, or as soon as its pid is known (a fork-server child that runs
+    /// before the fork server's report of its pid is read): a link's kill is never lost.
+    pub fn kill_now_or_at_pid(&mut self, p: ProcId) -> Result<Value, HubError> {
+        if let Some(e) = self.map.get_mut(&p) {
+            if e.info.pid <= 0 && e.exit.is_none() {
+                e.kill_on_pid = true;
+                return Ok(Value::Unit);
+            }
+        }
+        self.signal(p, sys::signal::SIGKILL)
+    }
+
     pub fn signal(&mut self, p: ProcId, sig: i32) -> Result<Value, HubError> {
         let e = self.map.get(&p).ok_or(HubError::UnknownProcess)?;
         if p == ROOT_PROC {
@@ -502,7 +517,7 @@ impl ProcTable {
         }
         e.info.pid = pid;
         self.by_pid.insert(pid, child);
-        if e.abandoned && e.spawn_waiters.is_empty() {
+        if (e.abandoned && e.spawn_waiters.is_empty()) || e.kill_on_pid {
             // Nobody holds a handle to it: it must not run (its end is reported as usual).
             let _ = sys::proc::send_signal(pid, sys::signal::SIGKILL);
         }
