@@ -68,6 +68,28 @@ fn ask_new(named: &Addr<PingMsg>, old: i32) -> i32 {
     }
 }
 
+/// The by-name and by-address asks alternated one for one, so that both see the same
+/// machine load (the criterion groups run a few seconds apart): prints both medians and their
+/// ratio.
+fn paired_asks(addr: &Addr<PingMsg>, named: &Addr<PingMsg>) {
+    let (mut a, mut n) = (Vec::new(), Vec::new());
+    for _ in 0..5000 {
+        let t = Instant::now();
+        addr.ask(PingMsg::Ping).unwrap();
+        a.push(t.elapsed());
+        let t = Instant::now();
+        named.ask(PingMsg::Ping).unwrap();
+        n.push(t.elapsed());
+    }
+    a.sort();
+    n.sort();
+    let (ma, mn) = (a[a.len() / 2], n[n.len() / 2]);
+    println!(
+        "actor/ask_paired: by Addr median {ma:?}, by name median {mn:?}, ratio {:.2}",
+        mn.as_secs_f64() / ma.as_secs_f64()
+    );
+}
+
 fn multiproc_actor(c: &mut Criterion) {
     let sup = pinger_sup();
     let named = Addr::<PingMsg>::named(NAME);
@@ -87,6 +109,7 @@ fn multiproc_actor(c: &mut Criterion) {
         })
     });
     let addr = multiproc::whereis(NAME).unwrap().unwrap().addr::<PingMsg>();
+    paired_asks(&addr, &named);
     g.sample_size(50);
     g.bench_function("ask_addr", |b| b.iter(|| addr.ask(PingMsg::Ping).unwrap()));
     g.bench_function("ask_named", |b| b.iter(|| named.ask(PingMsg::Ping).unwrap()));
