@@ -131,3 +131,56 @@ fn a_killed_actor_reports_the_signal_and_asks_are_gone() {
         .unwrap_err();
     assert!(matches!(err, AskError::Gone), "{err:?}");
 }
+
+/// Sleeps until killed.
+#[multiproc::worker]
+fn sleeper() {
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+/// Watches a process from `init` and stops when its `Down` arrives.
+#[derive(Debug, Serialize, Deserialize)]
+struct Watcher {
+    target: i32,
+    log: Queue<String>,
+}
+
+#[multiproc::worker]
+impl Watcher {
+    fn init(&mut self) {
+        multiproc::monitor(self.target).unwrap();
+        self.log.put("watching".into()).unwrap();
+    }
+
+    fn handle(&mut self, _msg: ()) {}
+
+    fn signal(&mut self, sig: multiproc::Signal) -> Flow {
+        if let multiproc::Signal::Down(d) = sig {
+            self.log.put(format!("down {} {:?}", d.pid, d.reason)).unwrap();
+        }
+        Flow::Stop
+    }
+}
+
+#[test]
+fn monitor_signals_reach_the_signal_hook() {
+    let log = Queue::<String>::new().unwrap();
+    let mut kids = Kids::new();
+    let target = kids.push(Process::new(sleeper()).start().unwrap());
+    let target_pid = kids.0[target].pid();
+    let mut watchers = Kids::new();
+    let w = watchers.push(
+        Process::new(Watcher {
+            target: target_pid,
+            log: log.clone(),
+        })
+        .start()
+        .unwrap(),
+    );
+    assert_eq!(log_line(&log), "watching");
+    kids.0[target].kill().unwrap();
+    let line = log_line(&log);
+    assert_eq!(line, format!("down {target_pid} Ended(Signaled(9))"));
+    let end = watchers.0[w].join_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(end.target, target_pid);
+}

@@ -65,7 +65,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RecvError;
-use crate::mailbox::{mailbox, Addr};
+use crate::mailbox::{mailbox, Addr, Incoming};
+use crate::names::Signal;
 
 /// What the actor loop does after a message: go on, or stop (then `terminate` runs with
 /// [`StopReason::Normal`] and the process ends with code 0).
@@ -177,6 +178,13 @@ pub trait Actor: Sized {
     /// Handles one message.
     fn handle(&mut self, msg: Self::Msg, cx: &mut ActorContext<Self::Msg>) -> Flow;
 
+    /// Handles a monitor's [`Down`](crate::Down) or, while this process traps exits
+    /// ([`trap_exits`](crate::trap_exits)), a link's [`Exit`](crate::Exit). By default:
+    /// ignored.
+    fn signal(&mut self, _sig: Signal, _cx: &mut ActorContext<Self::Msg>) -> Flow {
+        Flow::Continue
+    }
+
     /// Runs once, when the loop ends normally or `handle` panicked (not when a signal killed
     /// the process).
     fn terminate(&mut self, _reason: &StopReason, _cx: &mut ActorContext<Self::Msg>) {}
@@ -214,8 +222,8 @@ where
         if cx.stop {
             break StopReason::Normal;
         }
-        let msg = match inbox.recv() {
-            Ok(msg) => msg,
+        let event = match inbox.recv_event() {
+            Ok(event) => event,
             Err(RecvError::Decode(e)) => {
                 eprintln!(
                     "multiproc: actor (pid {}) skipped a message that is not a `{}`: {e}",
@@ -228,8 +236,14 @@ where
             Err(RecvError::Interrupted) => continue,
             Err(e) => break StopReason::MailboxFailed(e.to_string()),
         };
-        cx.handled += 1;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.handle(msg, &mut cx))) {
+        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match event {
+            Incoming::Message(msg) => {
+                cx.handled += 1;
+                state.handle(msg, &mut cx)
+            }
+            Incoming::Signal(sig) => state.signal(sig, &mut cx),
+        }));
+        match step {
             Ok(Flow::Continue) => {}
             Ok(Flow::Stop) => break StopReason::Normal,
             Err(payload) => {

@@ -224,6 +224,27 @@ fn expand_actor(input: &WorkerImpl) -> Result<TokenStream> {
         },
         None => quote!(),
     };
+    let signal = match with_cx("signal", 1) {
+        Some(true) => quote! {
+            fn signal(
+                &mut self,
+                __sig: ::multiproc::Signal,
+                __cx: &mut ::multiproc::actor::ActorContext<#msg>,
+            ) -> ::multiproc::actor::Flow {
+                ::multiproc::actor::IntoFlow::into_flow(<#self_ty>::signal(self, __sig, __cx))
+            }
+        },
+        Some(false) => quote! {
+            fn signal(
+                &mut self,
+                __sig: ::multiproc::Signal,
+                _: &mut ::multiproc::actor::ActorContext<#msg>,
+            ) -> ::multiproc::actor::Flow {
+                ::multiproc::actor::IntoFlow::into_flow(<#self_ty>::signal(self, __sig))
+            }
+        },
+        None => quote!(),
+    };
     let entry = entry(
         &name,
         &quote! {
@@ -265,6 +286,7 @@ fn expand_actor(input: &WorkerImpl) -> Result<TokenStream> {
                 ::multiproc::actor::IntoFlow::into_flow(#handle_call)
             }
             #init
+            #signal
             #terminate
         }
 
@@ -441,6 +463,7 @@ mod tests {
                 fn init(&mut self) {}
                 fn handle(&mut self, msg: Msg, cx: &mut ActorContext<Msg>) -> Flow { Flow::Continue }
                 fn terminate(&mut self, r: &StopReason, cx: &mut ActorContext<Msg>) {}
+                fn signal(&mut self, s: multiproc::Signal) {}
             }),
         );
         for expected in [
@@ -449,6 +472,7 @@ mod tests {
             "< Counter > :: handle (self , __msg , __cx)",
             "< Counter > :: init (self)",
             "< Counter > :: terminate (self , __reason , __cx)",
+            "IntoFlow :: into_flow (< Counter > :: signal (self , __sig))",
             "impl :: multiproc :: IntoTask for Counter",
             "type Output = Counter",
             "run_actor (__w) ?",

@@ -101,7 +101,7 @@ impl WorkerImpl<'_> {
 /// Checks the methods of an actor block: `handle(&mut self, msg[, cx])`, and, if present,
 /// `init(&mut self[, cx])` and `terminate(&mut self, reason[, cx])`.
 fn check_actor(input: &WorkerImpl, errors: &mut Errors) {
-    let hooks: [(&str, std::ops::RangeInclusive<usize>, &str); 3] = [
+    let hooks: [(&str, std::ops::RangeInclusive<usize>, &str); 4] = [
         (
             "handle",
             1..=2,
@@ -113,6 +113,12 @@ fn check_actor(input: &WorkerImpl, errors: &mut Errors) {
             0..=1,
             "`fn init` of an actor takes, optionally, the context only: \
              `fn init(&mut self, cx: &mut ActorContext<M>)`",
+        ),
+        (
+            "signal",
+            1..=2,
+            "`fn signal` of an actor takes the signal and, optionally, the context: \
+             `fn signal(&mut self, sig: multiproc::Signal, cx: &mut ActorContext<M>) -> Flow`",
         ),
         (
             "terminate",
