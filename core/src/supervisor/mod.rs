@@ -113,7 +113,7 @@ impl SupervisorBuilder {
     fn core(self) -> Result<(Core, mpsc::Sender<Cmd>, Connection<u8>), SupervisorError> {
         let (tx, rx) = mpsc::channel();
         let (wake_rx, wake_tx) = pipe::<u8>().map_err(|e| SupervisorError::Unreachable(e.to_string()))?;
-        let mut core = Core::new(
+        let core = Core::new(
             self.children,
             self.strategy,
             self.max_restarts,
@@ -121,15 +121,15 @@ impl SupervisorBuilder {
             rx,
             wake_rx,
         )?;
-        if crate::parent_process().is_some() {
-            core.link_children()?;
-        }
         Ok((core, tx, wake_tx))
     }
 
     /// Starts the children in order (on this thread: an error means none is left running)
     /// and then supervises them from a thread of this process. The returned handle is a
-    /// guard: dropping it stops the tree.
+    /// guard: dropping it stops the tree. The children are not linked to this process (its
+    /// mailbox and signals stay the user's): they die with the root, not with this process
+    /// if it is a child killed by a signal; for that, use [`run`](Self::run) in a process of
+    /// its own ([`ChildSpec::supervisor`]).
     pub fn start(self) -> Result<Supervisor, SupervisorError> {
         let (mut core, tx, wake) = self.core()?;
         core.start_all()?;
@@ -179,6 +179,13 @@ impl SupervisorBuilder {
     /// ```
     pub fn run(self) -> Result<(), SupervisorError> {
         let (mut core, tx, wake) = self.core()?;
+        // In a process of its own, the children are linked to it (and it traps exits), so
+        // that they die with it even by SIGKILL; the mailbox thread below drains the `Exit`
+        // signals. Not in the root: its children die with it anyway, and its mailbox is the
+        // user's.
+        if crate::parent_process().is_some() {
+            core.link_children()?;
+        }
         core.start_all()?;
         // Requests arrive in the mailbox; a thread turns them into commands for the loop.
         std::thread::Builder::new()
