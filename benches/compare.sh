@@ -12,4 +12,6 @@ cargo bench -p multiproc-benches --bench queue -- --warm-up-time 1 --measurement
 cargo bench -p multiproc-benches --bench manager -- --warm-up-time 1 --measurement-time 3
 cargo bench -p multiproc-benches --bench pool -- --warm-up-time 1 --measurement-time 3
 cargo bench -p multiproc-benches --bench remote -- --warm-up-time 1 --measurement-time 3
+# Actors and supervisors, with the ractor peer in the same binary (no Python equivalent).
+cargo bench -p multiproc-benches --bench actor -- --warm-up-time 1 --measurement-time 3
 python3 benches/compare.py "$PY_OUT"

@@ -65,6 +65,7 @@
 // the pool's worker loop is a library-defined worker.
 extern crate self as multiproc;
 
+pub mod actor;
 #[cfg(feature = "connection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "connection")))]
 pub mod connection;
@@ -82,6 +83,7 @@ mod process;
 pub mod queue;
 pub mod runtime;
 pub mod shm;
+pub mod supervisor;
 pub mod sync;
 // The `tracing` macros (empty without the `tracing` feature); every layer may use them.
 mod trace;
@@ -102,6 +104,7 @@ pub mod wire;
 #[allow(dead_code, unused_imports)]
 mod wire;
 
+pub use actor::{Actor, ActorContext, Flow, StopReason};
 pub use error::{
     AskError, CallError, CloseError, Errno, FrameError, HubError, JoinError, ProcessError, RecvError, SendError,
     StartMethodError,
@@ -192,6 +195,7 @@ pub use process::{
 };
 pub use runtime::authkey::{authkey, set_authkey, AuthKey};
 pub use runtime::{set_hub_limits, set_max_frame_size, HubLimits, InterruptWatch};
+pub use supervisor::{ChildSpec, Supervisor};
 pub use sync::{
     Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, Event, EventError, Lock, LockError, RLock,
     RLockError, Semaphore, SemaphoreError,
@@ -399,6 +403,31 @@ pub mod __private {
     impl<T> DecodeFallback<T> for Probe<T> {
         fn decode(&self, _: &[u8]) -> Result<T, RunError> {
             Err(RunError("the worker's arguments are not deserialisable".into()))
+        }
+    }
+
+    /// Runs an actor's loop (the generated entry calls this), when its messages can be
+    /// decoded.
+    pub trait RunActor<A> {
+        /// Runs the actor loop on `state`.
+        fn run_actor(&self, state: A) -> Result<A, RunError>;
+    }
+    impl<A: crate::actor::Actor> RunActor<A> for &Probe<A>
+    where
+        A::Msg: serde::de::DeserializeOwned,
+    {
+        fn run_actor(&self, state: A) -> Result<A, RunError> {
+            Ok(crate::actor::run(state))
+        }
+    }
+    /// The fallback of [`RunActor`] (never runs: the program does not compile).
+    pub trait RunActorFallback<A> {
+        /// Fails.
+        fn run_actor(&self, state: A) -> Result<A, RunError>;
+    }
+    impl<A> RunActorFallback<A> for Probe<A> {
+        fn run_actor(&self, _: A) -> Result<A, RunError> {
+            Err(RunError("the actor's messages are not deserialisable".into()))
         }
     }
 

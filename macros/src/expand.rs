@@ -115,6 +115,9 @@ fn expand_fn(input: &WorkerFn) -> TokenStream {
 ///
 /// Fails only on problems that validation has already reported.
 fn expand_impl(input: &WorkerImpl) -> Result<TokenStream> {
+    if input.is_actor() {
+        return expand_actor(input);
+    }
     let original = input.original;
     let self_ty = input.self_ty;
     let ident = input.ident()?;
@@ -163,6 +166,137 @@ fn expand_impl(input: &WorkerImpl) -> Result<TokenStream> {
                 use ::multiproc::__private::{MakeTask as _, MakeTaskFallback as _};
                 (&&::multiproc::__private::Args(&self))
                     .task::<#output>(::core::concat!(::core::module_path!(), "::", #name))
+            }
+        }
+    })
+}
+
+/// Form 3: an actor. The `impl` block stays as is; the type gets `multiproc::actor::Actor`
+/// (forwarding to the block's `handle`, `init` and `terminate`), an `IntoTask` impl whose
+/// task runs the actor loop on the value, and a registry entry for that loop.
+///
+/// Fails only on problems that validation has already reported.
+fn expand_actor(input: &WorkerImpl) -> Result<TokenStream> {
+    let original = input.original;
+    let self_ty = input.self_ty;
+    let ident = input.ident()?;
+    let name = LitStr::new(&worker_name(ident), ident.span());
+    let msg = input
+        .message_type()
+        .ok_or_else(|| syn::Error::new_spanned(self_ty, "an actor's `fn handle` needs a message argument"))?;
+    let cfgs: Vec<&Attribute> = original.attrs.iter().filter(|a| is_cfg(a)).collect();
+    let state_check = assert_arg(self_ty, span_of(self_ty));
+    let msg_check = assert_arg(msg, span_of(msg));
+
+    let with_cx = |f: &str, n: usize| input.method(f).map(|m| WorkerImpl::arity(m) > n);
+    let handle_call = if with_cx("handle", 1) == Some(true) {
+        quote!(<#self_ty>::handle(self, __msg, __cx))
+    } else {
+        quote!(<#self_ty>::handle(self, __msg))
+    };
+    let init = match with_cx("init", 0) {
+        Some(true) => quote! {
+            fn init(&mut self, __cx: &mut ::multiproc::actor::ActorContext<#msg>) { <#self_ty>::init(self, __cx) }
+        },
+        Some(false) => quote! {
+            fn init(&mut self, _: &mut ::multiproc::actor::ActorContext<#msg>) { <#self_ty>::init(self) }
+        },
+        None => quote!(),
+    };
+    let terminate = match with_cx("terminate", 1) {
+        Some(true) => quote! {
+            fn terminate(
+                &mut self,
+                __reason: &::multiproc::actor::StopReason,
+                __cx: &mut ::multiproc::actor::ActorContext<#msg>,
+            ) {
+                <#self_ty>::terminate(self, __reason, __cx)
+            }
+        },
+        Some(false) => quote! {
+            fn terminate(
+                &mut self,
+                __reason: &::multiproc::actor::StopReason,
+                _: &mut ::multiproc::actor::ActorContext<#msg>,
+            ) {
+                <#self_ty>::terminate(self, __reason)
+            }
+        },
+        None => quote!(),
+    };
+    let signal = match with_cx("signal", 1) {
+        Some(true) => quote! {
+            fn signal(
+                &mut self,
+                __sig: ::multiproc::Signal,
+                __cx: &mut ::multiproc::actor::ActorContext<#msg>,
+            ) -> ::multiproc::actor::Flow {
+                ::multiproc::actor::IntoFlow::into_flow(<#self_ty>::signal(self, __sig, __cx))
+            }
+        },
+        Some(false) => quote! {
+            fn signal(
+                &mut self,
+                __sig: ::multiproc::Signal,
+                _: &mut ::multiproc::actor::ActorContext<#msg>,
+            ) -> ::multiproc::actor::Flow {
+                ::multiproc::actor::IntoFlow::into_flow(<#self_ty>::signal(self, __sig))
+            }
+        },
+        None => quote!(),
+    };
+    let entry = entry(
+        &name,
+        &quote! {
+            use ::multiproc::__private::{Decode as _, DecodeFallback as _, Encode as _, EncodeFallback as _};
+            let __w: #self_ty = (&&::multiproc::__private::Probe::<#self_ty>::new()).decode(__args)?;
+            let __value = {
+                use ::multiproc::__private::{RunActor as _, RunActorFallback as _};
+                (&&::multiproc::__private::Probe::<#self_ty>::new()).run_actor(__w)?
+            };
+            (&&::multiproc::__private::Args(&__value)).encode()
+        },
+    );
+
+    Ok(quote! {
+        #(#cfgs)*
+        const _: () = {
+            #[allow(dead_code)]
+            fn __multiproc_check() {
+                use ::multiproc::__private::{DeAfterSer as _, DeAfterSerSkip as _};
+                #state_check
+                #msg_check
+            }
+            #entry
+        };
+
+        #original
+
+        #(#cfgs)*
+        impl ::multiproc::actor::Actor for #self_ty {
+            type Msg = #msg;
+            #[allow(clippy::unit_arg)]
+            fn handle(
+                &mut self,
+                __msg: #msg,
+                __cx: &mut ::multiproc::actor::ActorContext<#msg>,
+            ) -> ::multiproc::actor::Flow {
+                #[allow(unused_variables)]
+                let __cx = __cx;
+                ::multiproc::actor::IntoFlow::into_flow(#handle_call)
+            }
+            #init
+            #signal
+            #terminate
+        }
+
+        #(#cfgs)*
+        impl ::multiproc::IntoTask for #self_ty {
+            type Output = #self_ty;
+            fn into_task(self) -> ::multiproc::Task<#self_ty> {
+                use ::multiproc::__private::{MakeTask as _, MakeTaskFallback as _};
+                (&&::multiproc::__private::Args(&self))
+                    .task::<#self_ty>(::core::concat!(::core::module_path!(), "::", #name))
             }
         }
     })
@@ -319,6 +453,45 @@ mod tests {
         ] {
             assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
         }
+    }
+
+    #[test]
+    fn actor_expansion() {
+        let out = expand(
+            TokenStream::new(),
+            quote!(impl Counter {
+                fn init(&mut self) {}
+                fn handle(&mut self, msg: Msg, cx: &mut ActorContext<Msg>) -> Flow { Flow::Continue }
+                fn terminate(&mut self, r: &StopReason, cx: &mut ActorContext<Msg>) {}
+                fn signal(&mut self, s: multiproc::Signal) {}
+            }),
+        );
+        for expected in [
+            "impl :: multiproc :: actor :: Actor for Counter",
+            "type Msg = Msg",
+            "< Counter > :: handle (self , __msg , __cx)",
+            "< Counter > :: init (self)",
+            "< Counter > :: terminate (self , __reason , __cx)",
+            "IntoFlow :: into_flow (< Counter > :: signal (self , __sig))",
+            "impl :: multiproc :: IntoTask for Counter",
+            "type Output = Counter",
+            "run_actor (__w) ?",
+            "assert_arg :: < Msg > ()",
+            "assert_arg :: < Counter > ()",
+        ] {
+            assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
+        }
+        assert!(!out.contains("compile_error"), "{out}");
+        // Without the context and without hooks.
+        let out = expand(
+            TokenStream::new(),
+            quote!(impl Echo { fn handle(&mut self, m: String) {} }),
+        );
+        assert!(out.contains("< Echo > :: handle (self , __msg)"), "{out}");
+        assert!(!out.contains("fn init"), "{out}");
+        // Errors: by-value self, a missing message, `run` and `handle` together.
+        let errs = errors(quote!(impl W { fn run(self) {} fn handle(self) {} }));
+        assert_eq!(errs.len(), 3, "{errs:?}");
     }
 
     #[test]

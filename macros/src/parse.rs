@@ -154,25 +154,45 @@ impl<'a> WorkerImpl<'a> {
         })
     }
 
+    /// A method of the block by name.
+    pub(crate) fn method(&self, name: &str) -> Option<&'a ImplItemFn> {
+        self.original.items.iter().find_map(|item| match item {
+            ImplItem::Fn(f) if f.sig.ident == name => Some(f),
+            _ => None,
+        })
+    }
+
+    /// Is the block an actor (it defines `fn handle`)?
+    pub(crate) fn is_actor(&self) -> bool {
+        self.method("handle").is_some()
+    }
+
     /// The block's `fn run`; an error if there is none.
     pub(crate) fn run(&self) -> Result<&'a ImplItemFn> {
-        let original = self.original;
-        original
-            .items
-            .iter()
-            .find_map(|item| match item {
-                ImplItem::Fn(f) if f.sig.ident == "run" => Some(f),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                let impl_token = original.impl_token;
-                let self_ty = self.self_ty;
-                Error::new_spanned(
-                    quote!(#impl_token #self_ty),
-                    "#[worker] on an `impl` block needs a `fn run(self) -> T` in that block: \
-                     it is the body the child process runs",
-                )
-            })
+        self.method("run").ok_or_else(|| {
+            let impl_token = self.original.impl_token;
+            let self_ty = self.self_ty;
+            Error::new_spanned(
+                quote!(#impl_token #self_ty),
+                "#[worker] on an `impl` block needs a `fn run(self) -> T` in that block (the body \
+                 the child process runs), or a `fn handle(&mut self, msg: M, cx: &mut \
+                 multiproc::actor::ActorContext<M>) -> multiproc::actor::Flow` (an actor)",
+            )
+        })
+    }
+
+    /// The message type of an actor: the type of `handle`'s first argument after `&mut self`.
+    pub(crate) fn message_type(&self) -> Option<&'a Type> {
+        let handle = self.method("handle")?;
+        handle.sig.inputs.iter().find_map(|arg| match arg {
+            FnArg::Typed(t) => Some(&*t.ty),
+            FnArg::Receiver(_) => None,
+        })
+    }
+
+    /// How many typed arguments (besides `self`) a method of the block takes.
+    pub(crate) fn arity(f: &ImplItemFn) -> usize {
+        f.sig.inputs.iter().filter(|a| matches!(a, FnArg::Typed(_))).count()
     }
 
     /// The return type of `run`, `()` when it declares none, with `Self`

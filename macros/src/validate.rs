@@ -80,10 +80,80 @@ impl WorkerImpl<'_> {
         if let (Err(error), false) = (self.ident(), generic) {
             errors.push(error);
         }
-        match self.run() {
-            Ok(run) => check_run(run, errors),
-            Err(error) => errors.push(error),
+        if self.is_actor() {
+            if let Some(run) = self.method("run") {
+                errors.push(Error::new_spanned(
+                    &run.sig.ident,
+                    "a #[worker] `impl` block is either a task (`fn run(self)`) or an actor \
+                     (`fn handle(&mut self, msg, cx)`), not both: rename or remove one of them",
+                ));
+            }
+            check_actor(self, errors);
+        } else {
+            match self.run() {
+                Ok(run) => check_run(run, errors),
+                Err(error) => errors.push(error),
+            }
         }
+    }
+}
+
+/// Checks the methods of an actor block: `handle(&mut self, msg[, cx])`, and, if present,
+/// `init(&mut self[, cx])` and `terminate(&mut self, reason[, cx])`.
+fn check_actor(input: &WorkerImpl, errors: &mut Errors) {
+    let hooks: [(&str, std::ops::RangeInclusive<usize>, &str); 4] = [
+        (
+            "handle",
+            1..=2,
+            "`fn handle` of an actor takes the message and, optionally, the context: \
+             `fn handle(&mut self, msg: M, cx: &mut ActorContext<M>) -> Flow`",
+        ),
+        (
+            "init",
+            0..=1,
+            "`fn init` of an actor takes, optionally, the context only: \
+             `fn init(&mut self, cx: &mut ActorContext<M>)`",
+        ),
+        (
+            "signal",
+            1..=2,
+            "`fn signal` of an actor takes the signal and, optionally, the context: \
+             `fn signal(&mut self, sig: multiproc::Signal, cx: &mut ActorContext<M>) -> Flow`",
+        ),
+        (
+            "terminate",
+            1..=2,
+            "`fn terminate` of an actor takes the reason and, optionally, the context: \
+             `fn terminate(&mut self, reason: &StopReason, cx: &mut ActorContext<M>)`",
+        ),
+    ];
+    for (name, arity, usage) in hooks {
+        let Some(f) = input.method(name) else { continue };
+        let sig = &f.sig;
+        match sig.inputs.first() {
+            Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_some() && r.colon_token.is_none() => {}
+            Some(FnArg::Receiver(r)) => errors.push(Error::new_spanned(
+                r,
+                format!(
+                    "`fn {name}` of an actor must take `&mut self`: the actor loop keeps the \
+                     state and lends it to each call"
+                ),
+            )),
+            _ => errors.push(Error::new_spanned(
+                &sig.ident,
+                format!(
+                    "`fn {name}` of an actor must take `&mut self`: the actor loop keeps the \
+                     state and lends it to each call"
+                ),
+            )),
+        }
+        if !arity.contains(&WorkerImpl::arity(f)) {
+            errors.push(Error::new_spanned(&sig.ident, usage));
+        }
+        check_signature(sig, Subject::Hook, errors);
+    }
+    if let Some(msg) = input.message_type() {
+        check_type(msg, Position::Message, errors);
     }
 }
 
@@ -124,6 +194,8 @@ enum Subject {
     Fn,
     /// The `fn run` of a `#[worker]` impl block.
     Run,
+    /// A method (`handle`, `init`, `terminate`) of a `#[worker]` actor.
+    Hook,
 }
 
 impl Subject {
@@ -132,6 +204,7 @@ impl Subject {
         match self {
             Subject::Fn => "a #[worker] function",
             Subject::Run => "`fn run` of a #[worker] `impl` block",
+            Subject::Hook => "a method of a #[worker] actor",
         }
     }
 }
@@ -191,6 +264,10 @@ fn check_signature(sig: &Signature, subject: Subject, errors: &mut Errors) {
             "`fn run` of a #[worker] `impl` block cannot be generic: the child finds it by \
              name, so its types must be concrete"
         }
+        Subject::Hook => {
+            "a method of a #[worker] actor cannot be generic: the actor loop calls it with \
+             messages of one concrete type"
+        }
     };
     if !generics.params.is_empty() {
         errors.push(Error::new_spanned(generics, generic));
@@ -206,6 +283,8 @@ enum Position {
     Arg,
     /// The result, sent from the child back to the parent.
     Output,
+    /// An actor's message type, sent to it by other processes.
+    Message,
 }
 
 /// Checks a declared return type (see [`check_type`]).
@@ -230,6 +309,10 @@ fn check_type(ty: &Type, position: Position, errors: &mut Errors) {
                     "`impl Trait` cannot be the result of a #[worker]: the parent process \
                      decodes the result by its type, so use a concrete type"
                 }
+                Position::Message => {
+                    "`impl Trait` cannot be an actor's message type: the actor decodes each \
+                     message by its type, so use a concrete type"
+                }
             },
         )),
         Type::Reference(reference) => {
@@ -248,6 +331,9 @@ fn check_type(ty: &Type, position: Position, errors: &mut Errors) {
                     "worker results are sent back to the parent process, so they must be owned: \
                      {instead}"
                 ),
+                Position::Message => {
+                    format!("actor messages are sent from other processes, so they must be owned: {instead}")
+                }
             };
             errors.push(Error::new_spanned(ty, message));
         }

@@ -55,6 +55,18 @@ impl<R> Task<R> {
         }
     }
 
+    /// The same task, read as returning `S` (the supervisor keeps tasks of any type; it
+    /// never decodes a worker's value as anything but what the worker returns, or
+    /// `serde::de::IgnoredAny`).
+    pub(crate) fn retype<S>(self) -> Task<S> {
+        Task {
+            name: self.name,
+            args: self.args,
+            fds: self.fds,
+            _r: PhantomData,
+        }
+    }
+
     /// The worker's registered name (`module::path::function`).
     pub fn worker_name(&self) -> &'static str {
         self.name

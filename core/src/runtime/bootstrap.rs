@@ -193,6 +193,12 @@ fn print_child_panic(name: &str, report: &PanicReport) {
     sys::io::write_stderr(&text);
 }
 
+/// The report of the last panic on this thread, if any, without taking it (the actor loop
+/// reads it after catching a handler's panic, then lets the panic go on).
+pub(crate) fn last_panic() -> Option<PanicReport> {
+    LAST_PANIC.try_with(|p| p.borrow().clone()).ok().flatten()
+}
+
 /// Runs `f`, turning a panic into a report.
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, PanicReport> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
