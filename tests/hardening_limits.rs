@@ -125,6 +125,7 @@ fn helper_limits() {
         max_buffered_per_connection: 1 << 20,
         max_mailbox_bytes: 1 << 20,
         frame_timeout: Duration::from_secs(2),
+        ..HubLimits::default()
     });
 
     // Connections per process.

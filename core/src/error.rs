@@ -284,6 +284,11 @@ pub enum SendError {
     /// `HubLimits::max_mailbox_bytes` until the deadline; the message was not sent.
     #[error("the receiver's mailbox is full (HubLimits::max_mailbox_bytes); the message was not sent")]
     Full,
+    /// The message carries descriptors (a `Connection`, shared memory) and the hub already
+    /// holds `HubLimits::max_held_fds` of them for queued items and mail; the message was not
+    /// sent. Receive some of that mail (or take the items out of queues) and send again.
+    #[error("the message was not sent: {0}")]
+    TooManyHeldDescriptors(String),
     /// The hub could not be reached.
     #[error(transparent)]
     Call(CallError),
@@ -293,6 +298,9 @@ impl From<CallError> for SendError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Encode(e) => SendError::Encode(e.to_string()),
+            CallError::Hub(HubError::Limit(m)) if m.contains(crate::wire::proto::HELD_FDS_LIMIT) => {
+                SendError::TooManyHeldDescriptors(m)
+            }
             CallError::Hub(HubError::Timeout) | CallError::Hub(HubError::Limit(_)) => SendError::Full,
             e => SendError::Call(e),
         }

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::error::{AskError, CallError, RecvError, SendError};
-use crate::runtime::{self, handle::ObjRef};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use crate::runtime::{self, fdpass, handle::ObjRef};
 use crate::wire::proto::{Cast, FromHub, ObjId, ObjOp, ObjectKind, Op, ProcId, Value, Wait};
 
 /// How often a root thread blocked in `recv` looks at the interrupt counter (interrupt mode).
@@ -111,12 +113,36 @@ impl<M: Serialize> Addr<M> {
     /// [`HubLimits::max_mailbox_bytes`](crate::HubLimits) (256 MiB by default): then the hub
     /// stops reading from this thread's connection until the receiver takes mail, and `send`
     /// blocks (backpressure; nothing is dropped).
+    ///
+    /// A message may carry a pipe [`Connection`](crate::pipe::Connection) or shared memory
+    /// ([`crate::shm`]): their descriptors travel with it (`SCM_RIGHTS`), the hub keeps them
+    /// with the held mail, and the receiver gets working handles. Such a send is one round
+    /// trip (the hub confirms it holds the descriptors), and fails with
+    /// [`SendError::TooManyHeldDescriptors`] when the hub already holds
+    /// [`HubLimits::max_held_fds`](crate::HubLimits) of them.
     pub fn send(&self, msg: &M) -> Result<(), SendError> {
-        let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
+        let (payload, fds) = encode(msg)?;
+        if !fds.is_empty() {
+            return self.send_fds(vec![(payload, fds)], Wait::Forever);
+        }
         runtime::cast(Cast::Send {
             to: self.proc,
-            payload: ByteBuf::from(payload),
+            payload,
         })?;
+        Ok(())
+    }
+
+    /// Mail with descriptors: a `SendWait` call with them attached.
+    fn send_fds(&self, msgs: Vec<(ByteBuf, Vec<OwnedFd>)>, wait: Wait) -> Result<(), SendError> {
+        let nfds: Vec<u32> = msgs.iter().map(|(_, f)| f.len() as u32).collect();
+        let fds: Vec<BorrowedFd<'_>> = msgs.iter().flat_map(|(_, f)| f.iter().map(|f| f.as_fd())).collect();
+        let op = Op::SendWait {
+            to: self.proc,
+            payloads: msgs.iter().map(|(p, _)| p.clone()).collect(),
+            wait,
+            nfds,
+        };
+        runtime::call_fds(op, &fds, runtime::deadline_of(wait))?;
         Ok(())
     }
 
@@ -134,11 +160,15 @@ impl<M: Serialize> Addr<M> {
     }
 
     fn send_wait(&self, msg: &M, wait: Wait) -> Result<(), SendError> {
-        let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
+        let (payload, fds) = encode(msg)?;
+        if !fds.is_empty() {
+            return self.send_fds(vec![(payload, fds)], wait);
+        }
         let op = Op::SendWait {
             to: self.proc,
-            payloads: vec![ByteBuf::from(payload)],
+            payloads: vec![payload],
             wait,
+            nfds: Vec::new(),
         };
         runtime::call(op, runtime::deadline_of(wait))?;
         Ok(())
@@ -149,12 +179,14 @@ impl<M: Serialize> Addr<M> {
     where
         M: 'a,
     {
-        let mut payloads = Vec::new();
+        let mut encoded = Vec::new();
         for m in msgs {
-            payloads.push(ByteBuf::from(
-                rmp_serde::to_vec(m).map_err(|e| SendError::Encode(e.to_string()))?,
-            ));
+            encoded.push(encode(m)?);
         }
+        if encoded.iter().any(|(_, f)| !f.is_empty()) {
+            return self.send_fds(encoded, Wait::Forever);
+        }
+        let payloads = encoded.into_iter().map(|(p, _)| p).collect();
         runtime::cast(Cast::SendBatch {
             to: self.proc,
             payloads,
@@ -309,7 +341,7 @@ impl<M: DeserializeOwned> Mailbox<M> {
             if let Some(conn) = st.conn.as_mut() {
                 // Take in what has been pushed already, without waiting.
                 while let Some(msg) = conn.next_message_until(Some(Instant::now()))? {
-                    push_mail(&mut st.buf, msg)?;
+                    push_mail(&mut st.buf, conn, msg)?;
                 }
             }
             st.buf.len()
@@ -355,8 +387,13 @@ impl<M: DeserializeOwned> Mailbox<M> {
         };
         let st = &mut *st;
         loop {
-            if let Some(bytes) = st.buf.pop_front() {
-                return rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string()));
+            if let Some((bytes, fds)) = st.buf.pop_front() {
+                let decode = || rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string()));
+                if fds.is_empty() {
+                    return decode();
+                }
+                // Descriptors no handle in the message claims are closed here.
+                return fdpass::with_incoming(fds, decode);
             }
             if st.conn.is_none() {
                 st.conn = Some(rt.mailbox_conn()?);
@@ -370,7 +407,7 @@ impl<M: DeserializeOwned> Mailbox<M> {
                 deadline
             };
             match conn.next_message_until(slice)? {
-                Some(msg) => push_mail(&mut st.buf, msg)?,
+                Some(msg) => push_mail(&mut st.buf, conn, msg)?,
                 None => {
                     if watch.fired() {
                         return Err(RecvError::Interrupted);
@@ -384,10 +421,26 @@ impl<M: DeserializeOwned> Mailbox<M> {
     }
 }
 
-fn push_mail(buf: &mut VecDeque<ByteBuf>, msg: FromHub) -> Result<(), RecvError> {
+/// Encodes a message; handles inside attach their descriptors (see [`fdpass`]).
+fn encode<M: Serialize>(msg: &M) -> Result<(ByteBuf, Vec<OwnedFd>), SendError> {
+    let (res, fds) = fdpass::collect(|| rmp_serde::to_vec(msg));
+    let payload = res.map_err(|e| SendError::Encode(e.to_string()))?;
+    Ok((ByteBuf::from(payload), fds))
+}
+
+fn push_mail(
+    buf: &mut VecDeque<(ByteBuf, Vec<OwnedFd>)>,
+    conn: &mut crate::runtime::client::ClientConn,
+    msg: FromHub,
+) -> Result<(), RecvError> {
     match msg {
         FromHub::Mail(batch) => {
-            buf.extend(batch);
+            buf.extend(batch.into_iter().map(|m| (m, Vec::new())));
+            Ok(())
+        }
+        FromHub::MailFds { mail, nfds } => {
+            let fds = conn.take_fds(nfds as usize)?;
+            buf.push_back((mail, fds));
             Ok(())
         }
         FromHub::Stopped(why) => Err(RecvError::Call(CallError::HubStopped(why))),

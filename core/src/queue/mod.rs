@@ -44,14 +44,28 @@ use serde_bytes::ByteBuf;
 pub use error::{GetError, PutError, QueueError};
 use raw::{Flavour, PutFail, RawQueue};
 
+use crate::runtime::fdpass;
 use crate::wire::proto::Wait;
 
-fn encode<T: Serialize>(item: &T) -> Result<ByteBuf, String> {
-    rmp_serde::to_vec(item).map(ByteBuf::from).map_err(|e| e.to_string())
+/// Encodes an item; a `Connection` or shared memory inside attaches its descriptor, which
+/// travels with the item through the hub (see [`raw::Encoded`]).
+fn encode<T: Serialize>(item: &T) -> Result<raw::Encoded, String> {
+    let (res, fds) = fdpass::collect(|| rmp_serde::to_vec(item));
+    res.map(|b| raw::Encoded {
+        bytes: ByteBuf::from(b),
+        fds,
+    })
+    .map_err(|e| e.to_string())
 }
 
-fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, GetError> {
-    rmp_serde::from_slice(b).map_err(|e| GetError::Decode(e.to_string()))
+/// Decodes an item with the descriptors that came with it (unclaimed ones are closed).
+fn decode<T: DeserializeOwned>(item: raw::Encoded) -> Result<T, GetError> {
+    let raw::Encoded { bytes, fds } = item;
+    let decode = || rmp_serde::from_slice(&bytes).map_err(|e| GetError::Decode(e.to_string()));
+    if fds.is_empty() {
+        return decode();
+    }
+    fdpass::with_incoming(fds, decode)
 }
 
 fn fail<T>(f: PutFail, item: T) -> PutError<T> {
@@ -195,8 +209,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_wait(&self, wait: Wait) -> Result<T, GetError> {
-        let b = self.raw.get(wait)?;
-        decode(&b)
+        let item = self.raw.get(wait)?;
+        decode(item)
     }
 
     /// Takes the next item, waiting until one is there.

@@ -88,7 +88,7 @@ impl ClientConn {
                 // A stale reply (from a call abandoned by an earlier error): skip it.
                 FromHub::Reply { .. } => continue,
                 FromHub::Stopped(why) => return Err(CallError::HubStopped(why)),
-                FromHub::Init(_) | FromHub::Mail(_) => {
+                FromHub::Init(_) | FromHub::Mail(_) | FromHub::MailFds { .. } => {
                     return Err(CallError::Protocol("unexpected frame on a call connection".into()))
                 }
             }
@@ -141,6 +141,7 @@ impl ClientConn {
 fn attached_fds(v: &Value) -> usize {
     match v {
         Value::Prepared(_) | Value::SyncArena(_) => 1,
+        Value::WithFds { nfds, .. } => *nfds as usize,
         _ => 0,
     }
 }

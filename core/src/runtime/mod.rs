@@ -40,7 +40,8 @@ pub use interrupt::InterruptWatch;
 #[derive(Default)]
 pub(crate) struct MailboxState {
     pub conn: Option<ClientConn>,
-    pub buf: VecDeque<ByteBuf>,
+    /// Each message with the descriptors that came with it (usually none).
+    pub buf: VecDeque<(ByteBuf, Vec<OwnedFd>)>,
 }
 
 /// Everything this process knows about itself.
@@ -88,6 +89,7 @@ thread_local! {
 /// | `max_buffered_per_connection` | the hub stops reading requests from a connection while this many bytes of its replies wait unread; it reads on once they are taken |
 /// | `max_mailbox_bytes` | mail waiting for one process beyond this makes the hub stop reading from each sender's connection until the receiver takes mail: `send` blocks (backpressure); `Addr::try_send` fails with `SendError::Full`, and `Addr::send_timeout` waits for room until its deadline |
 /// | `frame_timeout` | a connection that leaves a frame incomplete this long is dropped as broken (for a child's main connection: the child is treated as dead) |
+/// | `max_held_fds` | descriptors the hub keeps for queued items and held mail (a `Connection` or shared memory put in a Queue or sent to a mailbox) beyond this are refused: that put or send fails with `HubError::Limit` (the item is handed back) |
 ///
 /// # Example
 /// ```
@@ -113,6 +115,12 @@ pub struct HubLimits {
     pub max_mailbox_bytes: usize,
     /// How long a frame may stay incomplete on a connection. Default 60 s.
     pub frame_timeout: std::time::Duration,
+    /// Descriptors the hub may hold, in total, for queue items and mail that carry them (a
+    /// `Connection`, shared memory). Past it a put or send that carries descriptors fails (the
+    /// item is handed back), so that no process can fill the root's descriptor table. Default
+    /// 512, well under the usual 1024 soft `RLIMIT_NOFILE` (a JoinableQueue item counts twice:
+    /// the hub keeps a copy of each taken item until `task_done`).
+    pub max_held_fds: usize,
 }
 
 impl Default for HubLimits {
@@ -122,6 +130,7 @@ impl Default for HubLimits {
             max_buffered_per_connection: 64 << 20,
             max_mailbox_bytes: 256 << 20,
             frame_timeout: std::time::Duration::from_secs(60),
+            max_held_fds: 512,
         }
     }
 }
@@ -485,7 +494,11 @@ pub(crate) fn call_fds(
     fds: &[std::os::fd::BorrowedFd<'_>],
     deadline: Option<Instant>,
 ) -> Result<(Value, Vec<OwnedFd>), CallError> {
-    with_conn(|_, c| c.call(op, fds, deadline))
+    let r = with_conn(|_, c| c.call(op, fds, deadline));
+    if matches!(&r, Err(e) if e.is_interrupted()) {
+        interrupt::reported();
+    }
+    r
 }
 
 /// A one-way message on this thread's connection (ordered with this thread's calls).
