@@ -107,7 +107,10 @@ fn shared_memory_through_a_mailbox_is_the_same_memory() {
     let a = Array::<u32>::zeroed(500).unwrap();
     let v = RawValue::new(0u64).unwrap();
     let (done, theirs) = pipe::<u64>().unwrap();
-    child.addr::<Msg>().send(&Msg::Fill(a.clone(), v.clone(), 9, theirs)).unwrap();
+    child
+        .addr::<Msg>()
+        .send(&Msg::Fill(a.clone(), v.clone(), 9, theirs))
+        .unwrap();
     assert_eq!(done.recv_timeout(LONG).unwrap(), 1);
     assert_eq!(a.to_vec().unwrap(), vec![9; 500]);
     assert_eq!(v.get(), 9);

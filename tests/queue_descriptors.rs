@@ -70,7 +70,10 @@ fn a_connection_through_a_queue_arrives_working_both_ways() {
 /// bounded queue too.
 #[test]
 fn items_with_and_without_descriptors_keep_their_order() {
-    for q in [Queue::<(u32, Option<Connection<u32>>)>::new().unwrap(), Queue::bounded(100).unwrap()] {
+    for q in [
+        Queue::<(u32, Option<Connection<u32>>)>::new().unwrap(),
+        Queue::bounded(100).unwrap(),
+    ] {
         let mut ours = Vec::new();
         for i in 0..20u32 {
             if i % 3 == 0 {
@@ -348,7 +351,10 @@ fn helper_fds() {
         let (_a, b) = pipe::<u8>().unwrap();
         q.put(b).unwrap();
     }
-    assert!(open_fds() >= before + HELD_LIMIT / 2, "the hub holds the queued descriptors");
+    assert!(
+        open_fds() >= before + HELD_LIMIT / 2,
+        "the hub holds the queued descriptors"
+    );
     drop(q);
     let settled = eventually(Duration::from_secs(15), || open_fds() <= before);
     println!("QUEUE_DROPPED before={before} after={} ok={settled}", open_fds());

@@ -125,10 +125,7 @@ impl<M: Serialize> Addr<M> {
         if !fds.is_empty() {
             return self.send_fds(vec![(payload, fds)], Wait::Forever);
         }
-        runtime::cast(Cast::Send {
-            to: self.proc,
-            payload,
-        })?;
+        runtime::cast(Cast::Send { to: self.proc, payload })?;
         Ok(())
     }
 

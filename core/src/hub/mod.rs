@@ -792,22 +792,22 @@ impl Hub {
             } => match self.mail_items(caller.conn, payloads, &nfds) {
                 Err(e) => Answer::Now(Err(e)),
                 Ok(payloads) => {
-                let limit = self.cfg.limits.max_mailbox_bytes;
-                let full = self.mailbox_pending(to).is_some_and(|n| n > limit) || self.procs.has_send_waiters(to);
-                if !full {
-                    self.procs.deliver(to, payloads, &mut self.pushes);
-                    Answer::Now(Ok(Value::Unit))
-                } else if self.procs.park_send(to, caller, wait, now, &mut self.timers, payloads) {
-                    if !self.mail_waiting.contains(&to) {
-                        self.mail_waiting.push(to);
+                    let limit = self.cfg.limits.max_mailbox_bytes;
+                    let full = self.mailbox_pending(to).is_some_and(|n| n > limit) || self.procs.has_send_waiters(to);
+                    if !full {
+                        self.procs.deliver(to, payloads, &mut self.pushes);
+                        Answer::Now(Ok(Value::Unit))
+                    } else if self.procs.park_send(to, caller, wait, now, &mut self.timers, payloads) {
+                        if !self.mail_waiting.contains(&to) {
+                            self.mail_waiting.push(to);
+                        }
+                        Answer::Parked
+                    } else {
+                        Answer::Now(Err(HubError::Limit(format!(
+                            "the mailbox of {} is full (HubLimits::max_mailbox_bytes = {limit} bytes)",
+                            self.procs.describe(to)
+                        ))))
                     }
-                    Answer::Parked
-                } else {
-                    Answer::Now(Err(HubError::Limit(format!(
-                        "the mailbox of {} is full (HubLimits::max_mailbox_bytes = {limit} bytes)",
-                        self.procs.describe(to)
-                    ))))
-                }
                 }
             },
             Op::Spawn(req) => match self.take_fds(caller.conn, req.task.nfds as usize) {
@@ -920,7 +920,8 @@ impl Hub {
     fn cast(&mut self, t: Token, proc: ProcId, c: Cast) -> Result<(), String> {
         match c {
             Cast::Send { to, payload } => {
-                self.procs.deliver(to, vec![held::Item::plain(payload)], &mut self.pushes);
+                self.procs
+                    .deliver(to, vec![held::Item::plain(payload)], &mut self.pushes);
                 self.note_mailbox(to);
             }
             Cast::SendBatch { to, payloads } => {

@@ -878,7 +878,7 @@ mod tests {
         let (a, _b) = pair::<u8>(true).unwrap();
         let err = rmp_serde::to_vec(&a).unwrap_err().to_string();
         assert!(err.contains("worker argument, a Pool task argument"), "{err}");
-        assert!(err.contains("cannot go through a Queue"), "{err}");
+        assert!(err.contains("cannot go through a Manager"), "{err}");
     }
 
     #[test]
