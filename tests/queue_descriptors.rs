@@ -376,10 +376,12 @@ fn helper_fds() {
     }
     drop(p);
     let settled = eventually(Duration::from_secs(15), || open_fds() <= before);
+    if !settled {
+        eprintln!("open before: {before_list:?}\nopen now: {:?}", fd_targets());
+    }
     println!(
-        "MAIL_DROPPED before={before} with_child={with_child} after={} {before_list:?} {:?} ok={settled}",
-        open_fds(),
-        fd_targets()
+        "MAIL_DROPPED before={before} with_child={with_child} after={} ok={settled}",
+        open_fds()
     );
 
     // The limit: HELD_LIMIT descriptors fit, the next put is refused with the item handed back.

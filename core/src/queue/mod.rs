@@ -174,6 +174,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Puts an item, waiting for room if the queue is bounded and full. When it returns `Ok`,
     /// the item is in the hub (durable even if this process dies at once).
+    ///
+    /// An item may hold pipe [`Connection`](crate::pipe::Connection)s or shared memory
+    /// ([`crate::shm`]): their descriptors travel with it, the hub keeps them with the queued
+    /// item, and the consumer gets working handles (Python's `reduction`). Such an item is one
+    /// round trip to put and one to get (never prefetched), and the put fails with
+    /// [`PutError::Call`] (the item handed back) when the hub already holds
+    /// [`HubLimits::max_held_fds`](crate::HubLimits) descriptors.
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
         self.put_wait(item, Wait::Forever)
     }
