@@ -1,8 +1,7 @@
 //! A `Connection` (or a shared-memory object) sent *after* start (issue 15): on a pipe
 //! Connection it arrives working, its descriptor carried with the message (`SCM_RIGHTS`), as
-//! Python's `reduction` allows; through a Queue or a mailbox (which carry bytes through the
-//! hub) it is refused at send time with an error that says why and what to do, and the queue
-//! or mailbox stays usable. Never a silently broken handle.
+//! Python's `reduction` allows. Through a Queue or a mailbox, see `queue_descriptors.rs` and
+//! `mailbox_descriptors.rs`. Never a silently broken handle.
 
 mod common;
 
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::KillOnDrop;
 use multiproc::pipe::{pipe, Connection, PipeRecvError, PipeSendError};
 use multiproc::shm::Array;
-use multiproc::{current_process, mailbox, Addr, Process, PutError, Queue, SendError};
+use multiproc::Process;
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -120,46 +119,6 @@ fn a_received_connection_dies_with_its_holder() {
     assert!(matches!(a.recv_timeout(LONG), Err(PipeRecvError::Eof)));
     assert!(t.elapsed() < LONG);
     let _ = child.join_timeout(LONG);
-}
-
-/// Through a Queue: refused at `put` with the item handed back and a message naming the ways
-/// that work; the queue goes on.
-#[test]
-fn a_connection_through_a_queue_is_refused_at_send_time() {
-    let q = Queue::<Connection<u8>>::new().unwrap();
-    let (a, b) = pipe::<u8>().unwrap();
-    let back = match q.put(b) {
-        Err(PutError::Encode(item, why)) => {
-            assert!(why.contains("cannot go through a Queue"), "{why}");
-            assert!(why.contains("inside a message on another pipe Connection"), "{why}");
-            item
-        }
-        other => panic!("a Connection went into a queue: {other:?}"),
-    };
-    // The handed-back end still works.
-    back.send(&5).unwrap();
-    assert_eq!(a.recv_timeout(LONG).unwrap(), 5);
-    // Nothing was put; the queue still works for what it can carry.
-    assert!(q.empty().unwrap());
-    let arrays = Queue::<Array<u8>>::new().unwrap();
-    assert!(matches!(
-        arrays.put(Array::zeroed(4).unwrap()),
-        Err(PutError::Encode(..))
-    ));
-}
-
-/// Through a mailbox: refused at `send`, and the mailbox goes on.
-#[test]
-fn a_connection_through_a_mailbox_is_refused_at_send_time() {
-    let me: Addr<Connection<u8>> = current_process().addr();
-    let (_a, b) = pipe::<u8>().unwrap();
-    match me.send(&b) {
-        Err(SendError::Encode(why)) => assert!(why.contains("cannot go through a Queue, a mailbox"), "{why}"),
-        other => panic!("a Connection went into a mailbox: {other:?}"),
-    }
-    let nums: Addr<u32> = current_process().addr();
-    nums.send(&11).unwrap();
-    assert_eq!(mailbox::<u32>().recv_timeout(LONG).unwrap(), 11);
 }
 
 /// Garbage: a peer announcing descriptors it did not send (raw bytes on the socket) gets that

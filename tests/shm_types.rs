@@ -263,10 +263,17 @@ fn test_sharedctypes() {
 
 // ----- Passing rules -----------------------------------------------------------------------
 
+/// (issue 15) A queue item carries the descriptor: the received value is the same memory.
+/// Serialised by anything else (here plain MessagePack), it is refused with the ways that work.
 #[test]
-fn shared_memory_cannot_travel_inside_a_queue_item() {
+fn shared_memory_travels_inside_a_queue_item_and_nowhere_bytes_only() {
     let q = multiproc::Queue::<RawValue<u32>>::new().unwrap();
     let v = RawValue::new(1u32).unwrap();
-    let err = q.put(v).unwrap_err();
-    assert!(err.to_string().contains("worker argument"), "{err}");
+    q.put(v.clone()).unwrap();
+    let got = q.get_timeout(std::time::Duration::from_secs(60)).unwrap();
+    got.set(5);
+    assert_eq!(v.get(), 5);
+    let err = rmp_serde::to_vec(&v).unwrap_err().to_string();
+    assert!(err.contains("worker argument") && err.contains("a Queue item"), "{err}");
+    assert!(err.contains("cannot go through a Manager"), "{err}");
 }

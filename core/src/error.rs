@@ -293,6 +293,12 @@ pub enum SendError {
     /// registration with [`whereis`](crate::whereis).
     #[error("{0}; the message was not sent")]
     NoProc(String),
+
+    /// The message carries descriptors (a `Connection`, shared memory) and the hub already
+    /// holds `HubLimits::max_held_fds` of them for queued items and mail; the message was not
+    /// sent. Receive some of that mail (or take the items out of queues) and send again.
+    #[error("the message was not sent: {0}")]
+    TooManyHeldDescriptors(String),
     /// The hub could not be reached.
     #[error(transparent)]
     Call(CallError),
@@ -302,6 +308,9 @@ impl From<CallError> for SendError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Encode(e) => SendError::Encode(e.to_string()),
+            CallError::Hub(HubError::Limit(m)) if m.contains(crate::wire::proto::HELD_FDS_LIMIT) => {
+                SendError::TooManyHeldDescriptors(m)
+            }
             CallError::Hub(HubError::Timeout) | CallError::Hub(HubError::Limit(_)) => SendError::Full,
             CallError::Hub(HubError::NoProc(m)) => SendError::NoProc(m),
             e => SendError::Call(e),

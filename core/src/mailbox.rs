@@ -23,7 +23,9 @@ use serde_bytes::ByteBuf;
 
 use crate::error::{AskError, CallError, RecvError, SendError};
 use crate::runtime::Inbound;
-use crate::runtime::{self, handle::ObjRef};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use crate::runtime::{self, fdpass, handle::ObjRef};
 use crate::wire::names_ops::{NamesOp, SignalMsg};
 use crate::wire::proto::{Cast, FromHub, ObjId, ObjOp, ObjectKind, Op, ProcId, Value, Wait};
 
@@ -188,15 +190,43 @@ impl<M: Serialize> Addr<M> {
     ///
     /// By name ([`Addr::named`]): one round trip; [`SendError::NoProc`] if nobody is
     /// registered under the name.
+    ///
+    /// A message may carry a pipe [`Connection`](crate::pipe::Connection) or shared memory
+    /// ([`crate::shm`]): their descriptors travel with it (`SCM_RIGHTS`), the hub keeps them
+    /// with the held mail, and the receiver gets working handles. Such a send is one round
+    /// trip (the hub confirms it holds the descriptors), and fails with
+    /// [`SendError::TooManyHeldDescriptors`] when the hub already holds
+    /// [`HubLimits::max_held_fds`](crate::HubLimits) of them. Not by name: a message with
+    /// descriptors goes to a plain address (resolve the name with [`whereis`](crate::whereis)).
     pub fn send(&self, msg: &M) -> Result<(), SendError> {
         if self.name.is_some() {
             return self.send_wait(msg, Wait::Forever);
         }
-        let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
-        runtime::cast(Cast::Send {
+        let (payload, fds) = encode(msg)?;
+        if !fds.is_empty() {
+            return self.send_fds(vec![(payload, fds)], Wait::Forever);
+        }
+        runtime::cast(Cast::Send { to: self.proc, payload })?;
+        Ok(())
+    }
+
+    /// Mail with descriptors: a `SendWait` call with them attached.
+    fn send_fds(&self, msgs: Vec<(ByteBuf, Vec<OwnedFd>)>, wait: Wait) -> Result<(), SendError> {
+        if let Some(name) = &self.name {
+            return Err(SendError::Encode(format!(
+                "a message that carries descriptors (a Connection, shared memory) cannot be sent by \
+                 name ('{name}'); send it to the address of `whereis(\"{name}\")` instead"
+            )));
+        }
+        let nfds: Vec<u32> = msgs.iter().map(|(_, f)| f.len() as u32).collect();
+        let fds: Vec<BorrowedFd<'_>> = msgs.iter().flat_map(|(_, f)| f.iter().map(|f| f.as_fd())).collect();
+        let op = Op::SendWait {
             to: self.proc,
-            payload: ByteBuf::from(payload),
-        })?;
+            payloads: msgs.iter().map(|(p, _)| p.clone()).collect(),
+            wait,
+            nfds,
+        };
+        runtime::call_fds(op, &fds, runtime::deadline_of(wait))?;
         Ok(())
     }
 
@@ -214,8 +244,11 @@ impl<M: Serialize> Addr<M> {
     }
 
     fn send_wait(&self, msg: &M, wait: Wait) -> Result<(), SendError> {
-        let payload = rmp_serde::to_vec(msg).map_err(|e| SendError::Encode(e.to_string()))?;
-        let payloads = vec![ByteBuf::from(payload)];
+        let (payload, fds) = encode(msg)?;
+        if !fds.is_empty() {
+            return self.send_fds(vec![(payload, fds)], wait);
+        }
+        let payloads = vec![payload];
         let op = match &self.name {
             Some(name) => Op::Names(NamesOp::Send {
                 name: name.clone(),
@@ -226,6 +259,7 @@ impl<M: Serialize> Addr<M> {
                 to: self.proc,
                 payloads,
                 wait,
+                nfds: Vec::new(),
             },
         };
         runtime::call(op, runtime::deadline_of(wait))?;
@@ -237,12 +271,14 @@ impl<M: Serialize> Addr<M> {
     where
         M: 'a,
     {
-        let mut payloads = Vec::new();
+        let mut encoded = Vec::new();
         for m in msgs {
-            payloads.push(ByteBuf::from(
-                rmp_serde::to_vec(m).map_err(|e| SendError::Encode(e.to_string()))?,
-            ));
+            encoded.push(encode(m)?);
         }
+        if encoded.iter().any(|(_, f)| !f.is_empty()) {
+            return self.send_fds(encoded, Wait::Forever);
+        }
+        let payloads: Vec<ByteBuf> = encoded.into_iter().map(|(p, _)| p).collect();
         if let Some(name) = &self.name {
             let op = Op::Names(NamesOp::Send {
                 name: name.clone(),
@@ -453,10 +489,10 @@ impl<M: DeserializeOwned> Mailbox<M> {
             if let Some(conn) = st.conn.as_mut() {
                 // Take in what has been pushed already, without waiting.
                 while let Some(msg) = conn.next_message_until(Some(Instant::now()))? {
-                    push_inbound(&mut st.buf, msg)?;
+                    push_inbound(&mut st.buf, conn, msg)?;
                 }
             }
-            st.buf.iter().filter(|i| matches!(i, Inbound::Mail(_))).count()
+            st.buf.iter().filter(|i| matches!(i, Inbound::Mail(..))).count()
         };
         match runtime::call(Op::MailboxLen, None)? {
             Value::U64(n) => Ok(local + n as usize),
@@ -483,7 +519,14 @@ pub enum Incoming<M> {
 
 fn decode_mail<M: DeserializeOwned>(i: Inbound) -> Result<M, RecvError> {
     match i {
-        Inbound::Mail(bytes) => rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string())),
+        Inbound::Mail(bytes, fds) => {
+            let decode = || rmp_serde::from_slice(&bytes).map_err(|e| RecvError::Decode(e.to_string()));
+            if fds.is_empty() {
+                return decode();
+            }
+            // Descriptors no handle in the message claims are closed here.
+            fdpass::with_incoming(fds, decode)
+        }
         Inbound::Signal(_) => Err(RecvError::Call(CallError::Protocol(
             "a signal where mail was expected".into(),
         ))),
@@ -492,7 +535,7 @@ fn decode_mail<M: DeserializeOwned>(i: Inbound) -> Result<M, RecvError> {
 
 fn decode_event<M: DeserializeOwned>(i: Inbound) -> Result<Incoming<M>, RecvError> {
     match i {
-        Inbound::Mail(_) => decode_mail(i).map(Incoming::Message),
+        Inbound::Mail(..) => decode_mail(i).map(Incoming::Message),
         Inbound::Signal(s) => Ok(Incoming::Signal(crate::names::Signal::from_wire(s))),
     }
 }
@@ -509,7 +552,7 @@ impl Want {
     fn takes(self, i: &Inbound) -> bool {
         matches!(
             (self, i),
-            (Want::Any, _) | (Want::Mail, Inbound::Mail(_)) | (Want::Signal, Inbound::Signal(_))
+            (Want::Any, _) | (Want::Mail, Inbound::Mail(..)) | (Want::Signal, Inbound::Signal(_))
         )
     }
 }
@@ -590,7 +633,7 @@ pub(crate) fn take(want: Want, wait: Wait) -> Result<Inbound, RecvError> {
             deadline
         };
         match conn.next_message_until(slice)? {
-            Some(msg) => push_inbound(&mut st.buf, msg)?,
+            Some(msg) => push_inbound(&mut st.buf, conn, msg)?,
             None => {
                 if watch.fired() {
                     return Err(RecvError::Interrupted);
@@ -647,7 +690,7 @@ impl<M: DeserializeOwned> Mailbox<M> {
                 let Some(conn) = st.conn.as_mut() else { continue };
                 // Take in what was pushed already, without waiting.
                 while let Some(msg) = conn.next_message_until(Some(Instant::now()))? {
-                    push_inbound(&mut st.buf, msg)?;
+                    push_inbound(&mut st.buf, conn, msg)?;
                 }
                 if let Some(item) = take_mail(&mut st.buf) {
                     return decode_mail(item);
@@ -713,14 +756,30 @@ impl<M: Serialize> Addr<M> {
 /// The first mail item of the buffer, if any (for the `.await` form).
 #[cfg(feature = "tokio")]
 fn take_mail(buf: &mut VecDeque<Inbound>) -> Option<Inbound> {
-    let pos = buf.iter().position(|i| matches!(i, Inbound::Mail(_)))?;
+    let pos = buf.iter().position(|i| matches!(i, Inbound::Mail(..)))?;
     buf.remove(pos)
 }
 
-fn push_inbound(buf: &mut VecDeque<Inbound>, msg: FromHub) -> Result<(), RecvError> {
+/// Encodes a message; handles inside attach their descriptors (see [`fdpass`]).
+fn encode<M: Serialize>(msg: &M) -> Result<(ByteBuf, Vec<OwnedFd>), SendError> {
+    let (res, fds) = fdpass::collect(|| rmp_serde::to_vec(msg));
+    let payload = res.map_err(|e| SendError::Encode(e.to_string()))?;
+    Ok((ByteBuf::from(payload), fds))
+}
+
+fn push_inbound(
+    buf: &mut VecDeque<Inbound>,
+    conn: &mut crate::runtime::client::ClientConn,
+    msg: FromHub,
+) -> Result<(), RecvError> {
     match msg {
         FromHub::Mail(batch) => {
-            buf.extend(batch.into_iter().map(Inbound::Mail));
+            buf.extend(batch.into_iter().map(|m| Inbound::Mail(m, Vec::new())));
+            Ok(())
+        }
+        FromHub::MailFds { mail, nfds } => {
+            let fds = conn.take_fds(nfds as usize)?;
+            buf.push_back(Inbound::Mail(mail, fds));
             Ok(())
         }
         FromHub::Signal(s) => {

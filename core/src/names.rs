@@ -475,7 +475,7 @@ pub fn signals() -> Signals {
 fn as_signal(i: Inbound) -> Result<Signal, RecvError> {
     match i {
         Inbound::Signal(s) => Ok(Signal::from_wire(s)),
-        Inbound::Mail(_) => Err(RecvError::Call(CallError::Protocol(
+        Inbound::Mail(..) => Err(RecvError::Call(CallError::Protocol(
             "mail where a signal was expected".into(),
         ))),
     }

@@ -19,6 +19,7 @@ macro_rules! diag {
 }
 
 mod conn;
+pub(crate) mod held;
 mod names;
 pub(crate) mod objects;
 mod procs;
@@ -145,7 +146,7 @@ pub(crate) struct Hub {
     timers: Timers,
     replies: Vec<Outgoing>,
     /// Mail to push to subscribed connections this turn.
-    pushes: Vec<(Token, Vec<serde_bytes::ByteBuf>)>,
+    pushes: Vec<(Token, Vec<held::Item>)>,
     dirty: Vec<Token>,
     again: Vec<Token>,
     sigint: Option<sys::signal::SignalPipe>,
@@ -175,6 +176,7 @@ pub(crate) struct Hub {
 
 impl Hub {
     fn new(poll: Poll, cmds: mpsc::Receiver<Cmd>, cfg: HubConfig) -> std::io::Result<Self> {
+        held::set_limit(cfg.limits.max_held_fds);
         Ok(Hub {
             poll,
             cmds,
@@ -497,6 +499,7 @@ impl Hub {
                     replies: &mut self.replies,
                     timers: &mut self.timers,
                     closed: &closed,
+                    incoming: Vec::new(),
                 };
                 f(&mut *slot.obj, &mut cx);
             }
@@ -562,8 +565,8 @@ impl Hub {
             self.push_mail(t, mail);
         }
         while !self.replies.is_empty() {
-            for (t, id, result) in std::mem::take(&mut self.replies) {
-                self.reply(t, id, result, Vec::new());
+            for (t, id, result, fds) in std::mem::take(&mut self.replies) {
+                self.reply(t, id, result, fds);
             }
         }
     }
@@ -571,7 +574,9 @@ impl Hub {
     /// Pushes mail to a subscribed connection, split into as many frames as the frame limit
     /// needs: every message `send` accepted fits in a frame of its own (a `Mail` frame's
     /// overhead is smaller than a `Send` frame's), so nothing is ever dropped for its size.
-    fn push_mail(&mut self, t: Token, mail: Vec<serde_bytes::ByteBuf>) {
+    /// A message with descriptors goes alone in a `MailFds` frame that carries them, in order
+    /// with the others.
+    fn push_mail(&mut self, t: Token, mail: Vec<held::Item>) {
         // Per-message MessagePack overhead (a bin32 header) and the frame's own, with margin.
         const PER_MSG: usize = 8;
         const PER_FRAME: usize = 64;
@@ -579,13 +584,25 @@ impl Hub {
         let mut batch = Vec::new();
         let mut bytes = 0;
         for m in mail {
+            if !m.fds.is_empty() {
+                if !batch.is_empty() {
+                    self.send_mail_frame(t, std::mem::take(&mut batch));
+                    bytes = 0;
+                }
+                let nfds = m.fds.len() as u32;
+                let frame = FromHub::MailFds { mail: m.bytes, nfds };
+                if let Err(e) = self.send_to(t, &frame, m.fds.release()) {
+                    diag!("could not push mail: {e}");
+                }
+                continue;
+            }
             let cost = m.len() + PER_MSG;
             if !batch.is_empty() && bytes + cost > budget {
                 self.send_mail_frame(t, std::mem::take(&mut batch));
                 bytes = 0;
             }
             bytes += cost;
-            batch.push(m);
+            batch.push(m.bytes);
         }
         if !batch.is_empty() {
             self.send_mail_frame(t, batch);
@@ -814,7 +831,15 @@ impl Hub {
         let now = Instant::now();
         let answer: Answer = match op {
             Op::Ping => Answer::Now(Ok(Value::Unit)),
-            Op::SendWait { to, payloads, wait } => self.send_wait(caller, to, payloads, wait, now),
+            Op::SendWait {
+                to,
+                payloads,
+                wait,
+                nfds,
+            } => match self.mail_items(caller.conn, payloads, &nfds) {
+                Err(e) => Answer::Now(Err(e)),
+                Ok(items) => self.send_wait(caller, to, items, wait, now),
+            },
             Op::Names(op) => self.names_call(caller, op, now),
             Op::SubscribeMailbox => {
                 self.subscribe_mailbox(caller.proc, caller.conn);
@@ -899,7 +924,7 @@ impl Hub {
         &mut self,
         caller: Caller,
         to: ProcId,
-        payloads: Vec<serde_bytes::ByteBuf>,
+        payloads: Vec<held::Item>,
         wait: crate::wire::proto::Wait,
         now: Instant,
     ) -> Answer {
@@ -922,6 +947,12 @@ impl Hub {
     }
 
     fn object_call(&mut self, caller: Caller, id: crate::wire::proto::ObjId, op: ObjOp, cast: bool) -> Answer {
+        // Descriptors the request announced are taken off the connection whatever happens
+        // next (they belong to this frame); an object that does not keep them closes them.
+        let incoming = match self.take_fds(caller.conn, announced_fds(&op)) {
+            Ok(fds) => fds,
+            Err(e) => return Answer::Now(Err(e)),
+        };
         if !self.may_use(caller, id, &op) {
             return Answer::Now(Err(HubError::UnknownObject));
         }
@@ -937,6 +968,7 @@ impl Hub {
             replies: &mut self.replies,
             timers: &mut self.timers,
             closed: &closed,
+            incoming,
         };
         let answer = if cast {
             slot.obj.cast(&mut cx, caller, op);
@@ -951,11 +983,13 @@ impl Hub {
     fn cast(&mut self, t: Token, proc: ProcId, c: Cast) -> Result<(), String> {
         match c {
             Cast::Send { to, payload } => {
-                self.procs.deliver(to, vec![payload], &mut self.pushes);
+                self.procs
+                    .deliver(to, vec![held::Item::plain(payload)], &mut self.pushes);
                 self.note_mailbox(to);
             }
             Cast::SendBatch { to, payloads } => {
-                self.procs.deliver(to, payloads, &mut self.pushes);
+                let items = payloads.into_iter().map(held::Item::plain).collect();
+                self.procs.deliver(to, items, &mut self.pushes);
                 self.note_mailbox(to);
             }
             // An `.await` form was dropped: its call, if still parked, is answered `Cancelled`
@@ -1085,6 +1119,7 @@ impl Hub {
                                 replies: &mut self.replies,
                                 timers: &mut self.timers,
                                 closed: &closed,
+                                incoming: Vec::new(),
                             };
                             slot.obj.expire(&mut cx, conn, id)
                         }
@@ -1301,5 +1336,50 @@ impl Hub {
                 Vec::new(),
             );
         }
+    }
+}
+
+/// Descriptors a request on an object announces (attached to its frame).
+fn announced_fds(op: &ObjOp) -> usize {
+    match op {
+        ObjOp::Queue(crate::wire::queue_ops::QueueOp::PutWait { nfds, .. }) => *nfds as usize,
+        _ => 0,
+    }
+}
+
+impl Hub {
+    /// The mail of a `SendWait`, with the descriptors its frame announced (`nfds`, per
+    /// payload; empty: none). A count that does not match the payloads, or descriptors past
+    /// `HubLimits::max_held_fds`, fail the request (the descriptors are closed).
+    fn mail_items(
+        &mut self,
+        t: Token,
+        payloads: Vec<serde_bytes::ByteBuf>,
+        nfds: &[u32],
+    ) -> Result<Vec<held::Item>, HubError> {
+        let total: u64 = nfds.iter().map(|&n| u64::from(n)).sum();
+        let total = usize::try_from(total).unwrap_or(usize::MAX);
+        let fds = self.take_fds(t, total)?;
+        if nfds.is_empty() {
+            return Ok(payloads.into_iter().map(held::Item::plain).collect());
+        }
+        if nfds.len() != payloads.len() {
+            return Err(HubError::Invalid(format!(
+                "{} descriptor counts for {} messages",
+                nfds.len(),
+                payloads.len()
+            )));
+        }
+        let mut rest = fds.into_iter();
+        let mut items = Vec::with_capacity(payloads.len());
+        for (bytes, &n) in payloads.into_iter().zip(nfds) {
+            let group: Vec<OwnedFd> = rest.by_ref().take(n as usize).collect();
+            // On a refusal the items built so far are dropped: their descriptors are closed.
+            items.push(held::Item {
+                bytes,
+                fds: held::HeldFds::adopt(group, 0)?,
+            });
+        }
+        Ok(items)
     }
 }

@@ -68,7 +68,10 @@ impl Hub {
                 Answer::Now(Ok(Value::Names(NamesReply::Where(info))))
             }
             NamesOp::Send { name, payloads, wait } => match self.live_name(&name) {
-                Some(to) => self.send_wait(caller, to, payloads, wait, now),
+                Some(to) => {
+                    let items = payloads.into_iter().map(crate::hub::held::Item::plain).collect();
+                    self.send_wait(caller, to, items, wait, now)
+                }
                 None => Answer::Now(Err(no_name(&name))),
             },
             NamesOp::AskSlot { name, token, secret } => {

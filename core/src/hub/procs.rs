@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde_bytes::ByteBuf;
 
+use super::held::Item;
 use super::objects::{Answer, Caller, Outgoing, Waiter};
 use super::timers::{Target, Timers};
 use super::{Hub, Role, Token};
@@ -61,8 +62,8 @@ struct Entry {
     /// (issue 11 item 19) Its starter dropped its handle: forget it once it has ended.
     unowned: bool,
     /// `send_timeout`s waiting for room in this mailbox, in order, with their mail.
-    send_waiters: VecDeque<(Waiter, Vec<ByteBuf>)>,
-    mailbox: VecDeque<ByteBuf>,
+    send_waiters: VecDeque<(Waiter, Vec<Item>)>,
+    mailbox: VecDeque<Item>,
     /// Bytes in `mailbox`.
     mailbox_bytes: usize,
     /// The connection that receives this process's mail as it arrives.
@@ -269,7 +270,7 @@ impl ProcTable {
         let had_joiners = !e.joiners.is_empty();
         for w in e.joiners.drain(..) {
             timers.cancel(w.timer);
-            replies.push((w.who.conn, w.who.id, Ok(Value::Joined(joined.clone()))));
+            replies.push((w.who.conn, w.who.id, Ok(Value::Joined(joined.clone())), Vec::new()));
         }
         for w in e.spawn_waiters.drain(..) {
             timers.cancel(w.timer);
@@ -277,12 +278,13 @@ impl ProcTable {
                 w.who.conn,
                 w.who.id,
                 Err(HubError::Gone("the child died before it started".into())),
+                Vec::new(),
             ));
         }
         // Mail to a process that has ended is dropped, as `send` does.
         for (w, _) in e.send_waiters.drain(..) {
             timers.cancel(w.timer);
-            replies.push((w.who.conn, w.who.id, Ok(Value::Unit)));
+            replies.push((w.who.conn, w.who.id, Ok(Value::Unit), Vec::new()));
         }
         if e.info.pid > 0 {
             self.by_pid.remove(&e.info.pid);
@@ -433,7 +435,7 @@ impl ProcTable {
 
     /// Delivers mail: pushed at once to a subscribed connection, else kept until the process
     /// subscribes. Mail to a process that has ended is dropped.
-    pub fn deliver(&mut self, to: ProcId, payloads: Vec<ByteBuf>, pushes: &mut Vec<(Token, Vec<ByteBuf>)>) {
+    pub fn deliver(&mut self, to: ProcId, payloads: Vec<Item>, pushes: &mut Vec<(Token, Vec<Item>)>) {
         let Some(e) = self.map.get_mut(&to) else { return };
         if e.gone || e.exit.is_some() {
             return;
@@ -455,7 +457,7 @@ impl ProcTable {
         wait: Wait,
         now: Instant,
         timers: &mut Timers,
-        payloads: Vec<ByteBuf>,
+        payloads: Vec<Item>,
     ) -> bool {
         let Some(e) = self.map.get_mut(&to) else { return false };
         if wait == Wait::Never {
@@ -467,7 +469,7 @@ impl ProcTable {
     }
 
     /// The first `send_timeout` waiting for room in `to`'s mailbox.
-    pub fn pop_send_waiter(&mut self, to: ProcId) -> Option<(Waiter, Vec<ByteBuf>)> {
+    pub fn pop_send_waiter(&mut self, to: ProcId) -> Option<(Waiter, Vec<Item>)> {
         self.map.get_mut(&to)?.send_waiters.pop_front()
     }
 
@@ -487,7 +489,7 @@ impl ProcTable {
     }
 
     /// Makes `t` the connection that receives `p`'s mail; returns the mail already waiting.
-    pub fn subscribe(&mut self, p: ProcId, t: Token) -> Vec<ByteBuf> {
+    pub fn subscribe(&mut self, p: ProcId, t: Token) -> Vec<Item> {
         match self.map.get_mut(&p) {
             Some(e) => {
                 e.mailbox_sub = Some(t);
@@ -584,7 +586,7 @@ impl ProcTable {
         }
         for w in e.spawn_waiters.drain(..) {
             timers.cancel(w.timer);
-            replies.push((w.who.conn, w.who.id, Ok(Value::Proc(e.info.clone()))));
+            replies.push((w.who.conn, w.who.id, Ok(Value::Proc(e.info.clone())), Vec::new()));
         }
     }
 
@@ -627,7 +629,7 @@ impl ProcTable {
         let mut answer = |w: Waiter| {
             timers.cancel(w.timer);
             if let Some(e) = why {
-                replies.push((w.who.conn, w.who.id, Err(e.clone())));
+                replies.push((w.who.conn, w.who.id, Err(e.clone()), Vec::new()));
             }
         };
         for e in self.map.values_mut() {

@@ -817,8 +817,9 @@ impl<T> AsFd for Connection<T> {
 }
 
 /// A connection is serialised by attaching a duplicate of its descriptor to the value being
-/// sent (see [`runtime::fdpass`]); this works when it is a worker argument. Elsewhere (a queue
-/// item, `serde_json`) there is no way to carry the descriptor, and serialisation fails with an
+/// sent (see [`runtime::fdpass`]); this works for a worker or Pool task argument, a message on
+/// a pipe Connection, a Queue item and a mailbox message. Elsewhere (a Manager value, an `ask`
+/// reply, `serde_json`) there is no way to carry the descriptor, and serialisation fails with an
 /// error that says so.
 impl<T> Serialize for Connection<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -837,9 +838,10 @@ impl<T> Serialize for Connection<T> {
             sys::fd::dup(self.fd.as_fd()).map_err(|e| S::Error::custom(format!("cannot duplicate the pipe: {e}")))?;
         let index = fdpass::attach(dup).ok_or_else(|| {
             S::Error::custom(
-                "a pipe Connection can be sent to another process as a worker argument, a Pool task argument or \
-                 inside a message on another pipe Connection (its descriptor travels next to the bytes); it cannot \
-                 go through a Queue, a mailbox, a Manager or another format (those carry bytes only)",
+                "a pipe Connection can be sent to another process as a worker argument, a Pool task argument, \
+                 inside a message on another pipe Connection, a Queue item or a mailbox message (its descriptor \
+                 travels next to the bytes); it cannot go through a Manager, an ask reply, a remote manager's \
+                 queue or another format (those carry bytes only)",
             )
         })?;
         (index, self.dir).serialize(s)
@@ -853,7 +855,7 @@ impl<'de, T> Deserialize<'de> for Connection<T> {
         let fd = fdpass::take(index).ok_or_else(|| {
             D::Error::custom(
                 "the descriptor of a pipe Connection did not arrive with the value (it was not sent as a worker or \
-                 Pool task argument, nor on a pipe Connection)",
+                 Pool task argument, on a pipe Connection, through a Queue or a mailbox)",
             )
         })?;
         Ok(Connection::from_fd(fd, dir))
@@ -908,7 +910,7 @@ mod tests {
         let (a, _b) = pair::<u8>(true).unwrap();
         let err = rmp_serde::to_vec(&a).unwrap_err().to_string();
         assert!(err.contains("worker argument, a Pool task argument"), "{err}");
-        assert!(err.contains("cannot go through a Queue"), "{err}");
+        assert!(err.contains("cannot go through a Manager"), "{err}");
     }
 
     #[test]

@@ -44,14 +44,28 @@ use serde_bytes::ByteBuf;
 pub use error::{GetError, PutError, QueueError};
 use raw::{Flavour, PutFail, RawQueue};
 
+use crate::runtime::fdpass;
 use crate::wire::proto::Wait;
 
-fn encode<T: Serialize>(item: &T) -> Result<ByteBuf, String> {
-    rmp_serde::to_vec(item).map(ByteBuf::from).map_err(|e| e.to_string())
+/// Encodes an item; a `Connection` or shared memory inside attaches its descriptor, which
+/// travels with the item through the hub (see [`raw::Encoded`]).
+fn encode<T: Serialize>(item: &T) -> Result<raw::Encoded, String> {
+    let (res, fds) = fdpass::collect(|| rmp_serde::to_vec(item));
+    res.map(|b| raw::Encoded {
+        bytes: ByteBuf::from(b),
+        fds,
+    })
+    .map_err(|e| e.to_string())
 }
 
-fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, GetError> {
-    rmp_serde::from_slice(b).map_err(|e| GetError::Decode(e.to_string()))
+/// Decodes an item with the descriptors that came with it (unclaimed ones are closed).
+fn decode<T: DeserializeOwned>(item: raw::Encoded) -> Result<T, GetError> {
+    let raw::Encoded { bytes, fds } = item;
+    let decode = || rmp_serde::from_slice(&bytes).map_err(|e| GetError::Decode(e.to_string()));
+    if fds.is_empty() {
+        return decode();
+    }
+    fdpass::with_incoming(fds, decode)
 }
 
 fn fail<T>(f: PutFail, item: T) -> PutError<T> {
@@ -166,6 +180,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Puts an item, waiting for room if the queue is bounded and full. When it returns `Ok`,
     /// the item is in the hub (durable even if this process dies at once).
+    ///
+    /// An item may hold pipe [`Connection`](crate::pipe::Connection)s or shared memory
+    /// ([`crate::shm`]): their descriptors travel with it, the hub keeps them with the queued
+    /// item, and the consumer gets working handles (Python's `reduction`). Such an item is one
+    /// round trip to put and one to get (never prefetched), and the put fails with
+    /// [`PutError::Call`] (the item handed back) when the hub already holds
+    /// [`HubLimits::max_held_fds`](crate::HubLimits) descriptors.
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
         self.put_wait(item, Wait::Forever)
     }
@@ -201,8 +222,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_wait(&self, wait: Wait) -> Result<T, GetError> {
-        let b = self.raw.get(wait)?;
-        decode(&b)
+        let item = self.raw.get(wait)?;
+        decode(item)
     }
 
     /// Takes the next item, waiting until one is there.
@@ -268,8 +289,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub async fn get_async(&self) -> Result<T, GetError> {
-        let b = self.raw.get_async().await?;
-        decode(&b)
+        decode(self.raw.get_async().await?)
     }
 
     /// [`put`](Self::put) as a future: waits for room in a bounded queue without blocking. On

@@ -2,6 +2,7 @@
 //! buffer shared by clones of a handle.
 
 use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -168,6 +169,20 @@ fn new_local(obj: &ObjRef) -> Arc<Local> {
     })
 }
 
+/// An encoded item and the descriptors its handles attached (usually none). Items with
+/// descriptors are put one call each (`PutWait` with the descriptors on the frame) and come
+/// back one per get, never prefetched.
+pub(crate) struct Encoded {
+    pub bytes: ByteBuf,
+    pub fds: Vec<OwnedFd>,
+}
+
+impl Encoded {
+    fn plain(bytes: ByteBuf) -> Encoded {
+        Encoded { bytes, fds: Vec::new() }
+    }
+}
+
 /// A failed put, before the typed layer gives the item back.
 pub(crate) enum PutFail {
     Full,
@@ -222,18 +237,42 @@ impl RawQueue {
         self.obj.call(ObjOp::Queue(op), runtime::deadline_of(wait))
     }
 
+    /// A call that may carry descriptors both ways (local queues only: a remote manager's
+    /// queue never holds items with descriptors).
+    fn op_fds(&self, op: QueueOp, fds: &[BorrowedFd<'_>], wait: Wait) -> Result<(Value, Vec<OwnedFd>), CallError> {
+        if self.obj.is_remote() {
+            return self.op(op, wait).map(|v| (v, Vec::new()));
+        }
+        let op = crate::wire::proto::Op::Object {
+            obj: self.obj.id(),
+            op: ObjOp::Queue(op),
+        };
+        runtime::call_fds(op, fds, runtime::deadline_of(wait))
+    }
+
     /// Puts encoded items: one write for an unbounded queue (durable once it returns); one
     /// call per item, waiting as `wait` says, for a bounded one. On failure, returns how many
     /// items went in.
-    pub fn put(&self, mut items: Vec<ByteBuf>, wait: Wait) -> Result<(), (usize, PutFail)> {
+    pub fn put(&self, items: Vec<Encoded>, wait: Wait) -> Result<(), (usize, PutFail)> {
         if self.local.lock().closed {
             return Err((0, PutFail::Closed));
         }
-        if self.maxsize == 0 {
+        let with_fds = items.iter().any(|it| !it.fds.is_empty());
+        if with_fds && self.obj.is_remote() {
+            return Err((
+                0,
+                PutFail::Encode(
+                    "a Connection or shared memory cannot be put in a remote manager's queue (the descriptor \
+                     cannot cross to another program's hub); send it on a pipe Connection instead"
+                        .into(),
+                ),
+            ));
+        }
+        if self.maxsize == 0 && !with_fds {
             let mut casts = Vec::new();
             let mut frame = Vec::new();
             let mut bytes = 0;
-            for it in items.drain(..) {
+            for it in items.into_iter().map(|it| it.bytes) {
                 bytes += it.len();
                 frame.push(it);
                 if bytes >= PUT_FRAME_BYTES {
@@ -248,7 +287,27 @@ impl RawQueue {
             return res.map_err(|e| (0, put_fail(e)));
         }
         for (i, item) in items.into_iter().enumerate() {
-            match self.op(QueueOp::PutWait { item, wait }, wait) {
+            let res = if item.fds.is_empty() {
+                self.op(
+                    QueueOp::PutWait {
+                        item: item.bytes,
+                        wait,
+                        nfds: 0,
+                    },
+                    wait,
+                )
+            } else {
+                // Durable once the hub answers: it holds the item and its descriptors (our
+                // copies are closed when `item.fds` drops).
+                let op = QueueOp::PutWait {
+                    item: item.bytes,
+                    wait,
+                    nfds: item.fds.len() as u32,
+                };
+                let fds: Vec<BorrowedFd<'_>> = item.fds.iter().map(|f| f.as_fd()).collect();
+                self.op_fds(op, &fds, wait).map(|(v, _)| v)
+            };
+            match res {
                 Ok(Value::Unit) => {}
                 Ok(Value::U64(c)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
                     self.local.lock().closed = true;
@@ -272,7 +331,7 @@ impl RawQueue {
     ///
     /// Items leave this process's buffer in the order the hub handed them out, whichever
     /// thread fetched them, so every thread sees each producer's items in put order.
-    pub fn get(&self, wait: Wait) -> Result<ByteBuf, GetError> {
+    pub fn get(&self, wait: Wait) -> Result<Encoded, GetError> {
         let joinable = self.flavour == Flavour::Joinable;
         let watch = crate::InterruptWatch::new();
         let deadline = runtime::deadline_of(wait);
@@ -288,7 +347,7 @@ impl RawQueue {
                         st.taken += 1;
                     }
                     st.last_return = Some(Instant::now());
-                    return Ok(b);
+                    return Ok(Encoded::plain(b));
                 }
                 if !st.fetching {
                     st.fetching = true;
@@ -323,8 +382,16 @@ impl RawQueue {
             (Wait::Micros(_), Some(d)) => Wait::Micros(d.saturating_duration_since(Instant::now()).as_micros() as u64),
             (w, _) => w,
         };
-        match self.op(QueueOp::Get { max, wait }, wait) {
-            Ok(Value::Batch(batch)) => {
+        match self.op_fds(QueueOp::Get { max, wait }, &[], wait) {
+            Ok((Value::WithFds { bytes, .. }, fds)) => {
+                let mut st = self.local.lock();
+                if joinable {
+                    st.taken += 1;
+                }
+                st.last_return = Some(Instant::now());
+                Ok(Encoded { bytes, fds })
+            }
+            Ok((Value::Batch(batch), _)) => {
                 let mut it = batch.into_iter();
                 let first = it
                     .next()
@@ -335,13 +402,13 @@ impl RawQueue {
                     st.taken += 1;
                 }
                 st.last_return = Some(Instant::now());
-                Ok(first)
+                Ok(Encoded::plain(first))
             }
-            Ok(Value::U64(c)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
+            Ok((Value::U64(c), _)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
                 self.local.lock().closed = true;
                 Err(GetError::Closed)
             }
-            Ok(v) => Err(GetError::Call(unexpected(v))),
+            Ok((v, _)) => Err(GetError::Call(unexpected(v))),
             Err(e) if e.is_interrupted() => Err(GetError::Interrupted),
             // Empty whatever the wait (`try_get`, `get_timeout(0)` and `get_timeout(d)` alike),
             // as Python's `queue.Empty` and as `put`'s `Full`.
@@ -434,7 +501,7 @@ impl RawQueue {
     /// It keeps the blocking get's rules: one fetch from the hub at a time per process (the
     /// others wait for it, without blocking, and take from the buffer first), so every task
     /// sees each producer's items in put order, and the same adaptive prefetch.
-    pub async fn get_async(&self) -> Result<ByteBuf, GetError> {
+    pub async fn get_async(&self) -> Result<Encoded, GetError> {
         let joinable = self.flavour == Flavour::Joinable;
         let step = std::future::poll_fn(|cx| {
             let mut st = self.local.lock();
@@ -459,7 +526,7 @@ impl RawQueue {
         })
         .await?;
         let max = match step {
-            Some(b) => return Ok(b),
+            Some(b) => return Ok(Encoded::plain(b)),
             None => self.local.lock().prefetch(),
         };
         let _fetch = FetchGuard(&self.local);
@@ -473,8 +540,17 @@ impl RawQueue {
             max,
             wait: Wait::Forever,
         });
-        match self.obj.call_async(op, Some(undo)).await {
-            Ok(Value::Batch(batch)) => {
+        match self.obj.call_fds_async(op, Some(undo)).await {
+            // An item with descriptors comes alone, with them attached.
+            Ok((Value::WithFds { bytes, .. }, fds)) => {
+                let mut st = self.local.lock();
+                if joinable {
+                    st.taken += 1;
+                }
+                st.last_return = Some(Instant::now());
+                Ok(Encoded { bytes, fds })
+            }
+            Ok((Value::Batch(batch), _)) => {
                 let mut it = batch.into_iter();
                 let first = it
                     .next()
@@ -485,13 +561,13 @@ impl RawQueue {
                     st.taken += 1;
                 }
                 st.last_return = Some(Instant::now());
-                Ok(first)
+                Ok(Encoded::plain(first))
             }
-            Ok(Value::U64(c)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
+            Ok((Value::U64(c), _)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
                 self.local.lock().closed = true;
                 Err(GetError::Closed)
             }
-            Ok(v) => Err(GetError::Call(unexpected(v))),
+            Ok((v, _)) => Err(GetError::Call(unexpected(v))),
             Err(e) if e.is_interrupted() => Err(GetError::Interrupted),
             Err(e) if e.is_timeout() => Err(GetError::Empty),
             Err(e) => Err(GetError::Call(e)),
@@ -500,16 +576,25 @@ impl RawQueue {
 
     /// Puts one encoded item, waiting for room in a bounded queue without blocking (an
     /// unbounded queue's put is one write and never waits).
-    pub async fn put_async(&self, item: ByteBuf) -> Result<(), PutFail> {
+    pub async fn put_async(&self, item: Encoded) -> Result<(), PutFail> {
         if self.local.lock().closed {
             return Err(PutFail::Closed);
         }
+        if !item.fds.is_empty() {
+            return Err(PutFail::Encode(
+                "the .await form of put cannot carry descriptors (a Connection, shared memory) \
+                 yet; use the blocking put (for example inside tokio::task::spawn_blocking)"
+                    .into(),
+            ));
+        }
+        let item = item.bytes;
         if self.maxsize == 0 {
             return cast_via(self.obj.route(), vec![self.put_cast(vec![item])]).map_err(put_fail);
         }
         let op = ObjOp::Queue(QueueOp::PutWait {
             item,
             wait: Wait::Forever,
+            nfds: 0,
         });
         match self.obj.call_async(op, None).await {
             Ok(Value::Unit) => Ok(()),

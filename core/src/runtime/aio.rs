@@ -15,7 +15,7 @@
 //! requeued at the front, an object released), and the connection goes back to the pool.
 
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
@@ -195,8 +195,8 @@ impl InFlight {
         Ok(())
     }
 
-    /// Waits for the reply to this call.
-    async fn reply(&mut self) -> Result<Value, CallError> {
+    /// Waits for the reply to this call (with the descriptors attached to it).
+    async fn reply(&mut self) -> Result<(Value, Vec<OwnedFd>), CallError> {
         let id = self.id;
         loop {
             let sock = self.sock()?;
@@ -204,7 +204,7 @@ impl InFlight {
             while let Some(msg) = conn.buffered_message()? {
                 if let Some(r) = conn.reply_for(id, msg)? {
                     self.sent = Sent::Finished;
-                    return r.map(|(v, _)| v);
+                    return r;
                 }
             }
             let mut g = sock.readable_mut().await.map_err(io_to_call)?;
@@ -328,6 +328,11 @@ fn reap(o: Orphan) {
 /// An async call: `op` on a pooled connection. `undo` runs on the success of a call whose
 /// future was dropped before it saw the reply.
 pub(crate) async fn call(op: Op, undo: Option<Undo>) -> Result<Value, CallError> {
+    call_fds(op, undo).await.map(|(v, _)| v)
+}
+
+/// [`call`] that also returns the descriptors attached to the reply.
+pub(crate) async fn call_fds(op: Op, undo: Option<Undo>) -> Result<(Value, Vec<OwnedFd>), CallError> {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return Err(CallError::Unsupported(
             "the .await forms of multiproc must run inside a tokio runtime (with I/O enabled: \

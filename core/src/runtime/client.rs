@@ -109,7 +109,7 @@ impl ClientConn {
             })),
             FromHub::Reply { .. } => Ok(None),
             FromHub::Stopped(why) => Err(CallError::HubStopped(why)),
-            FromHub::Init(_) | FromHub::Mail(_) | FromHub::Signal(_) => {
+            FromHub::Init(_) | FromHub::Mail(_) | FromHub::MailFds { .. } | FromHub::Signal(_) => {
                 Err(CallError::Protocol("unexpected frame on a call connection".into()))
             }
         }
@@ -210,6 +210,7 @@ impl ClientConn {
 fn attached_fds(v: &Value) -> usize {
     match v {
         Value::Prepared(_) | Value::SyncArena(_) => 1,
+        Value::WithFds { nfds, .. } => *nfds as usize,
         _ => 0,
     }
 }

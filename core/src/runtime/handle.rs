@@ -294,6 +294,23 @@ impl ObjRef {
         }
         super::aio::call(Op::Object { obj: self.id, op }, undo).await
     }
+
+    /// [`call_async`](Self::call_async) that also returns the descriptors attached to the
+    /// reply (a queue item that carries them).
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn call_fds_async(
+        &self,
+        op: ObjOp,
+        undo: Option<super::aio::Undo>,
+    ) -> Result<(Value, Vec<std::os::fd::OwnedFd>), CallError> {
+        if self.route.is_some() {
+            return Err(CallError::Unsupported(
+                "the .await forms are not available for handles from a remote manager; call the \
+                 blocking form (for example inside tokio::task::spawn_blocking)",
+            ));
+        }
+        super::aio::call_fds(Op::Object { obj: self.id, op }, undo).await
+    }
 }
 
 impl Clone for ObjRef {

@@ -51,8 +51,8 @@ pub(crate) struct MailboxState {
 
 /// One thing the hub pushed on the mailbox connection.
 pub(crate) enum Inbound {
-    /// An encoded message.
-    Mail(ByteBuf),
+    /// An encoded message, with the descriptors that came with it (usually none).
+    Mail(ByteBuf, Vec<OwnedFd>),
     /// A monitor or link signal.
     Signal(crate::wire::names_ops::SignalMsg),
 }
@@ -105,6 +105,7 @@ thread_local! {
 /// | `max_mailbox_bytes` | mail waiting for one process beyond this makes the hub stop reading from each sender's connection until the receiver takes mail: `send` blocks (backpressure); `Addr::try_send` fails with `SendError::Full`, and `Addr::send_timeout` waits for room until its deadline |
 /// | `frame_timeout` | a connection that leaves a frame incomplete this long is dropped as broken (for a child's main connection: the child is treated as dead) |
 /// | `max_monitors_per_process` | `monitor` and `link` fail with "too many monitors/links" (`HubError::Limit`); also bounds the `Down` signals of already-ended processes waiting unread |
+/// | `max_held_fds` | descriptors the hub keeps for queued items and held mail (a `Connection` or shared memory put in a Queue or sent to a mailbox) beyond this are refused: that put or send fails with `HubError::Limit` (the item is handed back) |
 ///
 /// # Example
 /// ```
@@ -135,6 +136,12 @@ pub struct HubLimits {
     /// `HubError::Limit`). Names need no limit of their own: a process has at most one, of at
     /// most 255 bytes. Default 65,536.
     pub max_monitors_per_process: usize,
+    /// Descriptors the hub may hold, in total, for queue items and mail that carry them (a
+    /// `Connection`, shared memory). Past it a put or send that carries descriptors fails (the
+    /// item is handed back), so that no process can fill the root's descriptor table. Default
+    /// 512, well under the usual 1024 soft `RLIMIT_NOFILE` (a JoinableQueue item counts twice:
+    /// the hub keeps a copy of each taken item until `task_done`).
+    pub max_held_fds: usize,
 }
 
 impl Default for HubLimits {
@@ -145,6 +152,7 @@ impl Default for HubLimits {
             max_mailbox_bytes: 256 << 20,
             frame_timeout: std::time::Duration::from_secs(60),
             max_monitors_per_process: 65_536,
+            max_held_fds: 512,
         }
     }
 }
@@ -332,7 +340,11 @@ impl Runtime {
                     result?;
                     return Ok(c);
                 }
-                FromHub::Mail(batch) => buf.extend(batch.into_iter().map(Inbound::Mail)),
+                FromHub::Mail(batch) => buf.extend(batch.into_iter().map(|m| Inbound::Mail(m, Vec::new()))),
+                FromHub::MailFds { mail, nfds } => {
+                    let fds = c.take_fds(nfds as usize)?;
+                    buf.push_back(Inbound::Mail(mail, fds));
+                }
                 FromHub::Signal(s) => buf.push_back(Inbound::Signal(s)),
                 FromHub::Stopped(why) => return Err(CallError::HubStopped(why)),
                 other => {
@@ -538,7 +550,11 @@ pub(crate) fn call_fds(
     fds: &[std::os::fd::BorrowedFd<'_>],
     deadline: Option<Instant>,
 ) -> Result<(Value, Vec<OwnedFd>), CallError> {
-    with_conn(|_, c| c.call(op, fds, deadline))
+    let r = with_conn(|_, c| c.call(op, fds, deadline));
+    if matches!(&r, Err(e) if e.is_interrupted()) {
+        interrupt::reported();
+    }
+    r
 }
 
 /// A one-way message on this thread's connection (ordered with this thread's calls).

@@ -15,9 +15,11 @@
 //! (or holds its descriptor) lets go, so a SIGKILL leaves nothing in `/dev/shm`.
 //!
 //! A handle is `Clone` (clones in one process share one mapping) and `Serialize +
-//! Deserialize`: passed to a child **as a worker argument**, its descriptor travels next to
-//! the task (`SCM_RIGHTS`) and the child maps the same memory. The descriptor cannot travel
-//! inside a queue item or a mailbox message (serialisation fails with an error that says so).
+//! Deserialize`: passed to a child as a worker or Pool task argument, inside a message on a
+//! pipe Connection, a Queue item or a mailbox message, its descriptor travels next to the bytes
+//! (`SCM_RIGHTS`; the hub keeps it with a queued item or held mail) and the receiver maps the
+//! same memory. It cannot travel inside a Manager value or an `ask` reply (serialisation fails
+//! with an error that says so).
 //!
 //! # Soundness rules
 //! Memory shared with other processes is memory that can change at any time, behind the
@@ -171,8 +173,9 @@ impl Segment {
         let index = fdpass::attach(dup).ok_or_else(|| {
             S::Error::custom(
                 "shared memory (multiproc::shm) can be sent to another process as a worker argument, a Pool task \
-                 argument or inside a message on a pipe Connection (its descriptor travels next to the bytes); it \
-                 cannot go through a Queue, a mailbox, a Manager or another format (those carry bytes only)",
+                 argument, inside a message on a pipe Connection, a Queue item or a mailbox message (its descriptor \
+                 travels next to the bytes); it cannot go through a Manager, an ask reply, a remote manager's queue \
+                 or another format (those carry bytes only)",
             )
         })?;
         (index, self.bytes as u64).serialize(s)
@@ -193,7 +196,7 @@ impl Segment {
         let fd = fdpass::take(index).ok_or_else(|| {
             D::Error::custom(
                 "the descriptor of a shared memory segment did not arrive with the value (it was not sent as a \
-                 worker or Pool task argument, nor on a pipe Connection)",
+                 worker or Pool task argument, on a pipe Connection, through a Queue or a mailbox)",
             )
         })?;
         let size = sys::mem::object_size(fd.as_fd())

@@ -279,6 +279,10 @@ pub enum Op {
         payloads: Vec<ByteBuf>,
         /// How long to wait for room.
         wait: Wait,
+        /// Descriptors attached to the frame, per payload (empty: none at all). Mail that
+        /// carries descriptors is always sent this way.
+        #[serde(default)]
+        nfds: Vec<u32>,
     },
     /// A new connection for a thread of the calling process (1 descriptor attached), sent on
     /// the process's main connection. Replies `Value::Unit` once the hub serves it, or an
@@ -417,6 +421,14 @@ pub enum Value {
     Bytes(ByteBuf),
     /// A batch of encoded messages.
     Batch(Vec<ByteBuf>),
+    /// One encoded value with `nfds` descriptors attached (a queue item that carries a
+    /// `Connection` or shared memory).
+    WithFds {
+        /// The encoded value.
+        bytes: ByteBuf,
+        /// How many descriptors came with the reply.
+        nfds: u32,
+    },
     /// A process was started (or prepared).
     Proc(ProcInfo),
     /// A prepared fork: the child's init; 1 descriptor (its main connection) attached.
@@ -441,6 +453,10 @@ pub enum Value {
     /// The hub's state (`Op::Snapshot`).
     Snapshot(Box<crate::wire::snapshot::Snapshot>),
 }
+
+/// Named in every `HubError::Limit` that refuses descriptors past `HubLimits::max_held_fds`
+/// (so that callers can tell it from a full mailbox).
+pub const HELD_FDS_LIMIT: &str = "HubLimits::max_held_fds";
 
 /// Why the hub refused or could not complete a call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -495,6 +511,13 @@ pub enum FromHub {
     Init(Box<ChildInit>),
     /// Mailbox messages, in order, on the connection that subscribed.
     Mail(Vec<ByteBuf>),
+    /// One mailbox message with `nfds` descriptors attached, in order with `Mail` frames.
+    MailFds {
+        /// The encoded message.
+        mail: ByteBuf,
+        /// How many descriptors came with the frame.
+        nfds: u32,
+    },
     /// The hub cannot go on (for this reason) and is closing every connection.
     Stopped(String),
     /// A monitor or link signal, on the mailbox connection, in order with `Mail`.

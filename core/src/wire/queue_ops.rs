@@ -35,15 +35,22 @@ pub enum QueueOp {
     /// One-way (unbounded queues): append the items, in order. Dropped if the queue is closed.
     Put(Vec<ByteBuf>),
     /// Call (any queue): append one item, waiting up to `wait` for room. Replies `Unit`, or
-    /// `U64(Closed)`; `Timeout` means the queue stayed full.
+    /// `U64(Closed)`; `Timeout` means the queue stayed full. An item that carries descriptors
+    /// (a `Connection`, shared memory) is always put this way, with its `nfds` descriptors
+    /// attached to the frame; the hub keeps them with the item (`HubLimits::max_held_fds`).
     PutWait {
         /// The item.
         item: ByteBuf,
         /// How long to wait for room.
         wait: Wait,
+        /// Descriptors attached to the frame that belong to the item.
+        #[serde(default)]
+        nfds: u32,
     },
     /// Call: take up to `max` items (at least one), waiting up to `wait` for the first.
-    /// Replies `Batch`, or `U64(Closed)`; `Timeout` means the queue stayed empty.
+    /// Replies `Batch`, or `U64(Closed)`; `Timeout` means the queue stayed empty. An item
+    /// with descriptors comes alone, as `WithFds` (its descriptors attached): such items are
+    /// never prefetched.
     Get {
         /// At most this many items.
         max: u32,

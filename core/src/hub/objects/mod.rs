@@ -90,8 +90,8 @@ pub(crate) enum Answer {
     Parked,
 }
 
-/// A reply waiting to be queued on its connection.
-pub(crate) type Outgoing = (Token, ReqId, Result<Value, HubError>);
+/// A reply waiting to be queued on its connection, with the descriptors it hands over.
+pub(crate) type Outgoing = (Token, ReqId, Result<Value, HubError>, Vec<std::os::fd::OwnedFd>);
 
 /// What an object may do to the world while it handles an event.
 pub(crate) struct Cx<'a> {
@@ -101,13 +101,33 @@ pub(crate) struct Cx<'a> {
     pub(crate) timers: &'a mut Timers,
     /// Connections that are closed (their waiters must not be served).
     pub(crate) closed: &'a dyn Fn(Token) -> bool,
+    /// The descriptors that came with the request being handled (its op says how many); an
+    /// object that keeps them takes them, the rest are closed.
+    pub(crate) incoming: Vec<std::os::fd::OwnedFd>,
 }
 
 impl Cx<'_> {
     /// Answers a parked waiter (and disarms its deadline).
     pub fn reply(&mut self, w: &Waiter, result: Result<Value, HubError>) {
         self.timers.cancel(w.timer);
-        self.replies.push((w.who.conn, w.who.id, result));
+        self.replies.push((w.who.conn, w.who.id, result, Vec::new()));
+    }
+
+    /// Answers a parked waiter, handing over descriptors with the reply.
+    pub fn reply_fds(&mut self, w: &Waiter, result: Result<Value, HubError>, fds: Vec<std::os::fd::OwnedFd>) {
+        self.timers.cancel(w.timer);
+        self.replies.push((w.who.conn, w.who.id, result, fds));
+    }
+
+    /// Answers the caller being handled with descriptors (the object then returns
+    /// [`Answer::Parked`]: the reply is already on its way).
+    pub fn reply_now_fds(&mut self, who: Caller, result: Result<Value, HubError>, fds: Vec<std::os::fd::OwnedFd>) {
+        self.replies.push((who.conn, who.id, result, fds));
+    }
+
+    /// Takes the descriptors that came with the request (see [`Cx::incoming`]).
+    pub fn take_incoming(&mut self) -> Vec<std::os::fd::OwnedFd> {
+        std::mem::take(&mut self.incoming)
     }
 
     /// Parks a caller with a deadline. Returns `None` for `Wait::Never`: the caller should be

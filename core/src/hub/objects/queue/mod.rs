@@ -35,9 +35,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use serde_bytes::ByteBuf;
-
 use super::{Answer, Caller, Cx, Lifetime, ObjDesc, Object, WaitQueue, Waiter};
+use crate::hub::held::{HeldFds, Item};
 use crate::hub::Token;
 use crate::wire::proto::{HubError, ObjOp, ProcId, ReqId, Value};
 use crate::wire::queue_ops::{QueueKind, QueueOp, QueueStatus};
@@ -62,7 +61,7 @@ pub(crate) fn create(kind: QueueKind, _creator: ProcId) -> Result<(Box<dyn Objec
 struct Tasks {
     /// Items handed out and not yet retired, per taking process, oldest first, with a global
     /// sequence number (to find the oldest across processes).
-    taken: HashMap<ProcId, VecDeque<(u64, ByteBuf)>>,
+    taken: HashMap<ProcId, VecDeque<(u64, Item)>>,
     outstanding: usize,
     next_seq: u64,
     joiners: WaitQueue<()>,
@@ -119,11 +118,11 @@ fn shrink_drained<T>(q: &mut VecDeque<T>) {
 }
 
 pub(crate) struct QueueObj {
-    items: VecDeque<ByteBuf>,
+    items: VecDeque<Item>,
     maxsize: usize,
     closed: bool,
     getters: WaitQueue<u32>,
-    putters: WaitQueue<ByteBuf>,
+    putters: WaitQueue<Item>,
     tasks: Option<Tasks>,
 }
 
@@ -147,12 +146,44 @@ impl QueueObj {
         self.maxsize == 0 || self.items.len() < self.maxsize
     }
 
-    /// Takes up to `max` items (at least one, if any) for `proc`, recording them as taken.
-    fn take_batch(&mut self, proc: ProcId, max: usize) -> Vec<ByteBuf> {
+    /// Takes up to `max` items (at least one, if any) for `proc`, recording them as taken, and
+    /// builds the reply. An item with descriptors is handed out alone (`WithFds`, its
+    /// descriptors attached) and never inside a batch, so a consumer never prefetches
+    /// descriptors. A JoinableQueue keeps a duplicate of those descriptors with its copy; if
+    /// the root cannot duplicate them, the item stays first in line and the get fails.
+    fn take_batch(&mut self, proc: ProcId, max: usize) -> (Result<Value, HubError>, Vec<std::os::fd::OwnedFd>) {
+        if self.items.front().is_some_and(|f| !f.fds.is_empty()) {
+            let copy = match (&self.tasks, self.items.front()) {
+                (Some(_), Some(front)) => match front.fds.duplicate() {
+                    Ok(fds) => Some(Item {
+                        bytes: front.bytes.clone(),
+                        fds,
+                    }),
+                    Err(e) => return (Err(e), Vec::new()),
+                },
+                _ => None,
+            };
+            let Some(item) = self.items.pop_front() else {
+                return (Ok(Value::Batch(Vec::new())), Vec::new());
+            };
+            if let (Some(t), Some(copy)) = (&mut self.tasks, copy) {
+                let seq = t.next_seq;
+                t.next_seq += 1;
+                t.taken.entry(proc).or_default().push_back((seq, copy));
+                t.outstanding += 1;
+            }
+            shrink_drained(&mut self.items);
+            let nfds = item.fds.len() as u32;
+            let reply = Value::WithFds {
+                bytes: item.bytes,
+                nfds,
+            };
+            return (Ok(reply), item.fds.release());
+        }
         let mut out = Vec::new();
         let mut bytes = 0;
         while let Some(front) = self.items.front() {
-            if !out.is_empty() && (out.len() >= max || bytes + front.len() > BATCH_BYTES) {
+            if !out.is_empty() && (out.len() >= max || bytes + front.len() > BATCH_BYTES || !front.fds.is_empty()) {
                 break;
             }
             let Some(item) = self.items.pop_front() else { break };
@@ -160,13 +191,16 @@ impl QueueObj {
             if let Some(t) = &mut self.tasks {
                 let seq = t.next_seq;
                 t.next_seq += 1;
-                t.taken.entry(proc).or_default().push_back((seq, item.clone()));
+                t.taken
+                    .entry(proc)
+                    .or_default()
+                    .push_back((seq, Item::plain(item.bytes.clone())));
                 t.outstanding += 1;
             }
-            out.push(item);
+            out.push(item.bytes);
         }
         shrink_drained(&mut self.items);
-        out
+        (Ok(Value::Batch(out)), Vec::new())
     }
 
     /// Moves items along after any change: admits parked putters while there is room, serves
@@ -188,8 +222,13 @@ impl QueueObj {
                 };
                 // Leave one item for each consumer still parked behind this one.
                 let share = self.items.len().saturating_sub(self.getters.len()).max(1);
-                let batch = self.take_batch(w.who.proc, share.min(max.max(1) as usize));
-                cx.reply(&w, Ok(Value::Batch(batch)));
+                let (reply, fds) = self.take_batch(w.who.proc, share.min(max.max(1) as usize));
+                let failed = reply.is_err();
+                cx.reply_fds(&w, reply, fds);
+                if failed {
+                    // The root is out of descriptors: the next getters would fail the same way.
+                    break;
+                }
                 progress = true;
             }
             if !progress {
@@ -215,7 +254,7 @@ impl QueueObj {
     }
 
     /// Puts items back at the front, in their order.
-    fn requeue_front(&mut self, items: impl DoubleEndedIterator<Item = ByteBuf>) {
+    fn requeue_front(&mut self, items: impl DoubleEndedIterator<Item = Item>) {
         for item in items.rev() {
             self.items.push_front(item);
         }
@@ -225,15 +264,24 @@ impl QueueObj {
         match op {
             QueueOp::Put(items) => {
                 if !self.closed {
-                    self.items.extend(items);
+                    self.items.extend(items.into_iter().map(Item::plain));
                     self.pump(cx);
                 }
                 Answer::Now(Ok(Value::Unit))
             }
-            QueueOp::PutWait { item, wait } => {
+            QueueOp::PutWait { item, wait, nfds: _ } => {
                 if self.closed {
                     return Answer::Now(closed());
                 }
+                // A JoinableQueue will keep a copy of the descriptors once the item is taken:
+                // room for them is kept now, so that handing the item out cannot fail on it.
+                let fds = cx.take_incoming();
+                let reserve = if self.tasks.is_some() { fds.len() } else { 0 };
+                let fds = match HeldFds::adopt(fds, reserve) {
+                    Ok(fds) => fds,
+                    Err(e) => return Answer::Now(Err(e)),
+                };
+                let item = Item { bytes: item, fds };
                 if self.has_room() && self.putters.is_empty() {
                     self.items.push_back(item);
                     self.pump(cx);
@@ -252,9 +300,13 @@ impl QueueObj {
                     return Answer::Now(closed());
                 }
                 if !self.items.is_empty() {
-                    let batch = self.take_batch(who.proc, max.max(1) as usize);
+                    let (reply, fds) = self.take_batch(who.proc, max.max(1) as usize);
                     self.pump(cx);
-                    return Answer::Now(Ok(Value::Batch(batch)));
+                    if fds.is_empty() {
+                        return Answer::Now(reply);
+                    }
+                    cx.reply_now_fds(who, reply, fds);
+                    return Answer::Parked;
                 }
                 match cx.park(who, wait) {
                     Some(w) => {
@@ -275,7 +327,7 @@ impl QueueObj {
                         }
                     }
                 }
-                self.requeue_front(items.into_iter());
+                self.requeue_front(items.into_iter().map(Item::plain));
                 self.pump(cx);
                 Answer::Now(Ok(Value::Unit))
             }
@@ -395,6 +447,7 @@ impl Object for QueueObj {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_bytes::ByteBuf;
 
     #[test]
     fn retire_prefers_own_then_oldest() {
@@ -403,7 +456,7 @@ mod tests {
             t.taken
                 .entry(ProcId(p))
                 .or_default()
-                .push_back((s, ByteBuf::from(vec![s as u8])));
+                .push_back((s, Item::plain(ByteBuf::from(vec![s as u8]))));
             t.outstanding += 1;
         }
         assert!(t.retire(ProcId(2)));
