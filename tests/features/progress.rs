@@ -2,7 +2,7 @@
 //! so `indicatif`'s `.progress()` works on it directly.
 //!
 //! ```sh
-//! cargo run --release --example progress
+//! cargo run --release -p multiproc-feature-tests --example progress
 //! ```
 
 use std::time::Duration;

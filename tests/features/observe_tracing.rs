@@ -4,6 +4,7 @@
 //! fields; per-frame events are at `trace` only; a child's events carry its process span; and
 //! nothing is printed when no subscriber is installed.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;
