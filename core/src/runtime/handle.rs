@@ -286,18 +286,11 @@ impl ObjRef {
     /// [`call`](Self::call) without blocking the calling thread (see `runtime::aio`): `undo`
     /// runs if the future is dropped and the call succeeded anyway.
     pub(crate) async fn call_async(&self, op: ObjOp, undo: Option<super::aio::Undo>) -> Result<Value, CallError> {
-        if self.route.is_some() {
-            return Err(CallError::Unsupported(
-                "the .await forms are not available for handles from a remote manager; call the \
-                 blocking form (for example inside tokio::task::spawn_blocking)",
-            ));
-        }
-        super::aio::call(Op::Object { obj: self.id, op }, undo).await
+        self.call_fds_async(op, undo).await.map(|(v, _)| v)
     }
 
     /// [`call_async`](Self::call_async) that also returns the descriptors attached to the
     /// reply (a queue item that carries them).
-    #[cfg(feature = "tokio")]
     pub(crate) async fn call_fds_async(
         &self,
         op: ObjOp,
