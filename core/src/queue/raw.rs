@@ -382,7 +382,14 @@ impl RawQueue {
             (Wait::Micros(_), Some(d)) => Wait::Micros(d.saturating_duration_since(Instant::now()).as_micros() as u64),
             (w, _) => w,
         };
-        match self.op_fds(QueueOp::Get { max, wait }, &[], wait) {
+        self.take_reply(joinable, self.op_fds(QueueOp::Get { max, wait }, &[], wait))
+    }
+
+    /// What a `Get` answered: an item with its descriptors (alone), or a batch (the first is
+    /// returned, the rest prefetched here), or the queue's closing; the blocking and `.await`
+    /// gets share it.
+    fn take_reply(&self, joinable: bool, r: Result<(Value, Vec<OwnedFd>), CallError>) -> Result<Encoded, GetError> {
+        match r {
             Ok((Value::WithFds { bytes, .. }, fds)) => {
                 let mut st = self.local.lock();
                 if joinable {
@@ -540,38 +547,7 @@ impl RawQueue {
             max,
             wait: Wait::Forever,
         });
-        match self.obj.call_fds_async(op, Some(undo)).await {
-            // An item with descriptors comes alone, with them attached.
-            Ok((Value::WithFds { bytes, .. }, fds)) => {
-                let mut st = self.local.lock();
-                if joinable {
-                    st.taken += 1;
-                }
-                st.last_return = Some(Instant::now());
-                Ok(Encoded { bytes, fds })
-            }
-            Ok((Value::Batch(batch), _)) => {
-                let mut it = batch.into_iter();
-                let first = it
-                    .next()
-                    .ok_or_else(|| GetError::Call(CallError::Protocol("a queue sent an empty batch".into())))?;
-                let mut st = self.local.lock();
-                st.buf.extend(it);
-                if joinable {
-                    st.taken += 1;
-                }
-                st.last_return = Some(Instant::now());
-                Ok(Encoded::plain(first))
-            }
-            Ok((Value::U64(c), _)) if QueueStatus::from_code(c) == Some(QueueStatus::Closed) => {
-                self.local.lock().closed = true;
-                Err(GetError::Closed)
-            }
-            Ok((v, _)) => Err(GetError::Call(unexpected(v))),
-            Err(e) if e.is_interrupted() => Err(GetError::Interrupted),
-            Err(e) if e.is_timeout() => Err(GetError::Empty),
-            Err(e) => Err(GetError::Call(e)),
-        }
+        self.take_reply(joinable, self.obj.call_fds_async(op, Some(undo)).await)
     }
 
     /// Puts one encoded item, waiting for room in a bounded queue without blocking (an
