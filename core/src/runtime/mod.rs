@@ -292,6 +292,12 @@ extern "C" fn root_at_exit() {
 }
 
 impl Runtime {
+    /// Which installation of the runtime this is: a `Fork` child installs its own, so state
+    /// kept per process (pooled connections, reusable reply slots) can tell it was inherited.
+    pub(crate) fn generation(&self) -> u64 {
+        self.gen
+    }
+
     /// Is this the root process (the one running the hub)?
     pub fn is_root(&self) -> bool {
         self.hub.is_some()
