@@ -195,13 +195,21 @@ fn install(rt: Runtime) -> &'static Runtime {
     unsafe { &*p }
 }
 
-/// The runtime, starting the hub if this is the root and it has not started yet.
+/// The runtime, starting the hub if this is the root and it has not started yet. Inlined:
+/// the synchronisation fast paths call it on every operation (one load and a branch).
+#[inline]
 pub(crate) fn rt() -> Result<&'static Runtime, CallError> {
     let p = RUNTIME.load(Ordering::Acquire);
     if !p.is_null() {
         // SAFETY: a non-null pointer was stored by `install` from a leaked Box.
         return Ok(unsafe { &*p });
     }
+    init_root_cold()
+}
+
+#[cold]
+#[inline(never)]
+fn init_root_cold() -> Result<&'static Runtime, CallError> {
     init_root()
 }
 
