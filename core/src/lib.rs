@@ -308,6 +308,11 @@ pub mod __private {
         static RESULT_BUF: std::cell::Cell<Option<Vec<u8>>> = const { std::cell::Cell::new(None) };
     }
 
+    /// Registers this thread's result buffer slot without filling it (see `bootstrap::warm`).
+    pub(crate) fn warm_result_buf() {
+        RESULT_BUF.with(|_| ());
+    }
+
     /// Gives a result buffer back for the next `encode_result` on this thread (buffers of
     /// more than 64 KiB are freed instead).
     pub(crate) fn recycle_result_buf(buf: Vec<u8>) {

@@ -1018,3 +1018,38 @@ impl<R: DeserializeOwned + Send + 'static> futures_core::Stream for IMap<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_report_the_first_failure_in_input_order() {
+        let mut s: Slots<u32> = Slots::new(4);
+        s.set(0, Ok(1));
+        s.set(2, Err(PoolError::Failed("two".into())));
+        s.set(3, Ok(4));
+        // Position 1 has no outcome (the pool was terminated): it comes first.
+        assert_eq!(s.first_failure(), Some(PoolError::Terminated));
+        s.set(1, Ok(2));
+        assert_eq!(s.first_failure(), Some(PoolError::Failed("two".into())));
+        assert!(!s.all_ok());
+        let results = s.into_results();
+        assert_eq!(results, vec![Ok(1), Ok(2), Err(PoolError::Failed("two".into())), Ok(4)]);
+    }
+
+    #[test]
+    fn a_later_success_replaces_an_error_and_values_come_back_whole() {
+        let mut s: Slots<u32> = Slots::new(2);
+        s.set(0, Err(PoolError::Terminated));
+        s.set(0, Ok(7));
+        s.set(1, Ok(8));
+        assert!(s.all_ok());
+        assert!(matches!(s.into_values(), Ok(v) if v == [7, 8]));
+        // Out of range is ignored, never a panic.
+        let mut s: Slots<u32> = Slots::new(1);
+        s.set(5, Ok(1));
+        s.set(5, Err(PoolError::Terminated));
+        assert_eq!(s.first_failure(), Some(PoolError::Terminated));
+    }
+}

@@ -216,3 +216,33 @@ impl<R> IntoTask for Task<R> {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn arguments_stay_inline_up_to_the_limit_then_move_to_the_heap() {
+        let mut a = ArgBytes::default();
+        a.write_all(&[1; INLINE_ARGS - 1]).unwrap();
+        a.write_all(&[2]).unwrap();
+        assert!(matches!(a, ArgBytes::Inline { .. }));
+        a.write_all(&[3, 4]).unwrap();
+        assert!(matches!(a, ArgBytes::Heap(_)));
+        let mut want = vec![1; INLINE_ARGS - 1];
+        want.extend([2, 3, 4]);
+        assert_eq!(a.as_slice(), want.as_slice());
+        assert_eq!(a.into_vec(), want);
+    }
+
+    #[test]
+    fn a_task_encodes_the_same_bytes_as_before() {
+        for args in [(7u64, String::new()), (u64::MAX, "x".repeat(200))] {
+            let t: Task<()> = Task::from_parts("w", &args);
+            assert_eq!(t.encoded_args().unwrap(), rmp_serde::to_vec(&args).unwrap().as_slice());
+            let (_, bytes, _) = t.into_parts();
+            assert_eq!(bytes.unwrap(), rmp_serde::to_vec(&args).unwrap());
+        }
+    }
+}
