@@ -93,6 +93,12 @@ thread_local! {
     static CONN: RefCell<Option<(u64, ClientConn)>> = const { RefCell::new(None) };
 }
 
+/// Registers this thread's connection slot (its destructor) without opening a connection (see
+/// `bootstrap::warm`).
+pub(crate) fn warm_thread_conn() {
+    CONN.with(|_| ());
+}
+
 /// Bounds on what one process can make the root (its hub) hold. Each has a default that leaves
 /// ordinary workloads (1 MiB queue items, bursts of mail) unaffected; set them with
 /// [`set_hub_limits`] before the library is first used in the root. Reaching a limit never
