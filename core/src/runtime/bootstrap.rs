@@ -325,8 +325,10 @@ pub(crate) fn child_main(conn: OwnedFd) -> ! {
         }
     };
     let nfds = init.task.as_ref().map_or(0, |t| t.nfds as usize);
-    let fds = cc.take_fds(nfds).unwrap_or_default();
-    let rt = super::init_child(&init, cc.into_fd());
+    let with_ring = usize::from(init.ring != 0);
+    let mut fds = cc.take_fds(nfds + with_ring).unwrap_or_default();
+    let ring = if with_ring == 1 { fds.pop() } else { None };
+    let rt = super::init_child(&init, cc.into_fd(), ring);
     setup_child(&init);
     let outcome = match &init.task {
         Some(task) => run_task(task, fds),

@@ -70,6 +70,53 @@ fn anonymous(_name: &str) -> Result<OwnedFd, Errno> {
     Err(Errno::EEXIST)
 }
 
+/// Creates an anonymous, zero-filled shared memory object of `len` bytes whose size can never
+/// change again: on Linux a memfd created with `MFD_ALLOW_SEALING` and sealed with
+/// `F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`, so a process it is passed to cannot `ftruncate`
+/// it and make the creator's mapping raise `SIGBUS`. Elsewhere (no seals) it is
+/// [`shared_memory`]; [`is_size_sealed`] then says `false`.
+pub fn sealed_shared_memory(name: &str, len: usize) -> Result<OwnedFd, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        let clean: String = name.chars().filter(|c| *c != '\0' && *c != '/').take(200).collect();
+        let fd = memfd_create(clean.as_str(), MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+        let len_off = nix::libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
+        nix::unistd::ftruncate(&fd, len_off)?;
+        fcntl(
+            &fd,
+            FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL),
+        )?;
+        Ok(fd)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        shared_memory(name, len)
+    }
+}
+
+/// Can the size of this memory object no longer change (`F_SEAL_SHRINK` and `F_SEAL_GROW`
+/// set)? Always `false` where seals do not exist.
+pub fn is_size_sealed(fd: BorrowedFd<'_>) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+        match fcntl(fd, FcntlArg::F_GET_SEALS) {
+            Ok(bits) => {
+                let seals = SealFlag::from_bits_truncate(bits);
+                seals.contains(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW)
+            }
+            Err(_) => false,
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        let _ = fd;
+        false
+    }
+}
+
 /// The size in bytes of the object a descriptor names.
 pub fn object_size(fd: BorrowedFd<'_>) -> Result<usize, Errno> {
     let st = nix::sys::stat::fstat(fd)?;
