@@ -313,6 +313,13 @@ impl RingWriter {
         Ok(false)
     }
 
+    /// Tests only: writes `tail` into the shared tail word as a misbehaving peer would
+    /// (the hub must drop the connection, not trust it).
+    #[doc(hidden)]
+    pub fn scribble_tail(&self, tail: u64) {
+        self.mem.tail(self.d).store(tail, Ordering::SeqCst);
+    }
+
     /// Withdraws a waiting announcement (the writer gave up).
     pub fn withdraw_waiting(&self) {
         self.mem.waiting(self.d).store(0, Ordering::SeqCst);
