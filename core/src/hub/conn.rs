@@ -312,6 +312,18 @@ impl Conn {
         self.queue_with(msg, fds, true)
     }
 
+    /// Queues raw bytes (not a frame) with descriptors, on the socket (see
+    /// `Hub::send_init`).
+    pub fn queue_raw_via_socket(&mut self, data: Vec<u8>, fds: Vec<OwnedFd>) {
+        self.out_bytes += data.len();
+        self.out.push_back(Chunk {
+            data,
+            fds,
+            sent: 0,
+            via_socket: true,
+        });
+    }
+
     fn queue_with<T: Serialize>(&mut self, msg: &T, fds: Vec<OwnedFd>, via_socket: bool) -> Result<(), FrameError> {
         let start_new =
             !fds.is_empty() || via_socket || self.out.back().is_none_or(|c| c.via_socket || c.data.len() >= 1 << 20);

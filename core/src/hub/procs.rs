@@ -1024,13 +1024,24 @@ impl Hub {
                 None
             }
         };
+        // The ring's descriptor rides with the init frame's, unless they are as many as one
+        // message may carry: then it follows in a message of its own (one byte), which the
+        // child reads before it uses the connection.
+        let mut alone = None;
         let mem = ring.map(|(fd, mem)| {
             init.ring = mem.cap() as u64;
-            fds.push(fd);
+            if fds.len() < sys::io::MAX_FDS_PER_MSG {
+                fds.push(fd);
+            } else {
+                alone = Some(fd);
+            }
             mem
         });
         let Some(c) = self.conns.get_mut(t) else { return Ok(()) };
         c.queue_via_socket(&FromHub::Init(Box::new(init)), fds)?;
+        if let Some(fd) = alone {
+            c.queue_raw_via_socket(vec![0u8], vec![fd]);
+        }
         self.mark_dirty(t);
         if let Some(mem) = mem {
             self.attach_ring(t, mem);

@@ -243,6 +243,25 @@ impl ClientConn {
         }
     }
 
+    /// Socket mode: reads on (into the decoder) until `n` descriptors have arrived, the
+    /// deadline passes or the socket ends. The caller then takes them with
+    /// [`take_fds`](Self::take_fds), which reports a shortfall.
+    pub fn await_fds(&mut self, n: usize, deadline: Instant) {
+        while self.fds.len() < n {
+            match sys::io::wait_readable(&[self.fd.as_fd()], Some(deadline)) {
+                Ok(sys::io::Ready::Index(_)) => {}
+                _ => return,
+            }
+            let buf = self.dec.spare(4096);
+            match sys::io::recv_with_fds(self.fd.as_fd(), buf, &mut self.fds) {
+                Ok(0) => return,
+                Ok(k) => self.dec.commit(k),
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Takes `n` descriptors that arrived with the last message.
     pub fn take_fds(&mut self, n: usize) -> Result<Vec<OwnedFd>, CallError> {
         if self.fds.len() < n && self.ring.is_some() {
