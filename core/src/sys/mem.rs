@@ -207,3 +207,24 @@ pub fn release_free_memory() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// A sealed object cannot be shrunk or grown by anyone it is passed to (issue 10: no
+    /// `SIGBUS` in the hub's mapping).
+    #[test]
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    fn sealed_memory_cannot_be_resized() {
+        let fd = sealed_shared_memory("t", 8192).unwrap();
+        assert!(is_size_sealed(fd.as_fd()));
+        assert_eq!(object_size(fd.as_fd()).unwrap(), 8192);
+        assert!(nix::unistd::ftruncate(&fd, 0).is_err());
+        assert!(nix::unistd::ftruncate(&fd, 1 << 20).is_err());
+        assert_eq!(object_size(fd.as_fd()).unwrap(), 8192);
+        let plain = shared_memory("t", 4096).unwrap();
+        assert!(!is_size_sealed(plain.as_fd()));
+    }
+}
