@@ -312,3 +312,68 @@ fn the_socket_transport_passes_these_tests() {
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("test result: ok"), "{text}");
 }
+
+// ----- large payloads (stage 2): items ≥ 64 KiB travel in a memory object of their own ------
+
+fn big_item(i: u32, len: usize) -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(
+        (0..len)
+            .map(|k| (k as u32).wrapping_mul(31).wrapping_add(i) as u8)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+/// Helper root: with room for only 4 held descriptors, 10 big items without a consumer: the
+/// first go by descriptor, the rest fall back to inline; all 10 come back whole, in order.
+#[test]
+#[ignore = "helper root for big_items_fall_back_to_inline_past_the_descriptor_budget"]
+fn helper_big_items_budget() {
+    if !common::is_helper("helper_big_items_budget") {
+        return;
+    }
+    multiproc::set_hub_limits(multiproc::runtime::HubLimits {
+        max_held_fds: 4,
+        ..multiproc::runtime::HubLimits::default()
+    });
+    let q = Queue::<serde_bytes::ByteBuf>::new().unwrap();
+    for i in 0..10 {
+        q.put(big_item(i, 200_000)).unwrap();
+    }
+    for i in 0..10 {
+        assert_eq!(q.get_timeout(LONG).unwrap(), big_item(i, 200_000), "item {i}");
+    }
+    println!("BIG OK");
+}
+
+#[test]
+fn big_items_fall_back_to_inline_past_the_descriptor_budget() {
+    let root = common::helper_root("helper_big_items_budget");
+    let out = root.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("BIG OK"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[multiproc::worker]
+fn take_big_and_hang(q: multiproc::JoinableQueue<serde_bytes::ByteBuf>, report: multiproc::Connection<u64>) {
+    let item = q.get().unwrap();
+    report.send(&(item.len() as u64)).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn a_big_item_of_a_killed_consumer_is_redelivered_whole() {
+    let q = multiproc::JoinableQueue::<serde_bytes::ByteBuf>::new().unwrap();
+    q.put(big_item(9, 1 << 20)).unwrap();
+    let (mine, theirs) = multiproc::pipe::<u64>().unwrap();
+    let mut p = Reap(Process::new(take_big_and_hang(q.clone(), theirs)).start().unwrap());
+    assert_eq!(mine.recv_timeout(LONG).unwrap(), 1 << 20);
+    p.0.kill().unwrap();
+    let _ = p.0.join_timeout(LONG);
+    assert_eq!(q.get_timeout(LONG).unwrap(), big_item(9, 1 << 20));
+    q.task_done().unwrap();
+    q.join_timeout(LONG).unwrap();
+}
