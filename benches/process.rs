@@ -5,6 +5,9 @@
 //!   two processes, directly and relayed through a third process (the floor of any brokered
 //!   design). `same`: every process on CPU 0; `diff`: the initiator (and relay) on CPU 0, the
 //!   echoer on CPU 1.
+//! - `floor_rt/shm_futex/{same,diff}` (issue 10): the same ping-pong through two words of shared
+//!   memory, each side sleeping in `futex` wait and woken by `futex` wake: the floor of a
+//!   shared-memory transport that sleeps when idle.
 //! - `mailbox_rt/{same,diff}`: send a 64-byte message to a child's mailbox, the child sends it
 //!   back to ours. Same placements (the hub thread counts as the relay, pinned with the root).
 //! - `mailbox_oneway`: 64-byte messages sent one `send` at a time to a child that counts them
@@ -151,8 +154,74 @@ fn floors(c: &mut Criterion) {
         relayer.join().unwrap();
         echoer.join().unwrap();
     }
+    for place in ["same", "diff"] {
+        let (near, far) = placement(place);
+        shm_futex_floor(&mut g, place, near, far);
+    }
     g.finish();
     unpin_all();
+}
+
+/// A ping-pong through shared memory with futex wake-ups: this process writes the sequence
+/// number into `ping` and wakes the echoer, which copies it into `pong` and wakes us.
+fn shm_futex_floor(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    place: &str,
+    near: usize,
+    far: usize,
+) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    const STOP_SEQ: u32 = u32::MAX;
+    let fd = multiproc::sys::mem::shared_memory("bench-futex", 4096).unwrap();
+    let map = Arc::new(multiproc::sys::mem::Mapping::new(fd.as_fd(), 4096).unwrap());
+    let word = |m: &multiproc::sys::mem::Mapping, off: usize| -> &'static AtomicU32 {
+        // SAFETY: the mapping is 4096 bytes, page-aligned, and lives (in an Arc held by both
+        // sides, or inherited by the forked child) for as long as the loops that use it.
+        unsafe { &*(m.as_ptr().add(off) as *const AtomicU32) }
+    };
+    let (ping, pong) = (word(&map, 0), word(&map, 64));
+    ping.store(0, Ordering::SeqCst);
+    pong.store(0, Ordering::SeqCst);
+    let child_map = map.clone();
+    let mut echoer = Process::fork(move || {
+        pin(far);
+        let _keep = child_map;
+        let mut last = 0;
+        loop {
+            let mut v = ping.load(Ordering::Acquire);
+            while v == last {
+                multiproc::sys::futex::wait(ping, last, Some(Duration::from_secs(5)));
+                v = ping.load(Ordering::Acquire);
+            }
+            last = v;
+            if v == STOP_SEQ {
+                break;
+            }
+            pong.store(v, Ordering::Release);
+            multiproc::sys::futex::wake(pong, 1);
+        }
+    })
+    .start()
+    .unwrap();
+    pin(near);
+    let mut seq = 0u32;
+    g.bench_function(BenchmarkId::new("shm_futex", place), |b| {
+        b.iter(|| {
+            seq += 1;
+            ping.store(seq, Ordering::Release);
+            multiproc::sys::futex::wake(ping, 1);
+            let mut v = pong.load(Ordering::Acquire);
+            while v != seq {
+                multiproc::sys::futex::wait(pong, v, Some(Duration::from_secs(5)));
+                v = pong.load(Ordering::Acquire);
+            }
+        })
+    });
+    ping.store(STOP_SEQ, Ordering::Release);
+    multiproc::sys::futex::wake(ping, 1);
+    echoer.join().unwrap();
+    drop(map);
 }
 
 #[multiproc::worker]

@@ -139,6 +139,7 @@ fn helper_fake_hub() {
         ignore_sigint: false,
         ident: vec![1],
         authkey: ByteBuf::new(),
+        ring: 0,
     };
     let frame = multiproc::wire::encode(&FromHub::Init(Box::new(init))).unwrap();
     multiproc::sys::io::send_all(std::os::fd::AsFd::as_fd(&hub_end), &frame, &[]).unwrap();

@@ -128,6 +128,7 @@ fn seeds() -> Vec<Vec<u8>> {
         ignore_sigint: true,
         ident: vec![1, 2],
         authkey: b(b"key"),
+        ring: 0,
     };
     let from = [
         FromHub::Reply {

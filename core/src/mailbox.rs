@@ -867,6 +867,11 @@ impl<M: DeserializeOwned> Mailbox<M> {
                 if let Some(item) = take_mail(&mut st.buf) {
                     return decode_mail(item);
                 }
+                // Ring mode: tell the hub that this process sleeps (it rings the doorbell with
+                // the next mail); if mail came meanwhile, take it instead.
+                if !conn.prepare_to_sleep()? {
+                    continue;
+                }
                 crate::sys::fd::dup(conn.fd()).map_err(CallError::Io)?
             };
             // Readiness is reported at registration if bytes arrived meanwhile.

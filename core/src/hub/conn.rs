@@ -1,6 +1,11 @@
 //! One connection as the hub sees it: a non-blocking socket, a frame decoder, the descriptors
 //! that arrived with it, and an output queue that coalesces frames into as few writes as
 //! possible.
+//!
+//! In ring mode (issue 10, `wire::ring`) the frames travel in the connection's shared-memory
+//! rings instead of the socket's byte stream; the socket carries descriptor batches (each
+//! with one byte, sent *before* the frame that announces them is written into the ring),
+//! doorbell bytes (whose value means nothing), and the end of file that means death.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -9,6 +14,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use serde::Serialize;
 
 use crate::sys::{self, Errno};
+use crate::wire::ring::{RingEnds, RingMem};
 use crate::wire::{self, proto::ProcId, FrameDecoder, FrameError};
 
 /// What a connection is for.
@@ -62,6 +68,19 @@ struct Chunk {
     data: Vec<u8>,
     fds: Vec<OwnedFd>,
     sent: usize,
+    /// Written on the socket even in ring mode (the `ChildInit` frame that hands out the rings).
+    via_socket: bool,
+}
+
+/// How far a [`Conn::flush`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flushed {
+    /// Everything queued went out.
+    All,
+    /// The socket is full: wait until it is writable.
+    SocketFull,
+    /// The ring is full: the client rings the doorbell once it has read (ring mode).
+    RingFull,
 }
 
 /// Why reading stopped.
@@ -93,6 +112,11 @@ pub(crate) struct Conn {
     /// Already queued in the hub's list of connections to flush this turn.
     pub dirty: bool,
     pub max_frame: usize,
+    /// The rings, in ring mode.
+    pub ring: Option<RingEnds>,
+    /// Ring mode: the socket reached end of file (the peer is gone) while the hub was reading
+    /// descriptors; what the rings still hold is read before the connection is closed.
+    pub saw_eof: bool,
 }
 
 /// Bytes read per readable event before the loop moves on to other connections (fairness).
@@ -114,6 +138,98 @@ impl Conn {
             want_write: false,
             dirty: false,
             max_frame,
+            ring: None,
+            saw_eof: false,
+        }
+    }
+
+    /// Switches to ring mode: every frame queued from now on (except [`queue_via_socket`]
+    /// ones) goes into the rings, and frames are read from them.
+    ///
+    /// [`queue_via_socket`]: Self::queue_via_socket
+    pub fn attach_ring(&mut self, mem: std::sync::Arc<RingMem>) {
+        self.ring = Some(RingEnds::hub(mem));
+    }
+
+    /// Ring mode: reads the socket until it would block, keeping descriptor batches and
+    /// discarding doorbell bytes. Records an end of file in `saw_eof`.
+    fn pull_socket(&mut self) -> Result<bool, String> {
+        let mut scratch = [0u8; 512];
+        let mut discarded = 0usize;
+        loop {
+            match sys::io::recv_msg(self.fd.as_fd(), &mut scratch) {
+                Ok(r) => {
+                    if !r.fds.is_empty() || r.truncated {
+                        self.in_fd_count += r.fds.len();
+                        self.in_fds.push_back(FdBatch {
+                            fds: r.fds,
+                            truncated: r.truncated,
+                        });
+                        if self.in_fd_count > MAX_UNCLAIMED_FDS {
+                            return Err(format!("read failed: {}", Errno::EMSGSIZE));
+                        }
+                    }
+                    if r.bytes == 0 {
+                        self.saw_eof = true;
+                        return Ok(false);
+                    }
+                    discarded += r.bytes;
+                    if discarded >= READ_BUDGET {
+                        // A peer that floods the socket: come back later.
+                        return Ok(true);
+                    }
+                }
+                Err(Errno::EAGAIN) => return Ok(false),
+                Err(Errno::ECONNRESET) => {
+                    self.saw_eof = true;
+                    return Ok(false);
+                }
+                Err(e) => return Err(format!("read failed: {e}")),
+            }
+        }
+    }
+
+    /// Ring mode's [`read_some`](Self::read_some).
+    fn read_ring(&mut self) -> Result<ReadEnd, String> {
+        let more_socket = self.pull_socket()?;
+        let closed = self.saw_eof;
+        let Some(r) = self.ring.as_mut() else {
+            return Ok(ReadEnd::Open { more: false });
+        };
+        // A dead writer left at most one ring's worth: read all of it.
+        let budget = if closed {
+            READ_BUDGET.max(2 * r.cap())
+        } else {
+            READ_BUDGET
+        };
+        let mut total = 0;
+        loop {
+            let n =
+                r.rx.read_into(&mut self.dec, budget - total)
+                    .map_err(|e| e.to_string())?;
+            total += n;
+            if n == 0 || total >= budget {
+                break;
+            }
+        }
+        if r.rx.writer_needs_wake() {
+            sys::io::ring_doorbell(self.fd.as_fd());
+        }
+        if closed {
+            return Ok(ReadEnd::Closed);
+        }
+        Ok(ReadEnd::Open {
+            more: more_socket || total >= budget,
+        })
+    }
+
+    /// Ring mode: the hub is done with this connection for the loop turn. Arms the ring (the
+    /// client rings the doorbell with its next frame) unless bytes are already waiting:
+    /// `Ok(true)` means read again now.
+    pub fn arm_ring(&mut self) -> Result<bool, String> {
+        match &self.ring {
+            Some(r) => r.rx.arm().map(|sleep| !sleep).map_err(|e| e.to_string()),
+            None => Ok(false),
         }
     }
 
@@ -122,7 +238,10 @@ impl Conn {
     /// Descriptors the kernel had to drop (the root out of descriptors) are recorded as a
     /// truncated batch; the frame they belong to fails, never the connection. `EMSGSIZE` is
     /// returned only when the peer leaves more than [`MAX_UNCLAIMED_FDS`] unclaimed.
-    pub fn read_some(&mut self) -> Result<ReadEnd, Errno> {
+    pub fn read_some(&mut self) -> Result<ReadEnd, String> {
+        if self.ring.is_some() {
+            return self.read_ring();
+        }
         let mut total = 0;
         loop {
             let want = self.dec.wanted().clamp(64 * 1024, 4 << 20);
@@ -138,7 +257,7 @@ impl Conn {
                             truncated: r.truncated,
                         });
                         if self.in_fd_count > MAX_UNCLAIMED_FDS {
-                            return Err(Errno::EMSGSIZE);
+                            return Err(format!("read failed: {}", Errno::EMSGSIZE));
                         }
                     }
                     if n == 0 {
@@ -152,7 +271,7 @@ impl Conn {
                 }
                 Err(Errno::EAGAIN) => return Ok(ReadEnd::Open { more: false }),
                 Err(Errno::ECONNRESET) => return Ok(ReadEnd::Closed),
-                Err(e) => return Err(e),
+                Err(e) => return Err(format!("read failed: {e}")),
             }
         }
     }
@@ -162,6 +281,11 @@ impl Conn {
     pub fn take_fds(&mut self, n: usize) -> Result<Vec<OwnedFd>, FdsError> {
         if n == 0 {
             return Ok(Vec::new());
+        }
+        if self.in_fds.is_empty() && self.ring.is_some() {
+            // Ring mode: the batch was sent on the socket before its frame was written into
+            // the ring, so it is in the socket already, just not read yet.
+            let _ = self.pull_socket();
         }
         let Some(batch) = self.in_fds.pop_front() else {
             return Err(FdsError::Missing { got: 0, want: n });
@@ -179,12 +303,36 @@ impl Conn {
 
     /// Queues one frame, with descriptors attached to its first byte.
     pub fn queue<T: Serialize>(&mut self, msg: &T, fds: Vec<OwnedFd>) -> Result<(), FrameError> {
-        let start_new = !fds.is_empty() || self.out.back().is_none_or(|c| c.data.len() >= 1 << 20);
+        self.queue_with(msg, fds, false)
+    }
+
+    /// Queues one frame that goes on the socket even in ring mode, in order with the others
+    /// (the `ChildInit` frame, which the child reads before it knows of the rings).
+    pub fn queue_via_socket<T: Serialize>(&mut self, msg: &T, fds: Vec<OwnedFd>) -> Result<(), FrameError> {
+        self.queue_with(msg, fds, true)
+    }
+
+    /// Queues raw bytes (not a frame) with descriptors, on the socket (see
+    /// `Hub::send_init`).
+    pub fn queue_raw_via_socket(&mut self, data: Vec<u8>, fds: Vec<OwnedFd>) {
+        self.out_bytes += data.len();
+        self.out.push_back(Chunk {
+            data,
+            fds,
+            sent: 0,
+            via_socket: true,
+        });
+    }
+
+    fn queue_with<T: Serialize>(&mut self, msg: &T, fds: Vec<OwnedFd>, via_socket: bool) -> Result<(), FrameError> {
+        let start_new =
+            !fds.is_empty() || via_socket || self.out.back().is_none_or(|c| c.via_socket || c.data.len() >= 1 << 20);
         if start_new {
             self.out.push_back(Chunk {
                 data: Vec::with_capacity(256),
                 fds,
                 sent: 0,
+                via_socket,
             });
         }
         let Some(chunk) = self.out.back_mut() else {
@@ -193,7 +341,8 @@ impl Conn {
         let before = chunk.data.len();
         let res = wire::encode_into(&mut chunk.data, msg, self.max_frame);
         self.out_bytes += chunk.data.len() - before;
-        if res.is_err() && chunk.data.is_empty() && chunk.fds.is_empty() {
+        if res.is_err() && (start_new || chunk.data.is_empty() && chunk.fds.is_empty()) {
+            // A frame that could not be encoded leaves nothing behind (nor its descriptors).
             self.out.pop_back();
         }
         res
@@ -204,30 +353,72 @@ impl Conn {
         self.out_bytes
     }
 
-    /// Writes as much as the socket takes. `Ok(true)` when everything went out.
-    pub fn flush(&mut self) -> Result<bool, Errno> {
+    /// Writes as much as the socket (or, in ring mode, the ring) takes.
+    pub fn flush(&mut self) -> Result<Flushed, String> {
+        let mut rang = false;
+        let res = self.flush_inner(&mut rang);
+        if rang {
+            if let Some(r) = &self.ring {
+                if r.tx.reader_needs_wake() {
+                    sys::io::ring_doorbell(self.fd.as_fd());
+                }
+            }
+        }
+        res
+    }
+
+    fn flush_inner(&mut self, wrote_ring: &mut bool) -> Result<Flushed, String> {
         while let Some(chunk) = self.out.front_mut() {
-            // Gather this chunk and the following fd-less chunks into one writev.
-            let mut slices: Vec<IoSlice<'_>> = Vec::new();
-            let fds: Vec<std::os::fd::BorrowedFd<'_>> = chunk.fds.iter().map(|f| f.as_fd()).collect();
-            slices.push(IoSlice::new(&chunk.data[chunk.sent..]));
-            let n = match sys::io::send_vectored(self.fd.as_fd(), &slices, &fds) {
-                Ok(n) => n,
-                Err(Errno::EAGAIN) => return Ok(false),
-                Err(e) => return Err(e),
+            let ring = if chunk.via_socket { None } else { self.ring.as_mut() };
+            let Some(ring) = ring else {
+                let slices = [IoSlice::new(&chunk.data[chunk.sent..])];
+                let fds: Vec<std::os::fd::BorrowedFd<'_>> = chunk.fds.iter().map(|f| f.as_fd()).collect();
+                let n = match sys::io::send_vectored(self.fd.as_fd(), &slices, &fds) {
+                    Ok(n) => n,
+                    Err(Errno::EAGAIN) => return Ok(Flushed::SocketFull),
+                    Err(e) => return Err(format!("write failed: {e}")),
+                };
+                drop(fds);
+                // The kernel holds its own references to the descriptors now.
+                chunk.fds.clear();
+                chunk.sent += n;
+                self.out_bytes -= n;
+                if chunk.sent == chunk.data.len() {
+                    self.out.pop_front();
+                    continue;
+                }
+                return Ok(Flushed::SocketFull);
             };
-            drop(slices);
-            drop(fds);
-            // The kernel holds its own references to the descriptors now.
-            chunk.fds.clear();
+            if !chunk.fds.is_empty() {
+                // The descriptors go first, on the socket, with one byte: the client finds
+                // them there when it decodes the frame that announces them.
+                let fds: Vec<std::os::fd::BorrowedFd<'_>> = chunk.fds.iter().map(|f| f.as_fd()).collect();
+                match sys::io::send_vectored(self.fd.as_fd(), &[IoSlice::new(&[0u8])], &fds) {
+                    Ok(_) => {}
+                    Err(Errno::EAGAIN) => return Ok(Flushed::SocketFull),
+                    Err(e) => return Err(format!("write failed: {e}")),
+                }
+                drop(fds);
+                chunk.fds.clear();
+            }
+            let n = ring.tx.write(&chunk.data[chunk.sent..]).map_err(|e| e.to_string())?;
+            if n > 0 {
+                *wrote_ring = true;
+            }
             chunk.sent += n;
             self.out_bytes -= n;
             if chunk.sent == chunk.data.len() {
                 self.out.pop_front();
-            } else {
-                return Ok(false);
+                continue;
+            }
+            // Full: the client rings when it has made room, unless it already has.
+            if *wrote_ring && ring.tx.reader_needs_wake() {
+                sys::io::ring_doorbell(self.fd.as_fd());
+            }
+            if !ring.tx.announce_waiting().map_err(|e| e.to_string())? {
+                return Ok(Flushed::RingFull);
             }
         }
-        Ok(true)
+        Ok(Flushed::All)
     }
 }

@@ -58,10 +58,12 @@ const PIDFD_BASE: usize = 1 << 40;
 
 /// Requests from threads of the root process (which shares memory with the hub).
 pub(crate) enum Cmd {
-    /// Register a connection for a root thread.
+    /// Register a connection for a root thread (socket only).
     Conn(OwnedFd),
-    /// Register the root's main connection.
-    MainConn(OwnedFd),
+    /// Register a connection for a root thread, in ring mode with these rings (issue 10).
+    RingConn(OwnedFd, std::sync::Arc<crate::wire::ring::RingMem>),
+    /// Register the root's main connection (with its rings, unless the transport is sockets).
+    MainConn(OwnedFd, Option<std::sync::Arc<crate::wire::ring::RingMem>>),
     /// Start answering parked calls of the root with `Interrupted` on SIGINT.
     CatchInterrupts,
     /// Interrupt the root's parked calls now (as if SIGINT arrived in catch mode).
@@ -244,7 +246,9 @@ impl Hub {
                     }
                     MioToken(t) if t >= PIDFD_BASE => self.pidfd_ready(t - PIDFD_BASE),
                     MioToken(t) => {
-                        if ev.is_writable() {
+                        if ev.is_writable() || self.conns.get(t).is_some_and(|c| c.ring.is_some() && c.out_bytes() > 0)
+                        {
+                            // Ring mode: a doorbell may say that the client made room.
                             self.mark_dirty(t);
                         }
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -378,8 +382,17 @@ impl Hub {
                 Cmd::Conn(fd) => {
                     let _ = self.add_conn(fd, ROOT_PROC, Role::Thread);
                 }
-                Cmd::MainConn(fd) => {
-                    let _ = self.add_conn(fd, ROOT_PROC, Role::RootMain);
+                Cmd::RingConn(fd, mem) => {
+                    if let Some(t) = self.add_conn(fd, ROOT_PROC, Role::Thread) {
+                        self.attach_ring(t, mem);
+                    }
+                }
+                Cmd::MainConn(fd, mem) => {
+                    if let Some(t) = self.add_conn(fd, ROOT_PROC, Role::RootMain) {
+                        if let Some(mem) = mem {
+                            self.attach_ring(t, mem);
+                        }
+                    }
                 }
                 Cmd::CatchInterrupts => self.enable_interrupts(),
                 Cmd::Interrupt => self.interrupt_root(),
@@ -540,6 +553,28 @@ impl Hub {
         Some(t)
     }
 
+    /// Puts connection `t` in ring mode (issue 10): from now on its frames travel in `mem`.
+    pub(crate) fn attach_ring(&mut self, t: Token, mem: std::sync::Arc<crate::wire::ring::RingMem>) {
+        if let Some(c) = self.conns.get_mut(t) {
+            c.attach_ring(mem);
+            // The client may have written before the hub looked.
+            self.again.push(t);
+        }
+    }
+
+    /// Makes the rings of a new connection, unless the transport is sockets only
+    /// (`MULTIPROC_TRANSPORT=socket`): the memory object (sealed against resizing) to pass to
+    /// the client, and the hub's mapping.
+    pub(crate) fn new_ring(&self) -> Result<Option<(OwnedFd, std::sync::Arc<crate::wire::ring::RingMem>)>, HubError> {
+        if !crate::wire::ring::rings_enabled() {
+            return Ok(None);
+        }
+        let cap = crate::wire::ring::cap_for(self.cfg.limits.ring_bytes);
+        crate::runtime::ring::create(cap)
+            .map(Some)
+            .map_err(|e| HubError::Os(format!("cannot make a connection's shared-memory rings: {e}")))
+    }
+
     fn mark_dirty(&mut self, t: Token) {
         if let Some(c) = self.conns.get_mut(t) {
             if !c.dirty {
@@ -635,7 +670,9 @@ impl Hub {
             let Some(c) = self.conns.get_mut(t) else { continue };
             c.dirty = false;
             match c.flush() {
-                Ok(done) => {
+                Ok(state) => {
+                    // Only a full socket needs WRITABLE; a full ring waits for the doorbell.
+                    let done = state != conn::Flushed::SocketFull;
                     if done == c.want_write {
                         c.want_write = !done;
                         let interest = if done {
@@ -650,7 +687,10 @@ impl Hub {
                             .reregister(&mut SourceFd(&raw), MioToken(t), interest);
                     }
                 }
-                Err(_) => self.close_conn(t, None),
+                Err(why) => {
+                    let why = (c.ring.is_some() && !why.starts_with("write failed")).then_some(why);
+                    self.close_conn(t, why)
+                }
             }
         }
     }
@@ -672,8 +712,8 @@ impl Hub {
         }
         let end = match c.read_some() {
             Ok(end) => end,
-            Err(e) => {
-                self.close_conn(t, Some(format!("read failed: {e}")));
+            Err(why) => {
+                self.close_conn(t, Some(why));
                 return;
             }
         };
@@ -722,7 +762,20 @@ impl Hub {
         match end {
             ReadEnd::Closed => self.close_conn(t, None),
             ReadEnd::Open { more: true } => self.again.push(t),
-            ReadEnd::Open { more: false } => {}
+            ReadEnd::Open { more: false } => {
+                // Ring mode: sleep on this connection only if nothing came meanwhile, and read
+                // to the end of what a peer that hung up left.
+                let Some(c) = self.conns.get_mut(t) else { return };
+                if c.saw_eof {
+                    self.again.push(t);
+                    return;
+                }
+                match c.arm_ring() {
+                    Ok(true) => self.again.push(t),
+                    Ok(false) => {}
+                    Err(why) => self.close_conn(t, Some(why)),
+                }
+            }
         }
     }
 
@@ -829,6 +882,15 @@ impl Hub {
         })
     }
 
+    fn too_many_conns(&self, proc: ProcId) -> HubError {
+        HubError::Limit(format!(
+            "too many connections: {} already has {} open to the hub, the most allowed \
+             (HubLimits::max_connections_per_process); use fewer threads that call multiproc",
+            self.procs.describe(proc),
+            self.cfg.limits.max_connections_per_process
+        ))
+    }
+
     fn call(&mut self, caller: Caller, op: Op) -> Result<(), String> {
         let now = Instant::now();
         let answer: Answer = match op {
@@ -864,12 +926,7 @@ impl Hub {
                     if self.conns.iter().filter(|(_, c)| c.proc == caller.proc).count()
                         >= self.cfg.limits.max_connections_per_process =>
                 {
-                    Answer::Now(Err(HubError::Limit(format!(
-                        "too many connections: {} already has {} open to the hub, the most allowed \
-                         (HubLimits::max_connections_per_process); use fewer threads that call multiproc",
-                        self.procs.describe(caller.proc),
-                        self.cfg.limits.max_connections_per_process
-                    ))))
+                    Answer::Now(Err(self.too_many_conns(caller.proc)))
                 }
                 Ok(mut fds) => match fds.pop() {
                     Some(fd) => match self.add_conn(fd, caller.proc, Role::Thread) {
@@ -877,6 +934,31 @@ impl Hub {
                         None => Answer::Now(Err(HubError::Os("the hub could not watch the new connection".into()))),
                     },
                     None => Answer::Now(Err(HubError::Invalid("no connection came with the request".into()))),
+                },
+                Err(e) => Answer::Now(Err(e)),
+            },
+            Op::NewRingConn => match self.take_fds(caller.conn, 1) {
+                Ok(_)
+                    if self.conns.iter().filter(|(_, c)| c.proc == caller.proc).count()
+                        >= self.cfg.limits.max_connections_per_process =>
+                {
+                    Answer::Now(Err(self.too_many_conns(caller.proc)))
+                }
+                Ok(mut fds) => match (fds.pop(), self.new_ring()) {
+                    (None, _) => Answer::Now(Err(HubError::Invalid("no connection came with the request".into()))),
+                    (_, Err(e)) => Answer::Now(Err(e)),
+                    (Some(fd), Ok(ring)) => match self.add_conn(fd, caller.proc, Role::Thread) {
+                        None => Answer::Now(Err(HubError::Os("the hub could not watch the new connection".into()))),
+                        Some(t) => match ring {
+                            None => Answer::Now(Ok(Value::Unit)),
+                            Some((ring_fd, mem)) => {
+                                let cap = mem.cap() as u64;
+                                self.attach_ring(t, mem);
+                                self.reply(caller.conn, caller.id, Ok(Value::Ring(cap)), vec![ring_fd]);
+                                Answer::Parked
+                            }
+                        },
+                    },
                 },
                 Err(e) => Answer::Now(Err(e)),
             },

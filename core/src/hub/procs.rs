@@ -18,6 +18,7 @@ use crate::wire::proto::{
     ToForkServer, Value, Wait, ROOT_PROC,
 };
 use crate::wire::snapshot::{JoinWait, ProcessRow, RunState, StartedBy};
+use crate::wire::FrameError;
 
 /// The environment variable that tells a re-executed binary to become a child.
 pub(crate) const BOOT_ENV: &str = "__MULTIPROC_BOOT";
@@ -808,6 +809,7 @@ impl Hub {
             ignore_sigint,
             ident,
             authkey,
+            ring: 0,
         }
     }
 
@@ -874,7 +876,7 @@ impl Hub {
         let Some(t) = self.add_conn(hub_end, proc, Role::Main) else {
             return Answer::Now(Err(HubError::Os("cannot register the child's connection".into())));
         };
-        if let Err(e) = self.send_to(t, &FromHub::Init(Box::new(init)), fds) {
+        if let Err(e) = self.send_init(t, init, fds) {
             self.conns.try_remove(t);
             return Answer::Now(Err(HubError::Invalid(format!(
                 "the task's arguments cannot be sent: {e}"
@@ -957,7 +959,7 @@ impl Hub {
             req.ident,
             req.authkey,
         );
-        if let Err(err) = self.send_to(t, &FromHub::Init(Box::new(init)), fds) {
+        if let Err(err) = self.send_init(t, init, fds) {
             // Too big to send: the spare stays a spare.
             self.procs.spare = Some((proc, t));
             return Answer::Now(Err(HubError::Invalid(format!(
@@ -1009,6 +1011,42 @@ impl Hub {
             return;
         }
         self.procs.spare_pending = Some((proc, t));
+    }
+
+    /// Queues a child's `ChildInit` on its main connection, on the socket, and puts the
+    /// connection in ring mode right after it (the rings' memory object travels as the init's
+    /// last descriptor) unless the transport is sockets only or the rings cannot be made.
+    fn send_init(&mut self, t: Token, mut init: ChildInit, mut fds: Vec<OwnedFd>) -> Result<(), FrameError> {
+        let ring = match self.new_ring() {
+            Ok(r) => r,
+            Err(e) => {
+                diag!("{e}; this child's main connection stays a plain socket");
+                None
+            }
+        };
+        // The ring's descriptor rides with the init frame's, unless they are as many as one
+        // message may carry: then it follows in a message of its own (one byte), which the
+        // child reads before it uses the connection.
+        let mut alone = None;
+        let mem = ring.map(|(fd, mem)| {
+            init.ring = mem.cap() as u64;
+            if fds.len() < sys::io::MAX_FDS_PER_MSG {
+                fds.push(fd);
+            } else {
+                alone = Some(fd);
+            }
+            mem
+        });
+        let Some(c) = self.conns.get_mut(t) else { return Ok(()) };
+        c.queue_via_socket(&FromHub::Init(Box::new(init)), fds)?;
+        if let Some(fd) = alone {
+            c.queue_raw_via_socket(vec![0u8], vec![fd]);
+        }
+        self.mark_dirty(t);
+        if let Some(mem) = mem {
+            self.attach_ring(t, mem);
+        }
+        Ok(())
     }
 
     fn close_conn_silently(&mut self, t: Token) {

@@ -87,7 +87,7 @@ fn run_child(init: ChildInit, conn: OwnedFd, body: ForkBody, parent_pid: i32) ->
         sys::proc::exit_now(1);
     }
     runtime::STARTED_AS.store(3, std::sync::atomic::Ordering::SeqCst);
-    let rt = runtime::init_child(&init, conn);
+    let rt = runtime::init_child(&init, conn, None);
     bootstrap::setup_child(&init);
     let outcome = match body {
         ForkBody::Task(spec, fds) => bootstrap::run_task(&spec, fds),

@@ -25,6 +25,52 @@ const PREFETCH_MAX: u32 = 256;
 /// One-way put frames are cut at about this size (a batch spans several frames in one write).
 const PUT_FRAME_BYTES: usize = 1 << 20;
 
+/// Items at least this big (encoded) travel in a sealed memory object of their own (issue 10,
+/// large payloads): the producer writes them once (`pwrite`), the hub holds only the
+/// descriptor (like a `Connection` in an item, within `HubLimits::max_held_fds`: past it the
+/// item goes inline), and the consumer reads them once (`pread`). Not with
+/// `MULTIPROC_TRANSPORT=socket`, not for remote queues, and not where memfd seals are missing.
+const BIG_ITEM: usize = 64 << 10;
+/// The item bytes that stand for a big item: `0xc1` (never used by MessagePack, so no encoded
+/// value starts with it), `mpB`, then the length (`u64` LE); the object is the item's last
+/// descriptor.
+const BIG_MARK: [u8; 4] = [0xc1, b'm', b'p', b'B'];
+
+fn big_enabled() -> bool {
+    crate::wire::ring::rings_enabled()
+}
+
+/// The marker and object for a big item, if it can go that way.
+fn to_big(bytes: &[u8]) -> Option<(ByteBuf, OwnedFd)> {
+    let fd = sys::mem::sealed_copy_of("multiproc-item", bytes).ok()?;
+    let mut mark = BIG_MARK.to_vec();
+    mark.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    Some((ByteBuf::from(mark), fd))
+}
+
+/// Undoes [`to_big`] on a received item: the content of its last descriptor replaces the
+/// marker. Items that are not big are returned as they are.
+fn from_big(item: Encoded) -> Result<Encoded, CallError> {
+    let b = &item.bytes;
+    if b.len() != 12 || b[..4] != BIG_MARK || item.fds.is_empty() {
+        return Ok(item);
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&b[4..12]);
+    let len =
+        usize::try_from(u64::from_le_bytes(len)).map_err(|_| CallError::Protocol("a big item's length".into()))?;
+    let mut fds = item.fds;
+    let Some(fd) = fds.pop() else {
+        return Err(CallError::Protocol("a big item without its memory".into()));
+    };
+    let bytes = sys::mem::read_whole(fd.as_fd(), len)
+        .map_err(|e| CallError::Protocol(format!("a big item's memory cannot be read: {e}")))?;
+    Ok(Encoded {
+        bytes: ByteBuf::from(bytes),
+        fds,
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Flavour {
     Queue,
@@ -257,8 +303,9 @@ impl RawQueue {
         if self.local.lock().closed {
             return Err((0, PutFail::Closed));
         }
-        let with_fds = items.iter().any(|it| !it.fds.is_empty());
-        if with_fds && self.obj.is_remote() {
+        let big = big_enabled() && !self.obj.is_remote() && items.iter().any(|it| it.bytes.len() >= BIG_ITEM);
+        let with_fds = big || items.iter().any(|it| !it.fds.is_empty());
+        if with_fds && !big && self.obj.is_remote() {
             return Err((
                 0,
                 PutFail::Encode(
@@ -287,7 +334,34 @@ impl RawQueue {
             return res.map_err(|e| (0, put_fail(e)));
         }
         for (i, item) in items.into_iter().enumerate() {
-            let res = if item.fds.is_empty() {
+            let as_big = (big && item.bytes.len() >= BIG_ITEM)
+                .then(|| to_big(&item.bytes))
+                .flatten();
+            let res = if let Some((mark, mem)) = as_big {
+                let mut fds: Vec<BorrowedFd<'_>> = item.fds.iter().map(|f| f.as_fd()).collect();
+                fds.push(mem.as_fd());
+                let op = QueueOp::PutWait {
+                    item: mark,
+                    wait,
+                    nfds: fds.len() as u32,
+                };
+                match self.op_fds(op, &fds, wait).map(|(v, _)| v) {
+                    // The hub holds too many descriptors: send this one inline.
+                    Err(CallError::Hub(crate::wire::proto::HubError::Limit(m)))
+                        if m.contains(crate::wire::proto::HELD_FDS_LIMIT) && item.fds.is_empty() =>
+                    {
+                        self.op(
+                            QueueOp::PutWait {
+                                item: item.bytes,
+                                wait,
+                                nfds: 0,
+                            },
+                            wait,
+                        )
+                    }
+                    other => other,
+                }
+            } else if item.fds.is_empty() {
                 self.op(
                     QueueOp::PutWait {
                         item: item.bytes,
@@ -391,12 +465,14 @@ impl RawQueue {
     fn take_reply(&self, joinable: bool, r: Result<(Value, Vec<OwnedFd>), CallError>) -> Result<Encoded, GetError> {
         match r {
             Ok((Value::WithFds { bytes, .. }, fds)) => {
+                let item = from_big(Encoded { bytes, fds });
                 let mut st = self.local.lock();
                 if joinable {
                     st.taken += 1;
                 }
                 st.last_return = Some(Instant::now());
-                Ok(Encoded { bytes, fds })
+                drop(st);
+                item.map_err(GetError::Call)
             }
             Ok((Value::Batch(batch), _)) => {
                 let mut it = batch.into_iter();

@@ -78,7 +78,8 @@ fn take_conn(rt: &'static Runtime) -> Result<ClientConn, CallError> {
     }
     // In a child this is one round trip on the main connection (the hub must accept the new
     // socket); the pool keeps it afterwards.
-    let c = rt.new_thread_conn()?;
+    // On the socket alone: this module drives the socket itself.
+    let c = rt.new_socket_conn()?;
     sys::fd::set_nonblocking(c.fd(), true).map_err(CallError::Io)?;
     OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(c)

@@ -20,6 +20,7 @@ use crate::hub::BOOT_ENV;
 use crate::sys;
 use crate::wire::proto::{Cast, ChildInit, ExitInfo, FromHub, Outcome, PanicReport, TaskSpec, ToForkServer, ToHub};
 use crate::wire::{self, FrameDecoder};
+use std::time::Instant;
 
 // The loader calls every function pointer in `.init_array` (`__mod_init_func` on Apple
 // platforms) before `main`. `#[used]` keeps the static even though nothing reads it, and
@@ -325,8 +326,12 @@ pub(crate) fn child_main(conn: OwnedFd) -> ! {
         }
     };
     let nfds = init.task.as_ref().map_or(0, |t| t.nfds as usize);
-    let fds = cc.take_fds(nfds).unwrap_or_default();
-    let rt = super::init_child(&init, cc.into_fd());
+    let with_ring = usize::from(init.ring != 0);
+    // The rings' descriptor may come in a message of its own, right after the init.
+    cc.await_fds(nfds + with_ring, Instant::now() + std::time::Duration::from_secs(30));
+    let mut fds = cc.take_fds(nfds + with_ring).unwrap_or_default();
+    let ring = if with_ring == 1 { fds.pop() } else { None };
+    let rt = super::init_child(&init, cc.into_fd(), ring);
     setup_child(&init);
     let outcome = match &init.task {
         Some(task) => run_task(task, fds),

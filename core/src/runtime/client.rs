@@ -1,4 +1,10 @@
 //! A blocking client connection to the hub.
+//!
+//! In ring mode (issue 10, `wire::ring`) frames travel in the connection's shared-memory
+//! rings; the socket carries descriptor batches (sent before the frame that announces them),
+//! doorbell bytes, and the end of file. A writer rings the doorbell only when the reader said
+//! it is going to sleep, so a stream of one-way messages to a hub that is awake costs no
+//! system call at all.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -7,6 +13,7 @@ use std::time::Instant;
 use crate::error::CallError;
 use crate::sys::{self, Errno};
 use crate::wire::proto::{Cast, FromHub, Op, ReqId, ToHub, Value};
+use crate::wire::ring::{RingEnds, RingMem};
 use crate::wire::{self, FrameDecoder};
 
 /// Extra time a client waits for the hub beyond an operation's own deadline before it concludes
@@ -21,9 +28,15 @@ pub(crate) struct ClientConn {
     next_id: ReqId,
     buf: Vec<u8>,
     max_frame: usize,
+    /// The rings, in ring mode.
+    ring: Option<RingEnds>,
+    /// Ring mode: the socket reached end of file (the hub closed this connection); what the
+    /// ring still holds is read first.
+    eof: bool,
 }
 
 impl ClientConn {
+    /// A connection on the socket alone.
     pub fn new(fd: OwnedFd, max_frame: usize) -> Self {
         ClientConn {
             fd,
@@ -32,7 +45,22 @@ impl ClientConn {
             next_id: 1,
             buf: Vec::new(),
             max_frame,
+            ring: None,
+            eof: false,
         }
+    }
+
+    /// A connection in ring mode, on rings the hub serves for this socket.
+    pub fn with_ring(fd: OwnedFd, max_frame: usize, mem: std::sync::Arc<RingMem>) -> Self {
+        ClientConn {
+            ring: Some(RingEnds::client(mem)),
+            ..ClientConn::new(fd, max_frame)
+        }
+    }
+
+    /// Is this connection in ring mode?
+    pub fn is_ring(&self) -> bool {
+        self.ring.is_some()
     }
 
     /// Writes one message (with descriptors attached) in a single send where the socket takes it.
@@ -47,7 +75,58 @@ impl ClientConn {
         }
         self.buf.clear();
         wire::encode_into(&mut self.buf, msg, self.max_frame).map_err(CallError::Encode)?;
-        sys::io::send_all(self.fd.as_fd(), &self.buf, fds).map_err(map_send_err)
+        self.write_buf(fds)
+    }
+
+    /// Sends `self.buf` (whole frames): on the socket, or into the ring (descriptors first, on
+    /// the socket with one byte). Returns once every byte is written (ring mode: published in
+    /// memory the hub has mapped).
+    fn write_buf(&mut self, fds: &[BorrowedFd<'_>]) -> Result<(), CallError> {
+        let Some(ring) = self.ring.as_mut() else {
+            return sys::io::send_all(self.fd.as_fd(), &self.buf, fds).map_err(map_send_err);
+        };
+        if !fds.is_empty() {
+            sys::io::send_all(self.fd.as_fd(), &[0u8], fds).map_err(map_send_err)?;
+        }
+        let mut off = 0;
+        loop {
+            off += ring.tx.write(&self.buf[off..]).map_err(ring_err)?;
+            if ring.tx.reader_needs_wake() {
+                sys::io::ring_doorbell(self.fd.as_fd());
+            }
+            if off == self.buf.len() {
+                return Ok(());
+            }
+            // Full: wait for the hub to make room (it rings once it has read). Like a full
+            // socket, this waits as long as the hub holds this connection back (backpressure).
+            if ring.tx.announce_waiting().map_err(ring_err)? {
+                continue;
+            }
+            match sys::io::wait_readable(&[self.fd.as_fd()], None).map_err(CallError::Io)? {
+                sys::io::Ready::TimedOut | sys::io::Ready::Index(_) => {}
+            }
+            if pull_socket(self.fd.as_fd(), &mut self.fds)? {
+                ring.tx.withdraw_waiting();
+                return Err(hub_gone());
+            }
+        }
+    }
+
+    /// Ring mode: before sleeping on the socket's readiness outside this type (the `.await`
+    /// forms), says so to the hub. `Ok(false)`: messages are waiting already, do not sleep.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn prepare_to_sleep(&mut self) -> Result<bool, CallError> {
+        if self.dec.wanted() == 0 && self.dec.buffered() > 0 {
+            return Ok(false);
+        }
+        let Some(ring) = self.ring.as_ref() else {
+            return Ok(true);
+        };
+        if self.eof {
+            return Ok(false);
+        }
+        let _ = pull_socket(self.fd.as_fd(), &mut self.fds)?;
+        ring.rx.arm().map_err(ring_err)
     }
 
     /// Sends several casts in one write.
@@ -56,7 +135,7 @@ impl ClientConn {
         for c in casts {
             wire::encode_into(&mut self.buf, &ToHub::Cast(c), self.max_frame).map_err(CallError::Encode)?;
         }
-        sys::io::send_all(self.fd.as_fd(), &self.buf, &[]).map_err(map_send_err)
+        self.write_buf(&[])
     }
 
     /// A one-way message.
@@ -164,8 +243,32 @@ impl ClientConn {
         }
     }
 
+    /// Socket mode: reads on (into the decoder) until `n` descriptors have arrived, the
+    /// deadline passes or the socket ends. The caller then takes them with
+    /// [`take_fds`](Self::take_fds), which reports a shortfall.
+    pub fn await_fds(&mut self, n: usize, deadline: Instant) {
+        while self.fds.len() < n {
+            match sys::io::wait_readable(&[self.fd.as_fd()], Some(deadline)) {
+                Ok(sys::io::Ready::Index(_)) => {}
+                _ => return,
+            }
+            let buf = self.dec.spare(4096);
+            match sys::io::recv_with_fds(self.fd.as_fd(), buf, &mut self.fds) {
+                Ok(0) => return,
+                Ok(k) => self.dec.commit(k),
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Takes `n` descriptors that arrived with the last message.
     pub fn take_fds(&mut self, n: usize) -> Result<Vec<OwnedFd>, CallError> {
+        if self.fds.len() < n && self.ring.is_some() {
+            // Ring mode: the hub sent them on the socket before it wrote their frame into the
+            // ring, so they are there already.
+            let _ = pull_socket(self.fd.as_fd(), &mut self.fds)?;
+        }
         if self.fds.len() < n {
             return Err(CallError::Protocol(format!(
                 "expected {n} descriptors, got {}",
@@ -183,6 +286,28 @@ impl ClientConn {
                 return wire::decode::<FromHub>(body)
                     .map(Some)
                     .map_err(|e| CallError::Protocol(e.to_string()));
+            }
+            if let Some(ring) = self.ring.as_mut() {
+                let n = ring.rx.read_into(&mut self.dec, usize::MAX).map_err(ring_err)?;
+                if ring.rx.writer_needs_wake() {
+                    sys::io::ring_doorbell(self.fd.as_fd());
+                }
+                if n > 0 {
+                    continue;
+                }
+                if self.eof {
+                    return Err(hub_gone());
+                }
+                if !ring.rx.arm().map_err(ring_err)? {
+                    continue;
+                }
+                if sys::io::wait_readable(&[self.fd.as_fd()], deadline).map_err(CallError::Io)?
+                    == sys::io::Ready::TimedOut
+                {
+                    return Ok(None);
+                }
+                self.eof = pull_socket(self.fd.as_fd(), &mut self.fds)?;
+                continue;
             }
             match sys::io::wait_readable(&[self.fd.as_fd()], deadline).map_err(CallError::Io)? {
                 sys::io::Ready::TimedOut => return Ok(None),
@@ -209,10 +334,37 @@ impl ClientConn {
 
 fn attached_fds(v: &Value) -> usize {
     match v {
-        Value::Prepared(_) | Value::SyncArena(_) => 1,
+        Value::Prepared(_) | Value::SyncArena(_) | Value::Ring(_) => 1,
         Value::WithFds { nfds, .. } => *nfds as usize,
         _ => 0,
     }
+}
+
+/// Ring mode: reads the socket without waiting until it is empty, keeping descriptors and
+/// dropping doorbell bytes. `Ok(true)` at end of file (the hub closed the connection).
+fn pull_socket(sock: BorrowedFd<'_>, fds: &mut VecDeque<OwnedFd>) -> Result<bool, CallError> {
+    let mut scratch = [0u8; 256];
+    loop {
+        match sys::io::recv_msg_with(sock, &mut scratch, true) {
+            Ok(r) => {
+                let truncated = r.truncated;
+                fds.extend(r.fds);
+                if truncated {
+                    return Err(CallError::Io(Errno::EMSGSIZE));
+                }
+                if r.bytes == 0 {
+                    return Ok(true);
+                }
+            }
+            Err(Errno::EAGAIN) => return Ok(false),
+            Err(Errno::ECONNRESET) => return Ok(true),
+            Err(e) => return Err(CallError::Io(e)),
+        }
+    }
+}
+
+fn ring_err(e: crate::wire::ring::RingCorrupt) -> CallError {
+    CallError::Protocol(e.to_string())
 }
 
 fn map_send_err(e: Errno) -> CallError {
@@ -235,5 +387,11 @@ impl ClientConn {
     /// Gives the socket back (the decoder must hold no partial frame).
     pub fn into_fd(self) -> OwnedFd {
         self.fd
+    }
+
+    /// Gives the socket and the rings back (tests).
+    #[cfg(feature = "internals")]
+    pub fn into_parts(self) -> (OwnedFd, Option<RingEnds>) {
+        (self.fd, self.ring)
     }
 }

@@ -19,6 +19,7 @@ pub mod fdpass;
 pub(crate) mod handle;
 pub(crate) mod interrupt;
 pub mod registry;
+pub(crate) mod ring;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -63,6 +64,8 @@ pub(crate) struct Runtime {
     pub parent: Option<ProcInfo>,
     pub ident: Vec<u32>,
     pub max_frame: usize,
+    /// The root: the size of each ring of its own connections (0: sockets only).
+    ring_cap: usize,
     hub: Option<HubHandle>,
     main: Mutex<ClientConn>,
     gen: u64,
@@ -111,6 +114,7 @@ pub(crate) fn warm_thread_conn() {
 /// | `max_mailbox_bytes` | mail waiting for one process beyond this makes the hub stop reading from each sender's connection until the receiver takes mail: `send` blocks (backpressure); `Addr::try_send` fails with `SendError::Full`, and `Addr::send_timeout` waits for room until its deadline |
 /// | `frame_timeout` | a connection that leaves a frame incomplete this long is dropped as broken (for a child's main connection: the child is treated as dead) |
 /// | `max_monitors_per_process` | `monitor` and `link` fail with "too many monitors/links" (`HubError::Limit`); also bounds the `Down` signals of already-ended processes waiting unread |
+/// | `ring_bytes` | (not a limit on callers) the size of each shared-memory ring of a connection: a writer that finds its ring full waits for the reader (the hub, or a client that does not read its replies makes the hub keep them in memory, up to `max_buffered_per_connection`) |
 /// | `max_held_fds` | descriptors the hub keeps for queued items and held mail (a `Connection` or shared memory put in a Queue or sent to a mailbox) beyond this are refused: that put or send fails with `HubError::Limit` (the item is handed back) |
 ///
 /// # Example
@@ -148,6 +152,12 @@ pub struct HubLimits {
     /// 512, well under the usual 1024 soft `RLIMIT_NOFILE` (a JoinableQueue item counts twice:
     /// the hub keeps a copy of each taken item until `task_done`).
     pub max_held_fds: usize,
+    /// Bytes of each of a connection's two shared-memory rings (issue 10; see
+    /// `wire::ring`): rounded down to a power of two within 4 KiB..=1 GiB. A connection's
+    /// memory in the hub is then bounded by `2 × ring_bytes` of shared memory (touched pages
+    /// only) plus `max_buffered_per_connection` of replies waiting in the hub plus one frame.
+    /// Default 256 KiB. Ignored with `MULTIPROC_TRANSPORT=socket`.
+    pub ring_bytes: usize,
 }
 
 impl Default for HubLimits {
@@ -159,6 +169,7 @@ impl Default for HubLimits {
             frame_timeout: std::time::Duration::from_secs(60),
             max_monitors_per_process: 65_536,
             max_held_fds: 512,
+            ring_bytes: 256 << 10,
         }
     }
 }
@@ -237,9 +248,19 @@ fn init_root() -> Result<&'static Runtime, CallError> {
         .unwrap_or_else(|p| p.into_inner())
         .clone()
         .unwrap_or_default();
+    let ring_cap = if crate::wire::ring::rings_enabled() {
+        crate::wire::ring::cap_for(limits.ring_bytes)
+    } else {
+        0
+    };
     let handle = hub::start(hub::HubConfig { max_frame, limits }).map_err(io_err)?;
     let (mine, theirs) = sys::fd::socketpair().map_err(CallError::Io)?;
-    handle.send(Cmd::MainConn(theirs)).map_err(io_err)?;
+    let main_ring = root_ring(ring_cap);
+    handle.send(Cmd::MainConn(theirs, main_ring.clone())).map_err(io_err)?;
+    let main = match main_ring {
+        Some(mem) => ClientConn::with_ring(mine, max_frame, mem),
+        None => ClientConn::new(mine, max_frame),
+    };
     let pid = sys::proc::getpid();
     let rt = Runtime {
         me: ProcInfo {
@@ -251,8 +272,9 @@ fn init_root() -> Result<&'static Runtime, CallError> {
         parent: None,
         ident: Vec::new(),
         max_frame,
+        ring_cap,
         hub: Some(handle),
-        main: Mutex::new(ClientConn::new(mine, max_frame)),
+        main: Mutex::new(main),
         gen: GEN.fetch_add(1, Ordering::SeqCst),
         child_seq: AtomicU32::new(0),
         refs: Mutex::new(HashMap::new()),
@@ -274,21 +296,50 @@ fn io_err(e: std::io::Error) -> CallError {
     CallError::Io(sys::Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))
 }
 
-/// Installs the runtime of a child from its init frame.
-pub(crate) fn init_child(init: &ChildInit, main: OwnedFd) -> &'static Runtime {
+/// Rings for one of the root's own connections (the root's threads talk to the hub thread
+/// through socketpairs as well), or `None` for sockets only (or if they cannot be made).
+fn root_ring(cap: usize) -> Option<std::sync::Arc<crate::wire::ring::RingMem>> {
+    if cap == 0 {
+        return None;
+    }
+    // The descriptor is not needed: the mapping keeps the memory, and both ends are here.
+    ring::create(cap).ok().map(|(_fd, mem)| mem)
+}
+
+/// Installs the runtime of a child from its init frame; `ring`: the main connection's rings
+/// (the init's last descriptor), if the hub gave it some.
+pub(crate) fn init_child(init: &ChildInit, main: OwnedFd, ring: Option<OwnedFd>) -> &'static Runtime {
     let max_frame = init.max_frame.min(usize::MAX as u64) as usize;
     MAX_FRAME.store(max_frame, Ordering::SeqCst);
     authkey::inherit(&init.authkey);
     let mut me = init.me.clone();
     // The hub learns a fork-server child's pid only after the fork; the child knows it now.
     me.pid = sys::proc::getpid();
+    if init.ring != 0 && ring.is_none() {
+        sys::io::write_stderr("multiproc: the hub connection's rings did not arrive\n");
+        sys::proc::exit_now(1)
+    }
+    let mem = ring.and_then(|fd| match ring::open(&fd, init.ring) {
+        Ok(mem) => Some(mem),
+        Err(why) => {
+            // The hub reads this connection's frames from the rings only: without them the
+            // child cannot talk to it. Say why, and end.
+            sys::io::write_stderr(&format!("multiproc: cannot map the hub connection's rings: {why}\n"));
+            sys::proc::exit_now(1)
+        }
+    });
+    let main = match mem {
+        Some(mem) => ClientConn::with_ring(main, max_frame, mem),
+        None => ClientConn::new(main, max_frame),
+    };
     install(Runtime {
         me,
         parent: Some(init.parent.clone()),
         ident: init.ident.clone(),
         max_frame,
+        ring_cap: 0,
         hub: None,
-        main: Mutex::new(ClientConn::new(main, max_frame)),
+        main: Mutex::new(main),
         gen: GEN.fetch_add(1, Ordering::SeqCst),
         child_seq: AtomicU32::new(0),
         refs: Mutex::new(HashMap::new()),
@@ -326,18 +377,47 @@ impl Runtime {
         (format!("Process-{}", parts.join(":")), ident)
     }
 
+    /// A new connection for this thread: in ring mode unless the transport is sockets only.
     fn new_thread_conn(&self) -> Result<ClientConn, CallError> {
+        self.new_conn(crate::wire::ring::rings_enabled())
+    }
+
+    /// A new connection on the socket alone (the `.await` forms drive its socket themselves;
+    /// tests write raw bytes on it).
+    #[cfg_attr(not(any(feature = "tokio", feature = "internals")), allow(dead_code))]
+    pub(crate) fn new_socket_conn(&self) -> Result<ClientConn, CallError> {
+        self.new_conn(false)
+    }
+
+    fn new_conn(&self, want_ring: bool) -> Result<ClientConn, CallError> {
         let (mine, theirs) = sys::fd::socketpair().map_err(CallError::Io)?;
         match &self.hub {
-            Some(h) => h.send(Cmd::Conn(theirs)).map_err(io_err)?,
+            Some(h) => match root_ring(if want_ring { self.ring_cap } else { 0 }) {
+                Some(mem) => {
+                    h.send(Cmd::RingConn(theirs, mem.clone())).map_err(io_err)?;
+                    Ok(ClientConn::with_ring(mine, self.max_frame, mem))
+                }
+                None => {
+                    h.send(Cmd::Conn(theirs)).map_err(io_err)?;
+                    Ok(ClientConn::new(mine, self.max_frame))
+                }
+            },
             None => {
                 // A call, not a cast: if the hub cannot take the connection (the root is out
                 // of descriptors, or this process has too many), this thread is told why.
                 let mut m = self.main.lock().unwrap_or_else(|p| p.into_inner());
-                m.call(Op::NewConn, &[theirs.as_fd()], None)?;
+                let op = if want_ring { Op::NewRingConn } else { Op::NewConn };
+                let (v, mut fds) = m.call(op, &[theirs.as_fd()], None)?;
+                drop(m);
+                match (v, fds.pop()) {
+                    (Value::Ring(cap), Some(fd)) => {
+                        let mem = ring::open(&fd, cap).map_err(CallError::Protocol)?;
+                        Ok(ClientConn::with_ring(mine, self.max_frame, mem))
+                    }
+                    _ => Ok(ClientConn::new(mine, self.max_frame)),
+                }
             }
         }
-        Ok(ClientConn::new(mine, self.max_frame))
     }
 
     /// Opens the mailbox connection and subscribes it (first receive in this process). Returns
@@ -601,7 +681,22 @@ pub(crate) fn deadline_of(w: crate::wire::proto::Wait) -> Option<Instant> {
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub fn raw_hub_connection() -> Result<OwnedFd, CallError> {
-    rt()?.new_thread_conn().map(ClientConn::into_fd)
+    rt()?.new_socket_conn().map(ClientConn::into_fd)
+}
+
+/// Opens a fresh connection to the hub in ring mode (issue 10) and returns its socket and the
+/// client's ends of its rings, unmanaged: tests write half frames or garbage into the ring.
+/// `None` for the rings when the transport is sockets only.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub fn raw_hub_ring_connection() -> Result<(OwnedFd, Option<crate::wire::ring::RingEnds>), CallError> {
+    rt()?.new_thread_conn().map(ClientConn::into_parts)
+}
+
+/// Is this thread's hub connection in ring mode (issue 10)? Opens it if needed.
+#[doc(hidden)]
+pub fn hub_transport_is_ring() -> Result<bool, CallError> {
+    with_conn(|_, c| Ok(c.is_ring()))
 }
 
 /// Does the hub still keep an entry for process `proc` (tests: ended processes nobody can ask

@@ -48,6 +48,18 @@ pub fn send_all(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> Re
     Ok(())
 }
 
+/// Sends one doorbell byte (its value means nothing) without ever blocking: a full socket
+/// already holds unread bytes, which wake the reader as well, so `EAGAIN` is ignored, and so
+/// is every other error (a closed peer is seen by its reader as end of file).
+pub fn ring_doorbell(sock: BorrowedFd<'_>) {
+    loop {
+        match nix::sys::socket::send(sock.as_raw_fd(), &[1u8], SEND_FLAGS | MsgFlags::MSG_DONTWAIT) {
+            Err(Errno::EINTR) => continue,
+            _ => return,
+        }
+    }
+}
+
 /// What one [`recv_msg`] got.
 #[derive(Debug)]
 pub struct Received {

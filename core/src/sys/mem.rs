@@ -70,6 +70,109 @@ fn anonymous(_name: &str) -> Result<OwnedFd, Errno> {
     Err(Errno::EEXIST)
 }
 
+/// Creates an anonymous, zero-filled shared memory object of `len` bytes whose size can never
+/// change again: on Linux a memfd created with `MFD_ALLOW_SEALING` and sealed with
+/// `F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`, so a process it is passed to cannot `ftruncate`
+/// it and make the creator's mapping raise `SIGBUS`. Elsewhere (no seals) it is
+/// [`shared_memory`]; [`is_size_sealed`] then says `false`.
+pub fn sealed_shared_memory(name: &str, len: usize) -> Result<OwnedFd, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        let clean: String = name.chars().filter(|c| *c != '\0' && *c != '/').take(200).collect();
+        let fd = memfd_create(clean.as_str(), MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+        let len_off = nix::libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
+        nix::unistd::ftruncate(&fd, len_off)?;
+        fcntl(
+            &fd,
+            FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL),
+        )?;
+        Ok(fd)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        shared_memory(name, len)
+    }
+}
+
+/// Can the size of this memory object no longer change (`F_SEAL_SHRINK` and `F_SEAL_GROW`
+/// set)? Always `false` where seals do not exist.
+pub fn is_size_sealed(fd: BorrowedFd<'_>) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+        match fcntl(fd, FcntlArg::F_GET_SEALS) {
+            Ok(bits) => {
+                let seals = SealFlag::from_bits_truncate(bits);
+                seals.contains(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW)
+            }
+            Err(_) => false,
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        let _ = fd;
+        false
+    }
+}
+
+/// A sealed memory object holding a copy of `bytes` (issue 10, large payloads): written with
+/// `pwrite` (one copy, no page faults in this process), then sealed against writes and
+/// resizing, so that whoever receives it reads exactly what was written. Linux only: elsewhere
+/// `ENOSYS`, and callers send the bytes inline.
+pub fn sealed_copy_of(name: &str, bytes: &[u8]) -> Result<OwnedFd, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        let clean: String = name.chars().filter(|c| *c != '\0' && *c != '/').take(200).collect();
+        let fd = memfd_create(clean.as_str(), MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+        let mut off = 0usize;
+        while off < bytes.len() {
+            let at = nix::libc::off_t::try_from(off).map_err(|_| Errno::EFBIG)?;
+            match nix::sys::uio::pwrite(&fd, &bytes[off..], at) {
+                Ok(0) => return Err(Errno::EIO),
+                Ok(n) => off += n,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        fcntl(
+            &fd,
+            FcntlArg::F_ADD_SEALS(
+                SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SEAL,
+            ),
+        )?;
+        Ok(fd)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (name, bytes);
+        Err(Errno::ENOSYS)
+    }
+}
+
+/// Reads the whole content of a memory object that must be exactly `len` bytes long, with
+/// `pread` (one copy; never `SIGBUS`, whatever the sender does to the object).
+pub fn read_whole(fd: BorrowedFd<'_>, len: usize) -> Result<Vec<u8>, Errno> {
+    if object_size(fd)? != len {
+        return Err(Errno::EBADMSG);
+    }
+    let mut out = vec![0u8; len];
+    let mut off = 0usize;
+    while off < len {
+        let at = nix::libc::off_t::try_from(off).map_err(|_| Errno::EFBIG)?;
+        match nix::sys::uio::pread(fd, &mut out[off..], at) {
+            Ok(0) => return Err(Errno::EBADMSG),
+            Ok(n) => off += n,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// The size in bytes of the object a descriptor names.
 pub fn object_size(fd: BorrowedFd<'_>) -> Result<usize, Errno> {
     let st = nix::sys::stat::fstat(fd)?;
@@ -158,5 +261,37 @@ pub fn release_free_memory() {
         unsafe {
             nix::libc::malloc_trim(0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// A sealed object cannot be shrunk or grown by anyone it is passed to (issue 10: no
+    /// `SIGBUS` in the hub's mapping).
+    #[test]
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    fn sealed_memory_cannot_be_resized() {
+        let fd = sealed_shared_memory("t", 8192).unwrap();
+        assert!(is_size_sealed(fd.as_fd()));
+        assert_eq!(object_size(fd.as_fd()).unwrap(), 8192);
+        assert!(nix::unistd::ftruncate(&fd, 0).is_err());
+        assert!(nix::unistd::ftruncate(&fd, 1 << 20).is_err());
+        assert_eq!(object_size(fd.as_fd()).unwrap(), 8192);
+        let plain = shared_memory("t", 4096).unwrap();
+        assert!(!is_size_sealed(plain.as_fd()));
+    }
+
+    #[test]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn a_sealed_copy_reads_back_whole_and_only_at_its_length() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let fd = sealed_copy_of("t", &data).unwrap();
+        assert_eq!(read_whole(fd.as_fd(), data.len()).unwrap(), data);
+        assert!(read_whole(fd.as_fd(), data.len() + 1).is_err());
+        assert!(nix::unistd::ftruncate(&fd, 0).is_err());
+        assert!(nix::sys::uio::pwrite(&fd, b"x", 0).is_err());
     }
 }

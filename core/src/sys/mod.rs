@@ -13,6 +13,7 @@
 //!   sit behind `cfg(target_os = "linux")` with a portable fallback, so that macOS stays possible.
 
 pub mod fd;
+pub mod futex;
 pub mod io;
 pub mod mem;
 pub mod net;

@@ -17,6 +17,7 @@ pub mod manager_ops;
 pub mod names_ops;
 pub mod proto;
 pub mod queue_ops;
+pub mod ring;
 pub mod snapshot;
 pub mod sync_ops;
 pub mod sync_slot;

@@ -125,6 +125,11 @@ pub struct ChildInit {
     /// The authentication key to adopt (empty: keep this process's own, as a forked child).
     #[serde(default)]
     pub authkey: ByteBuf,
+    /// The main connection's rings (issue 10): each ring's capacity in bytes, their memory
+    /// object attached as the last descriptor of the init frame; 0: the connection stays a
+    /// plain socket. Every frame after this one travels in the rings.
+    #[serde(default)]
+    pub ring: u64,
 }
 
 /// A panic, as the child reports it.
@@ -320,6 +325,11 @@ pub enum Op {
     /// the process's main connection. Replies `Value::Unit` once the hub serves it, or an
     /// error (the root out of descriptors, or the per-process connection limit).
     NewConn,
+    /// [`NewConn`](Op::NewConn) in ring mode (see `wire::ring`): replies `Value::Ring` with
+    /// the rings' memory object attached (1 descriptor), after which the connection's frames
+    /// travel in the rings; or `Value::Unit` if the hub runs on sockets only
+    /// (`MULTIPROC_TRANSPORT=socket`), and the connection stays a plain socket.
+    NewRingConn,
     /// A connection from another program (a remote manager's client, already authenticated),
     /// served on behalf of the calling process: it may only operate on objects that the caller
     /// holds (1 descriptor attached, on the main connection). Replies `Value::Unit`.
@@ -475,6 +485,9 @@ pub enum Value {
     Obj(ObjId),
     /// The sync arena (`Op::SyncArena`): its size in bytes; 1 descriptor attached.
     SyncArena(u64),
+    /// A connection's rings (`Op::NewRingConn`): each ring's capacity in bytes; 1 descriptor
+    /// (the memory object, see `wire::ring`) attached.
+    Ring(u64),
     /// A synchronisation primitive's reply.
     Sync(crate::wire::sync_ops::SyncReply),
     /// A Manager container's reply.

@@ -30,7 +30,7 @@ fn arena() -> Option<&'static HubArena> {
             if !fastpath_enabled() {
                 return None;
             }
-            let made = sys::mem::shared_memory("multiproc-sync-arena", ARENA_BYTES)
+            let made = sys::mem::sealed_shared_memory("multiproc-sync-arena", ARENA_BYTES)
                 .and_then(|fd| Mapping::new(fd.as_fd(), ARENA_BYTES).map(|map| HubArena { fd, map }));
             match made {
                 Ok(a) => Some(a),
