@@ -189,6 +189,19 @@ impl Conn {
         }
     }
 
+    /// Ring mode, while the hub is not reading this connection (paused): takes the doorbell
+    /// bytes (and any descriptor batches, kept in order for their frames) off the socket, so
+    /// that the client's "made room" doorbells keep arriving. Without this, a paused
+    /// connection's socket filled up with unread doorbells, the next doorbell was lost, and
+    /// the hub waited for room that the client had already made (a hang with a large mail
+    /// backlog). Does nothing on a socket-mode connection, whose socket carries its frames.
+    pub fn drain_doorbells(&mut self) -> Result<(), String> {
+        if self.ring.is_some() {
+            self.pull_socket()?;
+        }
+        Ok(())
+    }
+
     /// Ring mode's [`read_some`](Self::read_some).
     fn read_ring(&mut self) -> Result<ReadEnd, String> {
         let more_socket = self.pull_socket()?;

@@ -251,6 +251,13 @@ impl Hub {
                             // Ring mode: a doorbell may say that the client made room.
                             self.mark_dirty(t);
                         }
+                        if let Some(c) = self.conns.get_mut(t).filter(|c| c.paused.is_some()) {
+                            // Not read while paused, but its doorbells must not pile up.
+                            if let Err(why) = c.drain_doorbells() {
+                                self.close_conn(t, Some(why));
+                                continue;
+                            }
+                        }
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             self.read_conn(t);
                         }
