@@ -103,7 +103,7 @@ type ChunkTasks<'a> = Vec<(&'a [u8], usize)>;
 
 /// Reads a chunk message: the worker name and each task's arguments with its number of
 /// descriptors.
-fn parse_chunk(mut b: &[u8]) -> Option<(&str, ChunkTasks<'_>)> {
+pub(crate) fn parse_chunk(mut b: &[u8]) -> Option<(&str, ChunkTasks<'_>)> {
     let h = take(&mut b, 2)?;
     let nlen = u16::from_le_bytes([h[0], h[1]]) as usize;
     let name = std::str::from_utf8(take(&mut b, nlen)?).ok()?;
@@ -229,10 +229,37 @@ fn fit_report(out: &mut Vec<u8>, max: usize) {
     *out = fitted;
 }
 
+/// Writes a `done` report of already known outcomes (the MPI backend relays the outcomes of a
+/// rank's local pool this way). Errors other than a panic or a too-large result travel as
+/// failure messages, with `context` appended (which rank, say).
+#[cfg(feature = "mpi")]
+pub(crate) fn encode_report(outcomes: &[Result<&[u8], PoolError>], context: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + outcomes.iter().map(|o| 5 + o.as_ref().map_or(64, |b| b.len())).sum::<usize>());
+    out.push(DONE);
+    out.extend_from_slice(&(outcomes.len() as u32).to_le_bytes());
+    for o in outcomes {
+        match o {
+            Ok(bytes) => push_outcome(&mut out, OK, bytes),
+            Err(PoolError::Panicked { message, location }) => {
+                let bytes = rmp_serde::to_vec(&(message, location)).unwrap_or_default();
+                push_outcome(&mut out, PANICKED, &bytes);
+            }
+            Err(PoolError::ResultTooLarge { bytes, max }) => {
+                let mut note = Vec::with_capacity(16);
+                note.extend_from_slice(&bytes.to_le_bytes());
+                note.extend_from_slice(&max.to_le_bytes());
+                push_outcome(&mut out, TOO_LARGE, &note);
+            }
+            Err(e) => push_outcome(&mut out, FAILED, format!("{e}{context}").as_bytes()),
+        }
+    }
+    out
+}
+
 /// Runs every task of a chunk through the registered worker, catching panics, and writes the
 /// `done` message into `out`. `fds` are the chunk's descriptors, handed to the tasks in order
 /// (each gets as many as it announced).
-fn run_chunk(name: &str, args: &[(&[u8], usize)], fds: Vec<OwnedFd>, out: &mut Vec<u8>) {
+pub(crate) fn run_chunk(name: &str, args: &[(&[u8], usize)], fds: Vec<OwnedFd>, out: &mut Vec<u8>) {
     out.clear();
     out.push(DONE);
     out.extend_from_slice(&(args.len() as u32).to_le_bytes());
