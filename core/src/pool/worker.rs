@@ -234,7 +234,12 @@ fn fit_report(out: &mut Vec<u8>, max: usize) {
 /// failure messages, with `context` appended (which rank, say).
 #[cfg(feature = "mpi")]
 pub(crate) fn encode_report(outcomes: &[Result<&[u8], PoolError>], context: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + outcomes.iter().map(|o| 5 + o.as_ref().map_or(64, |b| b.len())).sum::<usize>());
+    let mut out = Vec::with_capacity(
+        5 + outcomes
+            .iter()
+            .map(|o| 5 + o.as_ref().map_or(64, |b| b.len()))
+            .sum::<usize>(),
+    );
     out.push(DONE);
     out.extend_from_slice(&(outcomes.len() as u32).to_le_bytes());
     for o in outcomes {

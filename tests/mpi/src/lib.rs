@@ -48,3 +48,14 @@ pub fn noop(x: u64) -> u64 {
 pub fn bad_init() {
     panic!("initializer refuses");
 }
+
+/// The pid of the MPI rank running this task: the rank itself, or the parent of the rank's local
+/// worker process.
+#[multiproc::worker]
+pub fn rank_pid(local: bool) -> u32 {
+    if local {
+        std::os::unix::process::parent_id()
+    } else {
+        std::process::id()
+    }
+}

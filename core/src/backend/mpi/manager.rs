@@ -229,12 +229,16 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut ranks: Ranks
 fn deliver(ranks: &mut Ranks, m: sys::Received) {
     let Some((id, report)) = split_id(&m.bytes) else { return };
     let (window, max_window) = (ranks.window, ranks.max_window);
-    let Some(r) = ranks.ranks.iter_mut().find(|r| r.rank == m.source) else { return };
+    let Some(r) = ranks.ranks.iter_mut().find(|r| r.rank == m.source) else {
+        return;
+    };
     let Some(pos) = r.in_flight.iter().position(|(i, _)| *i == id) else {
         // A late report of a terminated pool's chunk.
         return;
     };
-    let Some((_, chunk)) = r.in_flight.remove(pos) else { return };
+    let Some((_, chunk)) = r.in_flight.remove(pos) else {
+        return;
+    };
     match parse_from_worker(report) {
         Some(FromWorker::Done(outcomes, _)) if outcomes.len() == chunk.count => {
             chunk.sink.deliver(chunk.seq, chunk.start, outcomes);

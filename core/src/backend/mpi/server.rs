@@ -152,7 +152,9 @@ fn serve(rank: i32) -> Result<(), sys::MpiSysError> {
                 Some(Tag::Chunk) => {
                     let Some((id, body)) = split_id(&m.bytes) else { continue };
                     match &active {
-                        Some(Active { local: Some(pool), out, .. }) => {
+                        Some(Active {
+                            local: Some(pool), out, ..
+                        }) => {
                             let count = parse_chunk(body).map_or(0, |(_, t)| t.len());
                             let chunk = Chunk {
                                 sink: Arc::new(Relay {
@@ -177,10 +179,7 @@ fn serve(rank: i32) -> Result<(), sys::MpiSysError> {
                             match parse_chunk(body) {
                                 Some((name, args)) => run_chunk(name, &args, Vec::new(), &mut out),
                                 None => {
-                                    out = encode_report(
-                                        &[Err(PoolError::Failed("an unreadable chunk".into()))],
-                                        "",
-                                    )
+                                    out = encode_report(&[Err(PoolError::Failed("an unreadable chunk".into()))], "")
                                 }
                             }
                             send(Tag::Done, &with_id(id, &out))?;

@@ -86,7 +86,9 @@ pub fn rank() -> Result<i32, MpiSysError> {
     let _g = lock()?;
     let mut r: c_int = 0;
     // SAFETY: MPI is initialised (callers run after `init`); `r` is a valid out-pointer.
-    check("MPI_Comm_rank", unsafe { ffi::MPI_Comm_rank(ffi::RSMPI_COMM_WORLD, &mut r) })?;
+    check("MPI_Comm_rank", unsafe {
+        ffi::MPI_Comm_rank(ffi::RSMPI_COMM_WORLD, &mut r)
+    })?;
     Ok(r)
 }
 
@@ -95,7 +97,9 @@ pub fn size() -> Result<i32, MpiSysError> {
     let _g = lock()?;
     let mut s: c_int = 0;
     // SAFETY: as in `rank`.
-    check("MPI_Comm_size", unsafe { ffi::MPI_Comm_size(ffi::RSMPI_COMM_WORLD, &mut s) })?;
+    check("MPI_Comm_size", unsafe {
+        ffi::MPI_Comm_size(ffi::RSMPI_COMM_WORLD, &mut s)
+    })?;
     Ok(s)
 }
 
@@ -262,13 +266,7 @@ pub fn try_recv(source: Option<i32>) -> Result<Option<Received>, MpiSysError> {
     // MPI_Mrecv consumes.
     let code = unsafe {
         let mut st2: ffi::MPI_Status = std::mem::zeroed();
-        ffi::MPI_Mrecv(
-            bytes.as_mut_ptr().cast(),
-            count,
-            ffi::RSMPI_UINT8_T,
-            &mut msg,
-            &mut st2,
-        )
+        ffi::MPI_Mrecv(bytes.as_mut_ptr().cast(), count, ffi::RSMPI_UINT8_T, &mut msg, &mut st2)
     };
     check("MPI_Mrecv", code)?;
     Ok(Some(Received {

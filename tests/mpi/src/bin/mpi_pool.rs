@@ -23,18 +23,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let me = std::process::id();
 
     let pool = Pool::builder().mpi().build()?;
-    check("one worker per task-serving rank", pool.processes() == (size - 1) as usize);
+    check(
+        "one worker per task-serving rank",
+        pool.processes() == (size - 1) as usize,
+    );
 
     // map of 10,000 equals the local result
     let local: Vec<u64> = (0..10_000u64).map(|x| x * x).collect();
     check("map of 10,000 = local result", pool.map(square, 0..10_000u64)? == local);
-    check("map chunksize 1", pool.map_chunked(square, 0..500u64, 1)? == local[..500]);
+    check(
+        "map chunksize 1",
+        pool.map_chunked(square, 0..500u64, 1)? == local[..500],
+    );
     check("map of nothing", pool.map(square, Vec::<u64>::new())?.is_empty());
 
     // tasks really ran on ranks 1..size, not in rank 0
     let who = pool.map_chunked(|_: u64| whoami(), 0..200u64, 1)?;
     let ranks: HashSet<i32> = who.iter().map(|w| w.0).collect();
-    check("tasks run on ranks other than 0", who.iter().all(|w| w.0 != 0 && w.1 != me));
+    check(
+        "tasks run on ranks other than 0",
+        who.iter().all(|w| w.0 != 0 && w.1 != me),
+    );
     check("every task-serving rank got work", ranks.len() == (size - 1) as usize);
 
     // imap_unordered yields every item once; imap keeps order
@@ -45,11 +54,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     check("imap keeps input order", ordered == local[..1000]);
 
     // starmap
-    check("starmap", pool.starmap(add, (0..100u64).map(|i| (i, 2 * i)))? == (0..100).map(|i| 3 * i).collect::<Vec<_>>());
+    check(
+        "starmap",
+        pool.starmap(add, (0..100u64).map(|i| (i, 2 * i)))? == (0..100).map(|i| 3 * i).collect::<Vec<_>>(),
+    );
 
     // a panicking task fails only itself, with its message and location
     let all = pool.map_results(boom, 0..20u64)?;
-    let failed: Vec<usize> = all.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
+    let failed: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_err())
+        .map(|(i, _)| i)
+        .collect();
     check("a panicking task fails only itself", failed == [7]);
     match &all[7] {
         Err(PoolError::Panicked { message, location }) => {
@@ -61,7 +78,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => check(&format!("panic reported as Panicked, got {other:?}"), false),
     }
-    check("map reports the panic", matches!(pool.map(boom, 0..20u64), Err(PoolError::Panicked { .. })));
+    check(
+        "map reports the panic",
+        matches!(pool.map(boom, 0..20u64), Err(PoolError::Panicked { .. })),
+    );
     check("the pool works after a panic", pool.apply(square(9))? == 81);
 
     // apply_async callbacks run in rank 0
@@ -79,16 +99,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let r = pool.apply_async_with(boom(7), cbs)?;
     check("apply_async of a panicking task fails", r.get().is_err());
     let (pid, msg) = rx.recv_timeout(Duration::from_secs(30))?;
-    check("error callback runs in rank 0 with the message", pid == me && msg.contains("seven"));
+    check(
+        "error callback runs in rank 0 with the message",
+        pid == me && msg.contains("seven"),
+    );
     let (tx, rx) = mpsc::channel();
     let cbs = Callbacks::new().on_result(move |all: &Vec<u64>| tx.send(all.clone()).unwrap());
     let r = pool.map_async_with(square, 1..=4u64, None, cbs)?;
     check("map_async_with result", r.get()? == [1, 4, 9, 16]);
-    check("map_async_with callback once with the list", rx.recv_timeout(Duration::from_secs(30))? == [1, 4, 9, 16]);
+    check(
+        "map_async_with callback once with the list",
+        rx.recv_timeout(Duration::from_secs(30))? == [1, 4, 9, 16],
+    );
 
     // unsupported on ranks: deadlines
     let r = pool.apply_async_with_deadline(square(3), Duration::from_secs(5))?;
-    check("a deadline is refused clearly", matches!(r.get(), Err(PoolError::Mpi(m)) if m.contains("deadline")));
+    check(
+        "a deadline is refused clearly",
+        matches!(r.get(), Err(PoolError::Mpi(m)) if m.contains("deadline")),
+    );
 
     // a second MPI pool while this one lives is refused
     check(
@@ -99,7 +128,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // close/join
     let late = pool.apply_async(slow(5, 200))?;
     pool.close();
-    check("closed pool refuses work", matches!(pool.apply_async(square(1)), Err(PoolError::Closed)));
+    check(
+        "closed pool refuses work",
+        matches!(pool.apply_async(square(1)), Err(PoolError::Closed)),
+    );
     pool.join()?;
     check("join waits for the work", late.get()? == 5);
     drop(pool);
@@ -109,16 +141,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let r = pool.map_async(|x: u64| slow(x, 50), 0..100u64)?;
     std::thread::sleep(Duration::from_millis(120));
     pool.terminate();
-    check("terminate fails pending tasks", matches!(r.get(), Err(PoolError::Terminated)));
+    check(
+        "terminate fails pending tasks",
+        matches!(r.get(), Err(PoolError::Terminated)),
+    );
     drop(pool);
 
     // N ranks x k local processes
     let pool = Pool::builder().mpi().processes(2).build()?;
-    check("2 local processes per rank", pool.processes() == 2 * (size - 1) as usize);
+    check(
+        "2 local processes per rank",
+        pool.processes() == 2 * (size - 1) as usize,
+    );
     check("map on ranks x processes", pool.map(square, 0..10_000u64)? == local);
     let who = pool.map_chunked(|_: u64| whoami(), 0..400u64, 1)?;
     let pids: HashSet<u32> = who.iter().map(|w| w.1).collect();
-    check("tasks ran in several local processes", pids.len() > (size - 1) as usize && !pids.contains(&me));
+    check(
+        "tasks ran in several local processes",
+        pids.len() > (size - 1) as usize && !pids.contains(&me),
+    );
     let all = pool.map_results(boom, 0..20u64)?;
     check(
         "panic in a local process of a rank fails only itself",

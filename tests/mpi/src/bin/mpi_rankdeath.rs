@@ -1,14 +1,26 @@
-//! A long map on MPI ranks; prints `pids <pid> ...` (the processes running tasks) first, so that
-//! a test can SIGKILL one of them mid-map.
+//! A long map on MPI ranks; prints `pids <pid> <pid>` (the ranks' pids) first, so that a test
+//! can SIGKILL one of them mid-map. With the argument `local`, each rank runs 2 local worker
+//! processes (which must not outlive their rank).
 
+use std::collections::BTreeSet;
 use std::io::Write;
 
 use multiproc::pool::Pool;
-use multiproc_mpi_tests::slow;
+use multiproc_mpi_tests::{rank_pid, slow};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let pool = Pool::builder().mpi().build()?;
-    let pids: Vec<String> = pool.pids().iter().map(|p| p.to_string()).collect();
+    let local = std::env::args().nth(1).as_deref() == Some("local");
+    let mut b = Pool::builder().mpi();
+    if local {
+        b = b.processes(2);
+    }
+    let pool = b.build()?;
+    let ranks = multiproc::mpi::world_size() as usize - 1;
+    let mut pids = BTreeSet::new();
+    while pids.len() < ranks {
+        pids.extend(pool.map_chunked(|_: u64| rank_pid(local), 0..64u64, 1)?);
+    }
+    let pids: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
     println!("pids {}", pids.join(" "));
     std::io::stdout().flush()?;
     // 100 s of work: the test kills a rank long before the end.
