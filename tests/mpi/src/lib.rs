@@ -59,3 +59,39 @@ pub fn rank_pid(local: bool) -> u32 {
         std::process::id()
     }
 }
+
+/// Puts `(rank, x)` on `q` (a Queue created in rank 0).
+#[multiproc::worker]
+pub fn put_rank(q: multiproc::Queue<(i32, u64)>, x: u64) {
+    q.put((multiproc::mpi::rank(), x)).expect("put");
+}
+
+/// Increments `counter` `n` times, each time read-modify-write under `lock`; returns the rank.
+#[multiproc::worker]
+pub fn count_under_lock(lock: multiproc::Lock, counter: multiproc::ValueProxy<u64>, n: u64) -> i32 {
+    for _ in 0..n {
+        let _g = lock.acquire().expect("acquire");
+        let v = counter.get().expect("get");
+        counter.set(v + 1).expect("set");
+    }
+    multiproc::mpi::rank()
+}
+
+/// Waits (at most 60 s) for `ev`; returns the rank and whether it was set.
+#[multiproc::worker]
+pub fn wait_event(ev: multiproc::Event, _i: u64) -> (i32, bool) {
+    (
+        multiproc::mpi::rank(),
+        ev.wait_timeout(Duration::from_secs(60)).expect("wait"),
+    )
+}
+
+/// `n` lock acquire+release pairs; returns the mean time of one pair in ns (benchmarks).
+#[multiproc::worker]
+pub fn lock_pairs(lock: multiproc::Lock, n: u64) -> u64 {
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        drop(lock.acquire().expect("acquire"));
+    }
+    (t.elapsed().as_nanos() / n.max(1) as u128) as u64
+}

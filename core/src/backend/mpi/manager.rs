@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::relay::Relays;
 use super::server::{Open, Opened};
 use super::{split_id, sys, with_id, Backoff, Tag};
 use crate::pipe::{wait, Connection, Waitable};
@@ -34,6 +35,8 @@ pub(crate) struct Ranks {
     /// Chunks each rank holds normally, and at most.
     window: usize,
     max_window: usize,
+    /// Rank 0's side of the objects used by tasks (see `relay.rs`).
+    relays: Relays,
 }
 
 struct RankState {
@@ -75,6 +78,7 @@ pub(crate) fn open(open: &Open) -> Result<(Ranks, Vec<i32>, Option<PoolError>), 
             .collect(),
         window: 2 * per_rank,
         max_window: 16 * per_rank,
+        relays: Relays::default(),
     };
     let bytes = rmp_serde::to_vec(open).map_err(|e| PoolError::Encode(e.to_string()))?;
     for r in &ranks.ranks {
@@ -190,10 +194,12 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut ranks: Ranks
         // Reports.
         for _ in 0..256 {
             match super::recv_any() {
-                Ok(Some(m)) => {
+                Ok(Some(mut m)) => {
                     busy = true;
                     if m.tag == Tag::Done as i32 {
                         deliver(&mut ranks, m);
+                    } else {
+                        ranks.relays.take(&mut m);
                     }
                 }
                 Ok(None) => break,
@@ -280,9 +286,12 @@ fn finish(shared: &Shared, mut ranks: Ranks, pending: Vec<sys::PendingSend>, err
     let mut backoff = Backoff::new();
     while left > 0 {
         match super::recv_any() {
-            Ok(Some(m)) => {
+            Ok(Some(mut m)) => {
                 if m.tag == Tag::Closed as i32 {
                     left -= 1;
+                } else {
+                    // A task still running (terminate) may wait for an object's answer.
+                    ranks.relays.take(&mut m);
                 }
                 backoff.reset();
             }

@@ -17,11 +17,12 @@
 //!   semantics; one rank's death ends the job, and `mpirun` names the rank).
 
 pub(crate) mod manager;
+pub(crate) mod relay;
 pub(crate) mod server;
 pub(crate) mod sys;
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The message kinds between rank 0 and a task server, as MPI tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,13 @@ pub(crate) enum Tag {
     Stop = 107,
     /// r → 0: stopped; nothing else will come from this rank.
     Stopped = 108,
+    /// r → 0: a blocking hub call of a task on the objects of rank 0 (MessagePack
+    /// `(Op, Option<micros>)`), answered by `RelayReply`.
+    RelayCall = 109,
+    /// r → 0: one-way hub messages of a task (MessagePack `Vec<Cast>`).
+    RelayCast = 110,
+    /// 0 → r: the answer to a `RelayCall` (MessagePack `Result<Value, RelayError>`).
+    RelayReply = 111,
 }
 
 impl Tag {
@@ -56,6 +64,9 @@ impl Tag {
             106 => Tag::Closed,
             107 => Tag::Stop,
             108 => Tag::Stopped,
+            109 => Tag::RelayCall,
+            110 => Tag::RelayCast,
+            111 => Tag::RelayReply,
             _ => return None,
         })
     }
@@ -210,23 +221,32 @@ pub fn library_version() -> String {
     sys::library_version()
 }
 
-/// The adaptive wait of every polling loop: spin (yielding) for the first few rounds, then sleep
-/// for doubling intervals up to 1 ms. Idle ranks then cost ~1 % of a core instead of a whole
-/// one (MPI's blocking receive busy-polls), and a busy stream of messages pays no sleep.
+/// The adaptive wait of every polling loop: spin (yielding) for the first rounds, then sleep
+/// for doubling intervals, up to 50 µs while the last message is under 100 ms old (a busy pool:
+/// latency matters) and up to 1 ms after that (an idle rank then costs ~1 % of a core instead
+/// of the whole core that MPI's blocking receive busy-polls).
 pub(crate) struct Backoff {
     round: u32,
+    last_activity: Instant,
 }
 
 impl Backoff {
     const SPINS: u32 = 64;
-    const MAX: Duration = Duration::from_millis(1);
+    const BUSY_MAX: Duration = Duration::from_micros(50);
+    const IDLE_AFTER: Duration = Duration::from_millis(100);
+    const IDLE_MAX: Duration = Duration::from_millis(1);
 
     pub(crate) fn new() -> Backoff {
-        Backoff { round: 0 }
+        Backoff {
+            round: 0,
+            last_activity: Instant::now(),
+        }
     }
 
+    /// Something happened: wait briefly again.
     pub(crate) fn reset(&mut self) {
         self.round = 0;
+        self.last_activity = Instant::now();
     }
 
     /// How long the next wait should be (zero: just yield).
@@ -236,7 +256,12 @@ impl Backoff {
             return Duration::ZERO;
         }
         let exp = (self.round - Self::SPINS).min(10);
-        Duration::from_micros(1 << exp).min(Self::MAX)
+        let cap = if self.last_activity.elapsed() < Self::IDLE_AFTER {
+            Self::BUSY_MAX
+        } else {
+            Self::IDLE_MAX
+        };
+        Duration::from_micros(1 << exp).min(cap)
     }
 
     pub(crate) fn snooze(&mut self) {

@@ -23,10 +23,12 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use super::relay::MpiRoute;
 use super::{split_id, sys, with_id, Backoff, Tag};
 use crate::pool::worker::{encode_report, parse_chunk, run_chunk};
 use crate::pool::{Chunk, Pool, PoolError};
 use crate::process::{StartMethod, Task};
+use crate::runtime::handle::{with_route, RemoteRoute};
 
 /// The `Open` message.
 #[derive(Debug, Serialize, Deserialize)]
@@ -109,6 +111,8 @@ fn serve(rank: i32) -> Result<(), sys::MpiSysError> {
     let mut active: Option<Active> = None;
     let mut backoff = Backoff::new();
     let mut out = Vec::new();
+    // Handles in task arguments reach rank 0's objects through this route (see `relay.rs`).
+    let route: Arc<dyn RemoteRoute> = Arc::new(MpiRoute::default());
     loop {
         let mut busy = false;
         while let Some(m) = sys::try_recv(Some(0))? {
@@ -131,7 +135,7 @@ fn serve(rank: i32) -> Result<(), sys::MpiSysError> {
             match Tag::from_i32(m.tag) {
                 Some(Tag::Open) => {
                     let opened = match rmp_serde::from_slice::<Open>(&m.bytes) {
-                        Ok(open) => match open_pool(rank, open) {
+                        Ok(open) => match open_pool(rank, open, &route) {
                             Ok((a, pids)) => {
                                 active = Some(a);
                                 Opened { error: None, pids }
@@ -177,7 +181,9 @@ fn serve(rank: i32) -> Result<(), sys::MpiSysError> {
                         }
                         _ => {
                             match parse_chunk(body) {
-                                Some((name, args)) => run_chunk(name, &args, Vec::new(), &mut out),
+                                Some((name, args)) => {
+                                    with_route(route.clone(), || run_chunk(name, &args, Vec::new(), &mut out))
+                                }
                                 None => {
                                     out = encode_report(&[Err(PoolError::Failed("an unreadable chunk".into()))], "")
                                 }
@@ -224,12 +230,12 @@ fn end(active: Option<Active>) {
     }
 }
 
-fn open_pool(rank: i32, open: Open) -> Result<(Active, Vec<i32>), String> {
+fn open_pool(rank: i32, open: Open, route: &Arc<dyn RemoteRoute>) -> Result<(Active, Vec<i32>), String> {
     let out: Outbox = Arc::new(Mutex::new(VecDeque::new()));
     let Some(k) = open.procs else {
         if let Some((name, args)) = &open.init {
             let mut report = Vec::new();
-            run_chunk(name, &[(args, 0)], Vec::new(), &mut report);
+            with_route(route.clone(), || run_chunk(name, &[(args, 0)], Vec::new(), &mut report));
             if let Some(crate::pool::worker::FromWorker::Done(v, _)) = crate::pool::worker::parse_from_worker(&report) {
                 if let Some(Err(e)) = v.into_iter().next() {
                     return Err(format!("on MPI rank {rank}: {e}"));

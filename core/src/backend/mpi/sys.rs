@@ -233,6 +233,11 @@ pub struct Received {
 /// Receives one message from `source` (or any rank if `None`) with any tag, if one is waiting.
 /// Never blocks (matched probe, then a receive of exactly that message).
 pub fn try_recv(source: Option<i32>) -> Result<Option<Received>, MpiSysError> {
+    try_recv_tag(source, None)
+}
+
+/// [`try_recv`] of messages with `tag` only (any tag if `None`).
+pub fn try_recv_tag(source: Option<i32>, tag: Option<i32>) -> Result<Option<Received>, MpiSysError> {
     let _g = lock()?;
     // SAFETY: reading constants of the shim.
     let (any_source, any_tag) = unsafe { (ffi::RSMPI_ANY_SOURCE, ffi::RSMPI_ANY_TAG) };
@@ -245,7 +250,7 @@ pub fn try_recv(source: Option<i32>) -> Result<Option<Received>, MpiSysError> {
     let code = unsafe {
         ffi::MPI_Improbe(
             source.unwrap_or(any_source),
-            any_tag,
+            tag.unwrap_or(any_tag),
             ffi::RSMPI_COMM_WORLD,
             &mut flag,
             &mut msg,

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use multiproc::pool::{Callbacks, Pool, PoolError};
-use multiproc_mpi_tests::{add, bad_init, boom, slow, square, whoami};
+use multiproc_mpi_tests::{add, bad_init, boom, count_under_lock, put_rank, slow, square, wait_event, whoami};
 
 fn check(what: &str, ok: bool) {
     if !ok {
@@ -123,6 +123,62 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     check(
         "one MPI pool at a time",
         matches!(Pool::builder().mpi().build(), Err(PoolError::Mpi(m)) if m.contains("another MPI pool")),
+    );
+
+    // objects across ranks: a Queue created in rank 0 receives items put on ranks 1 and 2
+    let q = multiproc::Queue::<(i32, u64)>::new()?;
+    pool.map_chunked(|x: u64| put_rank(q.clone(), x), 0..200u64, 1)?;
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        got.push(q.get_timeout(Duration::from_secs(30))?);
+    }
+    let from: HashSet<i32> = got.iter().map(|g| g.0).collect();
+    let mut xs: Vec<u64> = got.iter().map(|g| g.1).collect();
+    xs.sort_unstable();
+    check(
+        "a Queue in rank 0 gets every item put on the ranks",
+        xs == (0..200).collect::<Vec<_>>(),
+    );
+    check(
+        "items came from every task-serving rank",
+        from.len() == (size - 1) as usize && !from.contains(&0),
+    );
+
+    // a Lock gives mutual exclusion across ranks: 1,000 read-modify-writes per rank are exact
+    let manager = multiproc::Manager::new()?;
+    let counter = manager.value(0u64)?;
+    let lock = multiproc::Lock::new()?;
+    let ranks_used = pool.map_chunked(
+        |_: u64| count_under_lock(lock.clone(), counter.clone(), 1000),
+        0..(size - 1) as u64,
+        1,
+    )?;
+    let used: HashSet<i32> = ranks_used.iter().copied().collect();
+    check(
+        "the counting tasks ran on different ranks",
+        used.len() == (size - 1) as usize,
+    );
+    check(
+        "a Lock gives mutual exclusion across ranks",
+        counter.get()? == 1000 * (size - 1) as u64,
+    );
+
+    // an Event set in rank 0 releases waiters on every rank
+    let ev = multiproc::Event::new()?;
+    let waiting = pool.map_async_each(
+        |i: u64| wait_event(ev.clone(), i),
+        0..(size - 1) as u64,
+        Some(1),
+        Callbacks::new(),
+    )?;
+    std::thread::sleep(Duration::from_millis(300));
+    check("waiters on the ranks wait for the Event", !waiting.ready());
+    ev.set()?;
+    let woke = waiting.get()?;
+    let woke_ranks: HashSet<i32> = woke.iter().map(|w| w.0).collect();
+    check(
+        "an Event set in rank 0 releases waiters on every rank",
+        woke.iter().all(|w| w.1) && woke_ranks.len() == (size - 1) as usize,
     );
 
     // close/join
