@@ -95,3 +95,11 @@ pub fn lock_pairs(lock: multiproc::Lock, n: u64) -> u64 {
     }
     (t.elapsed().as_nanos() / n.max(1) as u128) as u64
 }
+
+/// Records `x → rank` in a Manager dict and puts `x` on a bounded JoinableQueue (both created
+/// in rank 0).
+#[multiproc::worker]
+pub fn record(d: multiproc::Dict<u64, i32>, q: multiproc::JoinableQueue<u64>, x: u64) {
+    d.set(x, multiproc::mpi::rank()).expect("dict set");
+    q.put(x).expect("put");
+}

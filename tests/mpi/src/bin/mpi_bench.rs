@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use multiproc::pool::Pool;
-use multiproc_mpi_tests::{noop, square};
+use multiproc_mpi_tests::{lock_pairs, noop, square};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -56,8 +56,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             t.as_secs_f64() * 1e3,
             n2 as f64 / t.as_secs_f64()
         );
-        let t = time(7, || pool.apply(noop(1)).unwrap());
+        let t = time(101, || pool.apply(noop(1)).unwrap());
         println!("mpi apply round trip: {:.1} us", t.as_secs_f64() * 1e6);
+        // Lock acquire+release from a rank (every operation relayed to rank 0's hub).
+        let lock = multiproc::Lock::new()?;
+        let mut per_pair: Vec<u64> = (0..7)
+            .map(|_| pool.apply(lock_pairs(lock.clone(), 2000)).unwrap())
+            .collect();
+        per_pair.sort_unstable();
+        println!(
+            "mpi Lock acquire+release from a rank: {:.1} us",
+            per_pair[3] as f64 / 1e3
+        );
+        let t = time(7, || {
+            for _ in 0..2000 {
+                drop(lock.acquire().unwrap());
+            }
+        });
+        println!(
+            "Lock acquire+release in rank 0 (local): {:.3} us",
+            t.as_secs_f64() * 1e6 / 2000.0
+        );
     }
     {
         let pool = Pool::new(workers)?;

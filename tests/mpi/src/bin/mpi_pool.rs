@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use multiproc::pool::{Callbacks, Pool, PoolError};
-use multiproc_mpi_tests::{add, bad_init, boom, count_under_lock, put_rank, slow, square, wait_event, whoami};
+use multiproc_mpi_tests::{add, bad_init, boom, count_under_lock, put_rank, record, slow, square, wait_event, whoami};
 
 fn check(what: &str, ok: bool) {
     if !ok {
@@ -179,6 +179,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     check(
         "an Event set in rank 0 releases waiters on every rank",
         woke.iter().all(|w| w.1) && woke_ranks.len() == (size - 1) as usize,
+    );
+
+    // a Manager Dict and a bounded JoinableQueue (puts block until rank 0 makes room)
+    let dict = manager.dict::<u64, i32>()?;
+    let jq = multiproc::JoinableQueue::<u64>::bounded(4)?;
+    let rec = pool.map_async_each(
+        |x: u64| record(dict.clone(), jq.clone(), x),
+        0..50u64,
+        Some(1),
+        Callbacks::new(),
+    )?;
+    let mut xs = Vec::new();
+    for _ in 0..50 {
+        xs.push(jq.get_timeout(Duration::from_secs(30))?);
+        jq.task_done()?;
+    }
+    rec.get()?;
+    jq.join()?;
+    xs.sort_unstable();
+    check(
+        "a bounded JoinableQueue in rank 0 gets every item put on the ranks",
+        xs == (0..50).collect::<Vec<_>>(),
+    );
+    check(
+        "a Manager Dict sees every rank's writes",
+        dict.len()? == 50 && (0..50u64).all(|k| dict.get(&k).ok().flatten().is_some_and(|r| r > 0)),
     );
 
     // close/join
