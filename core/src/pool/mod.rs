@@ -361,6 +361,10 @@ impl PoolBuilder {
     /// - Task arguments cannot carry descriptors (Connections, shared-memory objects) to a
     ///   rank, and task deadlines are not supported: such tasks fail with [`PoolError::Mpi`].
     /// - One rank's death ends the whole job (MPI semantics): the launcher names the rank.
+    /// - Handles (`Queue`, `Lock`, `Event`, Manager containers, ...) created in rank 0 and
+    ///   passed to tasks work on every rank when the rank runs the tasks itself (no
+    ///   `processes(k)`): each operation is relayed to rank 0 over MPI.
+    /// - [`Pool::pids`] gives the pids of the processes that run tasks, each on its own host.
     ///
     /// ```
     /// use multiproc::pool::{Pool, PoolError};
