@@ -29,7 +29,8 @@ use crate::runtime::fdpass;
 //   done:   0u8, count: u32 LE, then per task: kind: u8, len: u32 LE, bytes
 //           (kind 0: the encoded result; 1: a panic, MessagePack (message, location);
 //            2: a failure message, UTF-8;
-//            3: too large to send: bytes: u64 LE, max: u64 LE)
+//            3: too large to send: bytes: u64 LE, max: u64 LE;
+//            4: the initializer failed (relayed by the MPI backend), the message, UTF-8)
 //   init failed: 1u8, the message, UTF-8
 //   done, next started: 2u8, then as `done`
 //   started: 3u8
@@ -42,6 +43,9 @@ const OK: u8 = 0;
 const PANICKED: u8 = 1;
 const FAILED: u8 = 2;
 const TOO_LARGE: u8 = 3;
+/// Only in reports relayed by the MPI backend: the rank's local pool is broken by its
+/// initializer (the message, UTF-8).
+const INIT_BROKEN: u8 = 4;
 
 /// Builds the message of one chunk, task by task.
 pub(crate) struct ChunkBuf {
@@ -180,6 +184,9 @@ pub(crate) fn parse_from_worker(mut b: &[u8]) -> Option<FromWorker<'_>> {
                             max: u64::from_le_bytes(m.try_into().unwrap_or_default()),
                         })
                     }
+                    INIT_BROKEN => Err(PoolError::InitializerFailed(
+                        String::from_utf8_lossy(bytes).into_owned(),
+                    )),
                     _ => Err(PoolError::Failed(String::from_utf8_lossy(bytes).into_owned())),
                 });
             }
@@ -254,6 +261,9 @@ pub(crate) fn encode_report(outcomes: &[Result<&[u8], PoolError>], context: &str
                 note.extend_from_slice(&bytes.to_le_bytes());
                 note.extend_from_slice(&max.to_le_bytes());
                 push_outcome(&mut out, TOO_LARGE, &note);
+            }
+            Err(PoolError::InitializerFailed(m)) => {
+                push_outcome(&mut out, INIT_BROKEN, format!("{m}{context}").as_bytes())
             }
             Err(e) => push_outcome(&mut out, FAILED, format!("{e}{context}").as_bytes()),
         }

@@ -197,7 +197,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut ranks: Ranks
                 Ok(Some(mut m)) => {
                     busy = true;
                     if m.tag == Tag::Done as i32 {
-                        deliver(&mut ranks, m);
+                        deliver(&shared, &mut ranks, m);
                     } else {
                         ranks.relays.take(&mut m);
                     }
@@ -232,7 +232,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut ranks: Ranks
     }
 }
 
-fn deliver(ranks: &mut Ranks, m: sys::Received) {
+fn deliver(shared: &Shared, ranks: &mut Ranks, m: sys::Received) {
     let Some((id, report)) = split_id(&m.bytes) else { return };
     let (window, max_window) = (ranks.window, ranks.max_window);
     let Some(r) = ranks.ranks.iter_mut().find(|r| r.rank == m.source) else {
@@ -247,6 +247,10 @@ fn deliver(ranks: &mut Ranks, m: sys::Received) {
     };
     match parse_from_worker(report) {
         Some(FromWorker::Done(outcomes, _)) if outcomes.len() == chunk.count => {
+            // A rank's local pool broken by the initializer breaks this pool, as locally.
+            if let Some(Err(e @ PoolError::InitializerFailed(_))) = outcomes.iter().find(|o| o.is_err()) {
+                shared.lock().broken.get_or_insert(e.clone());
+            }
             chunk.sink.deliver(chunk.seq, chunk.start, outcomes);
         }
         _ => chunk.fail(&PoolError::Mpi(format!(

@@ -259,6 +259,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         matches!(pool.apply(square(2)), Err(PoolError::InitializerFailed(m)) if m.contains("initializer refuses")),
     );
     drop(pool);
+    let pool = Pool::builder().mpi().processes(2).initializer(bad_init()).build()?;
+    check(
+        "failed initializer in the ranks' local processes",
+        matches!(pool.apply(square(2)), Err(PoolError::InitializerFailed(m)) if m.contains("initializer refuses")),
+    );
+    check(
+        "... and the pool is broken",
+        matches!(pool.apply(square(2)), Err(PoolError::InitializerFailed(_))),
+    );
+    drop(pool);
     println!("all ok");
     Ok(())
 }
