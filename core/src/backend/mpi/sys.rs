@@ -2,10 +2,11 @@
 //!
 //! # Threads
 //! The library is initialised with `MPI_THREAD_SERIALIZED` (any thread may call MPI, one at a
-//! time), and every call below takes [`LOCK`], so calls never overlap. No call below blocks
-//! while holding the lock except `MPI_Send` of a rank's small replies and `MPI_Finalize`;
-//! waiting is done by polling (`MPI_Improbe`, `MPI_Test`) outside the lock, with a backoff
-//! (see `mod.rs`). So rank 0's pool manager thread and its main thread (the exit hook) can both
+//! time), and every call below takes [`LOCK`], so calls never overlap. Waiting is done by
+//! polling (`MPI_Improbe`, `MPI_Test`) outside the lock, with a backoff (see `mod.rs`). The
+//! calls that may wait while holding the lock are `MPI_Send` (until the receiver takes a large
+//! message; every receiver is always polling, and rank 0 sends chunks with `MPI_Isend`, so two
+//! ranks never wait for each other) and `MPI_Finalize`. So rank 0's pool manager thread and its main thread (the exit hook) can both
 //! use MPI, and there is no dedicated MPI thread. `MPI_THREAD_MULTIPLE` is not needed (and
 //! costs Open MPI a lock on every call of its own).
 //!
