@@ -173,3 +173,87 @@ fn a_child_cannot_squat_the_roots_manager_keys() {
     let m = multiproc::Manager::new().expect("the root's Manager key was taken");
     m.shutdown().unwrap();
 }
+
+/// One raw call on a connection of this process's own (as a hostile child can make).
+fn raw_call(
+    conn: &std::os::fd::OwnedFd,
+    op: multiproc::wire::proto::Op,
+) -> Result<multiproc::wire::proto::Value, multiproc::wire::proto::HubError> {
+    use multiproc::wire::proto::{FromHub, ToHub};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let frame = multiproc::wire::encode(&ToHub::Call { id: 1, op }).unwrap();
+    multiproc::sys::io::send_all(conn.as_fd(), &frame, &[]).unwrap();
+    let mut f = std::fs::File::from(conn.try_clone().unwrap());
+    let mut dec = multiproc::wire::FrameDecoder::new(1 << 20);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        if let Ok(Some(body)) = dec.next_frame() {
+            match multiproc::wire::decode::<FromHub>(body) {
+                Ok(FromHub::Reply { result, .. }) => return result,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+        let k = f.read(&mut buf).unwrap();
+        assert!(k > 0, "the hub closed the connection");
+        dec.push(&buf[..k]);
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Question(multiproc::ReplyTo<u32>);
+
+/// Answers one question, after trying to take over the asker's reply slot (its id is in the
+/// question) and to use a handed Lock and made-up ids as reply slots. Returns what the hub
+/// said to each attempt.
+#[multiproc::worker]
+fn hijack_reply_slot(lock: Lock) -> Vec<String> {
+    use multiproc::wire::proto::{AskTo, ObjId, Op, Wait};
+    let Question(reply) = multiproc::mailbox::<Question>().recv().unwrap();
+    let (slot, _token): (u64, u64) = rmp_serde::from_slice(&rmp_serde::to_vec(&reply).unwrap()).unwrap();
+    let lock_id: (u64, u64) = first_field(&rmp_serde::to_vec(&lock).unwrap());
+    let conn = multiproc::runtime::raw_hub_connection().unwrap();
+    let mut said = Vec::new();
+    for (what, slot, to) in [
+        ("the asker's slot", slot, AskTo::Proc(multiproc::observe::ProcId(0))),
+        ("a handed Lock", lock_id.0, AskTo::Proc(multiproc::observe::ProcId(0))),
+        (
+            "a made-up id",
+            0x7777_0000_1234,
+            AskTo::Proc(multiproc::observe::ProcId(0)),
+        ),
+        ("a name nobody has", slot, AskTo::Name("nobody-has-this-name".into())),
+    ] {
+        let op = Op::Ask {
+            to,
+            payload: serde_bytes::ByteBuf::from(vec![0xc0]),
+            nfds: 0,
+            slot: ObjId(slot),
+            token: 42,
+            wait: Wait::Never,
+        };
+        said.push(format!("{what}: {:?}", raw_call(&conn, op)));
+    }
+    reply.send(&7).unwrap();
+    said
+}
+
+/// An `Op::Ask` can re-arm only a reusable reply slot of the caller's own: not the slot of the
+/// process that asked it (whose id is in the question), not another kind of object, not an id
+/// it made up. The real answer still reaches the asker.
+#[test]
+fn a_child_cannot_take_over_another_processs_reply_slot() {
+    let lock = Lock::new().unwrap();
+    let mut p = Process::new(hijack_reply_slot(lock.clone())).start().unwrap();
+    let got: u32 = p
+        .addr::<Question>()
+        .ask_timeout(Question, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(got, 7);
+    let said = p.join_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!(said.len(), 4, "{said:?}");
+    assert!(said[0].contains("UnknownObject"), "{said:?}");
+    assert!(said[1].contains("WrongKind"), "{said:?}");
+    assert!(said[2].contains("UnknownObject"), "{said:?}");
+    assert!(said[3].contains("NoProc"), "{said:?}");
+}

@@ -302,7 +302,33 @@ pub mod __private {
 
     /// Encodes a worker's result in the child.
     pub fn encode_result<R: serde::Serialize + ?Sized>(r: &R) -> Result<Vec<u8>, RunError> {
-        rmp_serde::to_vec(r).map_err(|e| RunError(format!("the worker's result could not be serialised: {e}")))
+        // A pool worker hands each result's buffer back (`recycle_result_buf`) once it has
+        // copied it into its chunk's report, so a map over small values allocates nothing per
+        // task; elsewhere this is a fresh vector.
+        let mut buf = RESULT_BUF.with(|b| b.take()).unwrap_or_default();
+        buf.clear();
+        match rmp_serde::encode::write(&mut buf, r) {
+            Ok(()) => Ok(buf),
+            Err(e) => Err(RunError(format!("the worker's result could not be serialised: {e}"))),
+        }
+    }
+
+    thread_local! {
+        /// A result buffer to reuse (see `encode_result`).
+        static RESULT_BUF: std::cell::Cell<Option<Vec<u8>>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// Registers this thread's result buffer slot without filling it (see `bootstrap::warm`).
+    pub(crate) fn warm_result_buf() {
+        RESULT_BUF.with(|_| ());
+    }
+
+    /// Gives a result buffer back for the next `encode_result` on this thread (buffers of
+    /// more than 64 KiB are freed instead).
+    pub(crate) fn recycle_result_buf(buf: Vec<u8>) {
+        if buf.capacity() <= 64 << 10 {
+            RESULT_BUF.with(|b| b.set(Some(buf)));
+        }
     }
 
     // Argument and result checks. A type that is not serialisable must give ONE error, on the

@@ -298,9 +298,15 @@ impl<M: Serialize> Addr<M> {
     /// Request/reply: builds a message around a fresh [`ReplyTo`], sends it, and waits for the
     /// answer. Fails with [`AskError::Gone`] if the process ends without answering.
     ///
-    /// By name ([`Addr::named`]): the hub resolves the name when it creates the reply slot,
-    /// just before the question is sent, and the question goes to that incarnation only; if
-    /// it dies before answering, the ask fails with `Gone` (it is not sent again to the next
+    /// One round trip to the hub: the reply slot is one of a few that this process reuses, and
+    /// the hub re-arms it, delivers the question and waits for the answer in one step (a late
+    /// answer to an earlier, abandoned ask cannot land in a later one: each ask gives the slot
+    /// a fresh secret). With more than 64 asks in flight at once in one process, the extra ones
+    /// take two round trips (a one-time slot).
+    ///
+    /// By name ([`Addr::named`]): the hub resolves the name when it arms the reply slot, in the
+    /// same step as it delivers the question, and the question goes to that incarnation only;
+    /// if it dies before answering, the ask fails with `Gone` (it is not sent again to the next
     /// one: delivery is at most once). [`AskError::NoProc`] if nobody is registered. Same
     /// number of round trips as by a plain address.
     pub fn ask<R: DeserializeOwned>(&self, make: impl FnOnce(ReplyTo<R>) -> M) -> Result<R, AskError> {
@@ -317,6 +323,45 @@ impl<M: Serialize> Addr<M> {
     }
 
     fn ask_wait<R: DeserializeOwned>(&self, make: impl FnOnce(ReplyTo<R>) -> M, wait: Wait) -> Result<R, AskError> {
+        let Some(loan) = reply_slots::borrow()? else {
+            return self.ask_two_trips(make, wait);
+        };
+        let token = crate::runtime::handle::new_secret();
+        let (payload, fds) = encode(&make(ReplyTo {
+            obj: loan.id(),
+            token,
+            _r: PhantomData,
+        }))?;
+        let op = self.ask_op(payload, fds.len(), loan.id(), token, wait);
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+        let (v, _) = runtime::call_fds(op, &borrowed, runtime::deadline_of(wait))?;
+        drop(loan);
+        decode_answer(v)
+    }
+
+    /// The `Op::Ask` of a question already encoded around reply slot `slot`.
+    fn ask_op(&self, payload: ByteBuf, nfds: usize, slot: ObjId, token: u64, wait: Wait) -> Op {
+        let to = match &self.name {
+            Some(name) => crate::wire::proto::AskTo::Name(name.clone()),
+            None => crate::wire::proto::AskTo::Proc(self.proc),
+        };
+        Op::Ask {
+            to,
+            payload,
+            nfds: nfds as u32,
+            slot,
+            token,
+            wait,
+        }
+    }
+
+    /// An ask with a one-time reply slot: create it (one round trip), send, wait (another).
+    /// Used when this process already has [`reply_slots::MAX`] asks in flight.
+    fn ask_two_trips<R: DeserializeOwned>(
+        &self,
+        make: impl FnOnce(ReplyTo<R>) -> M,
+        wait: Wait,
+    ) -> Result<R, AskError> {
         let token = crate::runtime::handle::new_secret();
         let (slot, to) = match &self.name {
             Some(name) => {
@@ -327,6 +372,7 @@ impl<M: Serialize> Addr<M> {
                 let slot = ObjRef::create(ObjectKind::Oneshot {
                     watch: Some(self.proc),
                     token,
+                    reusable: false,
                 })?;
                 (slot, self.clone())
             }
@@ -337,11 +383,137 @@ impl<M: Serialize> Addr<M> {
             _r: PhantomData,
         };
         to.send(&make(reply_to))?;
-        match slot.call(ObjOp::OneshotTake(wait), runtime::deadline_of(wait))? {
-            Value::Bytes(b) => rmp_serde::from_slice(&b).map_err(|e| AskError::Decode(e.to_string())),
-            other => Err(AskError::Call(CallError::Protocol(format!(
-                "unexpected reply {other:?}"
-            )))),
+        decode_answer(slot.call(ObjOp::OneshotTake(wait), runtime::deadline_of(wait))?)
+    }
+}
+
+/// An answer as the reply slot hands it over.
+fn decode_answer<R: DeserializeOwned>(v: Value) -> Result<R, AskError> {
+    match v {
+        Value::Bytes(b) => rmp_serde::from_slice(&b).map_err(|e| AskError::Decode(e.to_string())),
+        other => Err(AskError::Call(CallError::Protocol(format!(
+            "unexpected reply {other:?}"
+        )))),
+    }
+}
+
+/// The reusable reply slots of this process: an `ask` borrows one, so that it costs one round
+/// trip (`Op::Ask`: the hub re-arms the slot with a fresh secret, delivers the question and
+/// parks the asker, in one step) instead of two. A late answer to an abandoned ask presents
+/// the previous secret and is refused by the slot, so a slot can be lent again at once, even
+/// while the hub still has the abandoned call parked (re-arming answers it `Cancelled`).
+mod reply_slots {
+    use std::sync::Mutex;
+
+    use crate::error::CallError;
+    use crate::runtime::{self, handle::ObjRef};
+    use crate::wire::proto::{ObjId, ObjectKind};
+
+    /// Slots a process creates at most (they live until it ends); an ask beyond that many in
+    /// flight at once falls back to a one-time slot.
+    pub(super) const MAX: usize = 64;
+
+    struct Pool {
+        /// The runtime installation the slots belong to (a `Fork` child inherits its parent's
+        /// pool and must not use it).
+        gen: u64,
+        free: Vec<ObjRef>,
+        created: usize,
+    }
+
+    static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+
+    /// A borrowed slot; it goes back to the pool when dropped (also when an `.await` is
+    /// dropped).
+    pub(super) struct Loan {
+        slot: Option<ObjRef>,
+        gen: u64,
+    }
+
+    impl Loan {
+        pub(super) fn id(&self) -> ObjId {
+            self.slot.as_ref().map_or(ObjId(0), |s| s.id())
+        }
+    }
+
+    impl Drop for Loan {
+        fn drop(&mut self) {
+            let Some(slot) = self.slot.take() else { return };
+            let mut g = POOL.lock().unwrap_or_else(|p| p.into_inner());
+            match g.as_mut() {
+                Some(p) if p.gen == self.gen => p.free.push(slot),
+                // Another runtime's (a forked child's inherited loan): not ours to release.
+                _ => std::mem::forget(slot),
+            }
+        }
+    }
+
+    /// Takes a free slot of this process, if any: `Ok(None)` when `MAX` are lent out.
+    fn take(gen: u64) -> Result<Option<Loan>, bool> {
+        let mut g = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if g.as_ref().is_some_and(|p| p.gen != gen) {
+            if let Some(old) = g.take() {
+                old.free.into_iter().for_each(std::mem::forget);
+            }
+        }
+        let p = g.get_or_insert_with(|| Pool {
+            gen,
+            free: Vec::new(),
+            created: 0,
+        });
+        if let Some(slot) = p.free.pop() {
+            return Ok(Some(Loan { slot: Some(slot), gen }));
+        }
+        if p.created >= MAX {
+            return Ok(None);
+        }
+        p.created += 1;
+        Err(true)
+    }
+
+    fn kind() -> ObjectKind {
+        ObjectKind::Oneshot {
+            watch: None,
+            token: 0,
+            reusable: true,
+        }
+    }
+
+    fn created_failed(gen: u64) {
+        let mut g = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = g.as_mut().filter(|p| p.gen == gen) {
+            p.created -= 1;
+        }
+    }
+
+    /// Borrows a slot, creating one (one round trip, the first few times) if none is free.
+    pub(super) fn borrow() -> Result<Option<Loan>, CallError> {
+        let gen = runtime::rt()?.generation();
+        match take(gen) {
+            Ok(loan) => Ok(loan),
+            Err(_) => match ObjRef::create(kind()) {
+                Ok(slot) => Ok(Some(Loan { slot: Some(slot), gen })),
+                Err(e) => {
+                    created_failed(gen);
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// [`borrow`] without blocking the thread (the `.await` forms).
+    #[cfg(feature = "tokio")]
+    pub(super) async fn borrow_async() -> Result<Option<Loan>, CallError> {
+        let gen = runtime::rt()?.generation();
+        match take(gen) {
+            Ok(loan) => Ok(loan),
+            Err(_) => match ObjRef::create_async(kind()).await {
+                Ok(slot) => Ok(Some(Loan { slot: Some(slot), gen })),
+                Err(e) => {
+                    created_failed(gen);
+                    Err(e)
+                }
+            },
         }
     }
 }
@@ -732,24 +904,68 @@ impl<M: Serialize> Addr<M> {
     /// # Ok(()) }
     /// ```
     pub async fn ask_async<R: DeserializeOwned>(&self, make: impl FnOnce(ReplyTo<R>) -> M) -> Result<R, AskError> {
+        // The loan goes back to the pool when this future completes or is dropped.
+        if let Some(loan) = reply_slots::borrow_async().await? {
+            let token = crate::runtime::handle::new_secret();
+            let (payload, fds) = encode(&make(ReplyTo {
+                obj: loan.id(),
+                token,
+                _r: PhantomData,
+            }))?;
+            if fds.is_empty() {
+                let op = self.ask_op(payload, 0, loan.id(), token, Wait::Forever);
+                let v = crate::runtime::aio::call(op, None).await?;
+                drop(loan);
+                return decode_answer(v);
+            }
+            // Descriptors travel with a blocking send; the `.await` is on the answer.
+            return self.ask_async_sent(loan.id(), token, payload, fds, Some(loan)).await;
+        }
         let token = crate::runtime::handle::new_secret();
         let slot = ObjRef::create_async(ObjectKind::Oneshot {
             watch: Some(self.proc),
             token,
+            reusable: false,
         })
         .await?;
-        let reply_to = ReplyTo {
+        self.send(&make(ReplyTo {
             obj: slot.id(),
             token,
             _r: PhantomData,
-        };
-        self.send(&make(reply_to))?;
-        match slot.call_async(ObjOp::OneshotTake(Wait::Forever), None).await? {
-            Value::Bytes(b) => rmp_serde::from_slice(&b).map_err(|e| AskError::Decode(e.to_string())),
-            other => Err(AskError::Call(CallError::Protocol(format!(
-                "unexpected reply {other:?}"
-            )))),
+        }))?;
+        decode_answer(slot.call_async(ObjOp::OneshotTake(Wait::Forever), None).await?)
+    }
+
+    /// The rest of an `.await` ask whose question carries descriptors: arm the slot and send
+    /// the question with them (a blocking call that does not wait for the answer), then await
+    /// the answer.
+    async fn ask_async_sent<R: DeserializeOwned>(
+        &self,
+        slot: ObjId,
+        token: u64,
+        payload: ByteBuf,
+        fds: Vec<OwnedFd>,
+        loan: Option<reply_slots::Loan>,
+    ) -> Result<R, AskError> {
+        let op = self.ask_op(payload, fds.len(), slot, token, Wait::Never);
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+        // `Wait::Never`: armed, delivered, and answered `Timeout` at once unless the answer
+        // is already there; the answer then waits in the slot for the `.await` below.
+        match runtime::call_fds(op, &borrowed, None) {
+            Ok((v, _)) => {
+                drop(loan);
+                return decode_answer(v);
+            }
+            Err(CallError::Hub(crate::wire::proto::HubError::Timeout)) => {}
+            Err(e) => return Err(e.into()),
         }
+        let take = crate::wire::proto::Op::Object {
+            obj: slot,
+            op: ObjOp::OneshotTake(Wait::Forever),
+        };
+        let v = crate::runtime::aio::call(take, None).await?;
+        drop(loan);
+        decode_answer(v)
     }
 }
 

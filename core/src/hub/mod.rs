@@ -503,6 +503,8 @@ impl Hub {
                 };
                 f(&mut *slot.obj, &mut cx);
             }
+            // A reply slot whose asker gave up is finished.
+            self.objects.settle(id);
         }
     }
 
@@ -840,6 +842,14 @@ impl Hub {
                 Err(e) => Answer::Now(Err(e)),
                 Ok(items) => self.send_wait(caller, to, items, wait, now),
             },
+            Op::Ask {
+                to,
+                payload,
+                nfds,
+                slot,
+                token,
+                wait,
+            } => self.ask(caller, to, payload, nfds, slot, token, wait),
             Op::Names(op) => self.names_call(caller, op, now),
             Op::SubscribeMailbox => {
                 self.subscribe_mailbox(caller.proc, caller.conn);
@@ -944,6 +954,59 @@ impl Hub {
                 self.procs.describe(to)
             ))))
         }
+    }
+
+    /// `Op::Ask`: re-arm the caller's reusable reply slot, deliver the question, wait on the
+    /// slot; in this order and in one step, so the answer cannot come before the slot is armed.
+    #[allow(clippy::too_many_arguments)]
+    fn ask(
+        &mut self,
+        caller: Caller,
+        to: crate::wire::proto::AskTo,
+        payload: serde_bytes::ByteBuf,
+        nfds: u32,
+        slot: crate::wire::proto::ObjId,
+        token: u64,
+        wait: crate::wire::proto::Wait,
+    ) -> Answer {
+        // The question's descriptors belong to this frame whatever happens next.
+        let items = match self.mail_items(caller.conn, vec![payload], &[nfds]) {
+            Ok(items) => items,
+            Err(e) => return Answer::Now(Err(e)),
+        };
+        let to = match to {
+            crate::wire::proto::AskTo::Proc(p) => p,
+            crate::wire::proto::AskTo::Name(name) => match self.live_name(&name) {
+                Some(p) => p,
+                None => return Answer::Now(Err(names::no_name(&name))),
+            },
+        };
+        let take = ObjOp::OneshotTake(wait);
+        if !self.may_use(caller, slot, &take) {
+            return Answer::Now(Err(HubError::UnknownObject));
+        }
+        let gone = self.procs.has_ended(to);
+        let conns = &self.conns;
+        let closed = |t: Token| !conns.contains(t);
+        let Some(s) = self.objects.get_mut(slot) else {
+            return Answer::Now(Err(HubError::UnknownObject));
+        };
+        let mut cx = Cx {
+            now: Instant::now(),
+            obj: slot,
+            replies: &mut self.replies,
+            timers: &mut self.timers,
+            closed: &closed,
+            incoming: Vec::new(),
+        };
+        if !s.obj.rearm(&mut cx, token, to, gone) {
+            return Answer::Now(Err(HubError::WrongKind));
+        }
+        if !gone {
+            self.procs.deliver(to, items, &mut self.pushes);
+            self.note_mailbox(to);
+        }
+        self.object_call(caller, slot, take, false)
     }
 
     fn object_call(&mut self, caller: Caller, id: crate::wire::proto::ObjId, op: ObjOp, cast: bool) -> Answer {
@@ -1121,7 +1184,9 @@ impl Hub {
                                 closed: &closed,
                                 incoming: Vec::new(),
                             };
-                            slot.obj.expire(&mut cx, conn, id)
+                            let found = slot.obj.expire(&mut cx, conn, id);
+                            self.objects.settle(obj);
+                            found
                         }
                         None => false,
                     }

@@ -10,7 +10,7 @@ use super::{Hub, Token};
 use crate::wire::names_ops::{NamesOp, NamesReply, Reason, SignalMsg, Target};
 use crate::wire::proto::{ExitInfo, FromHub, HubError, ObjectKind, ProcId, Value, ROOT_PROC};
 
-fn no_name(name: &str) -> HubError {
+pub(super) fn no_name(name: &str) -> HubError {
     HubError::NoProc(format!(
         "no process is registered as {name:?} (it has not registered yet, or it ended and its restart has not registered again)"
     ))
@@ -81,7 +81,11 @@ impl Hub {
                 let Some(info) = self.procs.info(to).cloned() else {
                     return Answer::Now(Err(no_name(&name)));
                 };
-                let kind = ObjectKind::Oneshot { watch: Some(to), token };
+                let kind = ObjectKind::Oneshot {
+                    watch: Some(to),
+                    token,
+                    reusable: false,
+                };
                 match objects::create(kind, caller.proc, &|p| self.procs.has_ended(p)) {
                     Ok((obj, lifetime)) => {
                         let obj = self.objects.insert(obj, lifetime, caller.proc, secret);
@@ -141,7 +145,7 @@ impl Hub {
     }
 
     /// The live process registered as `name`.
-    fn live_name(&self, name: &str) -> Option<ProcId> {
+    pub(super) fn live_name(&self, name: &str) -> Option<ProcId> {
         self.registry.whereis(name).filter(|&p| self.procs.is_live(p))
     }
 

@@ -18,7 +18,7 @@ pub(crate) type Raw<'a> = Result<&'a [u8], PoolError>;
 /// A receiver of task outcomes. `seq` numbers the chunks of one call, `start` is the index of
 /// the chunk's first item.
 pub(crate) trait Sink: Send + Sync {
-    fn deliver(&self, seq: usize, start: usize, outcomes: Vec<Raw<'_>>);
+    fn deliver(&self, seq: usize, start: usize, outcomes: &mut dyn ExactSizeIterator<Item = Raw<'_>>);
 }
 
 /// How often a blocked caller looks for Ctrl-C (interrupt mode).
@@ -124,29 +124,121 @@ impl<R> Callbacks<R> {
 impl<R> Callbacks<Vec<R>> {
     /// Runs the whole-list callbacks on finished slots and gives the slots back: `on_result`
     /// with every value if all succeeded, else `on_error` with the first error in input order.
-    fn run_whole(&mut self, slots: Vec<Option<Result<R, PoolError>>>) -> Vec<Option<Result<R, PoolError>>> {
-        if !slots.iter().all(|s| matches!(s, Some(Ok(_)))) {
-            let first = slots.iter().find_map(|s| match s {
-                Some(Err(e)) => Some(e),
-                _ => None,
-            });
-            if let (Some(e), Some(f)) = (first, &mut self.on_error) {
-                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| f(e)));
+    fn run_whole(&mut self, slots: Slots<R>) -> Slots<R> {
+        let values = match slots.into_values() {
+            Ok(v) => v,
+            Err((slots, e)) => {
+                if let Some(f) = &mut self.on_error {
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| f(&e)));
+                }
+                return slots;
             }
-            return slots;
-        }
-        let values: Vec<R> = slots.into_iter().filter_map(|s| s.and_then(Result::ok)).collect();
+        };
         if let Some(f) = &mut self.on_result {
             let _ = std::panic::catch_unwind(AssertUnwindSafe(|| f(&values)));
         }
-        values.into_iter().map(|v| Some(Ok(v))).collect()
+        Slots::from_values(values)
+    }
+}
+
+/// The outcomes of a call with a known number of tasks, by input position: the values in one
+/// vector (a `Pool::map` over numbers keeps 16 bytes per task, not the size of an error), the
+/// errors, rarer, apart. A position in neither has no outcome yet (or never got one: the pool
+/// was terminated).
+struct Slots<R> {
+    values: Vec<Option<R>>,
+    errors: BTreeMap<usize, PoolError>,
+}
+
+impl<R> Slots<R> {
+    fn new(n: usize) -> Self {
+        Slots {
+            values: (0..n).map(|_| None).collect(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    fn from_values(values: Vec<R>) -> Self {
+        Slots {
+            values: values.into_iter().map(Some).collect(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    fn set(&mut self, i: usize, r: Result<R, PoolError>) {
+        match r {
+            Ok(v) => {
+                if let Some(slot) = self.values.get_mut(i) {
+                    *slot = Some(v);
+                    self.errors.remove(&i);
+                }
+            }
+            Err(e) => {
+                if let Some(slot) = self.values.get_mut(i) {
+                    *slot = None;
+                    self.errors.insert(i, e);
+                }
+            }
+        }
+    }
+
+    fn all_ok(&self) -> bool {
+        self.errors.is_empty() && self.values.iter().all(Option::is_some)
+    }
+
+    /// The first failure in input order: an error, or a position without an outcome
+    /// (`Terminated`).
+    fn first_failure(&self) -> Option<PoolError> {
+        let first_missing = self
+            .values
+            .iter()
+            .enumerate()
+            .position(|(i, v)| v.is_none() && !self.errors.contains_key(&i));
+        let first_error = self.errors.iter().next();
+        match (first_missing, first_error) {
+            (Some(m), Some((&i, e))) if i < m => Some(e.clone()),
+            (Some(_), _) => Some(PoolError::Terminated),
+            (None, Some((_, e))) => Some(e.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// Every value in input order, or the slots back with the first failure.
+    fn into_values(self) -> Result<Vec<R>, (Self, PoolError)> {
+        if let Some(e) = self.first_failure() {
+            return Err((self, e));
+        }
+        // No failure: every position holds a value.
+        Ok(self.values.into_iter().flatten().collect())
+    }
+
+    /// Each outcome in input order.
+    fn into_results(self) -> Vec<Result<R, PoolError>> {
+        let mut errors = self.errors;
+        self.values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Some(v) => Ok(v),
+                None => Err(errors.remove(&i).unwrap_or(PoolError::Terminated)),
+            })
+            .collect()
+    }
+}
+
+impl<R> Default for Slots<R> {
+    fn default() -> Self {
+        Slots {
+            values: Vec::new(),
+            errors: BTreeMap::new(),
+        }
     }
 }
 
 // ----- fixed-size calls (apply_async, map_async) ---------------------------------------------
 
 struct FixedSt<R> {
-    slots: Vec<Option<Result<R, PoolError>>>,
+    slots: Slots<R>,
     remaining: usize,
     taken: bool,
     /// The task awaiting the handle as a `Future` (feature `tokio`), woken when done.
@@ -166,26 +258,26 @@ pub(crate) struct Fixed<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> Sink for Fixed<R> {
-    fn deliver(&self, _seq: usize, start: usize, outcomes: Vec<Raw<'_>>) {
+    fn deliver(&self, _seq: usize, start: usize, outcomes: &mut dyn ExactSizeIterator<Item = Raw<'_>>) {
         let n = outcomes.len();
         let mut cbs = lock(&self.cbs);
         let mut st = lock(&self.st);
         if cbs.on_result.is_none() && cbs.on_error.is_none() {
             drop(cbs);
-            for (slot, r) in st.slots.iter_mut().skip(start).zip(outcomes) {
-                *slot = Some(decode(r));
+            for (i, r) in (start..).zip(outcomes) {
+                st.slots.set(i, decode(r));
             }
         } else {
             // Callbacks run without the result lock held, so they may inspect other handles.
             drop(st);
-            let decoded: Vec<Result<R, PoolError>> = outcomes.into_iter().map(decode).collect();
+            let decoded: Vec<Result<R, PoolError>> = outcomes.map(decode).collect();
             for r in &decoded {
                 cbs.run(r);
             }
             drop(cbs);
             st = lock(&self.st);
-            for (slot, r) in st.slots.iter_mut().skip(start).zip(decoded) {
-                *slot = Some(r);
+            for (i, r) in (start..).zip(decoded) {
+                st.slots.set(i, r);
             }
         }
         let left = st.remaining.saturating_sub(n);
@@ -215,7 +307,7 @@ impl<R> Fixed<R> {
         Arc::new(Fixed {
             total: n,
             st: Mutex::new(FixedSt {
-                slots: (0..n).map(|_| None).collect(),
+                slots: Slots::new(n),
                 remaining: n,
                 taken: false,
                 waker: None,
@@ -264,19 +356,27 @@ impl<R> Fixed<R> {
         if st.taken {
             return Err(PoolError::ResultTaken);
         }
-        Ok(st.slots.iter().all(|s| matches!(s, Some(Ok(_)))))
+        Ok(st.slots.all_ok())
     }
 
-    fn take(&self) -> Result<Vec<Result<R, PoolError>>, PoolError> {
+    fn take_slots(&self) -> Result<Slots<R>, PoolError> {
         let mut st = lock(&self.st);
         if st.taken {
             return Err(PoolError::ResultTaken);
         }
         st.taken = true;
-        Ok(std::mem::take(&mut st.slots)
-            .into_iter()
-            .map(|s| s.unwrap_or(Err(PoolError::Terminated)))
-            .collect())
+        Ok(std::mem::take(&mut st.slots))
+    }
+
+    /// Each outcome, in input order.
+    fn take(&self) -> Result<Vec<Result<R, PoolError>>, PoolError> {
+        Ok(self.take_slots()?.into_results())
+    }
+
+    /// Every value in input order, or the first failure in input order (the slots are taken
+    /// either way, as `get` takes them).
+    fn take_values(&self) -> Result<Vec<R>, PoolError> {
+        self.take_slots()?.into_values().map_err(|(_, e)| e)
     }
 }
 
@@ -403,12 +503,16 @@ impl<R> MapResult<R> {
     /// still waits for all of them, then returns the first error in input order (as CPython
     /// does since bpo-23992); [`get_results`](Self::get_results) gives every outcome.
     pub fn get(&self) -> Result<Vec<R>, PoolError> {
-        self.get_results()?.into_iter().collect()
+        self.inner.wait_until(&self.shared, None)?;
+        self.inner.take_values()
     }
 
     /// Like [`get`](Self::get), with a timeout ([`PoolError::Timeout`]; call again later).
     pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<R>, PoolError> {
-        self.get_results_timeout(timeout)?.into_iter().collect()
+        if !self.inner.wait_until(&self.shared, Some(deadline_after(timeout)))? {
+            return Err(PoolError::Timeout);
+        }
+        self.inner.take_values()
     }
 
     /// Waits for every task and returns each one's result or error, in input order.
@@ -499,8 +603,8 @@ pub(crate) struct Stream<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> Sink for Stream<R> {
-    fn deliver(&self, seq: usize, _start: usize, outcomes: Vec<Raw<'_>>) {
-        let decoded: VecDeque<Result<R, PoolError>> = outcomes.into_iter().map(decode).collect();
+    fn deliver(&self, seq: usize, _start: usize, outcomes: &mut dyn ExactSizeIterator<Item = Raw<'_>>) {
+        let decoded: VecDeque<Result<R, PoolError>> = outcomes.map(decode).collect();
         let mut st = lock(&self.st);
         if self.ordered {
             st.by_seq.insert(seq, decoded);
@@ -715,7 +819,7 @@ impl<R: DeserializeOwned + Send + 'static> IMap<R> {
 }
 
 fn sink_fail(sink: &dyn Sink, seq: usize, start: usize, n: usize, e: PoolError) {
-    sink.deliver(seq, start, (0..n).map(|_| Err(e.clone())).collect());
+    sink.deliver(seq, start, &mut (0..n).map(|_| Err(e.clone())));
 }
 
 impl<R: DeserializeOwned + Send + 'static> Iterator for IMap<R> {
@@ -821,7 +925,7 @@ impl<R> std::future::Future for MapResult<R> {
         if !self.inner.poll_done(cx) {
             return std::task::Poll::Pending;
         }
-        std::task::Poll::Ready(self.inner.take().and_then(|v| v.into_iter().collect()))
+        std::task::Poll::Ready(self.inner.take_values())
     }
 }
 
@@ -912,5 +1016,40 @@ impl<R: DeserializeOwned + Send + 'static> futures_core::Stream for IMap<R> {
         } else {
             (known, None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_report_the_first_failure_in_input_order() {
+        let mut s: Slots<u32> = Slots::new(4);
+        s.set(0, Ok(1));
+        s.set(2, Err(PoolError::Failed("two".into())));
+        s.set(3, Ok(4));
+        // Position 1 has no outcome (the pool was terminated): it comes first.
+        assert_eq!(s.first_failure(), Some(PoolError::Terminated));
+        s.set(1, Ok(2));
+        assert_eq!(s.first_failure(), Some(PoolError::Failed("two".into())));
+        assert!(!s.all_ok());
+        let results = s.into_results();
+        assert_eq!(results, vec![Ok(1), Ok(2), Err(PoolError::Failed("two".into())), Ok(4)]);
+    }
+
+    #[test]
+    fn a_later_success_replaces_an_error_and_values_come_back_whole() {
+        let mut s: Slots<u32> = Slots::new(2);
+        s.set(0, Err(PoolError::Terminated));
+        s.set(0, Ok(7));
+        s.set(1, Ok(8));
+        assert!(s.all_ok());
+        assert!(matches!(s.into_values(), Ok(v) if v == [7, 8]));
+        // Out of range is ignored, never a panic.
+        let mut s: Slots<u32> = Slots::new(1);
+        s.set(5, Ok(1));
+        s.set(5, Err(PoolError::Terminated));
+        assert_eq!(s.first_failure(), Some(PoolError::Terminated));
     }
 }

@@ -351,14 +351,14 @@ fn read_worker(shared: &Shared, w: &mut Worker, publ: &mut Publisher) {
                     }
                     w.front_since = Instant::now();
                 }
-                Some(FromWorker::Done(outcomes, next_started)) => {
+                Some(FromWorker::Done(mut outcomes, next_started)) => {
                     publ.done += outcomes.len() as u64;
-                    for e in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+                    #[cfg(feature = "tracing")]
+                    for e in outcomes.clone().filter_map(Result::err) {
                         mp_warn!(pid = w.pid, error = %e, "pool task failed");
-                        let _ = e;
                     }
                     if let Some(s) = w.in_flight.pop_front() {
-                        s.chunk.sink.deliver(s.chunk.seq, s.chunk.start, outcomes);
+                        s.chunk.sink.deliver(s.chunk.seq, s.chunk.start, &mut outcomes);
                     }
                     if let Some(front) = w.in_flight.front_mut() {
                         front.started |= next_started;

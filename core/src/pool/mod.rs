@@ -111,11 +111,8 @@ pub(crate) struct Chunk {
 impl Chunk {
     /// Fails every task of the chunk with `err`.
     pub(crate) fn fail(&self, err: &PoolError) {
-        self.sink.deliver(
-            self.seq,
-            self.start,
-            (0..self.count).map(|_| Err(err.clone())).collect(),
-        );
+        self.sink
+            .deliver(self.seq, self.start, &mut (0..self.count).map(|_| Err(err.clone())));
     }
 }
 
@@ -143,7 +140,7 @@ pub(crate) fn segments<R>(tasks: impl IntoIterator<Item = Task<R>>, chunksize: u
         }
     };
     for t in tasks {
-        let (name, args, fds) = t.into_parts();
+        let (name, args, fds) = t.into_raw_parts();
         let item = if fds.len() > MAX_FDS_PER_MSG {
             Err(PoolError::TooManyDescriptors {
                 count: fds.len(),
@@ -157,14 +154,14 @@ pub(crate) fn segments<R>(tasks: impl IntoIterator<Item = Task<R>>, chunksize: u
                 if let Some((w, buf, have)) = &mut cur {
                     // A chunk's descriptors travel in one message: at most MAX_FDS_PER_MSG.
                     if *w == name && buf.len() < chunksize && have.len() + fds.len() <= MAX_FDS_PER_MSG {
-                        buf.push(&a, fds.len());
+                        buf.push(a.as_slice(), fds.len());
                         have.extend(fds);
                         continue;
                     }
                 }
                 flush(&mut cur, &mut out);
                 let mut buf = ChunkBuf::new(name);
-                buf.push(&a, fds.len());
+                buf.push(a.as_slice(), fds.len());
                 cur = Some((name, buf, fds));
             }
             Err(err) => {

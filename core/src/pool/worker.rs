@@ -152,12 +152,75 @@ impl<'de> Deserialize<'de> for PassFd {
 pub(crate) enum FromWorker<'a> {
     /// The outcomes of the chunk that was running, one per task, and whether the next chunk
     /// has started.
-    Done(Vec<Result<&'a [u8], PoolError>>, bool),
+    Done(DoneIter<'a>, bool),
     /// The worker started the chunk it was sent (it had been waiting for it).
     Started,
     /// The initializer failed; the worker exits.
     InitFailed(String),
 }
+
+/// The outcomes of a `done` message, read one at a time from the message itself (no vector
+/// of outcomes is built: a chunk of a `map` holds thousands). Made only by
+/// [`parse_from_worker`], which has checked the whole layout, so `next` never meets a short
+/// read.
+#[derive(Clone)]
+pub(crate) struct DoneIter<'a> {
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl<'a> DoneIter<'a> {
+    /// Checks the outcomes' layout: `count` well-formed outcomes (anything after them is
+    /// ignored, as before).
+    fn check(mut b: &'a [u8], count: usize) -> Option<DoneIter<'a>> {
+        let all = b;
+        for _ in 0..count {
+            take(&mut b, 1)?;
+            let len = take_u32(&mut b)?;
+            take(&mut b, len)?;
+        }
+        Some(DoneIter { rest: all, left: count })
+    }
+}
+
+impl<'a> Iterator for DoneIter<'a> {
+    type Item = Result<&'a [u8], PoolError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let kind = take(&mut self.rest, 1)?[0];
+        let len = take_u32(&mut self.rest)?;
+        let bytes = take(&mut self.rest, len)?;
+        Some(match kind {
+            OK => Ok(bytes),
+            PANICKED => {
+                let (message, location): (String, Option<String>) = rmp_serde::from_slice(bytes)
+                    .unwrap_or_else(|_| ("a panic (its report could not be read)".into(), None));
+                Err(PoolError::Panicked { message, location })
+            }
+            TOO_LARGE if bytes.len() == 16 => {
+                let (b, m) = bytes.split_at(8);
+                Err(PoolError::ResultTooLarge {
+                    bytes: u64::from_le_bytes(b.try_into().unwrap_or_default()),
+                    max: u64::from_le_bytes(m.try_into().unwrap_or_default()),
+                })
+            }
+            INIT_BROKEN => Err(PoolError::InitializerFailed(
+                String::from_utf8_lossy(bytes).into_owned(),
+            )),
+            _ => Err(PoolError::Failed(String::from_utf8_lossy(bytes).into_owned())),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for DoneIter<'_> {}
 
 /// Reads a worker's message; `None` if it is malformed.
 pub(crate) fn parse_from_worker(mut b: &[u8]) -> Option<FromWorker<'_>> {
@@ -165,32 +228,7 @@ pub(crate) fn parse_from_worker(mut b: &[u8]) -> Option<FromWorker<'_>> {
         STARTED => Some(FromWorker::Started),
         kind @ (DONE | DONE_NEXT_STARTED) => {
             let count = take_u32(&mut b)?;
-            let mut out = Vec::with_capacity(count.min(b.len() / 5));
-            for _ in 0..count {
-                let kind = take(&mut b, 1)?[0];
-                let len = take_u32(&mut b)?;
-                let bytes = take(&mut b, len)?;
-                out.push(match kind {
-                    OK => Ok(bytes),
-                    PANICKED => {
-                        let (message, location): (String, Option<String>) = rmp_serde::from_slice(bytes)
-                            .unwrap_or_else(|_| ("a panic (its report could not be read)".into(), None));
-                        Err(PoolError::Panicked { message, location })
-                    }
-                    TOO_LARGE if bytes.len() == 16 => {
-                        let (b, m) = bytes.split_at(8);
-                        Err(PoolError::ResultTooLarge {
-                            bytes: u64::from_le_bytes(b.try_into().unwrap_or_default()),
-                            max: u64::from_le_bytes(m.try_into().unwrap_or_default()),
-                        })
-                    }
-                    INIT_BROKEN => Err(PoolError::InitializerFailed(
-                        String::from_utf8_lossy(bytes).into_owned(),
-                    )),
-                    _ => Err(PoolError::Failed(String::from_utf8_lossy(bytes).into_owned())),
-                });
-            }
-            Some(FromWorker::Done(out, kind == DONE_NEXT_STARTED))
+            Some(FromWorker::Done(DoneIter::check(b, count)?, kind == DONE_NEXT_STARTED))
         }
         INIT_FAILED => Some(FromWorker::InitFailed(String::from_utf8_lossy(b).into_owned())),
         _ => None,
@@ -240,20 +278,18 @@ fn fit_report(out: &mut Vec<u8>, max: usize) {
 /// rank's local pool this way). Errors other than a panic or a too-large result travel as
 /// failure messages, with `context` appended (which rank, say).
 #[cfg(feature = "mpi")]
-pub(crate) fn encode_report(outcomes: &[Result<&[u8], PoolError>], context: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(
-        5 + outcomes
-            .iter()
-            .map(|o| 5 + o.as_ref().map_or(64, |b| b.len()))
-            .sum::<usize>(),
-    );
+pub(crate) fn encode_report(
+    outcomes: &mut dyn ExactSizeIterator<Item = Result<&[u8], PoolError>>,
+    context: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + 16 * outcomes.len());
     out.push(DONE);
     out.extend_from_slice(&(outcomes.len() as u32).to_le_bytes());
     for o in outcomes {
         match o {
             Ok(bytes) => push_outcome(&mut out, OK, bytes),
             Err(PoolError::Panicked { message, location }) => {
-                let bytes = rmp_serde::to_vec(&(message, location)).unwrap_or_default();
+                let bytes = rmp_serde::to_vec(&(&message, &location)).unwrap_or_default();
                 push_outcome(&mut out, PANICKED, &bytes);
             }
             Err(PoolError::ResultTooLarge { bytes, max }) => {
@@ -303,7 +339,10 @@ pub(crate) fn run_chunk(name: &str, args: &[(&[u8], usize)], fds: Vec<OwnedFd>, 
             fdpass::with_incoming(mine, || crate::__private::run_caught(entry, a))
         };
         match ran {
-            Ok(Ok(bytes)) => push_outcome(out, OK, &bytes),
+            Ok(Ok(bytes)) => {
+                push_outcome(out, OK, &bytes);
+                crate::__private::recycle_result_buf(bytes);
+            }
             Ok(Err(e)) => push_outcome(out, FAILED, e.0.as_bytes()),
             Err(report) => {
                 let bytes = rmp_serde::to_vec(&report).unwrap_or_default();
@@ -323,7 +362,7 @@ pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf, V
         let fds: Vec<OwnedFd> = fds.into_iter().map(|f| f.0).collect();
         run_chunk(&worker, &[(&args, fds.len())], fds, &mut out);
         let failure = match parse_from_worker(&out) {
-            Some(FromWorker::Done(mut v, _)) => match v.pop() {
+            Some(FromWorker::Done(v, _)) => match v.last() {
                 Some(Ok(_)) => None,
                 Some(Err(PoolError::Panicked { message, location })) => Some(format!(
                     "panicked at {}: {message}",

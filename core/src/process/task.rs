@@ -27,7 +27,7 @@ use crate::runtime::fdpass;
 #[must_use = "a task does nothing until it is started (Process::new(task).start())"]
 pub struct Task<R> {
     pub(crate) name: &'static str,
-    pub(crate) args: Result<Vec<u8>, String>,
+    pub(crate) args: Result<ArgBytes, String>,
     pub(crate) fds: Vec<OwnedFd>,
     _r: PhantomData<fn() -> R>,
 }
@@ -38,7 +38,7 @@ impl<R> Task<R> {
     pub(crate) fn from_encoded(name: &'static str, args: Vec<u8>) -> Task<R> {
         Task {
             name,
-            args: Ok(args),
+            args: Ok(ArgBytes::Heap(args)),
             fds: Vec::new(),
             _r: PhantomData,
         }
@@ -46,7 +46,10 @@ impl<R> Task<R> {
 
     /// Builds a task from a worker name and an argument value (used by `#[worker]`).
     pub fn from_parts<A: Serialize + ?Sized>(name: &'static str, args: &A) -> Task<R> {
-        let (res, fds) = fdpass::collect(|| rmp_serde::to_vec(args));
+        let (res, fds) = fdpass::collect(|| {
+            let mut w = ArgBytes::default();
+            rmp_serde::encode::write(&mut w, args).map(|()| w)
+        });
         Task {
             name,
             args: res.map_err(|e| e.to_string()),
@@ -85,12 +88,21 @@ impl<R> Task<R> {
 
     /// The serialised arguments, or the serialisation error.
     pub fn encoded_args(&self) -> Result<&[u8], &str> {
-        self.args.as_deref().map_err(|e| e.as_str())
+        match &self.args {
+            Ok(a) => Ok(a.as_slice()),
+            Err(e) => Err(e.as_str()),
+        }
     }
 
     /// Splits the task (for Pool and other layers that batch tasks).
     #[doc(hidden)]
     pub fn into_parts(self) -> (&'static str, Result<Vec<u8>, String>, Vec<OwnedFd>) {
+        (self.name, self.args.map(ArgBytes::into_vec), self.fds)
+    }
+
+    /// Splits the task without moving its arguments to the heap (the Pool copies them into
+    /// a chunk at once).
+    pub(crate) fn into_raw_parts(self) -> (&'static str, Result<ArgBytes, String>, Vec<OwnedFd>) {
         (self.name, self.args, self.fds)
     }
 }
@@ -99,9 +111,76 @@ impl<R> std::fmt::Debug for Task<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Task")
             .field("worker", &self.name)
-            .field("args_len", &self.args.as_ref().map(|a| a.len()))
+            .field("args_len", &self.args.as_ref().map(|a| a.as_slice().len()))
             .field("fds", &self.fds.len())
             .finish()
+    }
+}
+
+/// How many bytes of encoded arguments a task keeps inline, without a heap allocation.
+const INLINE_ARGS: usize = 38;
+
+/// A task's encoded arguments: inline when short (the common case of a `Pool::map` over
+/// numbers or short strings, where one allocation per item would cost more than the encoding),
+/// on the heap otherwise. It is the `Write` target of the encoder, so short arguments never
+/// touch the allocator.
+pub(crate) enum ArgBytes {
+    Inline { len: u8, buf: [u8; INLINE_ARGS] },
+    Heap(Vec<u8>),
+}
+
+impl Default for ArgBytes {
+    fn default() -> Self {
+        ArgBytes::Inline {
+            len: 0,
+            buf: [0; INLINE_ARGS],
+        }
+    }
+}
+
+impl ArgBytes {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            ArgBytes::Inline { len, buf } => &buf[..*len as usize],
+            ArgBytes::Heap(v) => v,
+        }
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        match self {
+            ArgBytes::Inline { len, buf } => buf[..len as usize].to_vec(),
+            ArgBytes::Heap(v) => v,
+        }
+    }
+}
+
+impl std::io::Write for ArgBytes {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.write_all(data)?;
+        Ok(data.len())
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            ArgBytes::Inline { len, buf } => {
+                let at = *len as usize;
+                if let Some(dst) = buf.get_mut(at..at + data.len()) {
+                    dst.copy_from_slice(data);
+                    *len = (at + data.len()) as u8;
+                } else {
+                    let mut v = Vec::with_capacity((at + data.len()).max(2 * INLINE_ARGS));
+                    v.extend_from_slice(&buf[..at]);
+                    v.extend_from_slice(data);
+                    *self = ArgBytes::Heap(v);
+                }
+            }
+            ArgBytes::Heap(v) => v.extend_from_slice(data),
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -146,5 +225,35 @@ impl<R> IntoTask for Task<R> {
     type Output = R;
     fn into_task(self) -> Task<R> {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn arguments_stay_inline_up_to_the_limit_then_move_to_the_heap() {
+        let mut a = ArgBytes::default();
+        a.write_all(&[1; INLINE_ARGS - 1]).unwrap();
+        a.write_all(&[2]).unwrap();
+        assert!(matches!(a, ArgBytes::Inline { .. }));
+        a.write_all(&[3, 4]).unwrap();
+        assert!(matches!(a, ArgBytes::Heap(_)));
+        let mut want = vec![1; INLINE_ARGS - 1];
+        want.extend([2, 3, 4]);
+        assert_eq!(a.as_slice(), want.as_slice());
+        assert_eq!(a.into_vec(), want);
+    }
+
+    #[test]
+    fn a_task_encodes_the_same_bytes_as_before() {
+        for args in [(7u64, String::new()), (u64::MAX, "x".repeat(200))] {
+            let t: Task<()> = Task::from_parts("w", &args);
+            assert_eq!(t.encoded_args().unwrap(), rmp_serde::to_vec(&args).unwrap().as_slice());
+            let (_, bytes, _) = t.into_parts();
+            assert_eq!(bytes.unwrap(), rmp_serde::to_vec(&args).unwrap());
+        }
     }
 }

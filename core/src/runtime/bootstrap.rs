@@ -364,7 +364,22 @@ fn report_reaped(ctl: &OwnedFd) {
 /// reaped by the hub through pidfds, and tied to the root's hub thread by their parent-death
 /// signal. So they outlive a fork server that dies (a new one is started on demand) and still
 /// die with the root.
+/// Work every fork-server child would do first, done once in the fork server instead, whose
+/// children inherit it (ARCHITECTURE.md, "Process start"): the thread-local slots a child
+/// touches on its way to its worker are registered here, so the child neither registers their
+/// destructors (`__cxa_thread_atexit_impl`, whose first call resolves symbols in the dynamic
+/// linker: a dozen page faults and several microseconds) nor faults on the code that does it.
+/// Only empty slots are touched; nothing a child must own (random keys, secrets) is drawn here.
+fn warm() {
+    fdpass::warm();
+    super::handle::warm();
+    super::warm_thread_conn();
+    crate::__private::warm_result_buf();
+    LAST_PANIC.with(|_| ());
+}
+
 fn forkserver_main(ctl: OwnedFd, root_pid: i32) -> ! {
+    warm();
     // Blocked, not ignored: a SIGINT sent to a child between its fork and its set-up stays
     // pending and is delivered when the child unblocks it (`setup_child`), instead of being lost.
     let _ = sys::signal::block(sys::signal::SIGINT);

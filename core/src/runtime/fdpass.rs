@@ -14,6 +14,13 @@ thread_local! {
     static INCOMING: RefCell<Option<VecDeque<Option<OwnedFd>>>> = const { RefCell::new(None) };
 }
 
+/// Registers this thread's side tables (their destructors) without changing them. The fork
+/// server does it once, so its children inherit them registered (see `bootstrap::warm`).
+pub(crate) fn warm() {
+    OUTGOING.with(|_| ());
+    INCOMING.with(|_| ());
+}
+
 /// Runs `f` (a serialisation) with a side table open; returns its result and the descriptors
 /// that handles attached.
 pub fn collect<R>(f: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {

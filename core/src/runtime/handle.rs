@@ -51,6 +51,13 @@ thread_local! {
     static MODE: RefCell<Mode> = const { RefCell::new(Mode::Normal) };
 }
 
+/// Registers this thread's handle-mode state (its destructor) without changing it (see
+/// `bootstrap::warm`).
+pub(crate) fn warm() {
+    MODE.with(|_| ());
+    DECODING_COPY.with(|_| ());
+}
+
 #[cfg_attr(not(feature = "connection"), allow(dead_code))]
 fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> (R, Mode) {
     let prev = MODE.with(|m| std::mem::replace(&mut *m.borrow_mut(), mode));

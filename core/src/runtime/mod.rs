@@ -93,6 +93,12 @@ thread_local! {
     static CONN: RefCell<Option<(u64, ClientConn)>> = const { RefCell::new(None) };
 }
 
+/// Registers this thread's connection slot (its destructor) without opening a connection (see
+/// `bootstrap::warm`).
+pub(crate) fn warm_thread_conn() {
+    CONN.with(|_| ());
+}
+
 /// Bounds on what one process can make the root (its hub) hold. Each has a default that leaves
 /// ordinary workloads (1 MiB queue items, bursts of mail) unaffected; set them with
 /// [`set_hub_limits`] before the library is first used in the root. Reaching a limit never
@@ -195,13 +201,21 @@ fn install(rt: Runtime) -> &'static Runtime {
     unsafe { &*p }
 }
 
-/// The runtime, starting the hub if this is the root and it has not started yet.
+/// The runtime, starting the hub if this is the root and it has not started yet. Inlined:
+/// the synchronisation fast paths call it on every operation (one load and a branch).
+#[inline]
 pub(crate) fn rt() -> Result<&'static Runtime, CallError> {
     let p = RUNTIME.load(Ordering::Acquire);
     if !p.is_null() {
         // SAFETY: a non-null pointer was stored by `install` from a leaked Box.
         return Ok(unsafe { &*p });
     }
+    init_root_cold()
+}
+
+#[cold]
+#[inline(never)]
+fn init_root_cold() -> Result<&'static Runtime, CallError> {
     init_root()
 }
 
@@ -292,6 +306,12 @@ extern "C" fn root_at_exit() {
 }
 
 impl Runtime {
+    /// Which installation of the runtime this is: a `Fork` child installs its own, so state
+    /// kept per process (pooled connections, reusable reply slots) can tell it was inherited.
+    pub(crate) fn generation(&self) -> u64 {
+        self.gen
+    }
+
     /// Is this the root process (the one running the hub)?
     pub fn is_root(&self) -> bool {
         self.hub.is_some()

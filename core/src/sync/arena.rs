@@ -51,6 +51,7 @@ fn arena() -> Option<&'static Arena> {
 /// The arena slot of `obj`, if this process has the arena and the slot is bound to exactly
 /// this object, of kind `kind` (a forged, stale or wrong-kind id gets `None`: the caller then
 /// asks the hub, which answers with the right error).
+#[inline]
 pub(super) fn slot(obj: &ObjRef, kind: u32) -> Option<&'static SyncSlot> {
     // A handle from a remote manager names an object of another program's hub: this
     // process's arena is not its memory (the same id may even name a local object here).

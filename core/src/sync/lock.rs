@@ -166,46 +166,73 @@ const SPIN_ROUNDS: u32 = 32;
 /// machine with more runnable processes than CPUs; see `spin_fast`.
 const YIELD_FOR: Duration = Duration::from_millis(2);
 
-pub(super) fn acquire_on(obj: &ObjRef, recursive: bool, mut wait: Wait) -> Result<Acq, CallError> {
+#[inline]
+pub(super) fn acquire_on(obj: &ObjRef, recursive: bool, wait: Wait) -> Result<Acq, CallError> {
     let thread = current_thread_id();
     if let Some((s, proc, pid)) = fast(obj, recursive) {
-        let first = try_fast(s, proc, pid, thread, recursive);
-        // Only a contended acquire reads the clock (the uncontended path is two atomics).
-        let started = matches!(first, Fast::Busy).then(Instant::now);
-        let budget = match wait {
-            Wait::Micros(us) => YIELD_FOR.min(Duration::from_micros(us)),
-            _ => YIELD_FOR,
-        };
-        let r = match first {
-            // A fair hand-over in progress (`WAITERS | FAIR` alone) is the hub's to settle first.
-            Fast::Busy if wait == Wait::Never && owner_of(s.word.load(Ordering::Relaxed)).is_some() => {
-                return Ok(Acq::TimedOut)
+        // The uncontended path: two atomics, inlined into the handle's `acquire`; everything
+        // else is out of line.
+        match try_fast(s, proc, pid, thread, recursive) {
+            Fast::Got(h, died) => return Ok(Acq::Got(h, died)),
+            Fast::Overflow => return Ok(Acq::Refused(SyncFault::Overflow)),
+            Fast::Busy => return acquire_contended(obj, s, (proc, pid, thread), recursive, wait),
+        }
+    }
+    acquire_in_hub(obj, thread, wait)
+}
+
+/// A fast-path acquire that found the lock held: spin and yield for a while (bounded by the
+/// caller's timeout), then park in the hub.
+#[cold]
+#[inline(never)]
+fn acquire_contended(
+    obj: &ObjRef,
+    s: &'static SyncSlot,
+    (proc, pid, thread): (u64, i32, u64),
+    recursive: bool,
+    mut wait: Wait,
+) -> Result<Acq, CallError> {
+    // Only a contended acquire reads the clock (the uncontended path is two atomics).
+    let started = Instant::now();
+    let budget = match wait {
+        Wait::Micros(us) => YIELD_FOR.min(Duration::from_micros(us)),
+        _ => YIELD_FOR,
+    };
+    let r = if wait == Wait::Never {
+        // A fair hand-over in progress (`WAITERS | FAIR` alone) is the hub's to settle first.
+        if owner_of(s.word.load(Ordering::Relaxed)).is_some() {
+            return Ok(Acq::TimedOut);
+        }
+        None
+    } else {
+        spin_fast(s, proc, pid, thread, recursive, budget)
+    };
+    match r {
+        Some(Fast::Got(h, died)) => return Ok(Acq::Got(h, died)),
+        Some(Fast::Overflow) => return Ok(Acq::Refused(SyncFault::Overflow)),
+        // Contended: park in the hub, which hands the lock over. Announce it first (set
+        // WAITERS), so that the owner's next release goes to the hub instead of letting
+        // the owner take the lock back while this acquire is on its way.
+        Some(Fast::Busy) | None => {
+            // The spin took part of the caller's timeout.
+            if let Wait::Micros(us) = wait {
+                let spent = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                if spent >= us {
+                    return Ok(Acq::TimedOut);
+                }
+                wait = Wait::Micros(us - spent);
             }
-            Fast::Busy if wait == Wait::Never => None,
-            Fast::Busy => spin_fast(s, proc, pid, thread, recursive, budget),
-            got => Some(got),
-        };
-        match r {
-            Some(Fast::Got(h, died)) => return Ok(Acq::Got(h, died)),
-            Some(Fast::Overflow) => return Ok(Acq::Refused(SyncFault::Overflow)),
-            // Contended: park in the hub, which hands the lock over. Announce it first (set
-            // WAITERS), so that the owner's next release goes to the hub instead of letting
-            // the owner take the lock back while this acquire is on its way.
-            Some(Fast::Busy) | None => {
-                // The spin took part of the caller's timeout.
-                if let (Wait::Micros(us), Some(started)) = (wait, started) {
-                    let spent = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    if spent >= us {
-                        return Ok(Acq::TimedOut);
-                    }
-                    wait = Wait::Micros(us - spent);
-                }
-                if wait != Wait::Never {
-                    announce(s);
-                }
+            if wait != Wait::Never {
+                announce(s);
             }
         }
     }
+    acquire_in_hub(obj, thread, wait)
+}
+
+/// An acquire through the hub (no fast path, or contended after the spin).
+#[inline(never)]
+fn acquire_in_hub(obj: &ObjRef, thread: u64, wait: Wait) -> Result<Acq, CallError> {
     arena::count_slow();
     let op = SyncOp::Acquire {
         thread,
@@ -227,6 +254,7 @@ pub(super) fn acquire_on(obj: &ObjRef, recursive: bool, mut wait: Wait) -> Resul
 /// the hub unless one is already pending there (`NOTIFIED` was set). A guard's `HandOff` is
 /// one-way; an explicit release's is a call, always sent, so that the release has been settled
 /// by the hub when it returns. Returns false if the word no longer named `tok`.
+#[inline(never)]
 fn unlock_word(obj: &ObjRef, s: &SyncSlot, tok: u64, sync: bool) -> Result<bool, CallError> {
     let mut pending = false;
     for _ in 0..64 {
@@ -302,6 +330,7 @@ pub(super) fn release_on(obj: &ObjRef, recursive: bool) -> Result<Option<SyncFau
 
 /// A guard's release: releases only the ownership the guard names (one level of an RLock);
 /// one-way when it needs the hub.
+#[inline]
 pub(super) fn release_held(obj: &ObjRef, recursive: bool, h: Held) {
     if let Some((s, proc, _)) = fast(obj, recursive) {
         let tok = token(proc, h.thread);
@@ -316,10 +345,24 @@ pub(super) fn release_held(obj: &ObjRef, recursive: bool, h: Held) {
                 return;
             }
         }
+        // The uncontended release: our token alone (no flags) back to free, in one CAS.
+        if w == tok
+            && s.word
+                .compare_exchange(w, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+        {
+            return;
+        }
         // If the hub is gone, so is everything the release would have mattered to.
         let _ = unlock_word(obj, s, tok, false);
         return;
     }
+    release_held_in_hub(obj, h);
+}
+
+#[cold]
+#[inline(never)]
+fn release_held_in_hub(obj: &ObjRef, h: Held) {
     arena::count_slow();
     cast(
         obj,
@@ -407,6 +450,7 @@ impl Lock {
         &self.obj
     }
 
+    #[inline]
     fn acquire_wait(&self, wait: Wait) -> Result<Option<LockGuard<'_>>, LockError> {
         match acquire_on(&self.obj, false, wait)? {
             Acq::Got(held, owner_died) => Ok(Some(LockGuard {
@@ -648,6 +692,7 @@ impl RLock {
         &self.obj
     }
 
+    #[inline]
     fn acquire_wait(&self, wait: Wait) -> Result<Option<RLockGuard<'_>>, RLockError> {
         match acquire_on(&self.obj, true, wait)? {
             Acq::Got(held, owner_died) => Ok(Some(RLockGuard {

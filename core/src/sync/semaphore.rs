@@ -80,11 +80,59 @@ fn give_fast(s: &SyncSlot, n: u32) -> Result<bool, (u32, u32)> {
     Ok(false)
 }
 
-fn acquire_on(obj: &ObjRef, wait: Wait) -> Result<Option<SemaphoreGuard<'_>>, SemaphoreError> {
+/// Waits in user space for a permit before parking in the hub, as a contended `Lock` does
+/// (see `lock::spin_fast`): a short busy spin, then a look after each `sched_yield` until
+/// `budget` passes. A parked caller costs two cross-process wake-ups per hand-over and is not
+/// runnable meanwhile; on a loaded machine that made `Semaphore(1)` under contention ten
+/// times slower than a `Lock`. Parked callers are not starved by this: a release that sees
+/// them hands its permit to the hub, never to the word.
+#[cold]
+#[inline(never)]
+fn spin_take(s: &SyncSlot, budget: Duration) -> bool {
+    for _ in 0..32 {
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+        if take_fast(s) {
+            return true;
+        }
+    }
+    let end = std::time::Instant::now() + budget;
+    while std::time::Instant::now() < end {
+        std::thread::yield_now();
+        if take_fast(s) {
+            return true;
+        }
+    }
+    false
+}
+
+/// How long a contended acquire keeps looking for a permit before it parks (the operation's
+/// own timeout bounds it too).
+const YIELD_FOR: Duration = Duration::from_millis(2);
+
+fn acquire_on(obj: &ObjRef, mut wait: Wait) -> Result<Option<SemaphoreGuard<'_>>, SemaphoreError> {
     if let Some(s) = slot(obj) {
         if let Some(e) = my_entry(s) {
             // The permit first, then the entry: the entry never counts a permit not held.
-            if take_fast(s) {
+            let got = take_fast(s) || {
+                let started = std::time::Instant::now();
+                let got = match wait {
+                    Wait::Never => false,
+                    Wait::Micros(us) => spin_take(s, YIELD_FOR.min(Duration::from_micros(us))),
+                    Wait::Forever => spin_take(s, YIELD_FOR),
+                };
+                // The spin took part of the caller's timeout.
+                if let (false, Wait::Micros(us)) = (got, wait) {
+                    let spent = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    if spent >= us {
+                        return Ok(None);
+                    }
+                    wait = Wait::Micros(us - spent);
+                }
+                got
+            };
+            if got {
                 s.holders[e].fetch_add(1, Ordering::Relaxed);
                 return Ok(Some(SemaphoreGuard {
                     obj,

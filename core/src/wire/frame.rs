@@ -78,7 +78,10 @@ impl FrameDecoder {
     /// A decoder that rejects bodies longer than `max` bytes.
     pub fn new(max: usize) -> Self {
         FrameDecoder {
-            buf: vec![0; 64 * 1024],
+            // 16 KiB, the least a client reads at once: a new process makes two decoders
+            // before its worker runs, and each page zeroed here is a page fault (the hub's and
+            // pipes' readers grow theirs to 64 KiB on their first read).
+            buf: vec![0; 16 * 1024],
             start: 0,
             end: 0,
             max,

@@ -184,6 +184,10 @@ pub enum ObjectKind {
         /// A secret the answer must present (the asker chooses it and puts it only in the
         /// question): the slot is the one object a process may use without holding it.
         token: u64,
+        /// A slot that an [`Op::Ask`] re-arms for each question (a process keeps a few and
+        /// reuses them), instead of one that is reclaimed once its answer is taken.
+        #[serde(default)]
+        reusable: bool,
     },
     /// A synchronisation primitive.
     Sync(crate::wire::sync_ops::SyncKind),
@@ -191,6 +195,15 @@ pub enum ObjectKind {
     Queue(crate::wire::queue_ops::QueueKind),
     /// A Manager or one of its shared containers.
     Manager(crate::wire::manager_ops::ManagerKind),
+}
+
+/// The receiver of an [`Op::Ask`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum AskTo {
+    /// A process.
+    Proc(ProcId),
+    /// The live holder of a registered name.
+    Name(String),
 }
 
 /// Operations on hub objects.
@@ -283,6 +296,25 @@ pub enum Op {
         /// carries descriptors is always sent this way.
         #[serde(default)]
         nfds: Vec<u32>,
+    },
+    /// An `ask` in one round trip: re-arm the caller's reusable reply slot `slot` with a fresh
+    /// `token`, watching the receiver; deliver `payload` (which carries that slot and token) to
+    /// `to` as mail; then wait on the slot as `ObjOp::OneshotTake(wait)` would. The receiver
+    /// cannot answer before the slot is armed, because the hub does all three in one step.
+    Ask {
+        /// To whom: a process, or a registered name resolved by the hub at this moment (the
+        /// question goes to that incarnation only).
+        to: AskTo,
+        /// The encoded question.
+        payload: ByteBuf,
+        /// Descriptors attached to the frame (they travel with the question).
+        nfds: u32,
+        /// The caller's reusable reply slot (`ObjectKind::Oneshot { reusable: true, .. }`).
+        slot: ObjId,
+        /// The slot's new answer secret (the one inside `payload`'s `ReplyTo`).
+        token: u64,
+        /// How long to wait for the answer.
+        wait: Wait,
     },
     /// A new connection for a thread of the calling process (1 descriptor attached), sent on
     /// the process's main connection. Replies `Value::Unit` once the hub serves it, or an

@@ -246,12 +246,12 @@ fn deliver(shared: &Shared, ranks: &mut Ranks, m: sys::Received) {
         return;
     };
     match parse_from_worker(report) {
-        Some(FromWorker::Done(outcomes, _)) if outcomes.len() == chunk.count => {
+        Some(FromWorker::Done(mut outcomes, _)) if outcomes.len() == chunk.count => {
             // A rank's local pool broken by the initializer breaks this pool, as locally.
-            if let Some(Err(e @ PoolError::InitializerFailed(_))) = outcomes.iter().find(|o| o.is_err()) {
-                shared.lock().broken.get_or_insert(e.clone());
+            if let Some(Err(e @ PoolError::InitializerFailed(_))) = outcomes.clone().find(|o| o.is_err()) {
+                shared.lock().broken.get_or_insert(e);
             }
-            chunk.sink.deliver(chunk.seq, chunk.start, outcomes);
+            chunk.sink.deliver(chunk.seq, chunk.start, &mut outcomes);
         }
         _ => chunk.fail(&PoolError::Mpi(format!(
             "rank {} sent an unreadable report for a chunk",

@@ -63,8 +63,13 @@ struct Relay {
 }
 
 impl crate::pool::job::Sink for Relay {
-    fn deliver(&self, _seq: usize, _start: usize, outcomes: Vec<Result<&[u8], PoolError>>) {
-        let report = encode_report(&outcomes, &format!(" (on MPI rank {})", self.rank));
+    fn deliver(
+        &self,
+        _seq: usize,
+        _start: usize,
+        outcomes: &mut dyn ExactSizeIterator<Item = Result<&[u8], PoolError>>,
+    ) {
+        let report = encode_report(outcomes, &format!(" (on MPI rank {})", self.rank));
         self.out
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -185,7 +190,10 @@ fn serve(rank: i32) -> Result<(), sys::MpiSysError> {
                                     with_route(route.clone(), || run_chunk(name, &args, Vec::new(), &mut out))
                                 }
                                 None => {
-                                    out = encode_report(&[Err(PoolError::Failed("an unreadable chunk".into()))], "")
+                                    out = encode_report(
+                                        &mut std::iter::once(Err(PoolError::Failed("an unreadable chunk".into()))),
+                                        "",
+                                    )
                                 }
                             }
                             send(Tag::Done, &with_id(id, &out))?;

@@ -254,6 +254,12 @@ pub(crate) trait Object: Send {
     fn finished(&self) -> bool {
         false
     }
+    /// Re-arms a reusable reply slot for a new question (`Op::Ask`): a fresh secret, the
+    /// process expected to answer, and whether it has already ended. `false` (nothing
+    /// changes) for every other object.
+    fn rearm(&mut self, _cx: &mut Cx<'_>, _token: u64, _watch: ProcId, _gone: bool) -> bool {
+        false
+    }
 }
 
 /// Builds a new object of `kind` for `creator`. `ended` says whether a process has already
@@ -264,10 +270,10 @@ pub(crate) fn create(
     ended: &dyn Fn(ProcId) -> bool,
 ) -> Result<(Box<dyn Object>, Lifetime), HubError> {
     match kind {
-        ObjectKind::Oneshot { watch, token } => {
+        ObjectKind::Oneshot { watch, token, reusable } => {
             let gone = watch.is_some_and(ended);
             Ok((
-                Box::new(oneshot::Oneshot::new(watch, token, gone)),
+                Box::new(oneshot::Oneshot::new(watch, token, gone, reusable)),
                 Lifetime::Owned(creator),
             ))
         }

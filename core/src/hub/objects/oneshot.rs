@@ -1,4 +1,9 @@
 //! A one-shot reply slot: the asker waits on it; the answerer fills it once.
+//!
+//! A *reusable* slot (`ObjectKind::Oneshot { reusable: true }`) serves one question after
+//! another: each `Op::Ask` re-arms it with a fresh secret, so a late answer to an earlier,
+//! abandoned question presents a stale secret and is refused like a forged one. It lives until
+//! its owner ends.
 
 use serde_bytes::ByteBuf;
 
@@ -12,20 +17,33 @@ pub(crate) struct Oneshot {
     watch: Option<ProcId>,
     token: u64,
     gone: bool,
+    reusable: bool,
     waiters: WaitQueue<()>,
 }
 
 impl Oneshot {
     /// A slot for the answer of `watch`; `gone` when that process has already ended (or never
     /// existed), so that the asker is told at once instead of waiting forever.
-    pub fn new(watch: Option<ProcId>, token: u64, gone: bool) -> Self {
+    pub fn new(watch: Option<ProcId>, token: u64, gone: bool, reusable: bool) -> Self {
         Oneshot {
             value: None,
             taken: false,
             watch,
             token,
             gone,
+            reusable,
             waiters: WaitQueue::default(),
+        }
+    }
+}
+
+impl Oneshot {
+    /// A one-time slot whose asker stopped waiting (timeout, interrupt, dropped `.await`) is
+    /// finished: nobody will take its answer, so it is reclaimed now rather than when its owner
+    /// ends, and a late answer is refused like one to a slot that never existed.
+    fn note_abandoned(&mut self, removed: bool) {
+        if removed && !self.reusable && self.waiters.is_empty() {
+            self.taken = true;
         }
     }
 }
@@ -74,11 +92,15 @@ impl Object for Oneshot {
     }
 
     fn expire(&mut self, _cx: &mut Cx<'_>, conn: Token, id: ReqId) -> bool {
-        self.waiters.remove(conn, id).is_some()
+        let found = self.waiters.remove(conn, id).is_some();
+        self.note_abandoned(found);
+        found
     }
 
     fn cancel(&mut self, cx: &mut Cx<'_>, pred: &dyn Fn(&Waiter) -> bool, why: Option<&HubError>) {
+        let before = self.waiters.len();
         self.waiters.cancel(cx, pred, why);
+        self.note_abandoned(self.waiters.len() < before);
     }
 
     fn describe(&self, now: std::time::Instant) -> ObjDesc {
@@ -109,6 +131,24 @@ impl Object for Oneshot {
     }
 
     fn finished(&self) -> bool {
-        self.taken
+        self.taken && !self.reusable
+    }
+
+    fn rearm(&mut self, cx: &mut Cx<'_>, token: u64, watch: ProcId, gone: bool) -> bool {
+        if !self.reusable {
+            return false;
+        }
+        // A caller still parked here belongs to an abandoned question (its `.await` was
+        // dropped and its `Cancel` is still on the way, or its client gave up): it must not
+        // receive the new question's answer.
+        for (w, ()) in self.waiters.drain_all() {
+            cx.reply(&w, Err(HubError::Cancelled));
+        }
+        self.value = None;
+        self.taken = false;
+        self.watch = Some(watch);
+        self.token = token;
+        self.gone = gone;
+        true
     }
 }
