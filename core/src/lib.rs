@@ -66,6 +66,9 @@
 extern crate self as multiproc;
 
 pub mod actor;
+// Backends that run pool tasks elsewhere than local processes (feature `mpi`).
+#[cfg(feature = "mpi")]
+mod backend;
 #[cfg(feature = "connection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "connection")))]
 pub mod connection;
@@ -237,6 +240,13 @@ pub fn interrupt_blocked_calls() -> Result<(), CallError> {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The MPI job this program runs in (feature `mpi`): see
+/// [`PoolBuilder::mpi`](crate::PoolBuilder::mpi) and README's "Running on a cluster".
+#[cfg(feature = "mpi")]
+pub mod mpi {
+    pub use crate::backend::mpi::{launched, library_version, rank, world_size};
+}
 
 /// Items used by the code that `#[worker]` generates. Not a stable API.
 #[doc(hidden)]

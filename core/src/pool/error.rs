@@ -112,6 +112,12 @@ pub enum PoolError {
     /// The result was already taken by an earlier `get`.
     #[error("the result was already taken by an earlier get()")]
     ResultTaken,
+    /// The MPI backend (feature `mpi`) cannot do this: not launched under MPI, a single rank,
+    /// another MPI pool using the ranks, a task that cannot go to another rank (descriptors,
+    /// deadlines), or MPI itself failed or is shutting down. The message says which, and what
+    /// to do.
+    #[error("MPI pool: {0}")]
+    Mpi(String),
     /// Interrupted by Ctrl-C (interrupt mode); the pool has been terminated.
     #[error("interrupted by Ctrl-C; the pool was terminated")]
     Interrupted,

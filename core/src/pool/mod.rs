@@ -58,10 +58,10 @@
 //! ```
 
 mod error;
-mod job;
+pub(crate) mod job;
 mod manager;
 mod stats;
-mod worker;
+pub(crate) mod worker;
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -337,9 +337,54 @@ pub struct PoolBuilder {
     maxtasks: Option<usize>,
     method: Option<StartMethod>,
     grace: Duration,
+    #[cfg(feature = "mpi")]
+    mpi: bool,
 }
 
 impl PoolBuilder {
+    /// Runs the pool's tasks on the ranks of an MPI job instead of local processes (feature
+    /// `mpi`). Start the program with `mpirun -n N ./app` (or `srun`): rank 0 runs `main`, and
+    /// ranks 1 to N-1 serve tasks (they divert before `main`; no code is needed for them). The
+    /// API and semantics are those of a local pool: `map`, `imap`, callbacks (run in rank 0),
+    /// errors with the task's panic message and location.
+    ///
+    /// - Without [`processes`](Self::processes), each rank runs its tasks itself, one chunk at
+    ///   a time; with `processes(k)`, each rank starts `k` local worker processes (N-1 ranks ×
+    ///   k processes). [`maxtasksperchild`](Self::maxtasksperchild) and
+    ///   [`start_method`](Self::start_method) apply to those local processes.
+    /// - Chunks are handed out dynamically: the next one goes to whichever rank answers.
+    /// - Not launched under MPI, or with a single rank: [`build`](Self::build) is
+    ///   [`PoolError::Mpi`], saying what to do. One MPI pool at a time uses the ranks.
+    /// - Task arguments cannot carry descriptors (Connections, shared-memory objects) to a
+    ///   rank, and task deadlines are not supported: such tasks fail with [`PoolError::Mpi`].
+    /// - One rank's death ends the whole job (MPI semantics): the launcher names the rank.
+    /// - Handles (`Queue`, `Lock`, `Event`, Manager containers, ...) created in rank 0 and
+    ///   passed to tasks work on every rank when the rank runs the tasks itself (no
+    ///   `processes(k)`): each operation is relayed to rank 0 over MPI.
+    /// - [`Pool::pids`] gives the pids of the processes that run tasks, each on its own host.
+    ///
+    /// ```
+    /// use multiproc::pool::{Pool, PoolError};
+    ///
+    /// #[multiproc::worker]
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// // Under `mpirun -n 3` this maps on ranks 1 and 2; here (no launcher) it says why not.
+    /// match Pool::builder().mpi().build() {
+    ///     Ok(pool) => assert_eq!(pool.map(square, 0..4)?, [0, 1, 4, 9]),
+    ///     Err(PoolError::Mpi(why)) => assert!(why.contains("mpirun")),
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "mpi")]
+    pub fn mpi(mut self) -> Self {
+        self.mpi = true;
+        self
+    }
+
     /// The number of worker processes (default [`cpu_count`]). Zero is an error at `build`.
     pub fn processes(mut self, n: usize) -> Self {
         self.processes = Some(n);
@@ -384,6 +429,10 @@ impl PoolBuilder {
 
     /// Starts the workers and the pool's manager thread.
     pub fn build(self) -> Result<Pool, PoolError> {
+        #[cfg(feature = "mpi")]
+        if self.mpi {
+            return self.build_mpi();
+        }
         let processes = self.processes.unwrap_or_else(|| cpu_count().max(1));
         if processes == 0 {
             return Err(PoolError::InvalidProcesses);
@@ -418,31 +467,50 @@ impl PoolBuilder {
             }
         }
         let pids = workers.iter().map(|w| w.pid()).collect();
-        let shared = Arc::new(Shared {
-            st: Mutex::new(St {
-                queue: VecDeque::new(),
-                closed: false,
-                terminating: false,
-                finished: false,
-                broken: None,
-                woken: false,
-                pids,
-            }),
-            wake_tx,
-            manager: Mutex::new(None),
-        });
-        let sh = shared.clone();
-        let handle = std::thread::Builder::new()
-            .name("multiproc-pool".into())
-            .spawn(move || {
-                *sh.manager.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
-                manager::run(sh, wake_rx, workers, cfg)
-            })
-            .map_err(|e| PoolError::Start(format!("cannot start the pool's manager thread: {e}")))?;
-        Ok(Pool {
-            shared,
-            manager: Mutex::new(Some(handle)),
-            processes,
+        Pool::start(processes, pids, None, (wake_tx, wake_rx), move |sh, wake_rx| {
+            manager::run(sh, wake_rx, workers, cfg)
+        })
+    }
+
+    #[cfg(feature = "mpi")]
+    fn build_mpi(self) -> Result<Pool, PoolError> {
+        use crate::backend::mpi::{manager as mpi_manager, server::Open};
+        if self.processes == Some(0) {
+            return Err(PoolError::InvalidProcesses);
+        }
+        let maxtasks = match self.maxtasks {
+            Some(0) => return Err(PoolError::InvalidMaxTasks),
+            Some(_) if self.processes.is_none() => {
+                return Err(PoolError::Mpi(
+                    "maxtasksperchild needs local worker processes on the ranks: set processes(k) too".into(),
+                ))
+            }
+            Some(k) => k as u64,
+            None => 0,
+        };
+        if self.method == Some(StartMethod::Fork) {
+            return Err(PoolError::InvalidStartMethod);
+        }
+        let init = match self.init.transpose()? {
+            Some((_, _, fds)) if !fds.is_empty() => {
+                return Err(PoolError::Mpi(
+                    "the initializer carries descriptors, which cannot be sent to another rank".into(),
+                ))
+            }
+            Some((name, args, _)) => Some((name, args)),
+            None => None,
+        };
+        let open = Open {
+            procs: self.processes.map(|k| k as u32),
+            init,
+            maxtasks,
+            method: self.method,
+        };
+        let (wake_tx, wake_rx) = Pipe::duplex::<()>().map_err(|e| PoolError::Start(e.to_string()))?;
+        let (ranks, pids, broken) = mpi_manager::open(&open)?;
+        let processes = pids.len().max(1);
+        Pool::start(processes, pids, broken, (wake_tx, wake_rx), move |sh, wake_rx| {
+            mpi_manager::run(sh, wake_rx, ranks)
         })
     }
 }
@@ -517,7 +585,54 @@ impl Pool {
             maxtasks: None,
             method: None,
             grace: Duration::from_secs(1),
+            #[cfg(feature = "mpi")]
+            mpi: false,
         }
+    }
+
+    /// Makes the shared state and starts the manager thread running `run`.
+    fn start<F>(
+        processes: usize,
+        pids: Vec<i32>,
+        broken: Option<PoolError>,
+        (wake_tx, wake_rx): (Connection<()>, Connection<()>),
+        run: F,
+    ) -> Result<Pool, PoolError>
+    where
+        F: FnOnce(Arc<Shared>, Connection<()>) + Send + 'static,
+    {
+        let shared = Arc::new(Shared {
+            st: Mutex::new(St {
+                queue: VecDeque::new(),
+                closed: false,
+                terminating: false,
+                finished: false,
+                broken,
+                woken: false,
+                pids,
+            }),
+            wake_tx,
+            manager: Mutex::new(None),
+        });
+        let sh = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("multiproc-pool".into())
+            .spawn(move || {
+                *sh.manager.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
+                run(sh, wake_rx)
+            })
+            .map_err(|e| PoolError::Start(format!("cannot start the pool's manager thread: {e}")))?;
+        Ok(Pool {
+            shared,
+            manager: Mutex::new(Some(handle)),
+            processes,
+        })
+    }
+
+    /// Queues raw chunks (the MPI backend's task servers relay chunks to a local pool).
+    #[cfg(feature = "mpi")]
+    pub(crate) fn submit_chunks(&self, chunks: Vec<Chunk>) -> Result<(), (PoolError, Vec<Chunk>)> {
+        self.shared.submit(chunks)
     }
 
     /// The number of worker processes.

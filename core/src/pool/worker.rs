@@ -29,7 +29,8 @@ use crate::runtime::fdpass;
 //   done:   0u8, count: u32 LE, then per task: kind: u8, len: u32 LE, bytes
 //           (kind 0: the encoded result; 1: a panic, MessagePack (message, location);
 //            2: a failure message, UTF-8;
-//            3: too large to send: bytes: u64 LE, max: u64 LE)
+//            3: too large to send: bytes: u64 LE, max: u64 LE;
+//            4: the initializer failed (relayed by the MPI backend), the message, UTF-8)
 //   init failed: 1u8, the message, UTF-8
 //   done, next started: 2u8, then as `done`
 //   started: 3u8
@@ -42,6 +43,9 @@ const OK: u8 = 0;
 const PANICKED: u8 = 1;
 const FAILED: u8 = 2;
 const TOO_LARGE: u8 = 3;
+/// Only in reports relayed by the MPI backend: the rank's local pool is broken by its
+/// initializer (the message, UTF-8).
+const INIT_BROKEN: u8 = 4;
 
 /// Builds the message of one chunk, task by task.
 pub(crate) struct ChunkBuf {
@@ -103,7 +107,7 @@ type ChunkTasks<'a> = Vec<(&'a [u8], usize)>;
 
 /// Reads a chunk message: the worker name and each task's arguments with its number of
 /// descriptors.
-fn parse_chunk(mut b: &[u8]) -> Option<(&str, ChunkTasks<'_>)> {
+pub(crate) fn parse_chunk(mut b: &[u8]) -> Option<(&str, ChunkTasks<'_>)> {
     let h = take(&mut b, 2)?;
     let nlen = u16::from_le_bytes([h[0], h[1]]) as usize;
     let name = std::str::from_utf8(take(&mut b, nlen)?).ok()?;
@@ -204,6 +208,9 @@ impl<'a> Iterator for DoneIter<'a> {
                     max: u64::from_le_bytes(m.try_into().unwrap_or_default()),
                 })
             }
+            INIT_BROKEN => Err(PoolError::InitializerFailed(
+                String::from_utf8_lossy(bytes).into_owned(),
+            )),
             _ => Err(PoolError::Failed(String::from_utf8_lossy(bytes).into_owned())),
         })
     }
@@ -267,10 +274,43 @@ fn fit_report(out: &mut Vec<u8>, max: usize) {
     *out = fitted;
 }
 
+/// Writes a `done` report of already known outcomes (the MPI backend relays the outcomes of a
+/// rank's local pool this way). Errors other than a panic or a too-large result travel as
+/// failure messages, with `context` appended (which rank, say).
+#[cfg(feature = "mpi")]
+pub(crate) fn encode_report(
+    outcomes: &mut dyn ExactSizeIterator<Item = Result<&[u8], PoolError>>,
+    context: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + 16 * outcomes.len());
+    out.push(DONE);
+    out.extend_from_slice(&(outcomes.len() as u32).to_le_bytes());
+    for o in outcomes {
+        match o {
+            Ok(bytes) => push_outcome(&mut out, OK, bytes),
+            Err(PoolError::Panicked { message, location }) => {
+                let bytes = rmp_serde::to_vec(&(&message, &location)).unwrap_or_default();
+                push_outcome(&mut out, PANICKED, &bytes);
+            }
+            Err(PoolError::ResultTooLarge { bytes, max }) => {
+                let mut note = Vec::with_capacity(16);
+                note.extend_from_slice(&bytes.to_le_bytes());
+                note.extend_from_slice(&max.to_le_bytes());
+                push_outcome(&mut out, TOO_LARGE, &note);
+            }
+            Err(PoolError::InitializerFailed(m)) => {
+                push_outcome(&mut out, INIT_BROKEN, format!("{m}{context}").as_bytes())
+            }
+            Err(e) => push_outcome(&mut out, FAILED, format!("{e}{context}").as_bytes()),
+        }
+    }
+    out
+}
+
 /// Runs every task of a chunk through the registered worker, catching panics, and writes the
 /// `done` message into `out`. `fds` are the chunk's descriptors, handed to the tasks in order
 /// (each gets as many as it announced).
-fn run_chunk(name: &str, args: &[(&[u8], usize)], fds: Vec<OwnedFd>, out: &mut Vec<u8>) {
+pub(crate) fn run_chunk(name: &str, args: &[(&[u8], usize)], fds: Vec<OwnedFd>, out: &mut Vec<u8>) {
     out.clear();
     out.push(DONE);
     out.extend_from_slice(&(args.len() as u32).to_le_bytes());

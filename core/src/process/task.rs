@@ -33,6 +33,17 @@ pub struct Task<R> {
 }
 
 impl<R> Task<R> {
+    /// A task from a worker name and its already encoded arguments (no descriptors).
+    #[cfg(feature = "mpi")]
+    pub(crate) fn from_encoded(name: &'static str, args: Vec<u8>) -> Task<R> {
+        Task {
+            name,
+            args: Ok(ArgBytes::Heap(args)),
+            fds: Vec::new(),
+            _r: PhantomData,
+        }
+    }
+
     /// Builds a task from a worker name and an argument value (used by `#[worker]`).
     pub fn from_parts<A: Serialize + ?Sized>(name: &'static str, args: &A) -> Task<R> {
         let (res, fds) = fdpass::collect(|| {

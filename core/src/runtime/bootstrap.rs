@@ -44,6 +44,10 @@ const BOOT_MAX_FRAME: usize = u32::MAX as usize;
 
 extern "C" fn boot() {
     let Some(value) = std::env::var_os(BOOT_ENV) else {
+        // Not a multiproc child. Under an MPI launcher (feature `mpi`), ranks other than 0
+        // become task servers here and never return; rank 0 goes on to `main`.
+        #[cfg(feature = "mpi")]
+        crate::backend::mpi::boot();
         return;
     };
     // Only the main thread exists this early, so changing the environment is race-free.

@@ -86,6 +86,13 @@ pub(crate) fn import<T: serde::de::DeserializeOwned>(bytes: &[u8], route: Arc<dy
         .map_err(|e| e.to_string())
 }
 
+/// Runs `f` with every handle decoded in it routed to `route` (the MPI backend's task servers
+/// decode task arguments this way: the objects live in rank 0's hub).
+#[cfg(feature = "mpi")]
+pub(crate) fn with_route<R>(route: Arc<dyn RemoteRoute>, f: impl FnOnce() -> R) -> R {
+    with_mode(Mode::Import(route), f).0
+}
+
 /// One-way messages for an object, along a handle's route.
 pub(crate) fn cast_via(route: &Route, casts: Vec<Cast>) -> Result<(), CallError> {
     match route {
