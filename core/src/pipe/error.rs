@@ -51,6 +51,10 @@ pub enum PipeSendError {
     /// The socket failed.
     #[error("pipe I/O error: {0}")]
     Io(Errno),
+    /// The pipe's shared-memory ring is corrupt: the other end wrote garbage into its counters
+    /// (a bug or a hostile peer). Only this connection is affected; drop it.
+    #[error("{0}; this connection is unusable, drop it")]
+    Corrupt(String),
 }
 
 /// Why no message was received from a [`Connection`](super::Connection).
@@ -101,6 +105,10 @@ pub enum PipeRecvError {
     /// The socket failed.
     #[error("pipe I/O error: {0}")]
     Io(Errno),
+    /// The pipe's shared-memory ring is corrupt: the other end wrote garbage into its counters
+    /// (a bug or a hostile peer). Only this connection is affected; drop it.
+    #[error("{0}; this connection is unusable, drop it")]
+    Corrupt(String),
 }
 
 /// Why [`wait`](super::wait()) failed.

@@ -387,6 +387,21 @@ impl RingReader {
         w.load(Ordering::Relaxed) != 0 && w.swap(0, Ordering::SeqCst) != 0
     }
 
+    /// The reader is going away (its end is being closed): sets *armed* unconditionally, so
+    /// that the writer's next publish rings the doorbell and learns from the socket that
+    /// nobody reads any more (pipes, issue 10 stage 3). Harmless if someone still reads: one
+    /// doorbell byte more.
+    pub fn arm_for_close(&self) {
+        self.mem.armed(self.d).store(1, Ordering::SeqCst);
+    }
+
+    /// Tests only: writes `tail` into the shared tail word of the ring this end reads, as a
+    /// misbehaving peer would.
+    #[doc(hidden)]
+    pub fn scribble_tail(&self, tail: u64) {
+        self.mem.tail(self.d).store(tail, Ordering::SeqCst);
+    }
+
     /// The reader is about to sleep: sets *armed* and looks again. `Ok(true)`: still empty,
     /// sleep (the writer will ring); `Ok(false)`: bytes arrived meanwhile (the arming is
     /// withdrawn; read them).
