@@ -268,13 +268,15 @@ impl<T> Connection<T> {
     }
 
     /// Tests only (feature `internals`): scribbles `tail` into the shared tail word of the
-    /// ring this end *reads* (what a hostile writer at the other end could do).
+    /// ring this end writes, as a hostile or broken peer could, and rings the doorbell.
+    /// `false` in socket mode.
     #[cfg(feature = "internals")]
     #[doc(hidden)]
     pub fn scribble_ring_tail(&self, tail: u64) -> bool {
-        match lock(&self.rd).ring.as_ref() {
-            Some(r) => {
-                r.0.scribble_tail(tail);
+        match lock(&self.wr).st.ring.as_ref() {
+            Some(w) => {
+                w.scribble_tail(tail);
+                sys::io::ring_doorbell(self.fd.as_fd());
                 true
             }
             None => false,
@@ -454,6 +456,15 @@ impl<T> Connection<T> {
         deadline: Option<Instant>,
         fds: &[BorrowedFd<'_>],
     ) -> Result<(), Partial> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if deadline.is_some() && total <= link.cap {
+            // With a deadline, a message the ring can hold is written only once it fits: a
+            // timeout then leaves nothing of it behind (as on a socket).
+            while tx.free().map_err(|e| Partial::Err(send_corrupt(e)))? < total {
+                self.wake_reader(tx).map_err(Partial::Err)?;
+                self.wait_room(link, tx, deadline, false, total)?;
+            }
+        }
         let mut started = false;
         if !fds.is_empty() {
             self.sock_write(&[&[0u8]], deadline, fds).map_err(Partial::Err)?;
@@ -469,7 +480,7 @@ impl<T> Connection<T> {
                     // Full: the reader must know there is something (it may sleep), then
                     // this writer waits for room.
                     self.wake_reader(tx).map_err(Partial::Err)?;
-                    self.wait_room(link, tx, deadline, started)?;
+                    self.wait_room(link, tx, deadline, started, 1)?;
                 }
             }
         }
@@ -489,14 +500,21 @@ impl<T> Connection<T> {
         }
     }
 
-    /// Ring mode: the ring is full; waits until the reader made room, the other end is gone
-    /// (`Closed`) or `deadline` passes (`Timeout`; if part of the message is in the ring, the
-    /// sending direction is shut down, as on a socket).
-    fn wait_room(&self, link: &RingLink, tx: &RingWriter, deadline: Option<Instant>, started: bool) -> Result<(), Partial> {
+    /// Ring mode: the ring is full; waits until the reader made room (`need` bytes), the other
+    /// end is gone (`Closed`) or `deadline` passes (`Timeout`; if part of the message is in the
+    /// ring, the sending direction is shut down, as on a socket).
+    fn wait_room(
+        &self,
+        link: &RingLink,
+        tx: &RingWriter,
+        deadline: Option<Instant>,
+        started: bool,
+        need: usize,
+    ) -> Result<(), Partial> {
         let corrupt = |e| Partial::Err(send_corrupt(e));
         let mut contended = false;
         loop {
-            if tx.announce_waiting().map_err(corrupt)? {
+            if tx.announce_waiting_for(need).map_err(corrupt)? {
                 return Ok(());
             }
             let mut slice = ROOM_SLICE;

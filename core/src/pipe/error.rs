@@ -43,7 +43,8 @@ pub enum PipeSendError {
     Closed,
     /// `send_timeout`: the peer did not read in time. If nothing of the message had been
     /// written, nothing was sent and the connection is still usable. If the deadline passed
-    /// mid-message (a message larger than the socket buffer), the sending direction was shut
+    /// mid-message (a message larger than the socket buffer, or than the pipe's shared-memory
+    /// ring, 128 KiB), the sending direction was shut
     /// down, since the peer could never read the rest: it reads end of file, and later sends
     /// fail with `Closed`.
     #[error("timed out: the other end did not read the message in time")]

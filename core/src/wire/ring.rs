@@ -303,10 +303,16 @@ impl RingWriter {
     /// appeared meanwhile (then the announcement is withdrawn, and the caller writes again);
     /// `Ok(false)`: sleep until the doorbell.
     pub fn announce_waiting(&self) -> Result<bool, RingCorrupt> {
+        self.announce_waiting_for(1)
+    }
+
+    /// [`announce_waiting`](Self::announce_waiting) for `need` bytes of room (a pipe's
+    /// `send_timeout` waits for room for its whole message before writing any of it).
+    pub fn announce_waiting_for(&self, need: usize) -> Result<bool, RingCorrupt> {
         let w = self.mem.waiting(self.d);
         w.store(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if self.free()? > 0 {
+        if self.free()? >= need.max(1) {
             w.store(0, Ordering::SeqCst);
             return Ok(true);
         }
@@ -393,13 +399,6 @@ impl RingReader {
     /// doorbell byte more.
     pub fn arm_for_close(&self) {
         self.mem.armed(self.d).store(1, Ordering::SeqCst);
-    }
-
-    /// Tests only: writes `tail` into the shared tail word of the ring this end reads, as a
-    /// misbehaving peer would.
-    #[doc(hidden)]
-    pub fn scribble_tail(&self, tail: u64) {
-        self.mem.tail(self.d).store(tail, Ordering::SeqCst);
     }
 
     /// The reader is about to sleep: sets *armed* and looks again. `Ok(true)`: still empty,
