@@ -104,7 +104,10 @@ fn a_writer_killed_mid_frame_gives_eof_not_garbage() {
         Err(PipeRecvError::Eof) => {}
         other => panic!("expected Eof, got {other:?}"),
     }
-    assert!(matches!(r.recv_timeout(Duration::from_millis(10)), Err(PipeRecvError::Eof)));
+    assert!(matches!(
+        r.recv_timeout(Duration::from_millis(10)),
+        Err(PipeRecvError::Eof)
+    ));
 }
 
 const M: u32 = 20_000;
@@ -176,8 +179,14 @@ fn garbage_in_a_ring_errors_that_connection_only() {
         }
         // At most the message written before the scribble came through, and nothing else.
         assert!(saw.len() <= 1 && saw.iter().all(|&v| v == 1), "{saw:?}");
-        assert!(matches!(r.recv_timeout(Duration::from_millis(10)), Err(PipeRecvError::Corrupt(_))));
-        assert!(r.poll(Some(Duration::ZERO)).unwrap(), "a corrupt ring counts as ready, so recv reports it");
+        assert!(matches!(
+            r.recv_timeout(Duration::from_millis(10)),
+            Err(PipeRecvError::Corrupt(_))
+        ));
+        assert!(
+            r.poll(Some(Duration::ZERO)).unwrap(),
+            "a corrupt ring counts as ready, so recv reports it"
+        );
     }
     mine.send(&3).unwrap();
     assert_eq!(p.0.join_timeout(LONG).unwrap(), !socket_only());

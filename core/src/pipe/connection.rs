@@ -130,7 +130,14 @@ enum Mode {
 /// `Spawn` and `ForkServer`.)
 ///
 /// A `Connection` is `Send + Sync`: concurrent senders never interleave their messages, and
-/// concurrent receivers each get whole messages.
+/// concurrent receivers each get whole messages. Two *processes* using the same end at the
+/// same time is another matter (Python: "the data in a pipe may become corrupted"): an end
+/// passed to another process is moved there, and should not be used by the sender any more.
+///
+/// **Rings.** A pipe's frames travel in shared memory (see the [module](super) docs), so the
+/// end's descriptor ([`AsFd`]) alone does not say whether a message is waiting: use
+/// [`poll`](Self::poll), [`wait`](crate::wait) or `recv_async`, or delegate a custom
+/// [`Waitable`](crate::Waitable) to this end's `wait_source`.
 ///
 /// # Example
 /// ```
@@ -223,7 +230,10 @@ impl<T> Connection<T> {
             }),
             wr: Mutex::new(Writer {
                 buf: Vec::new(),
-                st: WriteState { ring: None, shut: false },
+                st: WriteState {
+                    ring: None,
+                    shut: false,
+                },
             }),
             ring: None,
             sndtimeo: Mutex::new(None),
@@ -535,7 +545,8 @@ impl<T> Connection<T> {
                 // Another thread receives on this end and drains the socket: look again soon.
                 std::thread::sleep(slice.min(Duration::from_millis(1)));
             } else {
-                sys::io::poll_readable(&[self.fd.as_fd()], Some(slice)).map_err(|e| Partial::Err(PipeSendError::Io(e)))?;
+                sys::io::poll_readable(&[self.fd.as_fd()], Some(slice))
+                    .map_err(|e| Partial::Err(PipeSendError::Io(e)))?;
             }
             // Drain the socket (doorbells, descriptors for the reading side, end of file) if
             // no thread is receiving on this end right now.
@@ -595,7 +606,12 @@ impl<T> Connection<T> {
     }
 
     /// The socket path of [`write_all_until`](Self::write_all_until).
-    fn sock_write(&self, parts: &[&[u8]], deadline: Option<Instant>, fds: &[BorrowedFd<'_>]) -> Result<(), PipeSendError> {
+    fn sock_write(
+        &self,
+        parts: &[&[u8]],
+        deadline: Option<Instant>,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), PipeSendError> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut sent = 0;
         while sent < total {
@@ -776,7 +792,10 @@ impl<T> Connection<T> {
         let rd = lock(&self.rd);
         rd.eof
             || (rd.dec.buffered() > 0 && rd.dec.wanted() == 0)
-            || rd.ring.as_ref().is_some_and(|r| r.0.available().map_or(true, |n| n > 0))
+            || rd
+                .ring
+                .as_ref()
+                .is_some_and(|r| r.0.available().map_or(true, |n| n > 0))
     }
 
     /// Ring mode, `recv` found the ring empty: drains the socket, then (unless `Try`) arms the

@@ -38,7 +38,9 @@ pub enum PipeSendError {
     /// This end is the reading end of a one-way pipe.
     #[error("this is the reading end of a one-way pipe; send on the writing end")]
     WrongDirection,
-    /// The other end has been closed (dropped, or its process ended).
+    /// The other end has been closed (dropped, or its process ended). On a pipe's rings a
+    /// reader that died while busy (not waiting in `recv`) is noticed once the ring is full:
+    /// sends before that succeed into memory nobody reads, as writes into a socket buffer do.
     #[error("the other end of the pipe is closed")]
     Closed,
     /// `send_timeout`: the peer did not read in time. If nothing of the message had been
