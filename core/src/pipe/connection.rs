@@ -599,10 +599,8 @@ impl<T> Connection<T> {
         if self.pull(&mut rd).is_err() || rd.eof {
             return true;
         }
-        match rd.ring.as_ref().map(|r| r.0.arm()) {
-            Some(Ok(true)) => false,
-            _ => true,
-        }
+        // Ready unless armed with the ring still empty (an error is ready: recv reports it).
+        !matches!(rd.ring.as_ref().map(|r| r.0.arm()), Some(Ok(true)))
     }
 
     /// The socket path of [`write_all_until`](Self::write_all_until).
