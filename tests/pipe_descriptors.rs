@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use common::KillOnDrop;
@@ -132,7 +131,8 @@ fn a_frame_announcing_missing_descriptors_is_refused() {
     frame.extend_from_slice(&((body.len() as u32 + 4) | (1 << 31)).to_le_bytes());
     frame.extend_from_slice(&3u32.to_le_bytes());
     frame.extend_from_slice(&body);
-    multiproc::sys::io::send_all(a.as_fd(), &frame, &[]).unwrap();
+    // Into the frame stream: the ring in ring mode, else the socket.
+    a.send_raw_stream_bytes(&frame).unwrap();
     a.send(&8).unwrap();
     match b.recv_timeout(LONG) {
         Err(PipeRecvError::Decode(why)) => assert!(why.contains("did not arrive"), "{why}"),
@@ -140,7 +140,7 @@ fn a_frame_announcing_missing_descriptors_is_refused() {
     }
     assert_eq!(b.recv_timeout(LONG).unwrap(), 8);
     // A count field missing altogether.
-    multiproc::sys::io::send_all(a.as_fd(), &(1u32 << 31).to_le_bytes(), &[]).unwrap();
+    a.send_raw_stream_bytes(&(1u32 << 31).to_le_bytes()).unwrap();
     assert!(matches!(b.recv_timeout(LONG), Err(PipeRecvError::Decode(_))));
     a.send(&9).unwrap();
     assert_eq!(b.recv_timeout(LONG).unwrap(), 9);

@@ -1,10 +1,17 @@
 //! One end of a pipe: a stream socket carrying frames (`u32` little-endian length + body).
+//!
+//! Ring mode (issue 10 stage 3): a pair made by [`pair`] also shares one sealed memory object
+//! with a byte ring per direction (`wire::ring`). Frames then travel in the rings, byte for
+//! byte, and the socket is only the lifeline (end of file: the other end is gone), the carrier
+//! of descriptors (sent *before* the frame that announces them goes into the ring) and the
+//! doorbell (one byte, only when the reader said it is going to sleep, or the writer that it
+//! waits for room). Connections made by a `Listener`/`Client` stay on their sockets.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -14,7 +21,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::error::{PipeRecvError, PipeSendError};
 use crate::runtime::{self, fdpass};
 use crate::sys::{self, Errno};
+use crate::wire::ring::{RingCorrupt, RingEnds, RingMem, RingReader, RingWriter};
 use crate::wire::{self, FrameDecoder, FrameError, FD_FLAG};
+
+/// The size of each ring (per direction) of a pipe in ring mode. Its pages are touched as the
+/// stream passes through them, so a pipe costs memory only as it is used.
+pub(crate) const PIPE_RING_BYTES: usize = 128 << 10;
+
+/// A writer waiting for room wakes at least this often (a doorbell byte drained by a thread
+/// receiving on the same end at the same moment cannot leave it asleep for long).
+const ROOM_SLICE: Duration = Duration::from_millis(10);
 
 /// Descriptors received and not yet claimed by a message beyond which the connection stops
 /// keeping them (a peer sending descriptors nobody announced): they are closed, and messages
@@ -47,6 +63,44 @@ struct Reader {
     /// descriptors; or too many arrived unannounced): the ones still to come cannot be matched
     /// to their messages, so a message announcing descriptors fails with a clear error.
     fds_lost: bool,
+    /// Ring mode: the ring this end reads.
+    ring: Option<RxRing>,
+}
+
+/// The ring an end reads; on drop (the end is closed here) it arms the ring, so that the
+/// writer's next message rings the doorbell and learns from the socket that the reader is gone.
+struct RxRing(RingReader);
+
+impl Drop for RxRing {
+    fn drop(&mut self) {
+        self.0.arm_for_close();
+    }
+}
+
+/// The sending side's state (under `wr`).
+struct Writer {
+    /// The encoding buffer, reused.
+    buf: Vec<u8>,
+    st: WriteState,
+}
+
+struct WriteState {
+    /// Ring mode: the ring this end writes.
+    ring: Option<RingWriter>,
+    /// Ring mode: a send gave up mid-message and shut the sending direction down.
+    shut: bool,
+}
+
+/// Ring mode: what the two ends of a pair share.
+struct RingLink {
+    /// The memory object (sealed against resizing), duplicated when this end is passed on.
+    fd: Arc<OwnedFd>,
+    /// The ring this end writes (`wire::ring::C2H` or `H2C`); it reads the other one.
+    side: u8,
+    /// Each ring's capacity.
+    cap: usize,
+    /// The socket reached end of file: the other end is gone (set by whoever drained it).
+    hup: AtomicBool,
 }
 
 /// How long one receive may wait.
@@ -76,7 +130,14 @@ enum Mode {
 /// `Spawn` and `ForkServer`.)
 ///
 /// A `Connection` is `Send + Sync`: concurrent senders never interleave their messages, and
-/// concurrent receivers each get whole messages.
+/// concurrent receivers each get whole messages. Two *processes* using the same end at the
+/// same time is another matter (Python: "the data in a pipe may become corrupted"): an end
+/// passed to another process is moved there, and should not be used by the sender any more.
+///
+/// **Rings.** A pipe's frames travel in shared memory (see the [module](super) docs), so the
+/// end's descriptor ([`AsFd`]) alone does not say whether a message is waiting: use
+/// [`poll`](Self::poll), [`wait`](crate::wait) or `recv_async`, or delegate a custom
+/// [`Waitable`](crate::Waitable) to this end's `wait_source`.
 ///
 /// # Example
 /// ```
@@ -106,7 +167,9 @@ pub struct Connection<T> {
     /// Counts this end against its listener's `max_connections` while it lives.
     _lease: Option<Lease>,
     rd: Mutex<Reader>,
-    wr: Mutex<Vec<u8>>,
+    wr: Mutex<Writer>,
+    /// Ring mode (`None`: the socket carries the frames).
+    ring: Option<RingLink>,
     /// The send timeout currently set on the socket (`None`: none). Only touched with `wr` held.
     sndtimeo: Mutex<Option<Duration>>,
     _t: PhantomData<fn(T) -> T>,
@@ -117,6 +180,7 @@ impl<T> std::fmt::Debug for Connection<T> {
         f.debug_struct("Connection")
             .field("fd", &self.fd)
             .field("direction", &self.dir)
+            .field("ring", &self.ring.as_ref().map(|r| r.cap))
             .finish()
     }
 }
@@ -162,10 +226,70 @@ impl<T> Connection<T> {
                 timeo: None,
                 fds: VecDeque::new(),
                 fds_lost: false,
+                ring: None,
             }),
-            wr: Mutex::new(Vec::new()),
+            wr: Mutex::new(Writer {
+                buf: Vec::new(),
+                st: WriteState {
+                    ring: None,
+                    shut: false,
+                },
+            }),
+            ring: None,
             sndtimeo: Mutex::new(None),
             _t: PhantomData,
+        }
+    }
+
+    /// An end in ring mode: `sock` is the lifeline, `mem` the pair's rings (this end writes
+    /// ring `side` and reads the other).
+    fn with_ring(sock: OwnedFd, dir: Direction, fd: Arc<OwnedFd>, mem: Arc<RingMem>, side: u8) -> Self {
+        let cap = mem.cap();
+        let ends = if usize::from(side) == wire::ring::C2H {
+            RingEnds::client(mem)
+        } else {
+            RingEnds::hub(mem)
+        };
+        let mut c = Self::from_socket(sock, dir, runtime::max_frame_size(), None);
+        c.rd.get_mut().unwrap_or_else(|p| p.into_inner()).ring = Some(RxRing(ends.rx));
+        c.wr.get_mut().unwrap_or_else(|p| p.into_inner()).st.ring = Some(ends.tx);
+        c.ring = Some(RingLink {
+            fd,
+            side,
+            cap,
+            hup: AtomicBool::new(false),
+        });
+        c
+    }
+
+    /// Does this end carry its frames in shared-memory rings?
+    #[doc(hidden)]
+    pub fn uses_ring(&self) -> bool {
+        self.ring.is_some()
+    }
+
+    /// Tests only (feature `internals`): writes raw bytes into the frame stream (the ring, or
+    /// the socket), as a misbehaving peer would.
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn send_raw_stream_bytes(&self, bytes: &[u8]) -> Result<(), PipeSendError> {
+        let mut w = lock(&self.wr);
+        self.write_all_until(&mut w.st, &[bytes], None, &[])
+    }
+
+    /// Tests only (feature `internals`): scribbles `tail` into the shared tail word of the
+    /// ring this end writes, as a hostile or broken peer could, and rings the doorbell.
+    /// `false` in socket mode.
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn scribble_ring_tail(&self, tail: u64) -> bool {
+        match lock(&self.wr).st.ring.as_ref() {
+            Some(w) => {
+                w.scribble_tail(tail);
+                sys::io::ring_doorbell(self.fd.as_fd());
+                true
+            }
+            None => false,
         }
     }
 
@@ -194,6 +318,9 @@ impl<T> Connection<T> {
     /// otherwise: the buffered bytes would be lost).
     #[cfg_attr(not(feature = "connection"), allow(dead_code))]
     pub(crate) fn into_socket(self) -> Option<OwnedFd> {
+        if self.ring.is_some() {
+            return None;
+        }
         let rd = lock(&self.rd);
         if rd.dec.buffered() > 0 || !rd.fds.is_empty() {
             return None;
@@ -220,8 +347,8 @@ impl<T> Connection<T> {
             });
         }
         let header = (bytes.len() as u32).to_le_bytes();
-        let _w = lock(&self.wr);
-        self.write_all(&[&header, bytes])
+        let mut g = lock(&self.wr);
+        self.write_all(&mut g.st, &[&header, bytes])
     }
 
     /// [`send_bytes`](Self::send_bytes) with descriptors attached (`SCM_RIGHTS`; Python's
@@ -272,8 +399,8 @@ impl<T> Connection<T> {
         }
         let header = (len as u32 | FD_FLAG).to_le_bytes();
         let count = (fds.len() as u32).to_le_bytes();
-        let _w = lock(&self.wr);
-        self.write_all_until(&[&header, &count, bytes], None, fds)
+        let mut g = lock(&self.wr);
+        self.write_all_until(&mut g.st, &[&header, &count, bytes], None, fds)
     }
 
     /// Sends several raw messages in one write where the socket takes it (boundaries are kept).
@@ -281,7 +408,8 @@ impl<T> Connection<T> {
         if !self.writable() {
             return Err(PipeSendError::WrongDirection);
         }
-        let mut buf = lock(&self.wr);
+        let mut g = lock(&self.wr);
+        let Writer { buf, st } = &mut *g;
         buf.clear();
         for m in msgs {
             if m.len() > self.max || m.len() >= FD_FLAG as usize {
@@ -293,19 +421,190 @@ impl<T> Connection<T> {
             buf.extend_from_slice(&(m.len() as u32).to_le_bytes());
             buf.extend_from_slice(m);
         }
-        let res = self.write_all(&[&buf[..]]);
-        shrink(&mut buf);
+        let res = self.write_all(st, &[&buf[..]]);
+        shrink(buf);
         res
     }
 
     /// Writes `parts` completely (one `sendmsg` when the socket takes it all).
-    fn write_all(&self, parts: &[&[u8]]) -> Result<(), PipeSendError> {
-        self.write_all_until(parts, None, &[])
+    fn write_all(&self, st: &mut WriteState, parts: &[&[u8]]) -> Result<(), PipeSendError> {
+        self.write_all_until(st, parts, None, &[])
     }
 
     /// [`write_all`](Self::write_all), giving up at `deadline` (see [`PipeSendError::Timeout`]),
-    /// with `fds` attached to the first byte.
+    /// with `fds` attached to the first byte. In ring mode the bytes go into the ring and the
+    /// descriptors first onto the socket.
     fn write_all_until(
+        &self,
+        st: &mut WriteState,
+        parts: &[&[u8]],
+        deadline: Option<Instant>,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), PipeSendError> {
+        match (&self.ring, st.ring.as_mut()) {
+            (Some(link), Some(tx)) => {
+                if st.shut || link.hup.load(Ordering::Acquire) {
+                    return Err(PipeSendError::Closed);
+                }
+                let res = self.ring_write(link, tx, parts, deadline, fds);
+                if let Err(Partial::Shut) = res {
+                    st.shut = true;
+                }
+                res.map_err(Partial::into_error)
+            }
+            _ => self.sock_write(parts, deadline, fds),
+        }
+    }
+
+    /// Ring mode: writes `parts` into the ring, after `fds` (with one byte) on the socket;
+    /// waits for room as long as `deadline` allows.
+    fn ring_write(
+        &self,
+        link: &RingLink,
+        tx: &mut RingWriter,
+        parts: &[&[u8]],
+        deadline: Option<Instant>,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), Partial> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if deadline.is_some() && total <= link.cap {
+            // With a deadline, a message the ring can hold is written only once it fits: a
+            // timeout then leaves nothing of it behind (as on a socket).
+            while tx.free().map_err(|e| Partial::Err(send_corrupt(e)))? < total {
+                self.wake_reader(tx).map_err(Partial::Err)?;
+                self.wait_room(link, tx, deadline, false, total)?;
+            }
+        }
+        let mut started = false;
+        if !fds.is_empty() {
+            self.sock_write(&[&[0u8]], deadline, fds).map_err(Partial::Err)?;
+            started = true;
+        }
+        for p in parts {
+            let mut off = 0;
+            while off < p.len() {
+                let n = tx.write(&p[off..]).map_err(|e| Partial::Err(send_corrupt(e)))?;
+                off += n;
+                started |= n > 0;
+                if off < p.len() {
+                    // Full: the reader must know there is something (it may sleep), then
+                    // this writer waits for room.
+                    self.wake_reader(tx).map_err(Partial::Err)?;
+                    self.wait_room(link, tx, deadline, started, 1)?;
+                }
+            }
+        }
+        self.wake_reader(tx).map_err(Partial::Err)
+    }
+
+    /// Ring mode, after publishing: rings the doorbell if the reader sleeps (or has gone: a
+    /// closed end leaves its ring armed, and the doorbell then fails with `EPIPE`).
+    fn wake_reader(&self, tx: &RingWriter) -> Result<(), PipeSendError> {
+        if !tx.reader_needs_wake() {
+            return Ok(());
+        }
+        match sys::io::ring_doorbell_checked(self.fd.as_fd()) {
+            Ok(()) => Ok(()),
+            Err(Errno::EPIPE | Errno::ECONNRESET) => Err(PipeSendError::Closed),
+            Err(e) => Err(PipeSendError::Io(e)),
+        }
+    }
+
+    /// Ring mode: the ring is full; waits until the reader made room (`need` bytes), the other
+    /// end is gone (`Closed`) or `deadline` passes (`Timeout`; if part of the message is in the
+    /// ring, the sending direction is shut down, as on a socket).
+    fn wait_room(
+        &self,
+        link: &RingLink,
+        tx: &RingWriter,
+        deadline: Option<Instant>,
+        started: bool,
+        need: usize,
+    ) -> Result<(), Partial> {
+        let corrupt = |e| Partial::Err(send_corrupt(e));
+        let mut contended = false;
+        loop {
+            if tx.announce_waiting_for(need).map_err(corrupt)? {
+                return Ok(());
+            }
+            let mut slice = ROOM_SLICE;
+            if let Some(d) = deadline {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    tx.withdraw_waiting();
+                    return Err(if started {
+                        let _ = sys::io::shutdown_write(self.fd.as_fd());
+                        Partial::Shut
+                    } else {
+                        Partial::Err(PipeSendError::Timeout)
+                    });
+                }
+                slice = slice.min(left);
+            }
+            if contended {
+                // Another thread receives on this end and drains the socket: look again soon.
+                std::thread::sleep(slice.min(Duration::from_millis(1)));
+            } else {
+                sys::io::poll_readable(&[self.fd.as_fd()], Some(slice))
+                    .map_err(|e| Partial::Err(PipeSendError::Io(e)))?;
+            }
+            // Drain the socket (doorbells, descriptors for the reading side, end of file) if
+            // no thread is receiving on this end right now.
+            contended = match self.rd.try_lock() {
+                Ok(mut rd) => {
+                    let _ = self.pull(&mut rd);
+                    false
+                }
+                Err(std::sync::TryLockError::Poisoned(p)) => {
+                    let _ = self.pull(&mut p.into_inner());
+                    false
+                }
+                Err(std::sync::TryLockError::WouldBlock) => true,
+            };
+            if link.hup.load(Ordering::Acquire) {
+                tx.withdraw_waiting();
+                return Err(Partial::Err(PipeSendError::Closed));
+            }
+        }
+    }
+
+    /// Ring mode: reads the socket without waiting until it is empty: descriptors are kept in
+    /// order, doorbell bytes dropped, end of file noted (here and in `hup`).
+    fn pull(&self, rd: &mut Reader) -> Result<(), PipeRecvError> {
+        let eof = pull_socket(self.fd.as_fd(), &mut rd.fds, &mut rd.fds_lost).map_err(PipeRecvError::Io)?;
+        if eof {
+            self.saw_eof(rd);
+        }
+        Ok(())
+    }
+
+    fn saw_eof(&self, rd: &mut Reader) {
+        rd.eof = true;
+        if let Some(l) = &self.ring {
+            l.hup.store(true, Ordering::Release);
+        }
+    }
+
+    /// Ring mode: before sleeping on the socket (`wait`, `poll`, `.await`): drains it, and
+    /// arms the ring. `true`: a message, bytes of one, end of file or an error is ready now,
+    /// do not sleep. Socket mode: whether a whole message or end of file is buffered.
+    pub(crate) fn prepare_to_sleep(&self) -> bool {
+        let mut rd = lock(&self.rd);
+        if rd.eof || (rd.dec.buffered() > 0 && rd.dec.wanted() == 0) {
+            return true;
+        }
+        if self.ring.is_none() || rd.ring.is_none() {
+            return false;
+        }
+        if self.pull(&mut rd).is_err() || rd.eof {
+            return true;
+        }
+        // Ready unless armed with the ring still empty (an error is ready: recv reports it).
+        !matches!(rd.ring.as_ref().map(|r| r.0.arm()), Some(Ok(true)))
+    }
+
+    /// The socket path of [`write_all_until`](Self::write_all_until).
+    fn sock_write(
         &self,
         parts: &[&[u8]],
         deadline: Option<Instant>,
@@ -378,8 +677,8 @@ impl<T> Connection<T> {
             });
         }
         let header = (bytes.len() as u32).to_le_bytes();
-        let _w = lock(&self.wr);
-        self.write_all_until(&[&header, bytes], Some(deadline_after(timeout)), &[])
+        let mut g = lock(&self.wr);
+        self.write_all_until(&mut g.st, &[&header, bytes], Some(deadline_after(timeout)), &[])
     }
 
     // ----- receiving ----------------------------------------------------------------------
@@ -458,6 +757,9 @@ impl<T> Connection<T> {
         let root = runtime::is_started_root();
         let watch = crate::InterruptWatch::new();
         loop {
+            if self.ring.is_some() && self.prepare_to_sleep() {
+                return Ok(true);
+            }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let slice = match (left, root) {
                 (Some(l), true) => Some(l.min(INTERRUPT_SLICE)),
@@ -467,6 +769,10 @@ impl<T> Connection<T> {
             };
             let ready = sys::io::poll_readable(&[self.fd.as_fd()], slice).map_err(PipeRecvError::Io)?;
             if !ready.is_empty() {
+                if self.ring.is_some() {
+                    // A doorbell, a descriptor batch or end of file: look (and drain) again.
+                    continue;
+                }
                 return Ok(true);
             }
             if root && watch.fired() {
@@ -478,10 +784,62 @@ impl<T> Connection<T> {
         }
     }
 
-    /// A whole message or end of file is already buffered.
+    /// A whole message or end of file is already buffered (ring mode: or bytes wait in the
+    /// ring, or it is corrupt, which `recv` then reports).
     pub(crate) fn ready_now(&self) -> bool {
         let rd = lock(&self.rd);
-        rd.eof || (rd.dec.buffered() > 0 && rd.dec.wanted() == 0)
+        rd.eof
+            || (rd.dec.buffered() > 0 && rd.dec.wanted() == 0)
+            || rd
+                .ring
+                .as_ref()
+                .is_some_and(|r| r.0.available().map_or(true, |n| n > 0))
+    }
+
+    /// Ring mode, `recv` found the ring empty: drains the socket, then (unless `Try`) arms the
+    /// ring and sleeps on the socket until a doorbell, end of file, a descriptor batch, the
+    /// deadline (`Timeout`) or a slice for Ctrl-C. `Ok(())`: look at the ring again.
+    fn ring_sleep(
+        &self,
+        rd: &mut Reader,
+        mode: Mode,
+        root: bool,
+        watch: &crate::InterruptWatch,
+    ) -> Result<(), PipeRecvError> {
+        self.pull(rd)?;
+        if rd.eof {
+            return Ok(());
+        }
+        let deadline = match mode {
+            Mode::Try => return Err(PipeRecvError::Empty),
+            Mode::Until(d) => d,
+        };
+        let left = match deadline {
+            Some(d) => {
+                let l = d.saturating_duration_since(Instant::now());
+                if l.is_zero() {
+                    return Err(PipeRecvError::Timeout);
+                }
+                Some(l)
+            }
+            None => None,
+        };
+        if let Some(rx) = rd.ring.as_ref() {
+            if !rx.0.arm().map_err(recv_corrupt)? {
+                return Ok(());
+            }
+        }
+        let slice = match (left, root) {
+            (Some(l), true) => Some(l.min(INTERRUPT_SLICE)),
+            (Some(l), false) => Some(l),
+            (None, true) => Some(INTERRUPT_SLICE),
+            (None, false) => None,
+        };
+        let ready = sys::io::poll_readable(&[self.fd.as_fd()], slice).map_err(PipeRecvError::Io)?;
+        if ready.is_empty() && root && watch.fired() {
+            return Err(PipeRecvError::Interrupted);
+        }
+        Ok(())
     }
 
     /// Receives one frame and gives `f` its message and the descriptors that came with it.
@@ -506,6 +864,20 @@ impl<T> Connection<T> {
                             "a message announced descriptors but has no count".into(),
                         ));
                     };
+                    if n > rd.fds.len() && rd.ring.is_some() && !rd.fds_lost {
+                        // Ring mode: the descriptors went onto the socket before their frame
+                        // went into the ring, so they are there already.
+                        match pull_socket(self.fd.as_fd(), &mut rd.fds, &mut rd.fds_lost) {
+                            Ok(true) => {
+                                rd.eof = true;
+                                if let Some(l) = &self.ring {
+                                    l.hup.store(true, Ordering::Release);
+                                }
+                            }
+                            Ok(false) => {}
+                            Err(e) => return Err(PipeRecvError::Io(e)),
+                        }
+                    }
                     if rd.fds_lost || n > rd.fds.len() {
                         rd.fds.clear();
                         rd.fds_lost = true;
@@ -521,8 +893,23 @@ impl<T> Connection<T> {
                 Err(FrameError::Oversized { len, max }) => return Err(PipeRecvError::TooLarge { len, max }),
                 Err(e) => return Err(PipeRecvError::Decode(e.to_string())),
             }
+            if let Some(rx) = rd.ring.as_mut() {
+                let n = rx.0.read_into(&mut rd.dec, usize::MAX).map_err(recv_corrupt)?;
+                if n > 0 {
+                    if rx.0.writer_needs_wake() {
+                        sys::io::ring_doorbell(self.fd.as_fd());
+                    }
+                    continue;
+                }
+            }
             if rd.eof {
+                // (Ring mode: end of file was seen before the ring was last found empty, so
+                // everything written before the other end went away has been read.)
                 return Err(PipeRecvError::Eof);
+            }
+            if rd.ring.is_some() {
+                self.ring_sleep(rd, mode, root, &watch)?;
+                continue;
             }
             let dont_wait = matches!(mode, Mode::Try);
             if let Mode::Until(deadline) = mode {
@@ -578,6 +965,55 @@ impl<T> Connection<T> {
     }
 }
 
+/// How a ring-mode write failed.
+enum Partial {
+    /// With nothing of the message left half-written.
+    Err(PipeSendError),
+    /// The deadline passed mid-message: the sending direction was shut down.
+    Shut,
+}
+
+impl Partial {
+    fn into_error(self) -> PipeSendError {
+        match self {
+            Partial::Err(e) => e,
+            Partial::Shut => PipeSendError::Timeout,
+        }
+    }
+}
+
+fn send_corrupt(e: RingCorrupt) -> PipeSendError {
+    PipeSendError::Corrupt(e.to_string())
+}
+
+fn recv_corrupt(e: RingCorrupt) -> PipeRecvError {
+    PipeRecvError::Corrupt(e.to_string())
+}
+
+/// Ring mode: reads `sock` without waiting until it is empty, keeping descriptors (in order)
+/// and dropping doorbell bytes. `Ok(true)` at end of file.
+fn pull_socket(sock: BorrowedFd<'_>, fds: &mut VecDeque<OwnedFd>, fds_lost: &mut bool) -> Result<bool, Errno> {
+    let mut scratch = [0u8; 256];
+    loop {
+        match sys::io::recv_msg_with(sock, &mut scratch, true) {
+            Ok(got) => {
+                *fds_lost |= got.truncated;
+                fds.extend(got.fds);
+                if fds.len() > MAX_UNCLAIMED_FDS {
+                    fds.clear();
+                    *fds_lost = true;
+                }
+                if got.bytes == 0 {
+                    return Ok(true);
+                }
+            }
+            Err(Errno::EAGAIN) => return Ok(false),
+            Err(Errno::ECONNRESET) => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(timeout)
@@ -605,13 +1041,14 @@ impl<T: Serialize> Connection<T> {
         if !self.writable() {
             return Err(PipeSendError::WrongDirection);
         }
-        let mut buf = lock(&self.wr);
+        let mut g = lock(&self.wr);
+        let Writer { buf, st } = &mut *g;
         buf.clear();
         let mut fds = Vec::new();
-        encode_msg(&mut buf, msg, self.max, &mut fds)?;
+        encode_msg(buf, msg, self.max, &mut fds)?;
         let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
-        let res = self.write_all_until(&[&buf[..]], None, &borrowed);
-        shrink(&mut buf);
+        let res = self.write_all_until(st, &[&buf[..]], None, &borrowed);
+        shrink(buf);
         res
     }
 
@@ -639,13 +1076,14 @@ impl<T: Serialize> Connection<T> {
             return Err(PipeSendError::WrongDirection);
         }
         let deadline = deadline_after(timeout);
-        let mut buf = lock(&self.wr);
+        let mut g = lock(&self.wr);
+        let Writer { buf, st } = &mut *g;
         buf.clear();
         let mut fds = Vec::new();
-        encode_msg(&mut buf, msg, self.max, &mut fds)?;
+        encode_msg(buf, msg, self.max, &mut fds)?;
         let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
-        let res = self.write_all_until(&[&buf[..]], Some(deadline), &borrowed);
-        shrink(&mut buf);
+        let res = self.write_all_until(st, &[&buf[..]], Some(deadline), &borrowed);
+        shrink(buf);
         res
     }
 
@@ -658,17 +1096,18 @@ impl<T: Serialize> Connection<T> {
         if !self.writable() {
             return Err(PipeSendError::WrongDirection);
         }
-        let mut buf = lock(&self.wr);
+        let mut g = lock(&self.wr);
+        let Writer { buf, st } = &mut *g;
         buf.clear();
         let mut fds = Vec::new();
         for m in msgs {
-            encode_msg(&mut buf, m, self.max, &mut fds)?;
+            encode_msg(buf, m, self.max, &mut fds)?;
         }
         // All the messages' descriptors ride on the first byte of the write; each message
         // claims its own, in order.
         let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
-        let res = self.write_all_until(&[&buf[..]], None, &borrowed);
-        shrink(&mut buf);
+        let res = self.write_all_until(st, &[&buf[..]], None, &borrowed);
+        shrink(buf);
         res
     }
 }
@@ -749,6 +1188,9 @@ impl<T: DeserializeOwned> Connection<T> {
             match self.recv_frame(Mode::Try, decode_with) {
                 Err(PipeRecvError::Empty) => {}
                 other => return other?,
+            }
+            if self.ring.is_some() && self.prepare_to_sleep() {
+                continue;
             }
             if let Err(e) = runtime::aio::readable(self.fd.as_fd()).await {
                 return Err(PipeRecvError::Io(match e {
@@ -836,45 +1278,83 @@ impl<T> Serialize for Connection<T> {
         }
         let dup =
             sys::fd::dup(self.fd.as_fd()).map_err(|e| S::Error::custom(format!("cannot duplicate the pipe: {e}")))?;
-        let index = fdpass::attach(dup).ok_or_else(|| {
+        let nowhere = || {
             S::Error::custom(
                 "a pipe Connection can be sent to another process as a worker argument, a Pool task argument, \
                  inside a message on another pipe Connection, a Queue item or a mailbox message (its descriptor \
                  travels next to the bytes); it cannot go through a Manager, an ask reply, a remote manager's \
                  queue or another format (those carry bytes only)",
             )
-        })?;
-        (index, self.dir).serialize(s)
+        };
+        let index = fdpass::attach(dup).ok_or_else(nowhere)?;
+        // Ring mode: the rings' memory object travels too (a second descriptor), and is mapped
+        // again on arrival. What the ring holds unread stays there for the new holder.
+        let ring = match &self.ring {
+            None => None,
+            Some(l) => {
+                let dup = sys::fd::dup(l.fd.as_fd())
+                    .map_err(|e| S::Error::custom(format!("cannot duplicate the pipe's rings: {e}")))?;
+                Some((fdpass::attach(dup).ok_or_else(nowhere)?, l.side, l.cap as u64))
+            }
+        };
+        (index, self.dir, ring).serialize(s)
     }
 }
 
 impl<'de, T> Deserialize<'de> for Connection<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let (index, dir) = <(u32, Direction)>::deserialize(d)?;
-        let fd = fdpass::take(index).ok_or_else(|| {
+        let (index, dir, ring) = <(u32, Direction, Option<(u32, u8, u64)>)>::deserialize(d)?;
+        let missing = || {
             D::Error::custom(
                 "the descriptor of a pipe Connection did not arrive with the value (it was not sent as a worker or \
                  Pool task argument, on a pipe Connection, through a Queue or a mailbox)",
             )
-        })?;
-        Ok(Connection::from_fd(fd, dir))
+        };
+        let fd = fdpass::take(index).ok_or_else(missing)?;
+        let Some((rindex, side, cap)) = ring else {
+            return Ok(Connection::from_fd(fd, dir));
+        };
+        let rfd = fdpass::take(rindex).ok_or_else(missing)?;
+        if usize::from(side) > 1 {
+            return Err(D::Error::custom("a pipe Connection with a bad ring side"));
+        }
+        let mem = runtime::ring::open(&rfd, cap)
+            .map_err(|e| D::Error::custom(format!("cannot map the rings of a received pipe Connection: {e}")))?;
+        Ok(Connection::with_ring(fd, dir, Arc::new(rfd), mem, side))
     }
 }
 
 /// Creates a connected pair of ends.
+///
+/// With rings on (the default; `MULTIPROC_TRANSPORT=socket` turns them off) the pair also gets
+/// one ring object; if it cannot be made (no shared memory here), the pair stays on its socket.
 pub(crate) fn pair<T>(duplex: bool) -> Result<(Connection<T>, Connection<T>), Errno> {
+    pair_with(duplex, wire::ring::rings_enabled())
+}
+
+/// [`pair`], with or without rings.
+fn pair_with<T>(duplex: bool, rings: bool) -> Result<(Connection<T>, Connection<T>), Errno> {
     let (a, b) = sys::fd::socketpair()?;
-    Ok(if duplex {
-        (
-            Connection::from_fd(a, Direction::Both),
-            Connection::from_fd(b, Direction::Both),
-        )
+    let (da, db) = if duplex {
+        (Direction::Both, Direction::Both)
     } else {
-        (
-            Connection::from_fd(a, Direction::Read),
-            Connection::from_fd(b, Direction::Write),
-        )
+        (Direction::Read, Direction::Write)
+    };
+    let rings = if rings {
+        runtime::ring::create(PIPE_RING_BYTES).ok()
+    } else {
+        None
+    };
+    Ok(match rings {
+        Some((fd, mem)) => {
+            let fd = Arc::new(fd);
+            (
+                Connection::with_ring(a, da, fd.clone(), mem.clone(), wire::ring::C2H as u8),
+                Connection::with_ring(b, db, fd, mem, wire::ring::H2C as u8),
+            )
+        }
+        None => (Connection::from_fd(a, da), Connection::from_fd(b, db)),
     })
 }
 
@@ -931,7 +1411,8 @@ mod tests {
         assert_eq!(x2.recv().unwrap(), "back");
         // The raw form: descriptors with bytes.
         let (r, w) = pair::<()>(true).unwrap();
-        let (p, q) = pair::<u8>(true).unwrap();
+        // (A raw descriptor is the socket alone: a socket-mode pair.)
+        let (p, q) = pair_with::<u8>(true, false).unwrap();
         w.send_bytes_with_fds(b"hello", &[q.as_fd()]).unwrap();
         w.send_bytes(b"plain").unwrap();
         let (mut buf, mut fds) = (Vec::new(), Vec::new());
@@ -956,15 +1437,50 @@ mod tests {
             ends.push(x);
             ends.push(y);
         }
+        // Each end is one descriptor, two in ring mode (its socket and its rings).
+        let per = if ends[0].uses_ring() { 2 } else { 1 };
         match a.send(&ends) {
             Err(PipeSendError::TooManyDescriptors { count, max }) => {
-                assert_eq!((count, max), (ends.len(), sys::io::MAX_FDS_PER_MSG))
+                assert_eq!((count, max), (ends.len() * per, sys::io::MAX_FDS_PER_MSG))
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(b.try_recv(), Err(PipeRecvError::Empty)));
-        ends.truncate(sys::io::MAX_FDS_PER_MSG);
+        ends.truncate(sys::io::MAX_FDS_PER_MSG / per);
         a.send(&ends).unwrap();
-        assert_eq!(b.recv().unwrap().len(), sys::io::MAX_FDS_PER_MSG);
+        assert_eq!(b.recv().unwrap().len(), sys::io::MAX_FDS_PER_MSG / per);
+    }
+
+    #[test]
+    fn rings_carry_big_and_small_messages_and_eof() {
+        let (a, b) = pair_with::<Vec<u8>>(true, true).unwrap();
+        assert!(a.uses_ring() && b.uses_ring());
+        let t = std::thread::spawn(move || {
+            for i in 0..200usize {
+                a.send(&vec![i as u8; (i * 97) % 300_000]).unwrap();
+            }
+        });
+        for i in 0..200usize {
+            assert_eq!(b.recv().unwrap(), vec![i as u8; (i * 97) % 300_000]);
+        }
+        t.join().unwrap();
+        assert!(matches!(b.recv(), Err(PipeRecvError::Eof)));
+    }
+
+    #[test]
+    fn a_full_ring_times_out_and_a_closed_reader_is_seen() {
+        let (a, b) = pair_with::<Vec<u8>>(true, true).unwrap();
+        let big = vec![1u8; 40_000];
+        let err = loop {
+            if let Err(e) = a.send_timeout(&big, Duration::from_millis(30)) {
+                break e;
+            }
+        };
+        assert!(matches!(err, PipeSendError::Timeout), "{err:?}");
+        drop(b);
+        assert!(matches!(a.send(&vec![]), Err(PipeSendError::Closed)));
+        let (a, b) = pair_with::<u8>(false, true).unwrap();
+        drop(a);
+        assert!(matches!(b.send(&1), Err(PipeSendError::Closed)));
     }
 }

@@ -38,12 +38,15 @@ pub enum PipeSendError {
     /// This end is the reading end of a one-way pipe.
     #[error("this is the reading end of a one-way pipe; send on the writing end")]
     WrongDirection,
-    /// The other end has been closed (dropped, or its process ended).
+    /// The other end has been closed (dropped, or its process ended). On a pipe's rings a
+    /// reader that died while busy (not waiting in `recv`) is noticed once the ring is full:
+    /// sends before that succeed into memory nobody reads, as writes into a socket buffer do.
     #[error("the other end of the pipe is closed")]
     Closed,
     /// `send_timeout`: the peer did not read in time. If nothing of the message had been
     /// written, nothing was sent and the connection is still usable. If the deadline passed
-    /// mid-message (a message larger than the socket buffer), the sending direction was shut
+    /// mid-message (a message larger than the socket buffer, or than the pipe's shared-memory
+    /// ring, 128 KiB), the sending direction was shut
     /// down, since the peer could never read the rest: it reads end of file, and later sends
     /// fail with `Closed`.
     #[error("timed out: the other end did not read the message in time")]
@@ -51,6 +54,10 @@ pub enum PipeSendError {
     /// The socket failed.
     #[error("pipe I/O error: {0}")]
     Io(Errno),
+    /// The pipe's shared-memory ring is corrupt: the other end wrote garbage into its counters
+    /// (a bug or a hostile peer). Only this connection is affected; drop it.
+    #[error("{0}; this connection is unusable, drop it")]
+    Corrupt(String),
 }
 
 /// Why no message was received from a [`Connection`](super::Connection).
@@ -101,6 +108,10 @@ pub enum PipeRecvError {
     /// The socket failed.
     #[error("pipe I/O error: {0}")]
     Io(Errno),
+    /// The pipe's shared-memory ring is corrupt: the other end wrote garbage into its counters
+    /// (a bug or a hostile peer). Only this connection is affected; drop it.
+    #[error("{0}; this connection is unusable, drop it")]
+    Corrupt(String),
 }
 
 /// Why [`wait`](super::wait()) failed.

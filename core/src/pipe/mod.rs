@@ -1,4 +1,4 @@
-//! Pipes: a direct socketpair between two processes, with no hub on the path; and [`wait()`].
+//! Pipes: a direct connection between two processes, with no hub on the path; and [`wait()`].
 //!
 //! [`Pipe::duplex`] (or [`pipe`]) gives two ends that can both send and receive;
 //! [`Pipe::simplex`] gives `(reader, writer)`. Each end is a [`Connection<T>`]. Pass an end to a
@@ -13,13 +13,25 @@
 //! written; a peer that announces one gets [`PipeRecvError::TooLarge`] at once instead of a
 //! hang.
 //!
+//! # Transport
+//! A pair is a socketpair plus (unless `MULTIPROC_TRANSPORT=socket`) one shared-memory object
+//! with a byte ring per direction (128 KiB each). Frames travel in the rings: a `send` to a
+//! reader that is awake is a copy, with no system call. The socket stays as the lifeline (end
+//! of file when the other end is closed or its process died), the carrier of descriptors, and
+//! the doorbell that wakes a reader that sleeps. An end passed to another process takes both
+//! descriptors with it (so it counts as two against [`MAX_FDS_PER_MSG`]).
+//!
 //! # Guarantees
-//! - `send` returns once the whole message is in the kernel's socket buffer: it is received
-//!   even if the sender dies on the next line.
+//! - `send` returns once the whole message is in the ring (or the kernel's socket buffer),
+//!   memory the other end has mapped: it is received even if the sender dies on the next line.
 //! - `recv` returns [`PipeRecvError::Eof`] after the last message once the other end is gone
 //!   (dropped, exited, killed). A blocking `recv` in the root returns
 //!   [`PipeRecvError::Interrupted`] on Ctrl-C in interrupt mode.
-//! - A write to a pipe whose reader is gone is [`PipeSendError::Closed`], never a `SIGPIPE`.
+//! - A write to a pipe whose reader is gone is [`PipeSendError::Closed`], never a `SIGPIPE`
+//!   (on rings: at once if the reader closed its end or died while waiting in `recv`; if it died
+//!   while busy, once the ring is full).
+//! - As in Python, two *processes* must not use the same end at the same time (the data may
+//!   become corrupted); threads of one process may.
 //!
 //! Connections travel as worker arguments only: a descriptor cannot ride inside a queue item or
 //! a mailbox message (serialising one there is an error that says so).
@@ -33,7 +45,8 @@ pub use error::{PipeRecvError, PipeSendError, WaitError};
 pub use wait::{wait, WaitSource, Waitable};
 
 /// The most descriptors one message (or one `send_many` batch) on a [`Connection`] may carry:
-/// each `Connection` and each shared-memory `Array`/`Value` in a message is one. Beyond it,
+/// each shared-memory `Array`/`Value` in a message is one, each `Connection` two on rings (its
+/// socket and its ring object; one with `MULTIPROC_TRANSPORT=socket`). Beyond it,
 /// `send` fails with [`PipeSendError::TooManyDescriptors`] and writes nothing.
 pub const MAX_FDS_PER_MSG: usize = crate::sys::io::MAX_FDS_PER_MSG;
 

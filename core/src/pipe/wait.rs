@@ -34,9 +34,17 @@ const CONFIRM_SLICE: Duration = Duration::from_millis(1);
 /// use std::time::Duration;
 /// use multiproc::pipe::{pipe, wait, Connection, WaitSource, Waitable};
 ///
-/// /// A type of your own, ready when its inner connection is.
+/// /// A type of your own, ready when its inner connection is: it delegates (a pipe's
+/// /// descriptor alone does not say when a message waits in its shared-memory ring).
 /// struct Inbox(Connection<u8>);
 /// impl Waitable for Inbox {
+///     fn wait_source(&self) -> WaitSource<'_> {
+///         self.0.wait_source()
+///     }
+/// }
+/// /// One watched through a descriptor of its own.
+/// struct Sentinel(std::os::fd::OwnedFd);
+/// impl Waitable for Sentinel {
 ///     fn wait_source(&self) -> WaitSource<'_> {
 ///         WaitSource::Fd(self.0.as_fd())
 ///     }
@@ -95,9 +103,11 @@ pub trait Waitable {
     fn wait_source(&self) -> WaitSource<'_>;
 }
 
+/// Ring mode: the ring is looked at first, then armed (so that the writer rings the doorbell
+/// for the next message) before the socket is watched.
 impl<T> Waitable for Connection<T> {
     fn wait_source(&self) -> WaitSource<'_> {
-        if self.ready_now() {
+        if self.prepare_to_sleep() {
             WaitSource::Ready
         } else {
             WaitSource::Fd(self.as_fd())

@@ -60,6 +60,18 @@ pub fn ring_doorbell(sock: BorrowedFd<'_>) {
     }
 }
 
+/// [`ring_doorbell`], reporting a peer that is gone: `EPIPE`/`ECONNRESET` (and any other error
+/// but `EAGAIN`, which means unread bytes already wake the reader) are returned.
+pub fn ring_doorbell_checked(sock: BorrowedFd<'_>) -> Result<(), Errno> {
+    loop {
+        match nix::sys::socket::send(sock.as_raw_fd(), &[1u8], SEND_FLAGS | MsgFlags::MSG_DONTWAIT) {
+            Err(Errno::EINTR) => continue,
+            Ok(_) | Err(Errno::EAGAIN) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// What one [`recv_msg`] got.
 #[derive(Debug)]
 pub struct Received {

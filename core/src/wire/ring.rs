@@ -303,10 +303,16 @@ impl RingWriter {
     /// appeared meanwhile (then the announcement is withdrawn, and the caller writes again);
     /// `Ok(false)`: sleep until the doorbell.
     pub fn announce_waiting(&self) -> Result<bool, RingCorrupt> {
+        self.announce_waiting_for(1)
+    }
+
+    /// [`announce_waiting`](Self::announce_waiting) for `need` bytes of room (a pipe's
+    /// `send_timeout` waits for room for its whole message before writing any of it).
+    pub fn announce_waiting_for(&self, need: usize) -> Result<bool, RingCorrupt> {
         let w = self.mem.waiting(self.d);
         w.store(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if self.free()? > 0 {
+        if self.free()? >= need.max(1) {
             w.store(0, Ordering::SeqCst);
             return Ok(true);
         }
@@ -385,6 +391,14 @@ impl RingReader {
         fence(Ordering::SeqCst);
         let w = self.mem.waiting(self.d);
         w.load(Ordering::Relaxed) != 0 && w.swap(0, Ordering::SeqCst) != 0
+    }
+
+    /// The reader is going away (its end is being closed): sets *armed* unconditionally, so
+    /// that the writer's next publish rings the doorbell and learns from the socket that
+    /// nobody reads any more (pipes, issue 10 stage 3). Harmless if someone still reads: one
+    /// doorbell byte more.
+    pub fn arm_for_close(&self) {
+        self.mem.armed(self.d).store(1, Ordering::SeqCst);
     }
 
     /// The reader is about to sleep: sets *armed* and looks again. `Ok(true)`: still empty,
