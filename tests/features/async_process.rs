@@ -156,6 +156,9 @@ async fn ask_async_round_trips_multi_thread() {
 
 #[multiproc::worker]
 fn pipe_sender(conn: multiproc::Connection<u32>, n: u32) {
+    // A pause first, long enough that the receiver's 1 ms timeouts fire even on a loaded
+    // machine (a receiver that always finds the next message waiting is never cancelled).
+    std::thread::sleep(Duration::from_millis(100));
     for i in 0..n {
         std::thread::sleep(Duration::from_millis(2));
         conn.send(&i).unwrap();
