@@ -1,21 +1,15 @@
 //! Pipes between real processes: ports of CPython's `_TestConnection` and `_TestPoll`
 //! (`Lib/test/_test_multiprocessing.py`), plus the EOF-without-ceremony guarantee.
 
+mod common;
+use common::Reap;
+
 use std::time::{Duration, Instant};
 
 use multiproc::{pipe, Connection, Pipe, PipeRecvError, PipeSendError, Process};
 use serde::de::DeserializeOwned;
 
 /// Kills and reaps a child however the test ends.
-struct Reap<T: DeserializeOwned>(Process<T>);
-
-impl<T: DeserializeOwned> Drop for Reap<T> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.join_timeout(Duration::from_secs(5));
-    }
-}
-
 impl<T: DeserializeOwned> std::ops::Deref for Reap<T> {
     type Target = Process<T>;
     fn deref(&self) -> &Process<T> {

@@ -1,18 +1,11 @@
 //! `multiproc::wait`: a port of CPython's `TestWait` (`Lib/test/_test_multiprocessing.py`).
 
+mod common;
+use common::Reap;
+
 use std::time::{Duration, Instant};
 
 use multiproc::{pipe, wait, Connection, Pipe, Process, Waitable};
-use serde::de::DeserializeOwned;
-
-struct Reap<T: DeserializeOwned>(Process<T>);
-
-impl<T: DeserializeOwned> Drop for Reap<T> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.join_timeout(Duration::from_secs(5));
-    }
-}
 
 /// CPython's `_child_test_wait`: ten messages (its pid and a counter), with pauses, then exit.
 #[multiproc::worker]

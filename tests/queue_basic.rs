@@ -3,20 +3,14 @@
 //! Empty, `qsize`, FIFO across a child, closed-queue errors, and a failed serialisation that
 //! leaves the queue usable.
 
+mod common;
+use common::Reap;
+
 use std::time::{Duration, Instant};
 
 use multiproc::{pipe, Connection, GetError, Process, PutError, Queue};
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
-
-struct Reap<T: DeserializeOwned>(Process<T>);
-
-impl<T: DeserializeOwned> Drop for Reap<T> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.join_timeout(Duration::from_secs(5));
-    }
-}
 
 const T1: Duration = Duration::from_millis(100);
 const T2: Duration = Duration::from_millis(200);

@@ -1,19 +1,12 @@
 //! Fault tests: durability of `put` across a SIGKILL, redelivery of unfinished JoinableQueue
 //! items, items never handed to dead consumers, and a big item from a child that exits at once.
 
+mod common;
+use common::Reap;
+
 use std::time::{Duration, Instant};
 
 use multiproc::{pipe, Connection, JoinableQueue, Process, Queue};
-use serde::de::DeserializeOwned;
-
-struct Reap<T: DeserializeOwned>(Process<T>);
-
-impl<T: DeserializeOwned> Drop for Reap<T> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.join_timeout(Duration::from_secs(5));
-    }
-}
 
 const N: u32 = 10_000;
 

@@ -1,19 +1,12 @@
 //! JoinableQueue and SimpleQueue through real processes: CPython's `test_task_done` (4
 //! workers), the `task_done` over-call, `join_timeout`, and `TestSimpleQueue`.
 
+mod common;
+use common::Reap;
+
 use std::time::{Duration, Instant};
 
 use multiproc::{pipe, Connection, GetError, JoinableQueue, Process, QueueError, SimpleQueue};
-use serde::de::DeserializeOwned;
-
-struct Reap<T: DeserializeOwned>(Process<T>);
-
-impl<T: DeserializeOwned> Drop for Reap<T> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.join_timeout(Duration::from_secs(5));
-    }
-}
 
 /// CPython's `_test_task_done`: `for obj in iter(queue.get, None): queue.task_done()`.
 #[multiproc::worker]

@@ -8,33 +8,12 @@
 //! too).
 
 mod common;
+use common::{die_now, socket_only, Reap, LONG};
 
 use std::time::{Duration, Instant};
 
 use multiproc::wire::ring::TRANSPORT_ENV;
 use multiproc::{Addr, Process, Queue};
-use serde::de::DeserializeOwned;
-
-struct Reap<T: DeserializeOwned>(Process<T>);
-
-impl<T: DeserializeOwned> Drop for Reap<T> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.join_timeout(Duration::from_secs(5));
-    }
-}
-
-const LONG: Duration = Duration::from_secs(60);
-
-fn socket_only() -> bool {
-    std::env::var(TRANSPORT_ENV).as_deref() == Ok("socket")
-}
-
-fn die_now() -> ! {
-    let _ = multiproc::sys::proc::send_signal(std::process::id() as i32, multiproc::sys::signal::SIGKILL);
-    std::thread::sleep(Duration::from_secs(30));
-    std::process::exit(3)
-}
 
 #[multiproc::worker]
 fn transport_of_child() -> bool {

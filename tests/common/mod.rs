@@ -9,6 +9,17 @@ use multiproc::Process;
 use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
 
+/// A started child that is killed and reaped when dropped, so a failing test leaves nothing
+/// behind. The process is `.0`.
+pub struct Reap<T: DeserializeOwned>(pub Process<T>);
+
+impl<T: DeserializeOwned> Drop for Reap<T> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.join_timeout(Duration::from_secs(5));
+    }
+}
+
 /// Kills the listed pids (SIGKILL) when dropped, so a failing test leaves nothing behind.
 #[derive(Default)]
 pub struct KillOnDrop(pub Vec<i32>);
@@ -187,4 +198,19 @@ pub fn ctrl_c_helper_root(name: &str, settle: Duration) -> CtrlC {
         pids,
         took,
     }
+}
+
+/// A generous deadline for operations that are expected to finish (the machine is loaded).
+pub const LONG: Duration = Duration::from_secs(60);
+
+/// Is this run on the socket-only transport (`MULTIPROC_TRANSPORT=socket`)?
+pub fn socket_only() -> bool {
+    std::env::var(multiproc::wire::ring::TRANSPORT_ENV).as_deref() == Ok("socket")
+}
+
+/// SIGKILLs the calling process at once (no exit handlers, no flush).
+pub fn die_now() -> ! {
+    let _ = multiproc::sys::proc::send_signal(std::process::id() as i32, multiproc::sys::signal::SIGKILL);
+    std::thread::sleep(Duration::from_secs(30));
+    std::process::exit(3)
 }

@@ -2,6 +2,10 @@
 //! (per connection and per id, at most one reply per call), a child SIGKILLed inside
 //! `get_async` (no item goes to the dead), a lock holder SIGKILLed while an async waiter waits.
 
+#[path = "../common/mod.rs"]
+mod common;
+use common::Reap;
+
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -9,18 +13,8 @@ use std::time::Duration;
 use multiproc::sync::{Event, Lock};
 use multiproc::wire::proto::{Cast, FromHub, HubError, Op, ToHub, Wait};
 use multiproc::{pipe, Connection, Process, Queue};
-use serde::de::DeserializeOwned;
 
 /// Kills and reaps a child when the test ends, even if it fails.
-struct Reap<T: DeserializeOwned>(Process<T>);
-
-impl<T: DeserializeOwned> Drop for Reap<T> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.join_timeout(Duration::from_secs(5));
-    }
-}
-
 #[multiproc::worker]
 fn sleep_long() {
     std::thread::sleep(Duration::from_secs(60));

@@ -2,22 +2,16 @@
 //! `recv_async` of mail pushed by a child, `ask_async` round trips, and cancel-safety of both
 //! waits, on both runtime flavours.
 
+#[path = "../common/mod.rs"]
+mod common;
+use common::Reap;
+
 use std::time::{Duration, Instant};
 
 use multiproc::{current_process, mailbox, Addr, Process, ReplyTo};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Kills and reaps a child when the test ends, even if it fails.
-struct Reap<T: DeserializeOwned>(Process<T>);
-
-impl<T: DeserializeOwned> Drop for Reap<T> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.join_timeout(Duration::from_secs(5));
-    }
-}
-
 #[multiproc::worker]
 fn sleepy_square(n: u64, ms: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(ms));

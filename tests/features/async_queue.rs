@@ -2,22 +2,16 @@
 //! real producer processes, cancel-safety of `get_async` (no item lost, also when the drop races
 //! the hub's answer), bounded `put_async`, `JoinableQueue::join_async`, on both runtime flavours.
 
+#[path = "../common/mod.rs"]
+mod common;
+use common::Reap;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use multiproc::{JoinableQueue, Process, Queue};
-use serde::de::DeserializeOwned;
 
 /// Kills and reaps a child when the test ends, even if it fails.
-struct Reap<T: DeserializeOwned>(Process<T>);
-
-impl<T: DeserializeOwned> Drop for Reap<T> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.join_timeout(Duration::from_secs(5));
-    }
-}
-
 #[multiproc::worker]
 fn produce(q: Queue<u32>, from: u32, to: u32) {
     for i in from..to {

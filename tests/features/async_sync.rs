@@ -2,22 +2,16 @@
 //! a cancelled `acquire_async` leaves the lock free (also when the drop races the hub's grant),
 //! Event, Semaphore and Barrier waits, on both runtime flavours.
 
+#[path = "../common/mod.rs"]
+mod common;
+use common::Reap;
+
 use std::time::{Duration, Instant};
 
 use multiproc::sync::{Barrier, Event, Lock, Semaphore};
 use multiproc::{BarrierError, Process};
-use serde::de::DeserializeOwned;
 
 /// Kills and reaps a child when the test ends, even if it fails.
-struct Reap<T: DeserializeOwned>(Process<T>);
-
-impl<T: DeserializeOwned> Drop for Reap<T> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.join_timeout(Duration::from_secs(5));
-    }
-}
-
 #[multiproc::worker]
 fn hold_lock(lock: Lock, held: Event, release: Event) {
     let g = lock.acquire().unwrap();
