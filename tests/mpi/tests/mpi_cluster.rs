@@ -123,6 +123,39 @@ fn a_wrong_launcher_is_an_error_naming_the_mpi_built_for() {
     assert!(out.is_empty(), "{out}");
 }
 
+/// The real thing, not a faked environment: MPICH's own `mpiexec` (Hydra, which sets
+/// `PMI_SIZE`) starting this binary built for Open MPI. Each of the 3 processes is an Open MPI
+/// singleton; each must refuse before `main`, naming the MPI it was built for, and the job must
+/// end at once. Skipped where MPICH is not installed, unless `MULTIPROC_REQUIRE_MPICH=1` (CI
+/// installs it and sets that).
+#[test]
+fn mpich_mpiexec_starting_an_open_mpi_binary_is_refused_by_every_process() {
+    let _g = serial();
+    let hydra = "mpiexec.mpich";
+    if Command::new(hydra).arg("--version").output().is_err() {
+        assert!(
+            std::env::var("MULTIPROC_REQUIRE_MPICH").as_deref() != Ok("1"),
+            "{hydra} is not installed, and MULTIPROC_REQUIRE_MPICH=1"
+        );
+        eprintln!("skipped: {hydra} is not installed");
+        return;
+    }
+    let mut c = Command::new(hydra);
+    c.args(["-n", "3", env!("CARGO_BIN_EXE_mpi_launch")]);
+    let t = Instant::now();
+    let o = run(c, Duration::from_secs(60));
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(!o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        err.matches("wrong MPI launcher: PMI_SIZE=3").count(),
+        3,
+        "each of the 3 processes refuses:\n{err}"
+    );
+    assert!(err.contains("built for Open MPI"), "{err}");
+    assert!(out.is_empty(), "main ran: {out}");
+    assert!(t.elapsed() < Duration::from_secs(30), "took {:?}", t.elapsed());
+}
+
 #[test]
 fn a_single_rank_job_is_an_error() {
     let _g = serial();
