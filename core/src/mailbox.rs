@@ -326,12 +326,7 @@ impl<M: Serialize> Addr<M> {
         let Some(loan) = reply_slots::borrow()? else {
             return self.ask_two_trips(make, wait);
         };
-        let token = crate::runtime::handle::new_secret();
-        let (payload, fds) = encode(&make(ReplyTo {
-            obj: loan.id(),
-            token,
-            _r: PhantomData,
-        }))?;
+        let (token, payload, fds) = encode_question(make, loan.id())?;
         let op = self.ask_op(payload, fds.len(), loan.id(), token, wait);
         let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
         let (v, _) = runtime::call_fds(op, &borrowed, runtime::deadline_of(wait))?;
@@ -377,14 +372,20 @@ impl<M: Serialize> Addr<M> {
                 (slot, self.clone())
             }
         };
-        let reply_to = ReplyTo {
-            obj: slot.id(),
-            token,
-            _r: PhantomData,
-        };
-        to.send(&make(reply_to))?;
+        to.send(&make(ReplyTo::new(slot.id(), token)))?;
         decode_answer(slot.call(ObjOp::OneshotTake(wait), runtime::deadline_of(wait))?)
     }
+}
+
+/// Encodes the question that `make` builds around reply slot `slot`, with a fresh secret for
+/// the slot: returns the secret, the payload and the descriptors it carries.
+fn encode_question<M: Serialize, R>(
+    make: impl FnOnce(ReplyTo<R>) -> M,
+    slot: ObjId,
+) -> Result<(u64, ByteBuf, Vec<OwnedFd>), SendError> {
+    let token = crate::runtime::handle::new_secret();
+    let (payload, fds) = encode(&make(ReplyTo::new(slot, token)))?;
+    Ok((token, payload, fds))
 }
 
 /// An answer as the reply slot hands it over.
@@ -548,6 +549,16 @@ pub struct ReplyTo<R> {
     token: u64,
     #[serde(skip)]
     _r: PhantomData<fn(R)>,
+}
+
+impl<R> ReplyTo<R> {
+    fn new(obj: ObjId, token: u64) -> Self {
+        ReplyTo {
+            obj,
+            token,
+            _r: PhantomData,
+        }
+    }
 }
 
 impl<R> std::fmt::Debug for ReplyTo<R> {
@@ -911,12 +922,7 @@ impl<M: Serialize> Addr<M> {
     pub async fn ask_async<R: DeserializeOwned>(&self, make: impl FnOnce(ReplyTo<R>) -> M) -> Result<R, AskError> {
         // The loan goes back to the pool when this future completes or is dropped.
         if let Some(loan) = reply_slots::borrow_async().await? {
-            let token = crate::runtime::handle::new_secret();
-            let (payload, fds) = encode(&make(ReplyTo {
-                obj: loan.id(),
-                token,
-                _r: PhantomData,
-            }))?;
+            let (token, payload, fds) = encode_question(make, loan.id())?;
             if fds.is_empty() {
                 let op = self.ask_op(payload, 0, loan.id(), token, Wait::Forever);
                 let v = crate::runtime::aio::call(op, None).await?;
@@ -933,11 +939,7 @@ impl<M: Serialize> Addr<M> {
             reusable: false,
         })
         .await?;
-        self.send(&make(ReplyTo {
-            obj: slot.id(),
-            token,
-            _r: PhantomData,
-        }))?;
+        self.send(&make(ReplyTo::new(slot.id(), token)))?;
         decode_answer(slot.call_async(ObjOp::OneshotTake(Wait::Forever), None).await?)
     }
 
