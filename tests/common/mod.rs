@@ -85,6 +85,10 @@ pub fn helper_root(name: &str) -> Child {
 pub fn is_helper(name: &str) -> bool {
     let yes = std::env::var("MULTIPROC_TEST_HELPER").as_deref() == Ok(name);
     if yes {
+        // The Ctrl-C tests send SIGINT to the helper as a terminal would. A test run started in
+        // the background by a non-interactive shell has SIGINT ignored (POSIX), and an ignored
+        // signal stays ignored across exec: undo that, as a program started at a terminal has it.
+        let _ = multiproc::sys::signal::default(multiproc::sys::signal::SIGINT);
         std::thread::spawn(|| {
             std::thread::sleep(Duration::from_secs(60));
             std::process::exit(3);
