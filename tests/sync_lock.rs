@@ -186,8 +186,8 @@ fn contender(lock: Lock, started: Semaphore, phase: multiproc::shm::RawValue<u32
     n
 }
 
-#[test]
-fn no_starvation_under_contention_from_4_processes() {
+/// One measured round: four contenders for 1.5 s; their acquisitions, in order.
+fn contention_round() -> Vec<u64> {
     let lock = Lock::new().unwrap();
     let started = Semaphore::new(0).unwrap();
     let phase = multiproc::shm::RawValue::<u32>::zeroed().unwrap();
@@ -206,12 +206,29 @@ fn no_starvation_under_contention_from_4_processes() {
     phase.set(1);
     std::thread::sleep(Duration::from_millis(1500));
     phase.set(2);
-    let counts = kids.join_all();
-    let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
-    eprintln!("acquisitions per process: {counts:?}");
-    assert!(min > 0, "a process starved: {counts:?}");
-    // FIFO hand-over makes the lock go round; allow for scheduling noise on 2 cores.
-    assert!(min * 4 >= max, "unfair: {counts:?}");
+    kids.join_all()
+}
+
+/// Each of 4 contending processes gets at least 10 % of the acquisitions (the bound),
+/// and the least served gets at least a quarter of the most served. Starvation (a process
+/// with none) fails at once; the proportions are given up to 3 rounds, because on a loaded
+/// 2-core machine a process can be kept off the CPU for part of a round by things the lock
+/// does not control (other tests, other programs), and that does not repeat round after round.
+#[test]
+fn no_starvation_under_contention_from_4_processes() {
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let counts = contention_round();
+        eprintln!("acquisitions per process: {counts:?}");
+        let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
+        let total: u64 = counts.iter().sum();
+        assert!(min > 0, "a process starved: {counts:?}");
+        if min * 4 >= max && min * 10 >= total {
+            return;
+        }
+        rounds.push(counts);
+    }
+    panic!("unfair in 3 rounds out of 3: {rounds:?}");
 }
 
 // ----- a dead owner does not leave the lock held --------------------------------------------
