@@ -1,17 +1,19 @@
 //! [`Condition`].
 
 use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::error::ConditionError;
-use super::lock::{acquire_on, owned_by_me, release_held, release_on, Acq, Held};
+use super::lock::{acquire_on, owned_by_me, owned_slot, release_held, release_on, Acq, Held};
 use super::{call, call_unbounded, cast, current_thread_id, expect_u64, my_pid, new_cond_key, sync_reply, unexpected};
 use super::{Lock, RLock};
 use crate::runtime::handle::ObjRef;
 use crate::wire::proto::Wait;
 use crate::wire::sync_ops::{CondKey, SyncFault, SyncOp, SyncReply};
+use crate::wire::sync_slot::{cond_tag, cw_next, cw_notified, SyncSlot, COND_PARKED, CW_STATE, CW_WAITING, CW_WOKEN};
 
 /// A condition variable (Python's `multiprocessing.Condition`), built on a [`Lock`] or an
 /// [`RLock`] (a new RLock by default).
@@ -128,7 +130,16 @@ impl Condition {
         }
     }
 
+    fn tag(&self) -> u64 {
+        cond_tag(self.key.proc, self.key.seq)
+    }
+
     fn wait_inner(&self, wait: Wait) -> Result<bool, ConditionError> {
+        if SEAT && wait != Wait::Never {
+            if let Some(r) = self.wait_in_seat(wait) {
+                return r;
+            }
+        }
         let op = SyncOp::CondWait {
             cond: self.key,
             thread: current_thread_id(),
@@ -194,7 +205,28 @@ impl Condition {
     /// connection behind it, so their order holds, and the hub serves it perhaps just after
     /// the release that follows (a pure CAS): a waiter that starts waiting in between may be
     /// woken by it too. Otherwise it is a call (`CondNotify`), which reports `NotOwner`.
+    ///
+    /// With the fast path, the seat's waiter (the oldest, if any, see `wire::sync_slot`) is
+    /// woken first, in shared memory (one `futex_wake`, no message), and the hub hears of the
+    /// notification only if `n` is left and the slot says waiters are parked there. A notify
+    /// with no waiters is then a few loads: no system call, no message.
     fn notify_inner(&self, n: u32) -> Result<(), ConditionError> {
+        if let Some((s, _)) = owned_slot(&self.lock, self.recursive) {
+            let mut left = n;
+            if left > 0 && notify_seat(s, self.tag()) {
+                left -= 1;
+            }
+            if left > 0 && s.aux.load(Ordering::SeqCst) & COND_PARKED != 0 {
+                cast(
+                    &self.lock,
+                    SyncOp::CondSignal {
+                        cond: self.key,
+                        n: left,
+                    },
+                );
+            }
+            return Ok(());
+        }
         if owned_by_me(&self.lock, self.recursive) {
             cast(&self.lock, SyncOp::CondSignal { cond: self.key, n });
             return Ok(());
@@ -224,6 +256,117 @@ impl Condition {
     /// Wakes every waiter.
     pub fn notify_all(&self) -> Result<(), ConditionError> {
         self.notify_inner(u32::MAX)
+    }
+}
+
+/// Does this platform wait in the condition seat (a futex)? Elsewhere every wait is the hub's.
+const SEAT: bool = cfg!(target_os = "linux");
+
+/// How long one futex sleep lasts in interrupt mode before the waiter looks for a Ctrl-C.
+const INTERRUPT_SLICE: Duration = Duration::from_millis(10);
+
+/// Ends the seat's wait if it belongs to the condition `tag` (the caller holds the lock):
+/// `g|WAITING → (g+1)|WOKEN`; the sleeper is woken when the lock is released (see
+/// `wire::sync_slot`). Whether a waiter was notified.
+fn notify_seat(s: &SyncSlot, tag: u64) -> bool {
+    let w = s.cwait.load(Ordering::SeqCst);
+    if w & CW_STATE != CW_WAITING || s.holders[1].load(Ordering::SeqCst) != tag {
+        return false;
+    }
+    // Fails if its wait ended meanwhile (timeout, interrupt, death): nobody to notify here.
+    s.cwait
+        .compare_exchange(w, cw_notified(w), Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
+impl Condition {
+    /// `wait` in the condition seat (see `wire::sync_slot`): take the seat while holding the
+    /// lock, release the lock, sleep on the seat's futex word until a notifier ends the wait
+    /// (or the deadline, or an interrupt, which end it themselves), then take the lock back.
+    /// `None` (nothing changed) when the seat cannot be used: no fast path, the lock is not the
+    /// caller's (the hub answers `NotOwner`), the seat is taken, or waiters are parked in the
+    /// hub (they are older: FIFO).
+    #[inline(never)]
+    fn wait_in_seat(&self, wait: Wait) -> Option<Result<bool, ConditionError>> {
+        let (s, tok) = owned_slot(&self.lock, self.recursive)?;
+        if s.aux.load(Ordering::SeqCst) & COND_PARKED != 0 {
+            return None;
+        }
+        // Free, or ended by a notify whose sleeper is still to be woken: then we wake it once
+        // we have released the lock.
+        let free = s.cwait.load(Ordering::SeqCst);
+        let take_over = free & CW_STATE == CW_WOKEN;
+        if free & CW_STATE != 0 && !take_over {
+            return None;
+        }
+        let deadline = crate::runtime::deadline_of(wait);
+        // The seat's companions first, then the word that publishes them.
+        s.holders[0].store(tok, Ordering::SeqCst);
+        s.holders[1].store(self.tag(), Ordering::SeqCst);
+        let mine = (free & !CW_STATE) | CW_WAITING;
+        if s.cwait
+            .compare_exchange(free, mine, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return None;
+        }
+        let Some(hold) = super::lock::release_for_wait(&self.lock, s, tok) else {
+            // Only a scribbled word gets here: give the seat back, let the hub answer.
+            let _ = s
+                .cwait
+                .compare_exchange(mine, cw_next(mine), Ordering::SeqCst, Ordering::SeqCst);
+            if take_over {
+                crate::sys::futex::wake(&s.cwait, u32::MAX);
+            }
+            return None;
+        };
+        if take_over {
+            crate::sys::futex::wake(&s.cwait, u32::MAX);
+        }
+        let watch = crate::InterruptWatch::new();
+        let sliced = crate::runtime::interrupt::catching();
+        // End our own wait: true if we did (the seat is free again), false if a notifier (or
+        // the hub) ended it first.
+        let end_own = || {
+            s.cwait
+                .compare_exchange(mine, cw_next(mine), Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        };
+        let notified = loop {
+            if s.cwait.load(Ordering::SeqCst) != mine {
+                break true;
+            }
+            if sliced && watch.fired() {
+                // Interrupted: the lock is not taken back (as on the hub's path). A notify that
+                // won the race is consumed, as in Python.
+                let _ = end_own();
+                return Some(Err(ConditionError::Interrupted));
+            }
+            let left = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break !end_own();
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            let left = if sliced {
+                Some(left.map_or(INTERRUPT_SLICE, |l| l.min(INTERRUPT_SLICE)))
+            } else {
+                left
+            };
+            crate::sys::futex::wait(&s.cwait, mine, left);
+        };
+        Some(
+            match super::lock::reacquire_after_wait(&self.lock, self.recursive, s, hold) {
+                Ok(Ok(false)) => Ok(notified),
+                Ok(Ok(true)) => Err(ConditionError::PreviousOwnerDied),
+                Ok(Err(f)) => Err(ConditionError::Call(unexpected(f))),
+                Err(e) => Err(ConditionError::from(e)),
+            },
+        )
     }
 }
 

@@ -15,8 +15,8 @@ use crate::runtime::{self, handle::ObjRef};
 use crate::wire::proto::{ObjectKind, ProcId, Value, Wait};
 use crate::wire::sync_ops::{SyncFault, SyncKind, SyncOp, SyncReply};
 use crate::wire::sync_slot::{
-    barge_free, held, owner_of, owner_token, token, token_thread, SyncSlot, DIED, FAIR, KIND_LOCK, KIND_RLOCK,
-    LOCK_FLAGS, NOTIFIED, WAITERS,
+    barge_free, held, owner_of, owner_token, token, token_thread, SyncSlot, CW_FREE, CW_STATE, CW_WOKEN, DIED, FAIR,
+    KIND_LOCK, KIND_RLOCK, LOCK_FLAGS, NOTIFIED, WAITERS,
 };
 
 /// An ownership as its guard remembers it: the acquiring thread and the ownership's sequence
@@ -267,6 +267,7 @@ fn unlock_word(obj: &ObjRef, s: &SyncSlot, tok: u64, sync: bool) -> Result<bool,
                 .compare_exchange(w, 0, Ordering::Release, Ordering::Relaxed)
                 .is_ok()
             {
+                wake_notified(s);
                 return Ok(true);
             }
             continue;
@@ -275,6 +276,7 @@ fn unlock_word(obj: &ObjRef, s: &SyncSlot, tok: u64, sync: bool) -> Result<bool,
             .compare_exchange(w, (w & LOCK_FLAGS) | NOTIFIED, Ordering::Release, Ordering::Relaxed)
             .is_ok()
         {
+            wake_notified(s);
             pending = w & NOTIFIED != 0;
             break;
         }
@@ -287,6 +289,27 @@ fn unlock_word(obj: &ObjRef, s: &SyncSlot, tok: u64, sync: bool) -> Result<bool,
         cast(obj, SyncOp::HandOff);
     }
     Ok(true)
+}
+
+/// Wakes the condition seat's sleeper if a notify ended its wait while the lock was held
+/// (`g|WOKEN → g|FREE`, then `futex_wake`; see `wire::sync_slot`). Called after every release
+/// in shared memory; the hub does the same after the releases it makes.
+#[cold]
+#[inline(never)]
+pub(super) fn wake_notified(s: &SyncSlot) {
+    for _ in 0..8 {
+        let w = s.cwait.load(Ordering::SeqCst);
+        if w & CW_STATE != CW_WOKEN {
+            return;
+        }
+        if s.cwait
+            .compare_exchange(w, (w & !CW_STATE) | CW_FREE, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            crate::sys::futex::wake(&s.cwait, u32::MAX);
+            return;
+        }
+    }
 }
 
 /// An explicit release; `Ok(Some(fault))` when it is refused.
@@ -351,6 +374,10 @@ pub(super) fn release_held(obj: &ObjRef, recursive: bool, h: Held) {
                 .compare_exchange(w, 0, Ordering::Release, Ordering::Relaxed)
                 .is_ok()
         {
+            // A condition waiter notified while we held the lock is woken now that it is free.
+            if s.cwait.load(Ordering::SeqCst) & CW_STATE == CW_WOKEN {
+                wake_notified(s);
+            }
             return;
         }
         // If the hub is gone, so is everything the release would have mattered to.
@@ -371,6 +398,61 @@ fn release_held_in_hub(obj: &ObjRef, h: Held) {
             ticket: Some(h.seq),
         },
     );
+}
+
+/// The fast-path slot of a lock that the shared word says the calling thread owns, with the
+/// owner's token (for a condition's seat; `None` without the fast path or when not the owner).
+pub(super) fn owned_slot(obj: &ObjRef, recursive: bool) -> Option<(&'static SyncSlot, u64)> {
+    let (s, proc, _) = fast(obj, recursive)?;
+    let tok = token(proc, current_thread_id());
+    (owner_of(s.word.load(Ordering::Acquire)) == owner_of(tok)).then_some((s, tok))
+}
+
+/// An ownership given up for a condition wait in shared memory, to be restored after it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WaitHold {
+    count: u32,
+    seq: u32,
+    pid: i32,
+}
+
+/// Releases the lock owned by `tok` fully (every level of an RLock) for a condition wait in
+/// shared memory; `None` if the word no longer names `tok` (nothing changed).
+pub(super) fn release_for_wait(obj: &ObjRef, s: &SyncSlot, tok: u64) -> Option<WaitHold> {
+    let hold = WaitHold {
+        count: s.count.load(Ordering::Relaxed).max(1),
+        seq: s.seq.load(Ordering::Relaxed),
+        pid: s.pid.load(Ordering::Relaxed),
+    };
+    s.count.store(1, Ordering::Relaxed);
+    match unlock_word(obj, s, tok, false) {
+        Ok(true) => Some(hold),
+        _ => {
+            s.count.store(hold.count, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// Takes the lock back after a condition wait in shared memory and restores the ownership
+/// given up (an RLock's depth, the guard's ticket). Returns whether the previous owner died.
+pub(super) fn reacquire_after_wait(
+    obj: &ObjRef,
+    recursive: bool,
+    s: &SyncSlot,
+    hold: WaitHold,
+) -> Result<Result<bool, SyncFault>, CallError> {
+    match acquire_on(obj, recursive, Wait::Forever)? {
+        Acq::Got(_, died) => {
+            // Ours again: only this thread writes the companions now.
+            s.count.store(hold.count, Ordering::Relaxed);
+            s.seq.store(hold.seq, Ordering::Relaxed);
+            s.pid.store(hold.pid, Ordering::Relaxed);
+            Ok(Ok(died))
+        }
+        Acq::Refused(f) => Ok(Err(f)),
+        Acq::TimedOut => Err(unexpected("Timeout without a deadline")),
+    }
 }
 
 /// Does the shared word say that the calling thread owns the lock? `false` without the fast

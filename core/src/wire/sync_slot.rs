@@ -15,9 +15,11 @@
 //! | `ident` | hub only (when the object is created and when it is reclaimed) | the full object id that owns the slot; 0 when unused. Clients check it before every fast operation, so a wrong, stale or forged id never touches someone else's slot. |
 //! | `kind` | hub only (at creation) | [`KIND_LOCK`], [`KIND_RLOCK`], ... |
 //! | `word` | anyone, by compare-and-swap only | the state word (below) |
-//! | `aux` | hub only (at creation) | Semaphore: bound + 1 (0: unbounded) |
+//! | `aux` | hub only (Semaphore: at creation; Lock/RLock: whenever its condition queues change) | Semaphore: bound + 1 (0: unbounded). Lock/RLock: 1 while condition waiters are parked in the hub, else 0 ([`COND_PARKED`]) |
 //! | `count`, `seq`, `pid` | the lock's current owner (or the hub while it grants the lock on a waiter's behalf, before answering it) | recursion count, ownership sequence number (a guard's ticket), the owner's OS pid (informational) |
 //! | `holders[i]` | the process it names (atomic add/subtract), and the hub when that process dies (cleared) | Semaphore: permits that process holds through fast-path guards |
+//! | `holders[0]`, `holders[1]` (Lock/RLock) | the thread that takes the condition seat, while it holds the lock, before it sets `cwait` to waiting | the seat's waiter (its owner token) and its condition ([`cond_tag`]) |
+//! | `cwait` (Lock/RLock) | the seat's taker (free → waiting, holding the lock); a notifier (waiting → next free, holding the lock), the waiter itself on timeout or interrupt, and the hub (notify from a process without the arena; death of the waiter): waiting → next free, by compare-and-swap only | the *condition seat* (below): the futex word one condition waiter sleeps on |
 //!
 //! # The lock word (Lock, RLock)
 //! - bits 32..64: the owning process's id + 1 (0: nobody); bits 0..29: the owning thread's id
@@ -59,6 +61,23 @@
 //! when it dies, the hub gives back exactly its entry. A process killed between the two steps
 //! (a window of a few instructions) takes that one permit with it: the semaphore ends one
 //! permit short, never one over (its bound and mutual exclusion hold).
+//!
+//! # The condition seat (Lock/RLock)
+//! One waiter of the conditions built on a lock may wait in shared memory instead of in the
+//! hub: it takes the *seat* (`cwait`, `holders[0..2]`) while holding the lock, releases the
+//! lock and sleeps on `cwait` with a futex; a notifier holding the lock bumps `cwait` and
+//! wakes it with one `futex_wake`, no message. `cwait` = generation (bits 2..32) | state
+//! (bits 0..2: [`CW_FREE`], [`CW_WAITING`] or [`CW_WOKEN`]). Taking the seat:
+//! `g|FREE → g|WAITING` (or `g|WOKEN → g|WAITING`, then waking the previous sleeper); every
+//! end of a wait leaves `g|WAITING` by compare-and-swap, by whoever ends it: a notifier
+//! (`→ (g+1)|WOKEN`, the wake deferred until the lock is released), the waiter timing out or
+//! interrupted, or the hub when the waiter died or a process without the arena notified
+//! (`→ (g+1)|FREE`). Exactly one of them wins, and the sleeping waiter, which remembers `g`,
+//! knows it was notified when the word is no longer `g|WAITING` and it did not end the wait
+//! itself. Only one waiter fits; a
+//! second waiter, or any waiter while [`COND_PARKED`] says the hub holds waiters, waits in the
+//! hub as before, so the seat's waiter is always the oldest, and FIFO order holds: a notify
+//! serves the seat first, then (if `n` is left and `aux` says so) the hub's queue.
 //!
 //! # Trust
 //! Every process of the program can write the arena. A process that scribbles on it can break
@@ -146,7 +165,8 @@ pub struct SyncSlot {
     pub seq: AtomicU32,
     /// The owner's OS pid (informational). Owner-written.
     pub pid: AtomicI32,
-    _pad: AtomicU32,
+    /// Lock/RLock: the condition seat's futex word (see the module docs).
+    pub cwait: AtomicU32,
     /// The object's secret (the capability its handles carry). Hub-written at creation; a
     /// handle whose secret differs (a forged one) does not take the fast path, so the hub
     /// refuses it as it refuses every request from a process that holds no handle.
@@ -156,6 +176,39 @@ pub struct SyncSlot {
     /// its process only, and cleared by the hub when that process dies (which returns the
     /// permits).
     pub holders: [AtomicU64; SEM_HOLDERS],
+}
+
+/// Condition seat: free (nobody waits in shared memory).
+pub const CW_FREE: u32 = 0;
+/// Condition seat: a waiter sleeps on it.
+pub const CW_WAITING: u32 = 1;
+/// Condition seat: the wait was ended by a notify, and the sleeper is still to be woken. The
+/// notifier holds the lock, so the wake is deferred until the lock is free (else the woken
+/// waiter would run, find the lock held and have to wait for it again): whoever releases the
+/// lock next (`g|WOKEN → g|FREE`, then `futex_wake`), or the next waiter taking the seat
+/// (`g|WOKEN → g|WAITING`, waking after it has released the lock), wakes it.
+pub const CW_WOKEN: u32 = 2;
+/// Condition seat: the state bits of `cwait` (the rest is the generation).
+pub const CW_STATE: u32 = 3;
+
+/// The seat word that ends the wait `w` (`g|WAITING`): free, next generation.
+pub fn cw_next(w: u32) -> u32 {
+    (w & !CW_STATE).wrapping_add(CW_STATE + 1) | CW_FREE
+}
+
+/// The seat word by which a notifier ends the wait `w` (`g|WAITING`): woken, next generation
+/// (the futex wake is still to come, see [`CW_WOKEN`]).
+pub fn cw_notified(w: u32) -> u32 {
+    cw_next(w) | CW_WOKEN
+}
+
+/// `aux` of a Lock/RLock: condition waiters are parked in the hub (a new waiter must not take
+/// the seat, and a notify with `n` left must tell the hub).
+pub const COND_PARKED: u32 = 1;
+
+/// The tag of a condition (`CondKey { proc, seq }`) in the seat; never 0.
+pub fn cond_tag(proc: u64, seq: u64) -> u64 {
+    (u64::from((proc as u32).wrapping_add(1)) << 32) | (seq & 0xffff_ffff)
 }
 
 /// Processes per semaphore whose guard permits the arena can track (more use the hub).

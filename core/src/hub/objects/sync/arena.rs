@@ -108,6 +108,7 @@ fn bind(id: ObjId, secret: u64, kind: u32, word: u64, aux: u32) -> Option<&'stat
     s.count.store(0, Ordering::Relaxed);
     s.seq.store(0, Ordering::Relaxed);
     s.pid.store(0, Ordering::Relaxed);
+    s.cwait.store(0, Ordering::Relaxed);
     s.aux.store(aux, Ordering::Relaxed);
     for h in &s.holders {
         h.store(0, Ordering::Relaxed);

@@ -78,9 +78,11 @@ use super::{fault, ok};
 use crate::hub::objects::{Answer, Caller, Cx, ObjDesc, Object, WaitQueue, Waiter};
 use crate::hub::Token;
 use crate::wire::proto::{HubError, ObjId, ObjOp, ProcId, ReqId, Value, Wait};
+use crate::wire::snapshot::WaiterRow;
 use crate::wire::sync_ops::{CondKey, LockOwner, SyncFault, SyncOp, SyncReply};
 use crate::wire::sync_slot::{
-    held, owner_of, owner_token, token, SyncSlot, DIED, FAIR, KIND_LOCK, KIND_RLOCK, NOTIFIED, WAITERS,
+    cond_tag, cw_next, held, owner_of, owner_token, token, SyncSlot, COND_PARKED, CW_FREE, CW_STATE, CW_WAITING,
+    CW_WOKEN, DIED, FAIR, KIND_LOCK, KIND_RLOCK, NOTIFIED, WAITERS,
 };
 
 /// Attempts at a compare-and-swap on the word before giving up (the word is shared memory that
@@ -133,6 +135,66 @@ impl LockObj {
 
     fn s(&self) -> &SyncSlot {
         self.slot.get()
+    }
+
+    /// Publishes in the slot whether condition waiters are parked here (`COND_PARKED`): while
+    /// they are, no new waiter takes the condition seat, and a notifier that has `n` left after
+    /// the seat tells the hub.
+    fn publish_parked(&self) {
+        let v = if self.conds.is_empty() { 0 } else { COND_PARKED };
+        self.s().aux.store(v, Ordering::SeqCst);
+    }
+
+    /// Ends the wait of the condition seat's waiter if it waits on `cond` (a notify from a
+    /// process without the fast path, or the rest of a fast notify): one CAS, one futex wake.
+    fn notify_seat(&self, cond: CondKey) -> bool {
+        let s = self.s();
+        let w = s.cwait.load(Ordering::SeqCst);
+        if w & CW_STATE != CW_WAITING || s.holders[1].load(Ordering::SeqCst) != cond_tag(cond.proc, cond.seq) {
+            return false;
+        }
+        if s.cwait
+            .compare_exchange(w, cw_next(w), Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        crate::sys::futex::wake(&s.cwait, u32::MAX);
+        true
+    }
+
+    /// Wakes the seat's sleeper if a notify ended its wait and nobody has woken it yet
+    /// (`g|WOKEN → g|FREE`, then `futex_wake`): after every operation and death the hub
+    /// handles, in case the lock was released here (a process without the arena, or the death
+    /// of the notifier holding the lock).
+    fn wake_notified(&self) {
+        let s = self.s();
+        for _ in 0..TRIES {
+            let w = s.cwait.load(Ordering::SeqCst);
+            if w & CW_STATE != CW_WOKEN {
+                return;
+            }
+            // Not while the lock is held: its owner's release does it.
+            if owner_of(self.word()).is_some() {
+                return;
+            }
+            if s.cwait
+                .compare_exchange(w, (w & !CW_STATE) | CW_FREE, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                crate::sys::futex::wake(&s.cwait, u32::MAX);
+                return;
+            }
+        }
+    }
+
+    /// The seat's waiter, if one waits (for snapshots; read, never trusted).
+    fn seat_waiter(&self) -> Option<ProcId> {
+        let s = self.s();
+        if s.cwait.load(Ordering::SeqCst) & CW_STATE != CW_WAITING {
+            return None;
+        }
+        owner_of(s.holders[0].load(Ordering::SeqCst)).map(|(p, _)| ProcId(p))
     }
 
     /// Has the first parked acquirer waited longer than [`FAIR_AFTER`]?
@@ -419,7 +481,11 @@ impl LockObj {
                 count: s.count.load(Ordering::Relaxed).max(1),
                 ticket: s.seq.load(Ordering::Relaxed),
             };
+            // Before the lock is free: a waiter that takes it next must not take the seat
+            // ahead of this older one.
+            self.s().aux.store(COND_PARKED, Ordering::SeqCst);
             if !self.hand_over(cx, w, false) {
+                self.publish_parked();
                 continue;
             }
             match cx.park(who, wait) {
@@ -436,8 +502,10 @@ impl LockObj {
                     false,
                 ),
             }
+            self.publish_parked();
             return Answer::Parked;
         }
+        self.publish_parked();
         Answer::Now(Err(contended()))
     }
 
@@ -467,11 +535,14 @@ impl LockObj {
         Ok(Value::U64(self.wake_cond(cx, cond, n)))
     }
 
-    /// Moves up to `n` live waiters of `cond`, oldest first, to the acquirers; how many.
+    /// Wakes the condition seat's waiter of `cond` (the oldest, if any), then moves live
+    /// waiters of `cond`, oldest first, to the acquirers, up to `n` in all; how many.
     fn wake_cond(&mut self, cx: &mut Cx<'_>, cond: CondKey, n: u32) -> u64 {
         let mut moved = Vec::new();
+        let seat = u64::from(n > 0 && self.notify_seat(cond));
+        let n = n as usize - seat as usize;
         if let Some(q) = self.conds.get_mut(&cond) {
-            while moved.len() < n as usize {
+            while moved.len() < n {
                 let Some((mut w, saved)) = q.pop_live(cx) else { break };
                 cx.timers.cancel(w.timer.take());
                 moved.push((w, saved));
@@ -480,7 +551,8 @@ impl LockObj {
                 self.conds.remove(&cond);
             }
         }
-        let woken = moved.len() as u64;
+        self.publish_parked();
+        let woken = moved.len() as u64 + seat;
         for (w, saved) in moved {
             self.reacquire(cx, w, saved, true);
         }
@@ -516,6 +588,14 @@ impl Object for LockObj {
         for q in self.conds.values() {
             waiters.extend(q.rows("condition wait", now));
         }
+        // The seat's waiter sleeps in shared memory: the hub knows who, not since when.
+        if let Some(proc) = self.seat_waiter() {
+            waiters.push(WaiterRow {
+                proc,
+                op: "condition wait (shared memory)".to_owned(),
+                waited_us: 0,
+            });
+        }
         waiters.sort_by_key(|w| std::cmp::Reverse(w.waited_us));
         let note = if w == DIED {
             "free; its last owner died holding it".to_owned()
@@ -550,7 +630,7 @@ impl Object for LockObj {
         // A hand-over announced by a `HandOff` still in flight is done first, so what a
         // client reads after its own release is what the release left.
         self.settle(cx);
-        match op {
+        let answer = match op {
             SyncOp::Acquire { thread, pid, wait } => self.acquire(cx, who, thread, pid, wait),
             SyncOp::Release { thread, ticket } => Answer::Now(self.release(cx, who, thread, ticket)),
             SyncOp::HandOff => {
@@ -568,7 +648,9 @@ impl Object for LockObj {
             SyncOp::CondNotify { cond, thread, n } => Answer::Now(self.cond_notify(cx, who, cond, thread, n)),
             SyncOp::CondSignal { cond, n } => Answer::Now(Ok(Value::U64(self.wake_cond(cx, cond, n)))),
             _ => Answer::Now(Err(HubError::WrongKind)),
-        }
+        };
+        self.wake_notified();
+        answer
     }
 
     fn expire(&mut self, cx: &mut Cx<'_>, conn: Token, id: ReqId) -> bool {
@@ -586,6 +668,7 @@ impl Object for LockObj {
         if self.conds.get(&key).is_some_and(|q| q.is_empty()) {
             self.conds.remove(&key);
         }
+        self.publish_parked();
         // The deadline has fired (its timer is gone); the wait now ends by re-acquiring the
         // lock, and the answer (`notified: false`) is sent then, not `Timeout` now.
         w.timer = None;
@@ -599,12 +682,22 @@ impl Object for LockObj {
             q.cancel(cx, pred, why);
         }
         self.conds.retain(|_, q| !q.is_empty());
+        self.publish_parked();
     }
 
     fn proc_gone(&mut self, cx: &mut Cx<'_>, proc: ProcId) {
         // Its waiters may sit on connections the hub has not seen close yet: drop them first,
         // so the lock is never handed to a dead process.
         self.cancel(cx, &|w: &Waiter| w.who.proc == proc, None);
+        // A waiter of the condition seat that died frees the seat (one CAS; a notify that won
+        // the race was lost with it, as it would be with a waiter killed just after waking).
+        let s = self.s();
+        let cw = s.cwait.load(Ordering::SeqCst);
+        if cw & CW_STATE == CW_WAITING && self.seat_waiter() == Some(proc) {
+            let _ = s
+                .cwait
+                .compare_exchange(cw, cw_next(cw), Ordering::SeqCst, Ordering::SeqCst);
+        }
         let dead = token(proc.0, 0) >> 32;
         for _ in 0..TRIES {
             let w = self.word();
@@ -626,6 +719,7 @@ impl Object for LockObj {
         }
         // A release it made just before dying may still need its hand-over.
         self.settle(cx);
+        self.wake_notified();
     }
 
     fn attach(&mut self, id: ObjId, secret: u64) {
