@@ -18,9 +18,12 @@ use crate::wire::sync_slot::{cond_tag, cw_next, cw_notified, SyncSlot, COND_PARK
 /// A condition variable (Python's `multiprocessing.Condition`), built on a [`Lock`] or an
 /// [`RLock`] (a new RLock by default).
 ///
-/// The condition's waiters live in the hub next to its lock, so `wait` releases the lock and
+/// The hub keeps the condition's waiters next to its lock, so `wait` releases the lock and
 /// parks in one step, and a notified waiter re-acquires the lock (restoring an RLock's
-/// recursion count) before its `wait` returns, all inside the hub. Several conditions may share
+/// recursion count) before its `wait` returns. On Linux, with the shared-memory fast path, the
+/// oldest waiter of a lock sleeps in the lock's slot instead (the *condition seat*): a `notify`
+/// reaches it with no message, and it wakes when the notifier releases the lock. Order, timeouts,
+/// owner death and interrupts are the same either way. Several conditions may share
 /// one lock ([`Condition::with_lock`]). `wait` and `notify` require the calling thread to hold
 /// the lock ([`ConditionError::NotOwner`] otherwise).
 ///
