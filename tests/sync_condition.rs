@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{count, eventually, take, Kids};
+use common::{count, eventually, notify_and_hang, take, Kids};
 use multiproc::sync::{Condition, ConditionError, Lock, RLock, Semaphore};
 use multiproc::Process;
 
@@ -323,14 +323,6 @@ fn dead_owner_of_a_conditions_lock() {
         .expect("the dead owner's lock was not released");
     assert!(killed.elapsed() < Duration::from_secs(1), "took {:?}", killed.elapsed());
     assert!(g.previous_owner_died());
-}
-
-#[multiproc::worker]
-fn notify_and_hang(cond: Condition, acquired: Semaphore) {
-    let _g = cond.acquire().unwrap();
-    cond.notify().unwrap();
-    acquired.release().unwrap();
-    std::thread::sleep(Duration::from_secs(600));
 }
 
 #[test]

@@ -14,7 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{count, eventually, take, Kids, LONG};
+use common::{count, eventually, notify_and_hang, take, Kids, LONG};
 use multiproc::observe::ProcId;
 use multiproc::sync::{slow_path_calls, use_messages_only, Condition, ConditionError, Lock, RLock, Semaphore};
 use multiproc::Process;
@@ -269,14 +269,6 @@ fn sigkill_of_a_seat_waiter_leaves_no_stale_waiter() {
     take(&woken, LONG);
     assert_eq!(kids.0[2].join_timeout(LONG).unwrap(), "true");
     assert_eq!(count(&dead_woken), 0);
-}
-
-#[multiproc::worker]
-fn notify_and_hang(cond: Condition, acquired: Semaphore) {
-    let _g = cond.acquire().unwrap();
-    cond.notify().unwrap();
-    acquired.release().unwrap();
-    std::thread::sleep(Duration::from_secs(600));
 }
 
 #[test]

@@ -218,3 +218,13 @@ pub fn die_now() -> ! {
     std::thread::sleep(Duration::from_secs(30));
     std::process::exit(3)
 }
+
+/// Takes `cond`'s lock, notifies once, says so on `acquired`, and keeps the lock until it is
+/// killed (the notifier that dies holding the lock, for the Condition tests).
+#[multiproc::worker]
+pub fn notify_and_hang(cond: multiproc::sync::Condition, acquired: multiproc::sync::Semaphore) {
+    let _g = cond.acquire().unwrap();
+    cond.notify().unwrap();
+    acquired.release().unwrap();
+    std::thread::sleep(Duration::from_secs(600));
+}

@@ -15,8 +15,8 @@ use crate::runtime::{self, handle::ObjRef};
 use crate::wire::proto::{ObjectKind, ProcId, Value, Wait};
 use crate::wire::sync_ops::{SyncFault, SyncKind, SyncOp, SyncReply};
 use crate::wire::sync_slot::{
-    barge_free, held, owner_of, owner_token, token, token_thread, SyncSlot, CW_FREE, CW_STATE, CW_WOKEN, DIED, FAIR,
-    KIND_LOCK, KIND_RLOCK, LOCK_FLAGS, NOTIFIED, WAITERS,
+    barge_free, claim_seat_wake, held, owner_of, owner_token, token, token_thread, SyncSlot, CW_STATE, CW_WOKEN, DIED,
+    FAIR, KIND_LOCK, KIND_RLOCK, LOCK_FLAGS, NOTIFIED, WAITERS,
 };
 
 /// An ownership as its guard remembers it: the acquiring thread and the ownership's sequence
@@ -297,18 +297,8 @@ fn unlock_word(obj: &ObjRef, s: &SyncSlot, tok: u64, sync: bool) -> Result<bool,
 #[cold]
 #[inline(never)]
 pub(super) fn wake_notified(s: &SyncSlot) {
-    for _ in 0..8 {
-        let w = s.cwait.load(Ordering::SeqCst);
-        if w & CW_STATE != CW_WOKEN {
-            return;
-        }
-        if s.cwait
-            .compare_exchange(w, (w & !CW_STATE) | CW_FREE, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            crate::sys::futex::wake(&s.cwait, u32::MAX);
-            return;
-        }
+    if claim_seat_wake(s, 8, || false) {
+        crate::sys::futex::wake(&s.cwait, u32::MAX);
     }
 }
 

@@ -85,7 +85,7 @@
 //! never the hub: the hub only performs atomic operations on the arena, in bounded loops, and
 //! validates nothing it reads there beyond decoding it.
 
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 /// Bytes per slot (one cache line).
 pub const SLOT_BYTES: usize = 64;
@@ -200,6 +200,26 @@ pub fn cw_next(w: u32) -> u32 {
 /// (the futex wake is still to come, see [`CW_WOKEN`]).
 pub fn cw_notified(w: u32) -> u32 {
     cw_next(w) | CW_WOKEN
+}
+
+/// Ends the `WOKEN` state of a condition seat (`g|WOKEN → g|FREE`) unless `held()` says the
+/// lock is held again (its owner's release does it then). `true` when it did, and the caller
+/// must now wake the sleeper (`futex_wake` on `cwait`). At most `tries` attempts: the word is
+/// shared memory that any process may keep changing.
+pub fn claim_seat_wake(s: &SyncSlot, tries: u32, held: impl Fn() -> bool) -> bool {
+    for _ in 0..tries {
+        let w = s.cwait.load(Ordering::SeqCst);
+        if w & CW_STATE != CW_WOKEN || held() {
+            return false;
+        }
+        if s.cwait
+            .compare_exchange(w, (w & !CW_STATE) | CW_FREE, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// `aux` of a Lock/RLock: condition waiters are parked in the hub (a new waiter must not take

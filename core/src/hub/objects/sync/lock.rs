@@ -81,8 +81,8 @@ use crate::wire::proto::{HubError, ObjId, ObjOp, ProcId, ReqId, Value, Wait};
 use crate::wire::snapshot::WaiterRow;
 use crate::wire::sync_ops::{CondKey, LockOwner, SyncFault, SyncOp, SyncReply};
 use crate::wire::sync_slot::{
-    cond_tag, cw_next, held, owner_of, owner_token, token, SyncSlot, COND_PARKED, CW_FREE, CW_STATE, CW_WAITING,
-    CW_WOKEN, DIED, FAIR, KIND_LOCK, KIND_RLOCK, NOTIFIED, WAITERS,
+    claim_seat_wake, cond_tag, cw_next, held, owner_of, owner_token, token, SyncSlot, COND_PARKED, CW_STATE,
+    CW_WAITING, DIED, FAIR, KIND_LOCK, KIND_RLOCK, NOTIFIED, WAITERS,
 };
 
 /// Attempts at a compare-and-swap on the word before giving up (the word is shared memory that
@@ -168,23 +168,9 @@ impl LockObj {
     /// handles, in case the lock was released here (a process without the arena, or the death
     /// of the notifier holding the lock).
     fn wake_notified(&self) {
-        let s = self.s();
-        for _ in 0..TRIES {
-            let w = s.cwait.load(Ordering::SeqCst);
-            if w & CW_STATE != CW_WOKEN {
-                return;
-            }
-            // Not while the lock is held: its owner's release does it.
-            if owner_of(self.word()).is_some() {
-                return;
-            }
-            if s.cwait
-                .compare_exchange(w, (w & !CW_STATE) | CW_FREE, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-            {
-                crate::sys::futex::wake(&s.cwait, u32::MAX);
-                return;
-            }
+        // Not while the lock is held: its owner's release does it.
+        if claim_seat_wake(self.s(), TRIES as u32, || owner_of(self.word()).is_some()) {
+            crate::sys::futex::wake(&self.s().cwait, u32::MAX);
         }
     }
 
