@@ -11,6 +11,9 @@
 //! - Every `unsafe` block carries a `// SAFETY:` comment.
 //! - Linux-only calls (`pidfd_open`, `PR_SET_PDEATHSIG`, `close_range`, `sched_setaffinity`)
 //!   sit behind `cfg(target_os = "linux")` with a portable fallback, so that macOS stays possible.
+//! - [`proc::getpid`] is cached (the library asks it on every queue operation, to tell a forked
+//!   copy of a handle). Every child forgets the cache: a `pthread_atfork` child handler covers
+//!   a `fork()` through the C library, [`proc::fork_sibling`] clears it after its raw `clone`.
 
 pub mod fd;
 pub mod futex;
