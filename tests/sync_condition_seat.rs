@@ -1,7 +1,8 @@
 //! Condition `wait`/`notify` in shared memory (the *condition seat*, issue 9): FIFO order
 //! between the seat's waiter and the waiters parked in the hub, notify_all, timeouts, a notify
 //! racing a timeout, SIGKILL of a waiter blocked in the seat and of a notifier holding the
-//! lock, notifiers and waiters without the fast path, `wait_for`, and interrupt mode.
+//! lock, notifiers and waiters without the fast path, `wait_for`, interrupt mode, and garbage
+//! written into the seat (the trust model).
 //!
 //! Run with `MULTIPROC_SYNC_FASTPATH=0` too: every test then checks the message protocol (the
 //! assertions about where a waiter waits are skipped).
@@ -404,4 +405,78 @@ fn a_blocked_condition_wait_is_interrupted() {
         out.stdout,
         out.stderr
     );
+}
+
+// ----- trust model --------------------------------------------------------------------------
+
+/// Garbage in a condition seat (as a child that writes the arena could leave) breaks at most
+/// that condition: every call on it still answers, within its timeout, the hub keeps
+/// answering, and a condition on another lock works as before, waiter in a child included.
+#[test]
+fn scribbling_on_the_seat_breaks_that_condition_only() {
+    let victim = Condition::new().unwrap();
+    if !multiproc::sync::scribble_condition_seat(&victim, 0, [0, 0], 0) {
+        assert!(!fast_expected());
+        return;
+    }
+    let bystander = Condition::new().unwrap();
+    let cwaits = [u32::MAX, 1, 2, 3, 5, 6, 0x7fff_fffd, 0xffff_fffe];
+    let companions = [[0, 0], [u64::MAX, u64::MAX], [1 << 32, 1], [0x7777_0000_0000_0001, 42]];
+    let mut calls = 0;
+    for (i, &cw) in cwaits.iter().enumerate() {
+        let comp = companions[i % companions.len()];
+        let aux = [0, 1, u32::MAX][i % 3];
+        assert!(multiproc::sync::scribble_condition_seat(&victim, cw, comp, aux));
+        let t = Instant::now();
+        if let Ok(Some(g)) = victim.acquire_timeout(Duration::from_millis(200)) {
+            // Whatever these answer, they answer, and within their timeouts.
+            let _ = victim.wait_timeout(Duration::from_millis(20));
+            let _ = victim.notify();
+            let _ = victim.notify_all();
+            g.forget();
+            let _ = victim.release();
+            calls += 1;
+        }
+        assert!(
+            t.elapsed() < LONG,
+            "a call on the scribbled seat hung: {:?}",
+            t.elapsed()
+        );
+        multiproc::runtime::ping_hub().expect("the hub stopped answering");
+        let g = bystander.acquire().unwrap();
+        assert!(!bystander.wait_timeout(Duration::from_millis(1)).unwrap());
+        drop(g);
+    }
+    assert!(calls > 0, "the scribbled condition's lock could never be taken");
+    // A thread scribbling as fast as it can while this one waits and notifies on it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (v2, st) = (victim.clone(), stop.clone());
+    let scribbler = std::thread::spawn(move || {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        while !st.load(std::sync::atomic::Ordering::Relaxed) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            multiproc::sync::scribble_condition_seat(&v2, x as u32, [x, x.rotate_left(32)], (x >> 40) as u32 & 1);
+        }
+    });
+    let end = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < end {
+        if let Ok(Some(g)) = victim.acquire_timeout(Duration::from_millis(50)) {
+            let _ = victim.wait_timeout(Duration::from_millis(2));
+            let _ = victim.notify();
+            g.forget();
+            let _ = victim.release();
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    scribbler.join().unwrap();
+    multiproc::runtime::ping_hub().expect("the hub stopped answering");
+    // The bystander, with a waiter in a child (in its own lock's seat), is untouched.
+    let woken = Semaphore::new(0).unwrap();
+    let mut kids = Kids::new();
+    start_waiter(&mut kids, &bystander, &woken, None, false);
+    notify_n(&bystander, 1);
+    take(&woken, LONG);
+    assert_eq!(kids.join_all(), vec!["true"]);
 }

@@ -133,6 +133,11 @@ impl Condition {
         }
     }
 
+    /// The lock's handle and whether it is an RLock (for the fault tests' scribbler).
+    pub(super) fn lock_ref(&self) -> (&ObjRef, bool) {
+        (&self.lock, self.recursive)
+    }
+
     fn tag(&self) -> u64 {
         cond_tag(self.key.proc, self.key.seq)
     }

@@ -133,6 +133,29 @@ pub fn scribble_lock_word(lock: &Lock, word: u64) -> bool {
     }
 }
 
+/// Overwrites the condition seat of a Condition's lock slot (`cwait`, the two companion words
+/// and `aux`), as a misbehaving process could. For the fault tests of the trust model (the hub
+/// must stay up); returns false without the fast paths.
+#[doc(hidden)]
+pub fn scribble_condition_seat(cond: &Condition, cwait: u32, companions: [u64; 2], aux: u32) -> bool {
+    let (obj, recursive) = cond.lock_ref();
+    let kind = if recursive {
+        crate::wire::sync_slot::KIND_RLOCK
+    } else {
+        crate::wire::sync_slot::KIND_LOCK
+    };
+    match arena::slot(obj, kind) {
+        Some(s) => {
+            s.holders[0].store(companions[0], Ordering::SeqCst);
+            s.holders[1].store(companions[1], Ordering::SeqCst);
+            s.aux.store(aux, Ordering::SeqCst);
+            s.cwait.store(cwait, Ordering::SeqCst);
+            true
+        }
+        None => false,
+    }
+}
+
 /// A fresh owner id for one async acquisition (from the same space as thread ids, so it never
 /// names a live thread of this process).
 #[cfg(feature = "tokio")]
