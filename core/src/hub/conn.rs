@@ -151,6 +151,20 @@ impl Conn {
         self.ring = Some(RingEnds::hub(mem));
     }
 
+    /// Keeps the descriptor batch that one `recvmsg` brought (if any) for the frame that will
+    /// claim it; more than `MAX_UNCLAIMED_FDS` waiting fails the connection.
+    fn keep_fds(&mut self, fds: Vec<OwnedFd>, truncated: bool) -> Result<(), String> {
+        if fds.is_empty() && !truncated {
+            return Ok(());
+        }
+        self.in_fd_count += fds.len();
+        self.in_fds.push_back(FdBatch { fds, truncated });
+        if self.in_fd_count > MAX_UNCLAIMED_FDS {
+            return Err(format!("read failed: {}", Errno::EMSGSIZE));
+        }
+        Ok(())
+    }
+
     /// Ring mode: reads the socket until it would block, keeping descriptor batches and
     /// discarding doorbell bytes. Records an end of file in `saw_eof`.
     fn pull_socket(&mut self) -> Result<bool, String> {
@@ -159,16 +173,7 @@ impl Conn {
         loop {
             match sys::io::recv_msg(self.fd.as_fd(), &mut scratch) {
                 Ok(r) => {
-                    if !r.fds.is_empty() || r.truncated {
-                        self.in_fd_count += r.fds.len();
-                        self.in_fds.push_back(FdBatch {
-                            fds: r.fds,
-                            truncated: r.truncated,
-                        });
-                        if self.in_fd_count > MAX_UNCLAIMED_FDS {
-                            return Err(format!("read failed: {}", Errno::EMSGSIZE));
-                        }
-                    }
+                    self.keep_fds(r.fds, r.truncated)?;
                     if r.bytes == 0 {
                         self.saw_eof = true;
                         return Ok(false);
@@ -263,16 +268,7 @@ impl Conn {
                 Ok(r) if r.bytes == 0 && r.fds.is_empty() && !r.truncated => return Ok(ReadEnd::Closed),
                 Ok(r) => {
                     let n = r.bytes;
-                    if !r.fds.is_empty() || r.truncated {
-                        self.in_fd_count += r.fds.len();
-                        self.in_fds.push_back(FdBatch {
-                            fds: r.fds,
-                            truncated: r.truncated,
-                        });
-                        if self.in_fd_count > MAX_UNCLAIMED_FDS {
-                            return Err(format!("read failed: {}", Errno::EMSGSIZE));
-                        }
-                    }
+                    self.keep_fds(r.fds, r.truncated)?;
                     if n == 0 {
                         return Ok(ReadEnd::Closed);
                     }
