@@ -356,7 +356,10 @@ impl PoolBuilder {
     /// - Not launched under MPI, or with a single rank: [`build`](Self::build) is
     ///   [`PoolError::Mpi`], saying what to do. One MPI pool at a time uses the ranks.
     /// - Task arguments cannot carry descriptors (Connections, shared-memory objects) to a
-    ///   rank, and task deadlines are not supported: such tasks fail with [`PoolError::Mpi`].
+    ///   rank: such tasks fail with [`PoolError::Mpi`].
+    /// - Task deadlines ([`Pool::apply_async_with_deadline`]) need `processes(k)`: the rank's
+    ///   local pool kills and replaces the worker, and the task is [`PoolError::TimedOut`].
+    ///   Without local processes they fail with [`PoolError::Mpi`].
     /// - One rank's death ends the whole job (MPI semantics): the launcher names the rank.
     /// - Handles (`Queue`, `Lock`, `Event`, Manager containers, ...) created in rank 0 and
     ///   passed to tasks work on every rank when the rank runs the tasks itself (no

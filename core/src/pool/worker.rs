@@ -12,6 +12,7 @@
 //! worker pays no extra message.
 
 use std::os::fd::OwnedFd;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_bytes::ByteBuf;
@@ -46,6 +47,9 @@ const TOO_LARGE: u8 = 3;
 /// Only in reports relayed by the MPI backend: the rank's local pool is broken by its
 /// initializer (the message, UTF-8).
 const INIT_BROKEN: u8 = 4;
+/// Only in reports relayed by the MPI backend: the task ran past its deadline in the rank's
+/// local pool (the killed worker's pid, `i32` LE, then the deadline in µs, `u64` LE).
+const TIMED_OUT: u8 = 5;
 
 /// Builds the message of one chunk, task by task.
 pub(crate) struct ChunkBuf {
@@ -211,6 +215,13 @@ impl<'a> Iterator for DoneIter<'a> {
             INIT_BROKEN => Err(PoolError::InitializerFailed(
                 String::from_utf8_lossy(bytes).into_owned(),
             )),
+            TIMED_OUT if bytes.len() == 12 => {
+                let (p, d) = bytes.split_at(4);
+                Err(PoolError::TimedOut {
+                    pid: i32::from_le_bytes(p.try_into().unwrap_or_default()),
+                    deadline: Duration::from_micros(u64::from_le_bytes(d.try_into().unwrap_or_default())),
+                })
+            }
             _ => Err(PoolError::Failed(String::from_utf8_lossy(bytes).into_owned())),
         })
     }
@@ -275,8 +286,9 @@ fn fit_report(out: &mut Vec<u8>, max: usize) {
 }
 
 /// Writes a `done` report of already known outcomes (the MPI backend relays the outcomes of a
-/// rank's local pool this way). Errors other than a panic or a too-large result travel as
-/// failure messages, with `context` appended (which rank, say).
+/// rank's local pool this way). A panic, a too-large result, a failed initializer and a task
+/// past its deadline keep their kinds; other errors travel as failure messages, with
+/// `context` appended (which rank, say).
 #[cfg(feature = "mpi")]
 pub(crate) fn encode_report(
     outcomes: &mut dyn ExactSizeIterator<Item = Result<&[u8], PoolError>>,
@@ -300,6 +312,13 @@ pub(crate) fn encode_report(
             }
             Err(PoolError::InitializerFailed(m)) => {
                 push_outcome(&mut out, INIT_BROKEN, format!("{m}{context}").as_bytes())
+            }
+            Err(PoolError::TimedOut { pid, deadline }) => {
+                let mut note = Vec::with_capacity(12);
+                note.extend_from_slice(&pid.to_le_bytes());
+                let micros = u64::try_from(deadline.as_micros()).unwrap_or(u64::MAX);
+                note.extend_from_slice(&micros.to_le_bytes());
+                push_outcome(&mut out, TIMED_OUT, &note);
             }
             Err(e) => push_outcome(&mut out, FAILED, format!("{e}{context}").as_bytes()),
         }
@@ -417,5 +436,41 @@ pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf, V
         if last {
             return;
         }
+    }
+}
+
+#[cfg(all(test, feature = "mpi"))]
+mod tests {
+    use super::*;
+
+    /// The outcome kinds that a rank relays keep their variants through a report: a deadline
+    /// kill stays `TimedOut` (with the worker and the deadline), not a `Failed` string.
+    #[test]
+    fn relayed_reports_keep_their_error_kinds() {
+        let outcomes: Vec<Result<&[u8], PoolError>> = vec![
+            Ok(b"\x07"),
+            Err(PoolError::TimedOut {
+                pid: 4242,
+                deadline: Duration::from_millis(300),
+            }),
+            Err(PoolError::InitializerFailed("no".into())),
+            Err(PoolError::Panicked {
+                message: "boom".into(),
+                location: Some("f.rs:1:2".into()),
+            }),
+        ];
+        let report = encode_report(&mut outcomes.into_iter(), " (on MPI rank 1)");
+        let Some(FromWorker::Done(it, _)) = parse_from_worker(&report) else {
+            panic!("the report does not parse");
+        };
+        let got: Vec<_> = it.collect();
+        assert_eq!(got.len(), 4);
+        assert!(matches!(got[0], Ok(b) if b == b"\x07"));
+        assert!(matches!(
+            &got[1],
+            Err(PoolError::TimedOut { pid: 4242, deadline }) if *deadline == Duration::from_millis(300)
+        ));
+        assert!(matches!(&got[2], Err(PoolError::InitializerFailed(m)) if m == "no (on MPI rank 1)"));
+        assert!(matches!(&got[3], Err(PoolError::Panicked { message, .. }) if message == "boom"));
     }
 }

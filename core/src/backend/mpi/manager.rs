@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::relay::Relays;
 use super::server::{Open, Opened};
-use super::{split_id, sys, with_id, Backoff, Tag};
+use super::{chunk_message, split_id, sys, Backoff, Tag};
 use crate::pipe::{wait, Connection, Waitable};
 use crate::pool::worker::{parse_from_worker, FromWorker};
 use crate::pool::{Chunk, PoolError, Shared};
@@ -37,6 +37,9 @@ pub(crate) struct Ranks {
     max_window: usize,
     /// Rank 0's side of the objects used by tasks (see `relay.rs`).
     relays: Relays,
+    /// The ranks run their chunks in local worker processes (`PoolBuilder::processes(k)`),
+    /// which can enforce task deadlines.
+    local_workers: bool,
 }
 
 struct RankState {
@@ -79,6 +82,7 @@ pub(crate) fn open(open: &Open) -> Result<(Ranks, Vec<i32>, Option<PoolError>), 
         window: 2 * per_rank,
         max_window: 16 * per_rank,
         relays: Relays::default(),
+        local_workers: open.procs.is_some(),
     };
     let bytes = rmp_serde::to_vec(open).map_err(|e| PoolError::Encode(e.to_string()))?;
     for r in &ranks.ranks {
@@ -165,15 +169,21 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Connection<()>, mut ranks: Ranks
                 ));
                 continue;
             }
-            if chunk.deadline.is_some() {
+            if chunk.deadline.is_some() && !ranks.local_workers {
                 chunk.fail(&PoolError::Mpi(
-                    "task deadlines (apply_async_with_deadline) are not supported on MPI ranks".into(),
+                    "a task deadline (apply_async_with_deadline) needs local worker processes on the \
+                     ranks (PoolBuilder::processes(k)): a rank cannot kill a task that it runs itself"
+                        .into(),
                 ));
                 continue;
             }
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             let r = &mut ranks.ranks[i];
-            match sys::isend(r.rank, Tag::Chunk as i32, with_id(id, &chunk.body)) {
+            match sys::isend(
+                r.rank,
+                Tag::Chunk as i32,
+                chunk_message(id, chunk.deadline, &chunk.body),
+            ) {
                 Ok(p) => {
                     if r.in_flight.is_empty() {
                         r.last = Instant::now();

@@ -32,7 +32,8 @@ pub(crate) enum Tag {
     Open = 101,
     /// r → 0: the pool is ready on this rank (MessagePack [`server::Opened`]).
     Opened = 102,
-    /// 0 → r: chunk id (u64 LE), then a chunk in the layout of `pool/worker.rs`.
+    /// 0 → r: chunk id (u64 LE), the task deadline in µs (u64 LE; 0: none; only to ranks with
+    /// local workers), then a chunk in the layout of `pool/worker.rs`.
     Chunk = 103,
     /// r → 0: chunk id (u64 LE), then its report in the layout of `pool/worker.rs`.
     Done = 104,
@@ -280,6 +281,23 @@ pub(crate) fn with_id(id: u64, body: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&id.to_le_bytes());
     v.extend_from_slice(body);
     v
+}
+
+/// A `Chunk` message: the chunk id, the deadline (see [`Tag::Chunk`]), the chunk.
+pub(crate) fn chunk_message(id: u64, deadline: Option<Duration>, body: &[u8]) -> Vec<u8> {
+    let micros = deadline.map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1));
+    let mut v = Vec::with_capacity(16 + body.len());
+    v.extend_from_slice(&id.to_le_bytes());
+    v.extend_from_slice(&micros.to_le_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+/// Splits a `Chunk` message into its id, deadline and chunk; `None` if it is too short.
+pub(crate) fn split_chunk_message(b: &[u8]) -> Option<(u64, Option<Duration>, &[u8])> {
+    let (id, rest) = split_id(b)?;
+    let (micros, body) = split_id(rest)?;
+    Some((id, (micros != 0).then(|| Duration::from_micros(micros)), body))
 }
 
 /// Splits a chunk id from its message.

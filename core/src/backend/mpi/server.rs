@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use super::relay::MpiRoute;
-use super::{split_id, sys, with_id, Backoff, Tag};
+use super::{split_chunk_message, sys, with_id, Backoff, Tag};
 use crate::pool::worker::{encode_report, parse_chunk, run_chunk};
 use crate::pool::{Chunk, Pool, PoolError};
 use crate::process::{StartMethod, Task};
@@ -159,7 +159,9 @@ fn serve(rank: i32) -> Result<(), sys::MpiSysError> {
                     send(Tag::Opened, &bytes)?;
                 }
                 Some(Tag::Chunk) => {
-                    let Some((id, body)) = split_id(&m.bytes) else { continue };
+                    let Some((id, deadline, body)) = split_chunk_message(&m.bytes) else {
+                        continue;
+                    };
                     match &active {
                         Some(Active {
                             local: Some(pool), out, ..
@@ -176,7 +178,8 @@ fn serve(rank: i32) -> Result<(), sys::MpiSysError> {
                                 count,
                                 body: body.to_vec(),
                                 fds: Vec::new(),
-                                deadline: None,
+                                // Counted from when the local worker starts the task.
+                                deadline,
                             };
                             if let Err((e, chunks)) = pool.submit_chunks(vec![chunk]) {
                                 for c in &chunks {

@@ -112,11 +112,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rx.recv_timeout(Duration::from_secs(30))? == [1, 4, 9, 16],
     );
 
-    // unsupported on ranks: deadlines
+    // deadlines need local processes on the ranks: a rank cannot kill what it runs itself
     let r = pool.apply_async_with_deadline(square(3), Duration::from_secs(5))?;
     check(
-        "a deadline is refused clearly",
-        matches!(r.get(), Err(PoolError::Mpi(m)) if m.contains("deadline")),
+        "a deadline without local processes is refused clearly",
+        matches!(r.get(), Err(PoolError::Mpi(m)) if m.contains("deadline") && m.contains("processes(k)")),
     );
 
     // a second MPI pool while this one lives is refused
@@ -241,6 +241,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     check(
         "tasks ran in several local processes",
         pids.len() > (size - 1) as usize && !pids.contains(&me),
+    );
+    // task deadlines, enforced by the ranks' local pools
+    let t = std::time::Instant::now();
+    let late = pool.apply_async_with_deadline(slow(1, 30_000), Duration::from_millis(300))?;
+    let on_time = pool.apply_async_with_deadline(slow(2, 10), Duration::from_secs(20))?;
+    check("a task within its deadline returns", on_time.get()? == 2);
+    let r = late.get();
+    check(
+        "a task past its deadline on a rank is TimedOut, its local worker killed",
+        matches!(&r, Err(PoolError::TimedOut { deadline, pid }) if *deadline == Duration::from_millis(300) && *pid > 0),
+    );
+    check(
+        "... not before its deadline, and well before the task's 30 s",
+        t.elapsed() >= Duration::from_millis(300) && t.elapsed() < Duration::from_secs(20),
+    );
+    check(
+        "... and the rank's local pool replaced the worker",
+        pool.map(square, 0..1_000u64)? == (0..1_000u64).map(|x| x * x).collect::<Vec<_>>(),
     );
     let all = pool.map_results(boom, 0..20u64)?;
     check(
