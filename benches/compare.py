@@ -75,7 +75,7 @@ for place in ["same", "diff"]:
     rows.append((f"floor: socketpair RT relayed ({place})", floor, "us", None, None, None))
     lat(f"mailbox RT ({place})", f"mailbox_rt/{place}", python("mailbox_rt", pin=place), target="<= 1.3x relayed floor", floor=floor)
     lat(f"hub ping RT ({place})", f"hub_ping/{place}", None, floor=floor)
-tput("mailbox one-way 64 B (send)", "mailbox_oneway/send", None, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s", ">= 1,000,000 msg/s")
+tput("mailbox one-way 64 B (send)", "mailbox_oneway/send", None, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s", ">= 2,000,000 msg/s")
 tput("mailbox one-way 64 B (send_all)", "mailbox_oneway/send_all_256", None, python("mailbox_tput", payload_bytes=64), "msgs_per_s", "msg/s")
 # Sync (issue 3); the sync bench runs under `taskset -c 0` (same CPU)
 lat("Lock uncontended (same)", "lock_uncontended", python("lock_uncontended", kind="manager", pin="same"), target="<= 1.3x relayed floor (same)", floor=rust("floor_rt/relayed/same")[0])
@@ -122,8 +122,9 @@ tput("shm locked Value increments, 2 procs", "shm/value_locked_incr_2procs", Non
 
 # Remote managers (issue 16)
 for fam in ["unix", "tcp"]:
-    lat(f"remote Dict get ({fam})", f"remote/dict_get/{fam}", python("remote_manager", family=fam), target=">= 2x Python ops/s (<= 0.5x time)")
-    lat(f"remote Lock acquire+release ({fam})", f"remote/lock_acquire_release/{fam}", None)
+    # criterion writes a function id's "/" as "_" in the directory name
+    lat(f"remote Dict get ({fam})", f"remote/dict_get_{fam}", python("remote_manager", family=fam), target=">= 2x Python ops/s (<= 0.5x time)")
+    lat(f"remote Lock acquire+release ({fam})", f"remote/lock_acquire_release_{fam}", None)
 
 
 def fmt(v, unit):
