@@ -13,7 +13,9 @@ use super::{Lock, RLock};
 use crate::runtime::handle::ObjRef;
 use crate::wire::proto::Wait;
 use crate::wire::sync_ops::{CondKey, SyncFault, SyncOp, SyncReply};
-use crate::wire::sync_slot::{cond_tag, cw_next, cw_notified, SyncSlot, COND_PARKED, CW_STATE, CW_WAITING, CW_WOKEN};
+use crate::wire::sync_slot::{
+    cond_tag, cw_next, cw_notified, end_seat_wait, COND_PARKED, CW_STATE, CW_WAITING, CW_WOKEN,
+};
 
 /// A condition variable (Python's `multiprocessing.Condition`), built on a [`Lock`] or an
 /// [`RLock`] (a new RLock by default).
@@ -221,7 +223,9 @@ impl Condition {
     fn notify_inner(&self, n: u32) -> Result<(), ConditionError> {
         if let Some((s, _)) = owned_slot(&self.lock, self.recursive) {
             let mut left = n;
-            if left > 0 && notify_seat(s, self.tag()) {
+            // Ends the seat's wait (the sleeper is woken when the lock is released; see
+            // `wire::sync_slot`).
+            if left > 0 && end_seat_wait(s, self.tag(), cw_notified) {
                 left -= 1;
             }
             if left > 0 && s.aux.load(Ordering::SeqCst) & COND_PARKED != 0 {
@@ -272,20 +276,6 @@ const SEAT: bool = cfg!(target_os = "linux");
 
 /// How long one futex sleep lasts in interrupt mode before the waiter looks for a Ctrl-C.
 const INTERRUPT_SLICE: Duration = Duration::from_millis(10);
-
-/// Ends the seat's wait if it belongs to the condition `tag` (the caller holds the lock):
-/// `g|WAITING → (g+1)|WOKEN`; the sleeper is woken when the lock is released (see
-/// `wire::sync_slot`). Whether a waiter was notified.
-fn notify_seat(s: &SyncSlot, tag: u64) -> bool {
-    let w = s.cwait.load(Ordering::SeqCst);
-    if w & CW_STATE != CW_WAITING || s.holders[1].load(Ordering::SeqCst) != tag {
-        return false;
-    }
-    // Fails if its wait ended meanwhile (timeout, interrupt, death): nobody to notify here.
-    s.cwait
-        .compare_exchange(w, cw_notified(w), Ordering::SeqCst, Ordering::SeqCst)
-        .is_ok()
-}
 
 impl Condition {
     /// `wait` in the condition seat (see `wire::sync_slot`): take the seat while holding the

@@ -202,6 +202,20 @@ pub fn cw_notified(w: u32) -> u32 {
     cw_next(w) | CW_WOKEN
 }
 
+/// Ends the wait of the condition seat's waiter if it waits on the condition `tag`
+/// (`g|WAITING → next(g|WAITING)`: [`cw_notified`] for a notifier that holds the lock,
+/// [`cw_next`] for the hub, which wakes the sleeper at once). Whether this call ended it; it
+/// fails if the wait ended meanwhile (timeout, interrupt, death): nobody to notify there.
+pub fn end_seat_wait(s: &SyncSlot, tag: u64, next: fn(u32) -> u32) -> bool {
+    let w = s.cwait.load(Ordering::SeqCst);
+    if w & CW_STATE != CW_WAITING || s.holders[1].load(Ordering::SeqCst) != tag {
+        return false;
+    }
+    s.cwait
+        .compare_exchange(w, next(w), Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
 /// Ends the `WOKEN` state of a condition seat (`g|WOKEN → g|FREE`) unless `held()` says the
 /// lock is held again (its owner's release does it then). `true` when it did, and the caller
 /// must now wake the sleeper (`futex_wake` on `cwait`). At most `tries` attempts: the word is

@@ -81,8 +81,8 @@ use crate::wire::proto::{HubError, ObjId, ObjOp, ProcId, ReqId, Value, Wait};
 use crate::wire::snapshot::WaiterRow;
 use crate::wire::sync_ops::{CondKey, LockOwner, SyncFault, SyncOp, SyncReply};
 use crate::wire::sync_slot::{
-    claim_seat_wake, cond_tag, cw_next, held, owner_of, owner_token, token, SyncSlot, COND_PARKED, CW_STATE,
-    CW_WAITING, DIED, FAIR, KIND_LOCK, KIND_RLOCK, NOTIFIED, WAITERS,
+    claim_seat_wake, cond_tag, cw_next, end_seat_wait, held, owner_of, owner_token, token, SyncSlot, COND_PARKED,
+    CW_STATE, CW_WAITING, DIED, FAIR, KIND_LOCK, KIND_RLOCK, NOTIFIED, WAITERS,
 };
 
 /// Attempts at a compare-and-swap on the word before giving up (the word is shared memory that
@@ -149,14 +149,7 @@ impl LockObj {
     /// process without the fast path, or the rest of a fast notify): one CAS, one futex wake.
     fn notify_seat(&self, cond: CondKey) -> bool {
         let s = self.s();
-        let w = s.cwait.load(Ordering::SeqCst);
-        if w & CW_STATE != CW_WAITING || s.holders[1].load(Ordering::SeqCst) != cond_tag(cond.proc, cond.seq) {
-            return false;
-        }
-        if s.cwait
-            .compare_exchange(w, cw_next(w), Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
+        if !end_seat_wait(s, cond_tag(cond.proc, cond.seq), cw_next) {
             return false;
         }
         crate::sys::futex::wake(&s.cwait, u32::MAX);
