@@ -117,6 +117,10 @@ pub(crate) struct Conn {
     /// Ring mode: the socket reached end of file (the peer is gone) while the hub was reading
     /// descriptors; what the rings still hold is read before the connection is closed.
     pub saw_eof: bool,
+    /// Ring mode: the next read finds frames in the ring that the hub's spin saw, with no
+    /// doorbell on the socket: skip the socket (one `recvmsg` that would say `EAGAIN`).
+    /// Cleared by every readiness event of the socket, whose news must be read.
+    pub skip_pull: bool,
 }
 
 /// Bytes read per readable event before the loop moves on to other connections (fairness).
@@ -140,6 +144,7 @@ impl Conn {
             max_frame,
             ring: None,
             saw_eof: false,
+            skip_pull: false,
         }
     }
 
@@ -209,7 +214,11 @@ impl Conn {
 
     /// Ring mode's [`read_some`](Self::read_some).
     fn read_ring(&mut self) -> Result<ReadEnd, String> {
-        let more_socket = self.pull_socket()?;
+        let more_socket = if std::mem::take(&mut self.skip_pull) {
+            false
+        } else {
+            self.pull_socket()?
+        };
         let closed = self.saw_eof;
         let Some(r) = self.ring.as_mut() else {
             return Ok(ReadEnd::Open { more: false });

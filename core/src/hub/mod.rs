@@ -55,6 +55,9 @@ const SIGCHLD_TOKEN: MioToken = MioToken(usize::MAX - 3);
 const MAX_POOLS_PER_PROCESS: usize = 256;
 /// pidfds are registered at `PIDFD_BASE + slab index`.
 const PIDFD_BASE: usize = 1 << 40;
+/// At most this many drained ring connections wait in `Hub::hot` for the hub's spin; the
+/// rest are armed at once (a spin looks at each of them on every pass).
+const MAX_HOT: usize = 8;
 
 /// Requests from threads of the root process (which shares memory with the hub).
 pub(crate) enum Cmd {
@@ -151,6 +154,12 @@ pub(crate) struct Hub {
     pushes: Vec<(Token, Vec<held::Item>)>,
     dirty: Vec<Token>,
     again: Vec<Token>,
+    /// Ring connections just drained and not armed yet: the hub spins on them before it
+    /// sleeps (`serve_hot`), so a client that sends again at once needs no doorbell and
+    /// wakes nobody.
+    hot: Vec<Token>,
+    /// The hub's bounded, adaptive spin on `hot`.
+    spin: crate::wire::ring::Spin,
     sigint: Option<sys::signal::SignalPipe>,
     sigchld: Option<sys::signal::SignalPipe>,
     catch_interrupts: bool,
@@ -193,6 +202,8 @@ impl Hub {
             pushes: Vec::new(),
             dirty: Vec::new(),
             again: Vec::new(),
+            hot: Vec::new(),
+            spin: crate::wire::ring::Spin::default(),
             sigint: None,
             sigchld: None,
             catch_interrupts: false,
@@ -211,6 +222,7 @@ impl Hub {
     fn run(&mut self) -> String {
         let mut events = Events::with_capacity(256);
         loop {
+            self.serve_hot();
             let now = Instant::now();
             let timeout = if self.again.is_empty() {
                 // Wake at least once a second to enforce the frame timeout.
@@ -259,6 +271,10 @@ impl Hub {
                             }
                         }
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            if let Some(c) = self.conns.get_mut(t) {
+                                // The socket has news (edge-triggered): read it this time.
+                                c.skip_pull = false;
+                            }
                             self.read_conn(t);
                         }
                     }
@@ -777,6 +793,13 @@ impl Hub {
                     self.again.push(t);
                     return;
                 }
+                if !crate::wire::ring::hub_spin().is_zero() && c.ring.is_some() && self.hot.len() < MAX_HOT {
+                    // Armed later, by `serve_hot`, unless the client sends again first.
+                    if !self.hot.contains(&t) {
+                        self.hot.push(t);
+                    }
+                    return;
+                }
                 match c.arm_ring() {
                     Ok(true) => self.again.push(t),
                     Ok(false) => {}
@@ -784,6 +807,50 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// The connections in `hot` (drained, not armed): those with frames go to `again`, to be
+    /// read without looking at their sockets. When the hub has nothing else to do it first
+    /// spins on them (bounded, `wire::ring::Spin`), then arms those still empty, so that it
+    /// never sleeps on a ring it has not armed.
+    fn serve_hot(&mut self) {
+        if self.hot.is_empty() {
+            return;
+        }
+        let idle = self.again.is_empty() && self.dirty.is_empty();
+        let has_frames = |c: &Conn| {
+            c.ring
+                .as_ref()
+                .is_some_and(|r| r.rx.available().map_or(true, |n| n > 0))
+        };
+        if idle {
+            let (conns, hot) = (&self.conns, &self.hot);
+            let _ = self.spin.wait(crate::wire::ring::hub_spin(), || {
+                Ok::<bool, ()>(hot.iter().any(|&t| conns.get(t).is_some_and(has_frames)))
+            });
+        }
+        let mut keep = Vec::new();
+        for t in std::mem::take(&mut self.hot) {
+            let Some(c) = self.conns.get_mut(t) else { continue };
+            if c.paused.is_some() || c.ring.is_none() {
+                continue;
+            }
+            if has_frames(c) {
+                c.skip_pull = true;
+                self.again.push(t);
+                continue;
+            }
+            if !idle {
+                keep.push(t);
+                continue;
+            }
+            match c.arm_ring() {
+                Ok(true) => self.again.push(t),
+                Ok(false) => {}
+                Err(why) => self.close_conn(t, Some(why)),
+            }
+        }
+        self.hot = keep;
     }
 
     /// Closes a connection; `why` is logged when it is a protocol error.

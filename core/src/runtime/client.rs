@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::error::CallError;
 use crate::sys::{self, Errno};
 use crate::wire::proto::{Cast, FromHub, Op, ReqId, ToHub, Value};
-use crate::wire::ring::{RingEnds, RingMem};
+use crate::wire::ring::{client_spin, RingEnds, RingMem, Spin};
 use crate::wire::{self, FrameDecoder};
 
 /// Extra time a client waits for the hub beyond an operation's own deadline before it concludes
@@ -33,6 +33,8 @@ pub(crate) struct ClientConn {
     /// Ring mode: the socket reached end of file (the hub closed this connection); what the
     /// ring still holds is read first.
     eof: bool,
+    /// Ring mode: the bounded spin before arming the ring and sleeping.
+    spin: Spin,
 }
 
 impl ClientConn {
@@ -47,6 +49,7 @@ impl ClientConn {
             max_frame,
             ring: None,
             eof: false,
+            spin: Spin::default(),
         }
     }
 
@@ -297,6 +300,17 @@ impl ClientConn {
                 }
                 if self.eof {
                     return Err(hub_gone());
+                }
+                let rx = &ring.rx;
+                let limit = deadline.map_or(client_spin(), |d| {
+                    client_spin().min(d.saturating_duration_since(Instant::now()))
+                });
+                if self
+                    .spin
+                    .wait(limit, || rx.available().map(|n| n > 0))
+                    .map_err(ring_err)?
+                {
+                    continue;
                 }
                 if !ring.rx.arm().map_err(ring_err)? {
                     continue;
