@@ -856,6 +856,8 @@ impl Hub {
     /// Closes a connection; `why` is logged when it is a protocol error.
     fn close_conn(&mut self, t: Token, why: Option<String>) {
         let Some(c) = self.conns.try_remove(t) else { return };
+        // The slab reuses `t`: a new connection must not inherit this one's place in `hot`.
+        self.hot.retain(|&h| h != t);
         if c.role == Role::Remote {
             // The relay process holds a copy of this socket to watch for the client's
             // hang-up: shut the socket itself down, so that the client reads end of stream and
