@@ -281,6 +281,66 @@ fn an_idle_child_blocked_in_recv_costs_no_cpu() {
     assert!(used < 2_000_000, "an idle child used {} µs of CPU in 2 s", used / 1000);
 }
 
+#[multiproc::worker]
+fn ping_then_idle(n: u32, done: Queue<u32>) {
+    for _ in 0..n {
+        multiproc::runtime::ping_hub().unwrap();
+    }
+    done.put(n).unwrap();
+    let _ = multiproc::mailbox::<u32>().recv();
+}
+
+/// CPU time of this process's hub thread, in nanoseconds.
+fn hub_thread_cpu_ns() -> u64 {
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let dir = task.path();
+        if std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "multiproc-hub") {
+            let s = std::fs::read_to_string(dir.join("schedstat")).unwrap();
+            return s.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap();
+        }
+    }
+    panic!("no multiproc-hub thread in this process");
+}
+
+/// Helper root: a child makes 5,000 back-to-back hub calls (both sides spin between them),
+/// then blocks; the hub thread's and the child's CPU time over the next 2 s are printed.
+#[test]
+#[ignore = "helper root for the_hub_and_a_child_idle_after_a_burst_of_calls"]
+fn helper_idle_after_burst() {
+    if !common::is_helper("helper_idle_after_burst") {
+        return;
+    }
+    let done = Queue::new().unwrap();
+    let p = Reap(Process::new(ping_then_idle(5000, done.clone())).start().unwrap());
+    assert_eq!(done.get_timeout(LONG).unwrap(), 5000);
+    std::thread::sleep(Duration::from_millis(300));
+    let (hub, child) = (hub_thread_cpu_ns(), cpu_ns(p.0.pid()));
+    std::thread::sleep(Duration::from_secs(2));
+    let (hub, child) = (hub_thread_cpu_ns() - hub, cpu_ns(p.0.pid()) - child);
+    println!("IDLE hub={hub} child={child}");
+}
+
+/// The spins before sleeping (on rings, or on the socket with `MULTIPROC_TRANSPORT=socket`)
+/// end with the traffic: after a burst of round trips, neither the hub nor the child uses more
+/// than 2 ms of CPU in 2 s. Run in a helper root so that no other test keeps its hub busy.
+#[test]
+fn the_hub_and_a_child_idle_after_a_burst_of_calls() {
+    let root = common::helper_root("helper_idle_after_burst");
+    let out = root.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find_map(|l| l.split_once("IDLE ").map(|(_, rest)| rest));
+    let Some(line) = line.filter(|_| out.status.success()) else {
+        panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let used: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('=').and_then(|(_, v)| v.parse().ok()))
+        .collect();
+    assert_eq!(used.len(), 2, "{line}");
+    assert!(used[0] < 2_000_000, "the hub used {} µs of CPU in 2 s of idling", used[0] / 1000);
+    assert!(used[1] < 2_000_000, "the child used {} µs of CPU in 2 s of idling", used[1] / 1000);
+}
+
 /// Re-runs this binary's tests on the socket-only path.
 #[test]
 fn the_socket_transport_passes_these_tests() {

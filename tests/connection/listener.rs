@@ -616,3 +616,86 @@ fn descriptors_travel_on_unix_connections_and_are_refused_on_tcp() {
         assert_eq!((m.as_str(), none.is_none()), ("plain", true));
     }
 }
+
+/// The `tr` (timer) and `tm->when` (clock ticks) columns of the `/proc/net/tcp` rows whose
+/// local or remote port is `port`, as `(local port, timer, when)`.
+fn tcp_timers(port: u16) -> Vec<(u16, u32, u64)> {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port_of = |a: &str| a.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+    let mut rows = Vec::new();
+    for line in text.lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 6 || cols[3] != "01" {
+            continue; // not ESTABLISHED
+        }
+        let (Some(local), Some(remote)) = (port_of(cols[1]), port_of(cols[2])) else {
+            continue;
+        };
+        if local != port && remote != port {
+            continue;
+        }
+        let mut timer = cols[5].split(':');
+        let tr = timer.next().and_then(|t| u32::from_str_radix(t, 16).ok()).unwrap_or(99);
+        let when = timer
+            .next()
+            .and_then(|t| u64::from_str_radix(t, 16).ok())
+            .unwrap_or(u64::MAX);
+        rows.push((local, tr, when));
+    }
+    rows
+}
+
+/// A TCP connection whose peer host vanishes without closing would otherwise stay open
+/// forever while nothing is sent (and a blocked `recv` with it). Both ends turn keep-alive
+/// on by default: the kernel's keep-alive timer (`tr` 2 in `/proc/net/tcp`) runs on each,
+/// set to the configured idle time; `keepalive(None)` turns it off.
+#[cfg(target_os = "linux")]
+#[test]
+fn tcp_connections_keep_alive_on_both_ends_unless_turned_off() {
+    for idle in [Some(Duration::from_secs(3)), None] {
+        let listener = Listener::builder()
+            .authkey("k")
+            .keepalive(idle)
+            .bind(Address::tcp_loopback())
+            .unwrap();
+        let addr = listener.address().clone();
+        let Address::Tcp(sa) = addr else {
+            panic!("not TCP: {addr}")
+        };
+        let t = std::thread::spawn(move || {
+            Client::builder()
+                .authkey("k")
+                .keepalive(idle)
+                .connect::<u8>(&addr)
+                .unwrap()
+        });
+        let server = listener.accept_timeout::<u8>(Duration::from_secs(10)).unwrap();
+        let client = t.join().unwrap();
+        client.send(&7).unwrap();
+        assert_eq!(server.recv_timeout(Duration::from_secs(10)).unwrap(), 7);
+        // Poll: the kernel re-arms the timer lazily after traffic.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let rows = loop {
+            let rows = tcp_timers(sa.port());
+            let settled = rows.len() == 2 && rows.iter().all(|&(_, tr, _)| (tr == 2) == idle.is_some());
+            if settled || Instant::now() > deadline {
+                break rows;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(
+            rows.len(),
+            2,
+            "both ends of the connection on port {}: {rows:?}",
+            sa.port()
+        );
+        for &(local, tr, when) in &rows {
+            match idle {
+                // `when` is in clock ticks (USER_HZ, 100 on Linux): at most the 3 s idle time.
+                Some(_) => assert!(tr == 2 && when <= 3 * 100, "end {local}: timer {tr}, in {when} ticks"),
+                None => assert_eq!(tr, 0, "end {local}: a timer runs with keep-alive off"),
+            }
+        }
+        drop((server, client));
+    }
+}

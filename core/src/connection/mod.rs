@@ -27,6 +27,9 @@
 //!   makes `send` wait, and [`Connection::send`] never buffers without bound.
 //! - TCP carries no descriptors: a message that holds one (a shared-memory `Array`, say) is
 //!   refused by `send`.
+//! - A TCP peer whose host vanishes without closing (power loss, a partition) is noticed by
+//!   keep-alive, on both ends, within about twice [`ClientBuilder::keepalive`] /
+//!   [`ListenerBuilder::keepalive`] (15 s by default): the connection then reads as closed.
 //!
 //! # Example
 //! ```
@@ -123,6 +126,10 @@ impl std::str::FromStr for Address {
     }
 }
 
+/// The default TCP keep-alive idle time of listeners and clients (see
+/// [`ClientBuilder::keepalive`]).
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
+
 /// How a [`Listener`] is set up. Start with [`Listener::builder`].
 #[derive(Debug, Clone)]
 pub struct ListenerBuilder {
@@ -133,6 +140,7 @@ pub struct ListenerBuilder {
     max_frame: Option<usize>,
     backlog: u32,
     allowed_uids: Vec<u32>,
+    keepalive: Option<Duration>,
 }
 
 impl ListenerBuilder {
@@ -173,6 +181,16 @@ impl ListenerBuilder {
     /// The kernel's backlog of connections not yet accepted (default 128).
     pub fn backlog(mut self, n: u32) -> Self {
         self.backlog = n;
+        self
+    }
+
+    /// TCP keep-alive on accepted connections (default 15 s; `None` turns it off): a client
+    /// whose host vanishes without closing is noticed within about twice this time, and
+    /// whatever it held is released as for a client that hung up. See
+    /// [`ClientBuilder::keepalive`]. Unix sockets need none: the kernel closes them when the
+    /// peer dies.
+    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.keepalive = idle;
         self
     }
 
@@ -258,6 +276,7 @@ impl Listener {
             max_frame: None,
             backlog: 128,
             allowed_uids: Vec::new(),
+            keepalive: Some(DEFAULT_KEEPALIVE),
         }
     }
 
@@ -378,6 +397,9 @@ impl Listener {
                 }
                 Address::Tcp(_) => {
                     let _ = sys::net::set_nodelay(sock.as_fd());
+                    if let Some(idle) = self.opts.keepalive {
+                        let _ = sys::net::set_keepalive(sock.as_fd(), idle);
+                    }
                     sys::net::peer_name(sock.as_fd()).unwrap_or_else(|| "unknown TCP peer".into())
                 }
             };
@@ -419,6 +441,7 @@ pub struct ClientBuilder {
     authkey: Option<AuthKey>,
     timeout: Duration,
     max_frame: Option<usize>,
+    keepalive: Option<Duration>,
 }
 
 impl ClientBuilder {
@@ -441,6 +464,16 @@ impl ClientBuilder {
         self
     }
 
+    /// TCP keep-alive on the connection (default 15 s; `None` turns it off). Without it, a
+    /// connection whose peer host vanishes without closing (power loss, a partition) stays
+    /// open forever while nothing is sent, and a blocked `recv` never returns. With it, the
+    /// kernel probes the peer after `idle` without traffic and closes the connection after
+    /// about `2 × idle` without an answer (`sys::net::set_keepalive` has the schedule).
+    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.keepalive = idle;
+        self
+    }
+
     /// The key set with [`authkey`](Self::authkey), if one was.
     pub(crate) fn key(&self) -> Option<&AuthKey> {
         self.authkey.as_ref()
@@ -460,7 +493,13 @@ impl ClientBuilder {
         };
         let sock = match address {
             Address::Unix(p) => sys::net::connect_unix(p, deadline).map_err(connect_err)?,
-            Address::Tcp(a) => sys::net::connect_tcp(*a, self.timeout).map_err(connect_err)?,
+            Address::Tcp(a) => {
+                let sock = sys::net::connect_tcp(*a, self.timeout).map_err(connect_err)?;
+                if let Some(idle) = self.keepalive {
+                    sys::net::set_keepalive(sock.as_fd(), idle).map_err(connect_err)?;
+                }
+                sock
+            }
         };
         let key = self.authkey.clone().unwrap_or_else(authkey::authkey);
         handshake::client(&sock, key.as_bytes(), deadline)?;
@@ -482,6 +521,7 @@ impl Client {
             authkey: None,
             timeout: Duration::from_secs(5),
             max_frame: None,
+            keepalive: Some(DEFAULT_KEEPALIVE),
         }
     }
 

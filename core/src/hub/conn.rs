@@ -288,7 +288,9 @@ impl Conn {
                     }
                 }
                 Err(Errno::EAGAIN) => return Ok(ReadEnd::Open { more: false }),
-                Err(Errno::ECONNRESET) => return Ok(ReadEnd::Closed),
+                // `ETIMEDOUT`: TCP keep-alive gave up on a remote client whose host vanished;
+                // like a reset, that is the client's death, not bad input.
+                Err(Errno::ECONNRESET) | Err(Errno::ETIMEDOUT) => return Ok(ReadEnd::Closed),
                 Err(e) => return Err(format!("read failed: {e}")),
             }
         }

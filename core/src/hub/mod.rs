@@ -160,6 +160,12 @@ pub(crate) struct Hub {
     hot: Vec<Token>,
     /// The hub's bounded, adaptive spin on `hot`.
     spin: crate::wire::ring::Spin,
+    /// A socket connection (no ring: a remote client, or `MULTIPROC_TRANSPORT=socket`) was
+    /// just drained: before it sleeps, the hub polls without waiting for a while
+    /// (`sock_spin`), so that a client's next call finds it awake.
+    sock_warm: bool,
+    /// The spin of `sock_warm`: each pass is one `epoll_wait` with a zero timeout.
+    sock_spin: crate::wire::ring::Spin,
     sigint: Option<sys::signal::SignalPipe>,
     sigchld: Option<sys::signal::SignalPipe>,
     catch_interrupts: bool,
@@ -204,6 +210,8 @@ impl Hub {
             again: Vec::new(),
             hot: Vec::new(),
             spin: crate::wire::ring::Spin::default(),
+            sock_warm: false,
+            sock_spin: crate::wire::ring::Spin::default(),
             sigint: None,
             sigchld: None,
             catch_interrupts: false,
@@ -231,8 +239,22 @@ impl Hub {
             } else {
                 Some(Duration::ZERO)
             };
+            // A socket connection was just served and nothing else is pending: poll without
+            // waiting for a bounded while, so that a client's next call finds the hub awake
+            // (waking an idle vCPU costs tens of µs). A failed poll falls through to the
+            // blocking one, which reports it.
+            let spun =
+                timeout != Some(Duration::ZERO) && std::mem::take(&mut self.sock_warm) && self.fail_poll.is_none() && {
+                    let (spin, poll) = (&mut self.sock_spin, &mut self.poll);
+                    spin.wait(crate::wire::ring::hub_spin(), || {
+                        poll.poll(&mut events, Some(Duration::ZERO))
+                            .map(|()| !events.is_empty())
+                    })
+                    .unwrap_or(false)
+                };
             let polled = match self.fail_poll.take() {
                 Some(why) => Err(std::io::Error::other(why)),
+                None if spun => Ok(()),
                 None => self.poll.poll(&mut events, timeout),
             };
             if let Err(e) = polled {
@@ -792,6 +814,9 @@ impl Hub {
                 if c.saw_eof {
                     self.again.push(t);
                     return;
+                }
+                if c.ring.is_none() {
+                    self.sock_warm = true;
                 }
                 if !crate::wire::ring::hub_spin().is_zero() && c.ring.is_some() && self.hot.len() < MAX_HOT {
                     // Armed later, by `serve_hot`, unless the client sends again first.

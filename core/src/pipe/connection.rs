@@ -647,7 +647,7 @@ impl<T> Connection<T> {
             match sys::io::send_vectored(self.fd.as_fd(), &slices, attach) {
                 Ok(n) => sent += n,
                 Err(Errno::EAGAIN) if deadline.is_some() => return Err(self.timed_out(sent)),
-                Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => return Err(PipeSendError::Closed),
+                Err(Errno::EPIPE | Errno::ECONNRESET | Errno::ETIMEDOUT) => return Err(PipeSendError::Closed),
                 Err(Errno::EINVAL | Errno::EOPNOTSUPP) if !attach.is_empty() => return Err(not_unix()),
                 Err(e) => return Err(PipeSendError::Io(e)),
             }
@@ -950,7 +950,8 @@ impl<T> Connection<T> {
                         rd.fds_lost = true;
                     }
                 }
-                Err(Errno::ECONNRESET) => rd.eof = true,
+                // `ETIMEDOUT`: TCP keep-alive gave up on a peer host that vanished.
+                Err(Errno::ECONNRESET | Errno::ETIMEDOUT) => rd.eof = true,
                 Err(Errno::EAGAIN) => {
                     if dont_wait {
                         return Err(PipeRecvError::Empty);
@@ -1008,7 +1009,7 @@ fn pull_socket(sock: BorrowedFd<'_>, fds: &mut VecDeque<OwnedFd>, fds_lost: &mut
                 }
             }
             Err(Errno::EAGAIN) => return Ok(false),
-            Err(Errno::ECONNRESET) => return Ok(true),
+            Err(Errno::ECONNRESET | Errno::ETIMEDOUT) => return Ok(true),
             Err(e) => return Err(e),
         }
     }

@@ -241,7 +241,8 @@ impl ClientConn {
                 Ok(true)
             }
             Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(false),
-            Err(Errno::ECONNRESET) => Err(hub_gone()),
+            // `ETIMEDOUT`: TCP keep-alive gave up on a remote peer that vanished.
+            Err(Errno::ECONNRESET) | Err(Errno::ETIMEDOUT) => Err(hub_gone()),
             Err(e) => Err(CallError::Io(e)),
         }
     }
@@ -323,19 +324,60 @@ impl ClientConn {
                 self.eof = pull_socket(self.fd.as_fd(), &mut self.fds)?;
                 continue;
             }
+            // Socket mode (a remote client, or `MULTIPROC_TRANSPORT=socket`): the same bounded
+            // spin as on a ring, each pass one `recv` that does not wait.
+            if self.recv_spin(deadline)? {
+                continue;
+            }
             match sys::io::wait_readable(&[self.fd.as_fd()], deadline).map_err(CallError::Io)? {
                 sys::io::Ready::TimedOut => return Ok(None),
                 sys::io::Ready::Index(_) => {}
             }
-            let want = self.dec.wanted().clamp(16 * 1024, 4 << 20);
-            let buf = self.dec.spare(want);
-            match sys::io::recv_with_fds(self.fd.as_fd(), buf, &mut self.fds) {
-                Ok(0) => return Err(hub_gone()),
-                Ok(n) => self.dec.commit(n),
-                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-                Err(Errno::ECONNRESET) => return Err(hub_gone()),
-                Err(e) => return Err(CallError::Io(e)),
+            self.recv_once(false)?;
+        }
+    }
+
+    /// Socket mode: spins for at most `client_spin()` (never past `deadline`) on `recv`s that
+    /// do not wait. `Ok(true)` when bytes came.
+    fn recv_spin(&mut self, deadline: Option<Instant>) -> Result<bool, CallError> {
+        let limit = deadline.map_or(client_spin(), |d| {
+            client_spin().min(d.saturating_duration_since(Instant::now()))
+        });
+        let mut spin = std::mem::take(&mut self.spin);
+        // Each empty pass yields: with more runnable processes than CPUs, the hub (or the
+        // relay's peer) may be waiting for this very CPU, and a yield with nobody waiting
+        // costs a fraction of a µs.
+        let got = spin.wait(limit, || {
+            let got = self.recv_once(true)?;
+            if !got {
+                std::thread::yield_now();
             }
+            Ok(got)
+        });
+        self.spin = spin;
+        got
+    }
+
+    /// One `recv` from the socket into the decoder (`dont_wait`: never blocks). `Ok(true)`
+    /// when bytes came, `Ok(false)` when there were none yet.
+    fn recv_once(&mut self, dont_wait: bool) -> Result<bool, CallError> {
+        let want = self.dec.wanted().clamp(16 * 1024, 4 << 20);
+        let buf = self.dec.spare(want);
+        match sys::io::recv_msg_with(self.fd.as_fd(), buf, dont_wait) {
+            Ok(r) => {
+                self.fds.extend(r.fds);
+                if r.truncated {
+                    return Err(CallError::Io(Errno::EMSGSIZE));
+                }
+                if r.bytes == 0 {
+                    return Err(hub_gone());
+                }
+                self.dec.commit(r.bytes);
+                Ok(true)
+            }
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(false),
+            Err(Errno::ECONNRESET) | Err(Errno::ETIMEDOUT) => Err(hub_gone()),
+            Err(e) => Err(CallError::Io(e)),
         }
     }
 

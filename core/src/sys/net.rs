@@ -92,6 +92,31 @@ pub fn set_nodelay(sock: BorrowedFd<'_>) -> Result<(), Errno> {
     nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::TcpNoDelay, &true)
 }
 
+/// Turns TCP keep-alive on, so that a peer host that vanishes without closing (power loss, a
+/// cable pulled, a partition) is noticed: after `idle` without traffic the kernel probes the
+/// peer every `idle / 3` (at least 1 s), and gives up after 3 unanswered probes, closing the
+/// connection with `ETIMEDOUT`; so a silent dead peer is noticed within about `2 × idle`. On
+/// Linux `TCP_USER_TIMEOUT` is set to the same total, so data left unacknowledged (a reply
+/// written to a vanished host) is given up on just as soon. Elsewhere only `SO_KEEPALIVE`
+/// and, on Apple systems, the idle time are set; the system's probe schedule applies.
+pub fn set_keepalive(sock: BorrowedFd<'_>, idle: Duration) -> Result<(), Errno> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(&sock, sockopt::KeepAlive, &true)?;
+    let idle_s = idle.as_secs().clamp(1, i32::MAX as u64 / 8) as u32;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let interval = (idle_s / 3).max(1);
+        setsockopt(&sock, sockopt::TcpKeepIdle, &idle_s)?;
+        setsockopt(&sock, sockopt::TcpKeepInterval, &interval)?;
+        setsockopt(&sock, sockopt::TcpKeepCount, &3)?;
+        #[cfg(target_os = "linux")]
+        setsockopt(&sock, sockopt::TcpUserTimeout, &((idle_s + 3 * interval) * 1000))?;
+    }
+    #[cfg(target_vendor = "apple")]
+    setsockopt(&sock, sockopt::TcpKeepAlive, &idle_s)?;
+    Ok(())
+}
+
 /// The user id of the process at the other end of a Unix socket (`SO_PEERCRED` on Linux,
 /// `getpeereid` elsewhere); `None` if the socket is not a Unix socket.
 pub fn peer_uid(sock: BorrowedFd<'_>) -> Option<u32> {
