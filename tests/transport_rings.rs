@@ -337,8 +337,16 @@ fn the_hub_and_a_child_idle_after_a_burst_of_calls() {
         .filter_map(|kv| kv.split_once('=').and_then(|(_, v)| v.parse().ok()))
         .collect();
     assert_eq!(used.len(), 2, "{line}");
-    assert!(used[0] < 2_000_000, "the hub used {} µs of CPU in 2 s of idling", used[0] / 1000);
-    assert!(used[1] < 2_000_000, "the child used {} µs of CPU in 2 s of idling", used[1] / 1000);
+    assert!(
+        used[0] < 2_000_000,
+        "the hub used {} µs of CPU in 2 s of idling",
+        used[0] / 1000
+    );
+    assert!(
+        used[1] < 2_000_000,
+        "the child used {} µs of CPU in 2 s of idling",
+        used[1] / 1000
+    );
 }
 
 /// Re-runs this binary's tests on the socket-only path.
