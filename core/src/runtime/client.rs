@@ -232,19 +232,7 @@ impl ClientConn {
     /// `Ok(false)` if none were waiting (`EAGAIN`, or `EINTR`).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn read_available(&mut self) -> Result<bool, CallError> {
-        let want = self.dec.wanted().clamp(16 * 1024, 4 << 20);
-        let buf = self.dec.spare(want);
-        match sys::io::recv_with_fds(self.fd.as_fd(), buf, &mut self.fds) {
-            Ok(0) => Err(hub_gone()),
-            Ok(n) => {
-                self.dec.commit(n);
-                Ok(true)
-            }
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(false),
-            // `ETIMEDOUT`: TCP keep-alive gave up on a remote peer that vanished.
-            Err(Errno::ECONNRESET) | Err(Errno::ETIMEDOUT) => Err(hub_gone()),
-            Err(e) => Err(CallError::Io(e)),
-        }
+        self.recv_once(true)
     }
 
     /// Socket mode: reads on (into the decoder) until `n` descriptors have arrived, the
