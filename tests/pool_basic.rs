@@ -436,6 +436,76 @@ fn unserialisable_argument_is_an_error_before_scheduling() {
     assert_eq!(pool.apply(square(2)).unwrap(), 4);
 }
 
+/// Serialises as its number, except `Bad`, whose serialisation fails.
+#[derive(Debug, Deserialize)]
+enum Item {
+    Good(u64),
+    Bad,
+}
+
+impl Serialize for Item {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Item::Good(n) => s.serialize_newtype_variant("Item", 0, "Good", n),
+            Item::Bad => Err(serde::ser::Error::custom("Item::Bad cannot be serialised")),
+        }
+    }
+}
+
+#[multiproc::worker]
+fn take_item(i: Item) -> u64 {
+    match i {
+        Item::Good(n) => n,
+        Item::Bad => u64::MAX,
+    }
+}
+
+#[test]
+fn unserialisable_argument_late_in_a_long_map_fails_the_map_and_runs_no_callback() {
+    // The map's first chunks are queued (and may run) before the bad item is reached: the
+    // map still fails as a whole, and no callback of its runs, even later.
+    let pool = Pool::new(2).unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let (c1, c2) = (calls.clone(), calls.clone());
+    let items = (0..20_000u64).map(|i| if i == 15_000 { Item::Bad } else { Item::Good(i) });
+    let r = pool.map_async_each(
+        take_item,
+        items,
+        Some(10),
+        Callbacks::new()
+            .on_result(move |_| {
+                c1.fetch_add(1, Ordering::SeqCst);
+            })
+            .on_error(move |_| {
+                c2.fetch_add(1, Ordering::SeqCst);
+            }),
+    );
+    assert!(
+        matches!(&r, Err(PoolError::Encode(m)) if m.contains("Item::Bad")),
+        "{:?}",
+        r.as_ref().err()
+    );
+    // The pool keeps working; by the time this answers, every chunk of the failed map that
+    // was running has delivered (a worker runs one chunk at a time, in queue order).
+    let v = pool.map(square, 0..100).unwrap();
+    assert_eq!(v[99], 99 * 99);
+    for _ in 0..2 {
+        assert_eq!(pool.apply(square(3)).unwrap(), 9);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "a callback of the failed map ran");
+    // Without callbacks the chunks are queued as they are built, so some of this map runs
+    // before the bad item is reached: it fails all the same, its queued chunks are withdrawn,
+    // and the pool is unaffected.
+    let items = (0..20_000u64).map(|i| if i == 15_000 { Item::Bad } else { Item::Good(i) });
+    let r = pool.map_chunked(take_item, items, 10);
+    assert!(
+        matches!(&r, Err(PoolError::Encode(m)) if m.contains("Item::Bad")),
+        "{r:?}"
+    );
+    let good = (0..20_000u64).map(Item::Good);
+    assert_eq!(pool.map(take_item, good).unwrap(), (0..20_000u64).collect::<Vec<_>>());
+}
+
 #[test]
 fn large_pool() {
     let pool = Pool::new(50).unwrap();

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -91,6 +92,11 @@ impl<R> Callbacks<R> {
     /// No callbacks.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether no callback is set.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.on_result.is_none() && self.on_error.is_none()
     }
 
     /// Runs `f` for each successful task's result (Python's `callback`).
@@ -255,12 +261,18 @@ pub(crate) struct Fixed<R> {
     /// Callbacks run once, on the whole list, when the last task is done (Python's
     /// `map_async(callback=, error_callback=)`).
     whole: Mutex<Option<Callbacks<Vec<R>>>>,
+    /// The call failed while its chunks were being submitted: outcomes are dropped (set with
+    /// `cbs` locked, so that no callback runs after `abandon` returns).
+    abandoned: AtomicBool,
 }
 
 impl<R: DeserializeOwned + Send + 'static> Sink for Fixed<R> {
     fn deliver(&self, _seq: usize, start: usize, outcomes: &mut dyn ExactSizeIterator<Item = Raw<'_>>) {
         let n = outcomes.len();
         let mut cbs = lock(&self.cbs);
+        if self.abandoned.load(Ordering::Relaxed) {
+            return;
+        }
         let mut st = lock(&self.st);
         if cbs.on_result.is_none() && cbs.on_error.is_none() {
             drop(cbs);
@@ -315,7 +327,18 @@ impl<R> Fixed<R> {
             cv: Condvar::new(),
             cbs: Mutex::new(cbs),
             whole: Mutex::new(whole),
+            abandoned: AtomicBool::new(false),
         })
+    }
+
+    /// Drops every outcome from now on, and the callbacks with them: the call failed before
+    /// all its chunks were submitted, and its caller got the error instead of a handle.
+    pub(crate) fn abandon(&self) {
+        let mut cbs = lock(&self.cbs);
+        self.abandoned.store(true, Ordering::Relaxed);
+        *cbs = Callbacks::new();
+        drop(cbs);
+        lock(&self.whole).take();
     }
 
     /// Waits until every task has an outcome or `deadline` passes; returns whether it is done.

@@ -128,18 +128,29 @@ pub(crate) enum Segment {
     },
 }
 
-/// Groups tasks into chunks of at most `chunksize` consecutive tasks of one worker function;
-/// a task that cannot be sent becomes a `Fail` segment of its own.
-pub(crate) fn segments<R>(tasks: impl IntoIterator<Item = Task<R>>, chunksize: usize) -> Vec<Segment> {
-    let mut out = Vec::new();
-    let mut cur: Option<(&'static str, ChunkBuf, Vec<OwnedFd>)> = None;
-    let flush = |cur: &mut Option<(&'static str, ChunkBuf, Vec<OwnedFd>)>, out: &mut Vec<Segment>| {
-        if let Some((_, buf, fds)) = cur.take() {
-            let (body, count) = buf.finish();
-            out.push(Segment::Run { count, body, fds });
+/// Groups tasks into chunks of at most `chunksize` consecutive tasks of one worker function,
+/// task by task: a chunk is handed out as soon as it is full, so that a long `map` is running
+/// while its later chunks are still being built. A task that cannot be sent becomes a `Fail`
+/// segment of its own.
+pub(crate) struct Chunker {
+    chunksize: usize,
+    cur: Option<(&'static str, ChunkBuf, Vec<OwnedFd>)>,
+}
+
+/// At most this many bytes are reserved for a chunk up front (from its first task's size).
+const CHUNK_RESERVE_MAX: usize = 1 << 20;
+
+impl Chunker {
+    pub(crate) fn new(chunksize: usize) -> Chunker {
+        Chunker {
+            chunksize: chunksize.max(1),
+            cur: None,
         }
-    };
-    for t in tasks {
+    }
+
+    /// Adds a task; hands `out` the segments it completes (none, one, or two: the chunk
+    /// before a task that fails, then the failure).
+    pub(crate) fn push<R>(&mut self, t: Task<R>, out: &mut impl FnMut(Segment)) {
         let (name, args, fds) = t.into_raw_parts();
         let item = if fds.len() > MAX_FDS_PER_MSG {
             Err(PoolError::TooManyDescriptors {
@@ -149,28 +160,49 @@ pub(crate) fn segments<R>(tasks: impl IntoIterator<Item = Task<R>>, chunksize: u
         } else {
             args.map_err(PoolError::Encode)
         };
-        match item {
-            Ok(a) => {
-                if let Some((w, buf, have)) = &mut cur {
-                    // A chunk's descriptors travel in one message: at most MAX_FDS_PER_MSG.
-                    if *w == name && buf.len() < chunksize && have.len() + fds.len() <= MAX_FDS_PER_MSG {
-                        buf.push(a.as_slice(), fds.len());
-                        have.extend(fds);
-                        continue;
-                    }
-                }
-                flush(&mut cur, &mut out);
-                let mut buf = ChunkBuf::new(name);
-                buf.push(a.as_slice(), fds.len());
-                cur = Some((name, buf, fds));
-            }
+        let a = match item {
+            Ok(a) => a,
             Err(err) => {
-                flush(&mut cur, &mut out);
-                out.push(Segment::Fail { err });
+                self.flush(out);
+                out(Segment::Fail { err });
+                return;
+            }
+        };
+        // A chunk's descriptors travel in one message: at most MAX_FDS_PER_MSG.
+        let fits = matches!(&self.cur, Some((w, _, have)) if *w == name && have.len() + fds.len() <= MAX_FDS_PER_MSG);
+        if !fits {
+            self.flush(out);
+            let mut buf = ChunkBuf::new(name);
+            let per_task = a.as_slice().len() + ChunkBuf::TASK_HEADER;
+            buf.reserve(per_task.saturating_mul(self.chunksize).min(CHUNK_RESERVE_MAX));
+            self.cur = Some((name, buf, Vec::new()));
+        }
+        if let Some((_, buf, have)) = &mut self.cur {
+            buf.push(a.as_slice(), fds.len());
+            have.extend(fds);
+            if buf.len() >= self.chunksize {
+                self.flush(out);
             }
         }
     }
-    flush(&mut cur, &mut out);
+
+    /// Hands `out` the chunk being built, if any.
+    pub(crate) fn flush(&mut self, out: &mut impl FnMut(Segment)) {
+        if let Some((_, buf, fds)) = self.cur.take() {
+            let (body, count) = buf.finish();
+            out(Segment::Run { count, body, fds });
+        }
+    }
+}
+
+/// Groups tasks into chunks (see [`Chunker`]), all at once.
+pub(crate) fn segments<R>(tasks: impl IntoIterator<Item = Task<R>>, chunksize: usize) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut chunker = Chunker::new(chunksize);
+    for t in tasks {
+        chunker.push(t, &mut |s| out.push(s));
+    }
+    chunker.flush(&mut |s| out.push(s));
     out
 }
 
@@ -233,6 +265,15 @@ impl Shared {
         st.queue.extend(chunks);
         self.wake(st);
         Ok(())
+    }
+
+    /// Takes out of the queue every chunk that reports to `sink` (a call that failed while
+    /// its chunks were being submitted).
+    pub(crate) fn withdraw(&self, sink: &Arc<impl Sink>) {
+        let target = Arc::as_ptr(sink).cast::<()>();
+        self.lock()
+            .queue
+            .retain(|c| !std::ptr::eq(Arc::as_ptr(&c.sink).cast::<()>(), target));
     }
 
     /// Asks the manager to terminate the pool (does not wait).
@@ -649,31 +690,36 @@ impl Pool {
         self.shared.lock().pids.clone()
     }
 
+    /// Submits `n` tasks (exactly what `tasks` yields), each chunk as soon as it is built
+    /// when the call has no per-task callbacks (with them, once every chunk is built: a
+    /// callback must not run for a call that then fails). If a task cannot be sent (its
+    /// arguments do not serialise), the whole call fails with that error, as if nothing had
+    /// been scheduled: its queued chunks are withdrawn, and the results of chunks already
+    /// running are dropped.
     fn submit_fixed<R: DeserializeOwned + Send + 'static>(
         &self,
-        tasks: impl IntoIterator<Item = Task<R>>,
+        n: usize,
+        tasks: impl Iterator<Item = Task<R>>,
         chunksize: usize,
         deadline: Option<Duration>,
         cbs: Callbacks<R>,
         whole: Option<Callbacks<Vec<R>>>,
     ) -> Result<Arc<Fixed<R>>, PoolError> {
         self.shared.check_open()?;
-        let segs = segments(tasks, chunksize);
-        let n = segs
-            .iter()
-            .map(|s| match s {
-                Segment::Run { count, .. } => *count,
-                Segment::Fail { .. } => 1,
-            })
-            .sum();
-        let mut chunks = Vec::with_capacity(segs.len());
+        let stream = cbs.is_empty();
         let fixed = Fixed::new(n, cbs, whole);
-        let mut start = 0;
-        for (seq, seg) in segs.into_iter().enumerate() {
+        let mut chunker = Chunker::new(chunksize);
+        let (mut seq, mut start) = (0, 0);
+        let mut failed: Option<PoolError> = None;
+        let mut held: Vec<Chunk> = Vec::new();
+        let mut send = |seg: Segment| {
+            if failed.is_some() {
+                return;
+            }
             match seg {
-                Segment::Fail { err } => return Err(err),
+                Segment::Fail { err } => failed = Some(err),
                 Segment::Run { count, body, fds } => {
-                    chunks.push(Chunk {
+                    let chunk = Chunk {
                         sink: fixed.clone(),
                         seq,
                         start,
@@ -681,13 +727,39 @@ impl Pool {
                         body,
                         fds,
                         deadline,
-                    });
+                    };
+                    seq += 1;
                     start += count;
+                    if !stream {
+                        held.push(chunk);
+                    } else if let Err((e, _)) = self.shared.submit(vec![chunk]) {
+                        failed = Some(e);
+                    }
                 }
             }
+        };
+        for t in tasks {
+            chunker.push(t, &mut send);
         }
-        self.shared.submit(chunks).map_err(|(e, _)| e)?;
-        Ok(fixed)
+        chunker.flush(&mut send);
+        if failed.is_none() && !held.is_empty() {
+            if let Err((e, _)) = self.shared.submit(held) {
+                failed = Some(e);
+            }
+        }
+        if failed.is_none() && start != n {
+            failed = Some(PoolError::Encode(format!(
+                "the items' iterator yielded {start} items where its length said {n}"
+            )));
+        }
+        match failed {
+            None => Ok(fixed),
+            Some(err) => {
+                fixed.abandon();
+                self.shared.withdraw(&fixed);
+                Err(err)
+            }
+        }
     }
 
     fn result<R>(&self, inner: Arc<Fixed<R>>) -> AsyncResult<R> {
@@ -736,7 +808,7 @@ impl Pool {
         K: IntoTask,
         K::Output: DeserializeOwned + Send + 'static,
     {
-        let inner = self.submit_fixed(vec![task.into_task()], 1, None, callbacks, None)?;
+        let inner = self.submit_fixed(1, std::iter::once(task.into_task()), 1, None, callbacks, None)?;
         Ok(self.result(inner))
     }
 
@@ -748,7 +820,14 @@ impl Pool {
         K: IntoTask,
         K::Output: DeserializeOwned + Send + 'static,
     {
-        let inner = self.submit_fixed(vec![task.into_task()], 1, Some(deadline), Callbacks::new(), None)?;
+        let inner = self.submit_fixed(
+            1,
+            std::iter::once(task.into_task()),
+            1,
+            Some(deadline),
+            Callbacks::new(),
+            None,
+        )?;
         Ok(self.result(inner))
     }
 
@@ -889,26 +968,19 @@ impl Pool {
             return Err(PoolError::InvalidChunksize);
         }
         self.shared.check_open()?;
-        let items = items.into_iter();
-        let inner = match (chunksize, items.size_hint()) {
-            (Some(cs), _) => self.submit_fixed(items.map(move |a| f(a).into_task()), cs, None, callbacks, whole)?,
-            // The length is known: build the chunks straight from the input.
-            (None, (lo, Some(hi))) if lo == hi => {
-                let cs = default_chunksize(lo, self.processes);
-                self.submit_fixed(items.map(move |a| f(a).into_task()), cs, None, callbacks, whole)?
-            }
-            (None, _) => {
-                let items: Vec<A> = items.collect();
-                let cs = default_chunksize(items.len(), self.processes);
-                self.submit_fixed(
-                    items.into_iter().map(move |a| f(a).into_task()),
-                    cs,
-                    None,
-                    callbacks,
-                    whole,
-                )?
-            }
-        };
+        // The items are gathered first, as Python's `map` makes a list: their number sizes the
+        // default chunks and the result, whatever the iterator's `size_hint` says.
+        let items: Vec<A> = items.into_iter().collect();
+        let n = items.len();
+        let cs = chunksize.unwrap_or_else(|| default_chunksize(n, self.processes));
+        let inner = self.submit_fixed(
+            n,
+            items.into_iter().map(move |a| f(a).into_task()),
+            cs,
+            None,
+            callbacks,
+            whole,
+        )?;
         Ok(self.map_result(inner))
     }
 

@@ -73,6 +73,14 @@ impl ChunkBuf {
         }
     }
 
+    /// The bytes each task adds besides its arguments.
+    pub const TASK_HEADER: usize = 8;
+
+    /// Reserves room for `bytes` more bytes of tasks.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.body.reserve(bytes);
+    }
+
     /// Appends a task whose arguments carry `nfds` descriptors (sent with the chunk).
     pub fn push(&mut self, args: &[u8], nfds: usize) {
         self.body.extend_from_slice(&(args.len() as u32).to_le_bytes());

@@ -5,12 +5,17 @@
 //! (`SCM_RIGHTS`, or inheritance). [`collect`] opens the side table around a serialisation;
 //! [`with_incoming`] provides the received descriptors around a deserialisation.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 
 thread_local! {
-    static OUTGOING: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    /// The descriptors attached inside every open side table, the innermost table's last.
+    static OUTGOING: RefCell<Vec<OwnedFd>> = const { RefCell::new(Vec::new()) };
+    /// Where the innermost open side table begins in `OUTGOING`; `None` when none is open.
+    /// (Kept apart from the descriptors so that opening and closing a table, once per
+    /// serialised value, costs two reads of a `Cell` when nothing is attached.)
+    static OPEN: Cell<Option<usize>> = const { Cell::new(None) };
     static INCOMING: RefCell<Option<VecDeque<Option<OwnedFd>>>> = const { RefCell::new(None) };
 }
 
@@ -21,14 +26,44 @@ pub(crate) fn warm() {
     INCOMING.with(|_| ());
 }
 
+/// Closes a side table, also when the serialisation panics: the table's descriptors are
+/// taken (or, on a panic, closed) and the enclosing table, if any, is open again.
+struct Table {
+    start: usize,
+    prev: Option<usize>,
+}
+
+impl Table {
+    fn take(&self) -> Vec<OwnedFd> {
+        OUTGOING.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.len() > self.start {
+                o.split_off(self.start)
+            } else {
+                Vec::new()
+            }
+        })
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        // Empty unless the serialisation panicked after attaching descriptors.
+        drop(self.take());
+        OPEN.with(|c| c.set(self.prev));
+    }
+}
+
 /// Runs `f` (a serialisation) with a side table open; returns its result and the descriptors
-/// that handles attached.
+/// that handles attached. Tables nest: a value serialised inside `f` gets a table of its own.
 pub fn collect<R>(f: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
-    let prev = OUTGOING.with(|o| o.borrow_mut().replace(Vec::new()));
+    let start = OUTGOING.with(|o| o.borrow().len());
+    let table = Table {
+        start,
+        prev: OPEN.with(|c| c.replace(Some(start))),
+    };
     let r = f();
-    let fds = OUTGOING
-        .with(|o| std::mem::replace(&mut *o.borrow_mut(), prev))
-        .unwrap_or_default();
+    let fds = table.take();
     (r, fds)
 }
 
@@ -36,11 +71,11 @@ pub fn collect<R>(f: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
 /// side table is open (the value is being serialised by something other than multiproc, which
 /// cannot carry descriptors).
 pub fn attach(fd: OwnedFd) -> Option<u32> {
+    let start = OPEN.with(Cell::get)?;
     OUTGOING.with(|o| {
         let mut o = o.borrow_mut();
-        let v = o.as_mut()?;
-        v.push(fd);
-        Some((v.len() - 1) as u32)
+        o.push(fd);
+        Some((o.len() - 1 - start) as u32)
     })
 }
 
@@ -56,4 +91,50 @@ pub fn with_incoming<R>(fds: Vec<OwnedFd>, f: impl FnOnce() -> R) -> R {
 /// Takes the descriptor at `index` of the incoming table (each index once).
 pub fn take(index: u32) -> Option<OwnedFd> {
     INCOMING.with(|i| i.borrow_mut().as_mut()?.get_mut(index as usize)?.take())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn fd() -> OwnedFd {
+        OwnedFd::from(std::fs::File::open("/dev/null").expect("open /dev/null"))
+    }
+
+    #[test]
+    fn nothing_attaches_outside_a_table() {
+        assert_eq!(attach(fd()), None);
+    }
+
+    #[test]
+    fn tables_nest_and_number_their_own_descriptors() {
+        let (a, b) = (fd(), fd());
+        let (ra, rb) = (a.as_raw_fd(), b.as_raw_fd());
+        let ((first, (inner, inner_fds), second), outer_fds) = collect(|| {
+            let first = attach(a);
+            let inner = collect(|| attach(b));
+            let second = attach(fd());
+            (first, inner, second)
+        });
+        assert_eq!((first, inner, second), (Some(0), Some(0), Some(1)));
+        assert_eq!(inner_fds.iter().map(AsRawFd::as_raw_fd).collect::<Vec<_>>(), [rb]);
+        assert_eq!(outer_fds.len(), 2);
+        assert_eq!(outer_fds[0].as_raw_fd(), ra);
+        assert_eq!(attach(fd()), None, "the table is closed again");
+    }
+
+    #[test]
+    fn a_panicking_serialisation_closes_its_table() {
+        let r = std::panic::catch_unwind(|| {
+            collect(|| {
+                attach(fd());
+                panic!("boom")
+            })
+        });
+        assert!(r.is_err());
+        assert_eq!(attach(fd()), None);
+        let (_, fds) = collect(|| attach(fd()));
+        assert_eq!(fds.len(), 1, "no descriptor of the panicked table is left behind");
+    }
 }
