@@ -506,6 +506,58 @@ fn unserialisable_argument_late_in_a_long_map_fails_the_map_and_runs_no_callback
     assert_eq!(pool.map(take_item, good).unwrap(), (0..20_000u64).collect::<Vec<_>>());
 }
 
+/// An iterator whose `size_hint` claims exactly `claims` items and that yields `yields`.
+struct Liar {
+    next: u64,
+    yields: u64,
+    claims: usize,
+}
+
+impl Iterator for Liar {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        (self.next < self.yields).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claims, Some(self.claims))
+    }
+}
+
+#[test]
+fn an_iterator_whose_exact_size_hint_is_wrong_fails_the_map_and_the_pool_goes_on() {
+    // An exact `size_hint` lets `map` queue chunks while it reads the items; an iterator that
+    // breaks that promise fails the call, either way, instead of a map that never ends or
+    // drops items.
+    let pool = Pool::new(2).unwrap();
+    for (yields, claims) in [(3_000, 5_000), (7_000, 5_000), (0, 10), (10, 0)] {
+        let r = pool.map_chunked(
+            square,
+            Liar {
+                next: 0,
+                yields,
+                claims,
+            },
+            100,
+        );
+        assert!(
+            matches!(&r, Err(PoolError::Encode(m)) if m.contains("size_hint")),
+            "{yields} items claiming {claims}: {:?}",
+            r.as_ref().map(Vec::len)
+        );
+    }
+    // An honest iterator of each kind: exact (a range), and inexact (a filter), which is
+    // gathered first.
+    let want: Vec<u64> = (0..5_000u64).map(|x| x * x).collect();
+    assert_eq!(pool.map(square, 0..5_000u64).unwrap(), want);
+    let even: Vec<u64> = (0..5_000u64).filter(|x| x % 2 == 0).map(|x| x * x).collect();
+    assert_eq!(pool.map(square, (0..5_000u64).filter(|x| x % 2 == 0)).unwrap(), even);
+    pool.close();
+    pool.join().unwrap();
+}
+
 #[test]
 fn large_pool() {
     let pool = Pool::new(50).unwrap();

@@ -300,35 +300,11 @@ pub mod __private {
         }
     }
 
-    /// Encodes a worker's result in the child.
-    pub fn encode_result<R: serde::Serialize + ?Sized>(r: &R) -> Result<Vec<u8>, RunError> {
-        // A pool worker hands each result's buffer back (`recycle_result_buf`) once it has
-        // copied it into its chunk's report, so a map over small values allocates nothing per
-        // task; elsewhere this is a fresh vector.
-        let mut buf = RESULT_BUF.with(|b| b.take()).unwrap_or_default();
-        buf.clear();
-        match rmp_serde::encode::write(&mut buf, r) {
-            Ok(()) => Ok(buf),
-            Err(e) => Err(RunError(format!("the worker's result could not be serialised: {e}"))),
-        }
-    }
-
-    thread_local! {
-        /// A result buffer to reuse (see `encode_result`).
-        static RESULT_BUF: std::cell::Cell<Option<Vec<u8>>> = const { std::cell::Cell::new(None) };
-    }
-
-    /// Registers this thread's result buffer slot without filling it (see `bootstrap::warm`).
-    pub(crate) fn warm_result_buf() {
-        RESULT_BUF.with(|_| ());
-    }
-
-    /// Gives a result buffer back for the next `encode_result` on this thread (buffers of
-    /// more than 64 KiB are freed instead).
-    pub(crate) fn recycle_result_buf(buf: Vec<u8>) {
-        if buf.capacity() <= 64 << 10 {
-            RESULT_BUF.with(|b| b.set(Some(buf)));
-        }
+    /// Encodes a worker's result in the child, appending it to `out`: a pool worker passes
+    /// its chunk's report, so a map over small values neither allocates nor copies per task.
+    pub fn encode_result<R: serde::Serialize + ?Sized>(r: &R, out: &mut Vec<u8>) -> Result<(), RunError> {
+        rmp_serde::encode::write(out, r)
+            .map_err(|e| RunError(format!("the worker's result could not be serialised: {e}")))
     }
 
     // Argument and result checks. A type that is not serialisable must give ONE error, on the
@@ -493,21 +469,21 @@ pub mod __private {
 
     /// Encodes a worker's value (the generated entry calls this).
     pub trait Encode {
-        /// The encoded value.
-        fn encode(&self) -> Result<Vec<u8>, RunError>;
+        /// Appends the encoded value to `out`.
+        fn encode(&self, out: &mut Vec<u8>) -> Result<(), RunError>;
     }
     impl<A: serde::Serialize> Encode for &Args<'_, A> {
-        fn encode(&self) -> Result<Vec<u8>, RunError> {
-            encode_result(self.0)
+        fn encode(&self, out: &mut Vec<u8>) -> Result<(), RunError> {
+            encode_result(self.0, out)
         }
     }
     /// The fallback of [`Encode`] (never runs: the program does not compile).
     pub trait EncodeFallback {
         /// Fails.
-        fn encode(&self) -> Result<Vec<u8>, RunError>;
+        fn encode(&self, out: &mut Vec<u8>) -> Result<(), RunError>;
     }
     impl<A> EncodeFallback for Args<'_, A> {
-        fn encode(&self) -> Result<Vec<u8>, RunError> {
+        fn encode(&self, _out: &mut Vec<u8>) -> Result<(), RunError> {
             Err(RunError("the worker's result is not serialisable".into()))
         }
     }
@@ -519,10 +495,19 @@ pub mod __private {
     }
 
     /// Runs a registered worker on encoded arguments in this process, catching a panic: the
-    /// inner result is the worker's encoded value or why it could not run; the outer error is a
-    /// panic's `(message, location)`. Used by pool workers.
-    pub fn run_caught(entry: &WorkerEntry, args: &[u8]) -> Result<Result<Vec<u8>, RunError>, (String, Option<String>)> {
-        let r = crate::runtime::bootstrap::catch(|| (entry.run)(args)).map_err(|r| (r.message, r.location));
+    /// inner result says whether the worker's encoded value was appended to `out` or why it
+    /// could not run (then `out` is as it was); the outer error is a panic's
+    /// `(message, location)`. Used by pool workers.
+    pub fn run_caught(
+        entry: &WorkerEntry,
+        args: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Result<(), RunError>, (String, Option<String>)> {
+        let at = out.len();
+        let r = crate::runtime::bootstrap::catch(|| (entry.run)(args, &mut *out)).map_err(|r| (r.message, r.location));
+        if !matches!(r, Ok(Ok(()))) {
+            out.truncate(at);
+        }
         // A pool worker's own exit code does not depend on its tasks' values.
         crate::runtime::bootstrap::clear_returned();
         r

@@ -76,7 +76,7 @@ fn expand_fn(input: &WorkerFn) -> TokenStream {
                 use ::multiproc::__private::{AnyProbe as _, ErrProbe as _};
                 (&::multiproc::__private::ErrCheck(&__value)).multiproc_is_err()
             });
-            (&&::multiproc::__private::Args(&__value)).encode()
+            (&&::multiproc::__private::Args(&__value)).encode(__out)
         },
     );
 
@@ -141,7 +141,7 @@ fn expand_impl(input: &WorkerImpl) -> Result<TokenStream> {
                 use ::multiproc::__private::{AnyProbe as _, ErrProbe as _};
                 (&::multiproc::__private::ErrCheck(&__value)).multiproc_is_err()
             });
-            (&&::multiproc::__private::Args(&__value)).encode()
+            (&&::multiproc::__private::Args(&__value)).encode(__out)
         },
     );
 
@@ -254,7 +254,7 @@ fn expand_actor(input: &WorkerImpl) -> Result<TokenStream> {
                 use ::multiproc::__private::{RunActor as _, RunActorFallback as _};
                 (&&::multiproc::__private::Probe::<#self_ty>::new()).run_actor(__w)?
             };
-            (&&::multiproc::__private::Args(&__value)).encode()
+            (&&::multiproc::__private::Args(&__value)).encode(__out)
         },
     );
 
@@ -311,8 +311,8 @@ fn entry(name: &LitStr, body: &TokenStream) -> TokenStream {
         static __MULTIPROC_WORKER: ::multiproc::__private::WorkerEntry =
             ::multiproc::__private::WorkerEntry {
                 name: ::core::concat!(::core::module_path!(), "::", #name),
-                run: |__args: &[u8]| -> ::core::result::Result<
-                    ::std::vec::Vec<u8>,
+                run: |__args: &[u8], __out: &mut ::std::vec::Vec<u8>| -> ::core::result::Result<
+                    (),
                     ::multiproc::__private::RunError,
                 > { #body },
             };
@@ -408,7 +408,7 @@ mod tests {
             "let (__arg0 , __arg1 ,) : ((u32 , u32) , u64 ,) = (&& :: multiproc :: __private :: Probe :: < ((u32 , u32) , u64 ,) > :: new ()) . decode (__args) ?",
             "let __value = __multiproc_body_f (__arg0 , __arg1)",
             "(& :: multiproc :: __private :: ErrCheck (& __value)) . multiproc_is_err ()",
-            "(&& :: multiproc :: __private :: Args (& __value)) . encode ()",
+            "(&& :: multiproc :: __private :: Args (& __value)) . encode (__out)",
             "assert_arg :: < (u32 , u32) > ()",
             "assert_arg_de ((&& :: multiproc :: __private :: Probe :: < (u32 , u32) > :: new ()) . de_check () ,)",
             "assert_result :: < u64 > ()",
@@ -448,7 +448,7 @@ mod tests {
             "let __w : crate :: m :: Clock = (&& :: multiproc :: __private :: Probe :: < crate :: m :: Clock > :: new ()) . decode (__args) ?",
             "let __value = < crate :: m :: Clock > :: run (__w)",
             "note_returned",
-            "(&& :: multiproc :: __private :: Args (& __value)) . encode ()",
+            "(&& :: multiproc :: __private :: Args (& __value)) . encode (__out)",
             "(&& :: multiproc :: __private :: Args (& self)) . task :: < Vec < crate :: m :: Clock > >",
         ] {
             assert!(out.contains(expected), "missing `{expected}` in:\n{out}");

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -130,10 +131,10 @@ impl<R> Callbacks<R> {
 impl<R> Callbacks<Vec<R>> {
     /// Runs the whole-list callbacks on finished slots and gives the slots back: `on_result`
     /// with every value if all succeeded, else `on_error` with the first error in input order.
-    fn run_whole(&mut self, slots: Slots<R>) -> Slots<R> {
-        let values = match slots.into_values() {
+    fn run_whole(&mut self, mut slots: Slots<R>) -> Slots<R> {
+        let values = match slots.take_values() {
             Ok(v) => v,
-            Err((slots, e)) => {
+            Err(e) => {
                 if let Some(f) = &mut self.on_error {
                     let _ = std::panic::catch_unwind(AssertUnwindSafe(|| f(&e)));
                 }
@@ -148,58 +149,124 @@ impl<R> Callbacks<Vec<R>> {
 }
 
 /// The outcomes of a call with a known number of tasks, by input position: the values in one
-/// vector (a `Pool::map` over numbers keeps 16 bytes per task, not the size of an error), the
-/// errors, rarer, apart. A position in neither has no outcome yet (or never got one: the pool
-/// was terminated).
+/// vector of the values' own size (a `Pool::map` over `u64` keeps 8 bytes per task, and its
+/// result is that same vector, neither copied nor allocated again), a bit per position saying
+/// whether it holds a value, and the errors, rarer, apart. A position in neither has no
+/// outcome yet (or never got one: the pool was terminated).
+///
+/// Invariant: `values[i]` is initialised exactly when bit `i` of `filled` is set, for every
+/// `i < values.len()`; `count` is the number of set bits.
 struct Slots<R> {
-    values: Vec<Option<R>>,
+    values: Vec<MaybeUninit<R>>,
+    filled: Vec<u64>,
+    count: usize,
     errors: BTreeMap<usize, PoolError>,
 }
 
 impl<R> Slots<R> {
     fn new(n: usize) -> Self {
+        let mut values = Vec::with_capacity(n);
+        // SAFETY: the capacity is `n`, and `MaybeUninit` needs no initialisation; no bit of
+        // `filled` is set, so no position is read before it is written.
+        unsafe { values.set_len(n) };
         Slots {
-            values: (0..n).map(|_| None).collect(),
+            values,
+            filled: vec![0; n.div_ceil(64)],
+            count: 0,
             errors: BTreeMap::new(),
         }
     }
 
     fn from_values(values: Vec<R>) -> Self {
+        let n = values.len();
+        let mut values = std::mem::ManuallyDrop::new(values);
+        // SAFETY: `MaybeUninit<R>` has the layout of `R`; the pointer, length and capacity come
+        // from a `Vec<R>` that is not used or dropped again (ManuallyDrop).
+        let values = unsafe { Vec::from_raw_parts(values.as_mut_ptr().cast::<MaybeUninit<R>>(), n, values.capacity()) };
+        let mut filled = vec![!0u64; n.div_ceil(64)];
+        if n % 64 != 0 {
+            if let Some(last) = filled.last_mut() {
+                *last = (1u64 << (n % 64)) - 1;
+            }
+        }
         Slots {
-            values: values.into_iter().map(Some).collect(),
+            values,
+            filled,
+            count: n,
             errors: BTreeMap::new(),
         }
     }
 
+    fn is_filled(&self, i: usize) -> bool {
+        self.filled.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// Drops the value at `i`, if there is one.
+    fn clear(&mut self, i: usize) {
+        if self.is_filled(i) {
+            self.filled[i / 64] &= !(1 << (i % 64));
+            self.count -= 1;
+            // SAFETY: the bit was set, so the value is initialised; the bit is now clear, so it
+            // is never read or dropped again.
+            unsafe { self.values[i].assume_init_drop() };
+        }
+    }
+
     fn set(&mut self, i: usize, r: Result<R, PoolError>) {
+        if i >= self.values.len() {
+            return;
+        }
+        self.clear(i);
         match r {
             Ok(v) => {
-                if let Some(slot) = self.values.get_mut(i) {
-                    *slot = Some(v);
+                self.values[i].write(v);
+                self.filled[i / 64] |= 1 << (i % 64);
+                self.count += 1;
+                if !self.errors.is_empty() {
                     self.errors.remove(&i);
                 }
             }
             Err(e) => {
-                if let Some(slot) = self.values.get_mut(i) {
-                    *slot = None;
-                    self.errors.insert(i, e);
-                }
+                self.errors.insert(i, e);
             }
         }
     }
 
     fn all_ok(&self) -> bool {
-        self.errors.is_empty() && self.values.iter().all(Option::is_some)
+        self.errors.is_empty() && self.count == self.values.len()
+    }
+
+    /// The first position with neither a value nor an error.
+    fn first_missing(&self) -> Option<usize> {
+        let n = self.values.len();
+        let mut from = 0;
+        loop {
+            let word = from / 64;
+            let w = *self.filled.get(word)?;
+            // The first clear bit at or after `from` in this word.
+            let free = !w & (!0u64 << (from % 64));
+            if free == 0 {
+                from = (word + 1) * 64;
+                continue;
+            }
+            let i = word * 64 + free.trailing_zeros() as usize;
+            if i >= n {
+                return None;
+            }
+            if !self.errors.contains_key(&i) {
+                return Some(i);
+            }
+            from = i + 1;
+        }
     }
 
     /// The first failure in input order: an error, or a position without an outcome
     /// (`Terminated`).
     fn first_failure(&self) -> Option<PoolError> {
-        let first_missing = self
-            .values
-            .iter()
-            .enumerate()
-            .position(|(i, v)| v.is_none() && !self.errors.contains_key(&i));
+        if self.all_ok() {
+            return None;
+        }
+        let first_missing = self.first_missing();
         let first_error = self.errors.iter().next();
         match (first_missing, first_error) {
             (Some(m), Some((&i, e))) if i < m => Some(e.clone()),
@@ -209,26 +276,57 @@ impl<R> Slots<R> {
         }
     }
 
-    /// Every value in input order, or the slots back with the first failure.
-    fn into_values(self) -> Result<Vec<R>, (Self, PoolError)> {
+    /// Every value in input order (the slots are left empty), or the first failure (the
+    /// slots are left as they are).
+    fn take_values(&mut self) -> Result<Vec<R>, PoolError> {
         if let Some(e) = self.first_failure() {
-            return Err((self, e));
+            return Err(e);
         }
         // No failure: every position holds a value.
-        Ok(self.values.into_iter().flatten().collect())
+        debug_assert_eq!(self.count, self.values.len());
+        let values = std::mem::take(&mut self.values);
+        self.filled.clear();
+        self.count = 0;
+        let mut values = std::mem::ManuallyDrop::new(values);
+        // SAFETY: every position is initialised (`count` equals the length), and `R` has the
+        // layout of `MaybeUninit<R>`; the vector's parts are not used again (ManuallyDrop),
+        // and `self` now holds an empty vector, so it reads and drops nothing.
+        Ok(unsafe { Vec::from_raw_parts(values.as_mut_ptr().cast::<R>(), values.len(), values.capacity()) })
     }
 
     /// Each outcome in input order.
-    fn into_results(self) -> Vec<Result<R, PoolError>> {
-        let mut errors = self.errors;
-        self.values
+    fn into_results(mut self) -> Vec<Result<R, PoolError>> {
+        let mut errors = std::mem::take(&mut self.errors);
+        let values = std::mem::take(&mut self.values);
+        let filled = std::mem::take(&mut self.filled);
+        self.count = 0;
+        values
             .into_iter()
             .enumerate()
-            .map(|(i, v)| match v {
-                Some(v) => Ok(v),
-                None => Err(errors.remove(&i).unwrap_or(PoolError::Terminated)),
+            .map(|(i, v)| {
+                if filled[i / 64] & (1 << (i % 64)) != 0 {
+                    // SAFETY: the bit is set, so the value is initialised; `v` is moved out
+                    // of the vector, which `MaybeUninit` never drops, so it is read once.
+                    Ok(unsafe { v.assume_init() })
+                } else {
+                    Err(errors.remove(&i).unwrap_or(PoolError::Terminated))
+                }
             })
             .collect()
+    }
+}
+
+impl<R> Drop for Slots<R> {
+    fn drop(&mut self) {
+        if self.count == 0 {
+            return;
+        }
+        for i in 0..self.values.len() {
+            if self.is_filled(i) {
+                // SAFETY: the bit is set, so the value is initialised; it is dropped once, here.
+                unsafe { self.values[i].assume_init_drop() };
+            }
+        }
     }
 }
 
@@ -236,6 +334,8 @@ impl<R> Default for Slots<R> {
     fn default() -> Self {
         Slots {
             values: Vec::new(),
+            filled: Vec::new(),
+            count: 0,
             errors: BTreeMap::new(),
         }
     }
@@ -399,7 +499,7 @@ impl<R> Fixed<R> {
     /// Every value in input order, or the first failure in input order (the slots are taken
     /// either way, as `get` takes them).
     fn take_values(&self) -> Result<Vec<R>, PoolError> {
-        self.take_slots()?.into_values().map_err(|(_, e)| e)
+        self.take_slots()?.take_values()
     }
 }
 
@@ -1068,11 +1168,104 @@ mod tests {
         s.set(0, Ok(7));
         s.set(1, Ok(8));
         assert!(s.all_ok());
-        assert!(matches!(s.into_values(), Ok(v) if v == [7, 8]));
+        assert!(matches!(s.take_values(), Ok(v) if v == [7, 8]));
         // Out of range is ignored, never a panic.
         let mut s: Slots<u32> = Slots::new(1);
         s.set(5, Ok(1));
         s.set(5, Err(PoolError::Terminated));
         assert_eq!(s.first_failure(), Some(PoolError::Terminated));
+    }
+
+    /// A value that counts its drops, to check that every stored value is dropped once.
+    struct Counted(Arc<std::sync::atomic::AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn every_value_is_dropped_exactly_once_whatever_becomes_of_the_slots() {
+        let drops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = || Counted(drops.clone());
+        let seen = || drops.load(Ordering::SeqCst);
+        // Dropped with some positions filled, one replaced and one turned into an error.
+        let mut s = Slots::new(130);
+        for i in [0, 63, 64, 65, 129] {
+            s.set(i, Ok(c()));
+        }
+        s.set(64, Ok(c()));
+        assert_eq!(seen(), 1, "the replaced value");
+        s.set(65, Err(PoolError::Terminated));
+        assert_eq!(seen(), 2, "the value an error replaced");
+        drop(s);
+        assert_eq!(seen(), 6, "two, then the four values still held");
+        // Every value into a vector, then dropped with it.
+        drops.store(0, Ordering::SeqCst);
+        let mut s = Slots::new(70);
+        for i in (0..70).rev() {
+            s.set(i, Ok(c()));
+        }
+        let v = s.take_values().expect("every position holds a value");
+        assert!(s.all_ok() && s.first_failure().is_none(), "the slots are left empty");
+        drop(s);
+        assert_eq!((v.len(), seen()), (70, 0));
+        drop(v);
+        assert_eq!(seen(), 70);
+        // Outcomes one by one, with gaps.
+        drops.store(0, Ordering::SeqCst);
+        let mut s = Slots::new(3);
+        s.set(0, Ok(c()));
+        s.set(2, Ok(c()));
+        let r = s.into_results();
+        assert!(r[0].is_ok() && r[2].is_ok());
+        assert!(matches!(r[1], Err(PoolError::Terminated)));
+        assert_eq!(seen(), 0);
+        drop(r);
+        assert_eq!(seen(), 2);
+        // A failed `take_values` leaves the slots intact.
+        drops.store(0, Ordering::SeqCst);
+        let mut s = Slots::new(2);
+        s.set(1, Ok(c()));
+        assert_eq!((s.take_values().err(), seen()), (Some(PoolError::Terminated), 0));
+        assert!(s.is_filled(1));
+        drop(s);
+        assert_eq!(seen(), 1);
+    }
+
+    #[test]
+    fn values_round_trip_through_slots_at_every_bitmap_edge() {
+        for n in [0, 1, 63, 64, 65, 128, 129] {
+            let v: Vec<u64> = (0..n as u64).collect();
+            let s = Slots::from_values(v.clone());
+            assert!(s.all_ok(), "n = {n}");
+            assert_eq!(s.first_failure(), None);
+            let mut s = s;
+            assert_eq!(s.take_values().ok(), Some(v.clone()));
+            let mut s: Slots<u64> = Slots::new(n);
+            for (i, x) in v.iter().enumerate() {
+                assert!(s.first_failure().is_some(), "n = {n}, i = {i}");
+                s.set(i, Ok(*x));
+            }
+            assert_eq!(s.into_results(), v.iter().map(|x| Ok(*x)).collect::<Vec<_>>());
+        }
+        // The first missing position skips the errors, across words.
+        let mut s: Slots<u8> = Slots::new(200);
+        for i in 0..200 {
+            if i != 150 {
+                s.set(
+                    i,
+                    if i % 7 == 0 {
+                        Err(PoolError::Failed(i.to_string()))
+                    } else {
+                        Ok(1)
+                    },
+                );
+            }
+        }
+        assert_eq!(s.first_missing(), Some(150));
+        assert_eq!(s.first_failure(), Some(PoolError::Failed("0".into())));
+        s.set(150, Ok(1));
+        assert_eq!(s.first_missing(), None);
     }
 }

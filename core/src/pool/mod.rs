@@ -77,7 +77,7 @@ pub use error::PoolError;
 pub use job::{AsyncResult, Callbacks, IMap, MapResult};
 
 use crate::pipe::{Connection, Pipe, MAX_FDS_PER_MSG};
-use crate::process::{cpu_count, get_start_method, IntoTask, StartMethod, Task};
+use crate::process::{cpu_count, get_start_method, ArgBytes, IntoTask, StartMethod, Task};
 use job::{Fixed, Sink};
 use worker::ChunkBuf;
 
@@ -173,12 +173,17 @@ impl Chunker {
         if !fits {
             self.flush(out);
             let mut buf = ChunkBuf::new(name);
-            let per_task = a.as_slice().len() + ChunkBuf::TASK_HEADER;
+            // Twice the first task's size, since later arguments are often longer (larger
+            // numbers): growing the buffer would copy it.
+            let per_task = 2 * a.as_slice().len() + ChunkBuf::TASK_HEADER;
             buf.reserve(per_task.saturating_mul(self.chunksize).min(CHUNK_RESERVE_MAX));
             self.cur = Some((name, buf, Vec::new()));
         }
         if let Some((_, buf, have)) = &mut self.cur {
-            buf.push(a.as_slice(), fds.len());
+            match &a {
+                ArgBytes::Inline { len, buf: inline } => buf.push_fixed(inline, *len as usize, fds.len()),
+                ArgBytes::Heap(v) => buf.push(v, fds.len()),
+            }
             have.extend(fds);
             if buf.len() >= self.chunksize {
                 self.flush(out);
@@ -748,8 +753,9 @@ impl Pool {
             }
         }
         if failed.is_none() && start != n {
+            // Only an iterator whose exact `size_hint` is wrong gets here (see `map_fixed`).
             failed = Some(PoolError::Encode(format!(
-                "the items' iterator yielded {start} items where its length said {n}"
+                "the items' iterator yielded {start} items where its size_hint said exactly {n}"
             )));
         }
         match failed {
@@ -839,8 +845,13 @@ impl Pool {
     ///
     /// If tasks fail, `map` still waits for every chunk, then returns the first error in input
     /// order (CPython's behaviour since bpo-23992); [`map_results`](Self::map_results) gives
-    /// every result or error. An argument that cannot be serialised is an error before
-    /// anything is scheduled.
+    /// every result or error. An argument that cannot be serialised fails the whole call
+    /// (`PoolError::Encode`), as if nothing had been scheduled.
+    ///
+    /// The items are read as the chunks are queued when the iterator's `size_hint` is exact
+    /// (a range, a `Vec`, a `map` of either), so the workers start before the last item is
+    /// read; any other iterator is gathered first, as Python's `map` makes a list. An
+    /// iterator whose exact `size_hint` is wrong (a bug in that iterator) fails the call.
     pub fn map<A, R, F, T>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<R>, PoolError>
     where
         F: Fn(A) -> T,
@@ -968,19 +979,33 @@ impl Pool {
             return Err(PoolError::InvalidChunksize);
         }
         self.shared.check_open()?;
-        // The items are gathered first, as Python's `map` makes a list: their number sizes the
-        // default chunks and the result, whatever the iterator's `size_hint` says.
-        let items: Vec<A> = items.into_iter().collect();
-        let n = items.len();
-        let cs = chunksize.unwrap_or_else(|| default_chunksize(n, self.processes));
-        let inner = self.submit_fixed(
-            n,
-            items.into_iter().map(move |a| f(a).into_task()),
-            cs,
-            None,
-            callbacks,
-            whole,
-        )?;
+        let mut items = items.into_iter();
+        // The number of items sizes the default chunks and the result. An iterator that says
+        // exactly how many items it has (a range, a `Vec`, a `map` of either) is read as the
+        // chunks are queued; any other is gathered first, as Python's `map` makes a list.
+        let inner = match items.size_hint() {
+            (lo, Some(hi)) if lo == hi => {
+                let n = lo;
+                let cs = chunksize.unwrap_or_else(|| default_chunksize(n, self.processes));
+                let tasks = items.by_ref().take(n).map(&f).map(IntoTask::into_task);
+                let inner = self.submit_fixed(n, tasks, cs, None, callbacks, whole)?;
+                if items.next().is_some() {
+                    inner.abandon();
+                    self.shared.withdraw(&inner);
+                    return Err(PoolError::Encode(format!(
+                        "the items' iterator yielded more items than its size_hint said (exactly {n})"
+                    )));
+                }
+                inner
+            }
+            _ => {
+                let items: Vec<A> = items.collect();
+                let n = items.len();
+                let cs = chunksize.unwrap_or_else(|| default_chunksize(n, self.processes));
+                let tasks = items.into_iter().map(f).map(IntoTask::into_task);
+                self.submit_fixed(n, tasks, cs, None, callbacks, whole)?
+            }
+        };
         Ok(self.map_result(inner))
     }
 

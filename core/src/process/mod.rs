@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+pub(crate) use task::ArgBytes;
 pub use task::{IntoTask, Task};
 
 use crate::error::{CallError, CloseError, JoinError, ProcessError, SendError, StartMethodError};

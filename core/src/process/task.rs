@@ -139,6 +139,7 @@ impl Default for ArgBytes {
 }
 
 impl ArgBytes {
+    #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             ArgBytes::Inline { len, buf } => &buf[..*len as usize],
@@ -154,17 +155,25 @@ impl ArgBytes {
     }
 }
 
+// Inlined: the encoder, instantiated in the caller's crate, calls these for every few bytes.
 impl std::io::Write for ArgBytes {
+    #[inline]
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.write_all(data)?;
         Ok(data.len())
     }
 
+    #[inline]
     fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
         match self {
             ArgBytes::Inline { len, buf } => {
                 let at = *len as usize;
-                if let Some(dst) = buf.get_mut(at..at + data.len()) {
+                // The encoder writes a marker byte, then a value of a few bytes: a lone byte
+                // is stored directly, not through a call of `memcpy`.
+                if let ([b], Some(dst)) = (data, buf.get_mut(at)) {
+                    *dst = *b;
+                    *len += 1;
+                } else if let Some(dst) = buf.get_mut(at..at + data.len()) {
                     dst.copy_from_slice(data);
                     *len = (at + data.len()) as u8;
                 } else {

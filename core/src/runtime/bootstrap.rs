@@ -224,8 +224,9 @@ pub(crate) fn run_task(spec: &TaskSpec, fds: Vec<OwnedFd>) -> Outcome {
         Ok(e) => e,
         Err(e) => return Outcome::Failed(e.0),
     };
-    match catch(|| fdpass::with_incoming(fds, || (entry.run)(&spec.args))) {
-        Ok(Ok(bytes)) => Outcome::Returned(ByteBuf::from(bytes)),
+    let mut bytes = Vec::new();
+    match catch(|| fdpass::with_incoming(fds, || (entry.run)(&spec.args, &mut bytes))) {
+        Ok(Ok(())) => Outcome::Returned(ByteBuf::from(bytes)),
         Ok(Err(e)) => Outcome::Failed(e.0),
         Err(report) => Outcome::Panicked(report),
     }
@@ -379,7 +380,6 @@ fn warm() {
     fdpass::warm();
     super::handle::warm();
     super::warm_thread_conn();
-    crate::__private::warm_result_buf();
     LAST_PANIC.with(|_| ());
 }
 

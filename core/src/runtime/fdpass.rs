@@ -12,11 +12,24 @@ use std::os::fd::OwnedFd;
 thread_local! {
     /// The descriptors attached inside every open side table, the innermost table's last.
     static OUTGOING: RefCell<Vec<OwnedFd>> = const { RefCell::new(Vec::new()) };
-    /// Where the innermost open side table begins in `OUTGOING`; `None` when none is open.
-    /// (Kept apart from the descriptors so that opening and closing a table, once per
-    /// serialised value, costs two reads of a `Cell` when nothing is attached.)
-    static OPEN: Cell<Option<usize>> = const { Cell::new(None) };
+    /// Where the innermost open side table begins in `OUTGOING` (`None` when none is open),
+    /// and how many descriptors `OUTGOING` holds. Kept apart from the descriptors, in cells
+    /// without a destructor, so that opening and closing a table, once per serialised value,
+    /// costs a few reads of this thread's cells and never touches `OUTGOING` when nothing is
+    /// attached.
+    static STATE: TableState = const {
+        TableState {
+            open: Cell::new(None),
+            len: Cell::new(0),
+        }
+    };
     static INCOMING: RefCell<Option<VecDeque<Option<OwnedFd>>>> = const { RefCell::new(None) };
+}
+
+/// See `STATE`.
+struct TableState {
+    open: Cell<Option<usize>>,
+    len: Cell<usize>,
 }
 
 /// Registers this thread's side tables (their destructors) without changing them. The fork
@@ -34,34 +47,50 @@ struct Table {
 }
 
 impl Table {
+    /// Inlined: it runs once per serialised value (in the caller's crate, since `collect` is
+    /// generic), and almost always finds nothing attached.
+    #[inline]
     fn take(&self) -> Vec<OwnedFd> {
-        OUTGOING.with(|o| {
+        if STATE.with(|s| s.len.get()) <= self.start {
+            return Vec::new();
+        }
+        self.take_attached()
+    }
+
+    #[cold]
+    fn take_attached(&self) -> Vec<OwnedFd> {
+        let fds = OUTGOING.with(|o| {
             let mut o = o.borrow_mut();
             if o.len() > self.start {
                 o.split_off(self.start)
             } else {
                 Vec::new()
             }
-        })
+        });
+        STATE.with(|s| s.len.set(self.start));
+        fds
     }
 }
 
 impl Drop for Table {
+    #[inline]
     fn drop(&mut self) {
         // Empty unless the serialisation panicked after attaching descriptors.
         drop(self.take());
-        OPEN.with(|c| c.set(self.prev));
+        STATE.with(|s| s.open.set(self.prev));
     }
 }
 
 /// Runs `f` (a serialisation) with a side table open; returns its result and the descriptors
 /// that handles attached. Tables nest: a value serialised inside `f` gets a table of its own.
 pub fn collect<R>(f: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
-    let start = OUTGOING.with(|o| o.borrow().len());
-    let table = Table {
-        start,
-        prev: OPEN.with(|c| c.replace(Some(start))),
-    };
+    let table = STATE.with(|s| {
+        let start = s.len.get();
+        Table {
+            start,
+            prev: s.open.replace(Some(start)),
+        }
+    });
     let r = f();
     let fds = table.take();
     (r, fds)
@@ -71,12 +100,14 @@ pub fn collect<R>(f: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
 /// side table is open (the value is being serialised by something other than multiproc, which
 /// cannot carry descriptors).
 pub fn attach(fd: OwnedFd) -> Option<u32> {
-    let start = OPEN.with(Cell::get)?;
-    OUTGOING.with(|o| {
+    let start = STATE.with(|s| s.open.get())?;
+    let len = OUTGOING.with(|o| {
         let mut o = o.borrow_mut();
         o.push(fd);
-        Some((o.len() - 1 - start) as u32)
-    })
+        o.len()
+    });
+    STATE.with(|s| s.len.set(len));
+    Some((len - 1 - start) as u32)
 }
 
 /// Runs `f` (a deserialisation) with `fds` available to [`take`].

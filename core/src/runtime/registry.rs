@@ -18,8 +18,9 @@ impl std::error::Error for RunError {}
 pub struct WorkerEntry {
     /// `module::path::name`.
     pub name: &'static str,
-    /// Runs the worker on encoded arguments.
-    pub run: fn(&[u8]) -> Result<Vec<u8>, RunError>,
+    /// Runs the worker on encoded arguments and appends its encoded value to the vector (on
+    /// an error, the vector may hold part of the value: cut it back).
+    pub run: fn(&[u8], &mut Vec<u8>) -> Result<(), RunError>,
 }
 
 /// Every `#[worker]` in the binary.

@@ -140,7 +140,8 @@ fn run_action(action: &BarrierAction) -> Option<String> {
         Ok(e) => e,
         Err(e) => return Some(e.0),
     };
-    let res = handle::decoding_copy(|| catch_unwind(AssertUnwindSafe(|| (entry.run)(&action.args))));
+    let mut value = Vec::new();
+    let res = handle::decoding_copy(|| catch_unwind(AssertUnwindSafe(|| (entry.run)(&action.args, &mut value))));
     match res {
         Ok(Ok(_)) => None,
         Ok(Err(e)) => Some(e.0),
