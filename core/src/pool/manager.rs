@@ -357,8 +357,9 @@ fn read_worker(shared: &Shared, w: &mut Worker, publ: &mut Publisher) {
                     for e in outcomes.clone().filter_map(Result::err) {
                         mp_warn!(pid = w.pid, error = %e, "pool task failed");
                     }
-                    if let Some(s) = w.in_flight.pop_front() {
+                    if let Some(mut s) = w.in_flight.pop_front() {
                         s.chunk.sink.deliver(s.chunk.seq, s.chunk.start, &mut outcomes);
+                        shared.spares.give(std::mem::take(&mut s.chunk.body));
                     }
                     if let Some(front) = w.in_flight.front_mut() {
                         front.started |= next_started;

@@ -59,8 +59,10 @@ pub(crate) struct ChunkBuf {
 }
 
 impl ChunkBuf {
-    pub fn new(worker: &str) -> ChunkBuf {
-        let mut body = Vec::with_capacity(64 + worker.len());
+    /// A chunk of `worker`'s tasks, built in `body` (emptied first; its capacity is kept).
+    pub fn new(worker: &str, mut body: Vec<u8>) -> ChunkBuf {
+        body.clear();
+        body.reserve(64 + worker.len());
         let name = &worker.as_bytes()[..worker.len().min(u16::MAX as usize)];
         body.extend_from_slice(&(name.len() as u16).to_le_bytes());
         body.extend_from_slice(name);
