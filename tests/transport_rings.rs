@@ -378,6 +378,50 @@ fn big_item(i: u32, len: usize) -> serde_bytes::ByteBuf {
     )
 }
 
+/// Big and small items of varying sizes, alternately: each thread encodes (and reads big
+/// items) in one scratch buffer it keeps, so every item must come back as it was, whatever
+/// went through the buffer before it.
+fn mixed_item(i: u32) -> serde_bytes::ByteBuf {
+    let len = match i % 4 {
+        0 => 300_000 - i as usize * 1000,
+        1 => 17,
+        2 => 64 << 10,
+        _ => 70_000 + i as usize * 5000,
+    };
+    big_item(i, len)
+}
+
+#[multiproc::worker]
+fn put_mixed(q: Queue<serde_bytes::ByteBuf>, n: u32) {
+    for i in 0..n {
+        q.put(mixed_item(i)).unwrap();
+    }
+}
+
+#[test]
+fn big_and_small_items_through_reused_buffers_come_back_exact() {
+    const N: u32 = 40;
+    let q = Queue::<serde_bytes::ByteBuf>::new().unwrap();
+    let mut p = Reap(Process::new(put_mixed(q.clone(), N)).start().unwrap());
+    for i in 0..N {
+        assert_eq!(q.get_timeout(LONG).unwrap(), mixed_item(i), "item {i} from the child");
+    }
+    p.0.join_timeout(LONG).unwrap();
+    // One thread that puts and gets in turn, with items larger than any before (the buffer
+    // grows) and smaller (its tail holds stale bytes).
+    for i in (0..N).rev() {
+        q.put(mixed_item(i)).unwrap();
+        if i % 3 == 0 {
+            q.put(mixed_item(i + 100)).unwrap();
+            assert_eq!(q.get_timeout(LONG).unwrap(), mixed_item(i), "item {i}");
+            assert_eq!(q.get_timeout(LONG).unwrap(), mixed_item(i + 100), "item {}", i + 100);
+        } else {
+            assert_eq!(q.get_timeout(LONG).unwrap(), mixed_item(i), "item {i}");
+        }
+    }
+    assert!(q.try_get().is_err());
+}
+
 /// Helper root: with room for only 4 held descriptors, 10 big items without a consumer: the
 /// first go by descriptor, the rest fall back to inline; all 10 come back whole, in order.
 #[test]

@@ -40,6 +40,38 @@ fn big_enabled() -> bool {
     crate::wire::ring::rings_enabled()
 }
 
+/// Whether an encoded item of `len` bytes is big (see [`BIG_ITEM`]).
+pub(crate) fn is_big(len: usize) -> bool {
+    len >= BIG_ITEM
+}
+
+/// A thread keeps at most this much scratch capacity for encoding items (see `take_scratch`).
+const SCRATCH_MAX: usize = 8 << 20;
+
+thread_local! {
+    /// This thread's buffer to encode items in, between puts.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// This thread's scratch buffer, empty (a new one if it is in use or was never made).
+pub(crate) fn take_scratch() -> Vec<u8> {
+    let mut b = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
+    b.clear();
+    b
+}
+
+/// Keeps `buf` as this thread's scratch buffer if it is larger than the one kept (and at most
+/// [`SCRATCH_MAX`]); frees it otherwise.
+pub(crate) fn recycle(buf: Vec<u8>) {
+    if buf.capacity() > SCRATCH_MAX {
+        return;
+    }
+    let _ = SCRATCH.try_with(|s| {
+        let kept = s.take();
+        s.set(if kept.capacity() >= buf.capacity() { kept } else { buf });
+    });
+}
+
 /// The marker and object for a big item, if it can go that way.
 fn to_big(bytes: &[u8]) -> Option<(ByteBuf, OwnedFd)> {
     let fd = sys::mem::sealed_copy_of("multiproc-item", bytes).ok()?;
@@ -63,8 +95,13 @@ fn from_big(item: Encoded) -> Result<Encoded, CallError> {
     let Some(fd) = fds.pop() else {
         return Err(CallError::Protocol("a big item without its memory".into()));
     };
-    let bytes = sys::mem::read_whole(fd.as_fd(), len)
-        .map_err(|e| CallError::Protocol(format!("a big item's memory cannot be read: {e}")))?;
+    // Read into this thread's scratch buffer, which the typed get hands back once the item
+    // is decoded (`recycle`).
+    let mut bytes = take_scratch();
+    if let Err(e) = sys::mem::read_whole_into(fd.as_fd(), len, &mut bytes) {
+        recycle(bytes);
+        return Err(CallError::Protocol(format!("a big item's memory cannot be read: {e}")));
+    }
     Ok(Encoded {
         bytes: ByteBuf::from(bytes),
         fds,
@@ -333,7 +370,7 @@ impl RawQueue {
             let res = cast_via(self.obj.route(), casts);
             return res.map_err(|e| (0, put_fail(e)));
         }
-        for (i, item) in items.into_iter().enumerate() {
+        for (i, mut item) in items.into_iter().enumerate() {
             let as_big = (big && item.bytes.len() >= BIG_ITEM)
                 .then(|| to_big(&item.bytes))
                 .flatten();
@@ -345,14 +382,14 @@ impl RawQueue {
                     wait,
                     nfds: fds.len() as u32,
                 };
-                match self.op_fds(op, &fds, wait).map(|(v, _)| v) {
+                let res = match self.op_fds(op, &fds, wait).map(|(v, _)| v) {
                     // The hub holds too many descriptors: send this one inline.
                     Err(CallError::Hub(crate::wire::proto::HubError::Limit(m)))
                         if m.contains(crate::wire::proto::HELD_FDS_LIMIT) && item.fds.is_empty() =>
                     {
                         self.op(
                             QueueOp::PutWait {
-                                item: item.bytes,
+                                item: std::mem::take(&mut item.bytes),
                                 wait,
                                 nfds: 0,
                             },
@@ -360,7 +397,11 @@ impl RawQueue {
                         )
                     }
                     other => other,
-                }
+                };
+                // The bytes are in the memory object (or were sent inline): the encoding
+                // buffer goes back to this thread for the next put.
+                recycle(std::mem::take(&mut item.bytes).into_vec());
+                res
             } else if item.fds.is_empty() {
                 self.op(
                     QueueOp::PutWait {

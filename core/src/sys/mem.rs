@@ -156,10 +156,19 @@ pub fn sealed_copy_of(name: &str, bytes: &[u8]) -> Result<OwnedFd, Errno> {
 /// Reads the whole content of a memory object that must be exactly `len` bytes long, with
 /// `pread` (one copy; never `SIGBUS`, whatever the sender does to the object).
 pub fn read_whole(fd: BorrowedFd<'_>, len: usize) -> Result<Vec<u8>, Errno> {
+    let mut out = Vec::new();
+    read_whole_into(fd, len, &mut out)?;
+    Ok(out)
+}
+
+/// [`read_whole`] into `out` (resized to `len`; its capacity is reused, so a caller that
+/// keeps the buffer reads into pages that are already mapped).
+pub fn read_whole_into(fd: BorrowedFd<'_>, len: usize, out: &mut Vec<u8>) -> Result<(), Errno> {
     if object_size(fd)? != len {
         return Err(Errno::EBADMSG);
     }
-    let mut out = vec![0u8; len];
+    out.clear();
+    out.resize(len, 0);
     let mut off = 0usize;
     while off < len {
         let at = nix::libc::off_t::try_from(off).map_err(|_| Errno::EFBIG)?;
@@ -170,7 +179,7 @@ pub fn read_whole(fd: BorrowedFd<'_>, len: usize) -> Result<Vec<u8>, Errno> {
             Err(e) => return Err(e),
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The size in bytes of the object a descriptor names.
