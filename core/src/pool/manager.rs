@@ -45,6 +45,9 @@ pub(crate) struct Config {
     pub maxtasks: u64,
     pub method: StartMethod,
     pub grace: Duration,
+    /// An MPI rank's task server, through which the workers' handles are relayed (`None`
+    /// everywhere else).
+    pub relay: Option<crate::Addr<()>>,
 }
 
 struct Sent {
@@ -94,7 +97,7 @@ pub(crate) fn start_worker(cfg: &Config) -> Result<Worker, PoolError> {
             Some((name.clone(), args.clone(), dups))
         }
     };
-    let proc = Process::new(pool_worker(theirs, init, cfg.maxtasks))
+    let proc = Process::new(pool_worker(theirs, init, cfg.maxtasks, cfg.relay.clone()))
         .name("PoolWorker")
         .daemon(true)
         .ignore_sigint(true)

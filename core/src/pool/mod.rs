@@ -430,6 +430,10 @@ pub struct PoolBuilder {
     grace: Duration,
     #[cfg(feature = "mpi")]
     mpi: bool,
+    /// The task server whose workers these are (an MPI rank's local pool): handles decoded in
+    /// them are relayed through it to rank 0.
+    #[cfg(feature = "mpi")]
+    relay: Option<crate::Addr<()>>,
 }
 
 impl PoolBuilder {
@@ -453,8 +457,8 @@ impl PoolBuilder {
     ///   Without local processes they fail with [`PoolError::Mpi`].
     /// - One rank's death ends the whole job (MPI semantics): the launcher names the rank.
     /// - Handles (`Queue`, `Lock`, `Event`, Manager containers, ...) created in rank 0 and
-    ///   passed to tasks work on every rank when the rank runs the tasks itself (no
-    ///   `processes(k)`): each operation is relayed to rank 0 over MPI.
+    ///   passed to tasks work on every rank, in the rank itself or in its local processes:
+    ///   each operation is relayed to rank 0 over MPI.
     /// - [`Pool::pids`] gives the pids of the processes that run tasks, each on its own host.
     ///
     /// ```
@@ -547,6 +551,10 @@ impl PoolBuilder {
             maxtasks,
             method,
             grace: self.grace,
+            #[cfg(feature = "mpi")]
+            relay: self.relay,
+            #[cfg(not(feature = "mpi"))]
+            relay: None,
         };
         let (wake_tx, wake_rx) = Pipe::duplex::<()>().map_err(|e| PoolError::Start(e.to_string()))?;
         let mut workers = Vec::with_capacity(processes);
@@ -564,6 +572,14 @@ impl PoolBuilder {
         Pool::start(processes, pids, None, (wake_tx, wake_rx), move |sh, wake_rx| {
             manager::run(sh, wake_rx, workers, cfg)
         })
+    }
+
+    /// The workers are an MPI rank's local pool, served by the task server at `server`: the
+    /// handles their tasks decode are relayed through it to rank 0 (`backend/mpi/relay.rs`).
+    #[cfg(feature = "mpi")]
+    pub(crate) fn relay_handles_to(mut self, server: crate::Addr<()>) -> Self {
+        self.relay = Some(server);
+        self
     }
 
     #[cfg(feature = "mpi")]
@@ -681,6 +697,8 @@ impl Pool {
             grace: Duration::from_secs(1),
             #[cfg(feature = "mpi")]
             mpi: false,
+            #[cfg(feature = "mpi")]
+            relay: None,
         }
     }
 

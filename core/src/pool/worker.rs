@@ -409,15 +409,40 @@ pub(crate) fn run_chunk(name: &str, args: &[(&[u8], usize)], fds: Vec<OwnedFd>, 
     }
 }
 
+/// Runs `f` with the handles decoded in it relayed through an MPI rank's task server, if this
+/// worker belongs to one (`relay`; see `backend/mpi/relay.rs`).
+#[cfg(feature = "mpi")]
+fn relayed<R>(relay: &Option<std::sync::Arc<dyn crate::runtime::handle::RemoteRoute>>, f: impl FnOnce() -> R) -> R {
+    match relay {
+        Some(route) => crate::runtime::handle::with_route(route.clone(), f),
+        None => f(),
+    }
+}
+
+#[cfg(not(feature = "mpi"))]
+fn relayed<R>(_relay: &Option<()>, f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// The life of a pool worker: run the initializer, then chunks until the pool closes the pipe
 /// (end of file) or `maxtasks` chunks have run. Started with SIGINT ignored and panics
-/// reported rather than printed.
+/// reported rather than printed. `relay`: the worker belongs to an MPI rank's local pool, and
+/// its tasks' handles go to rank 0 through that rank's task server.
 #[crate::worker]
-pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf, Vec<PassFd>)>, maxtasks: u64) {
+pub(crate) fn pool_worker(
+    conn: Connection<()>,
+    init: Option<(String, ByteBuf, Vec<PassFd>)>,
+    maxtasks: u64,
+    relay: Option<crate::Addr<()>>,
+) {
+    #[cfg(feature = "mpi")]
+    let relay = relay.map(crate::backend::mpi::relay::local_route);
+    #[cfg(not(feature = "mpi"))]
+    let relay = relay.map(|_| ());
     let mut out = Vec::new();
     if let Some((worker, args, fds)) = init {
         let fds: Vec<OwnedFd> = fds.into_iter().map(|f| f.0).collect();
-        run_chunk(&worker, &[(&args, fds.len())], fds, &mut out);
+        relayed(&relay, || run_chunk(&worker, &[(&args, fds.len())], fds, &mut out));
         let failure = match parse_from_worker(&out) {
             Some(FromWorker::Done(v, _)) => match v.last() {
                 Some(Ok(_)) => None,
@@ -453,7 +478,7 @@ pub(crate) fn pool_worker(conn: Connection<()>, init: Option<(String, ByteBuf, V
             }
         }
         match parse_chunk(&buf) {
-            Some((name, args)) => run_chunk(name, &args, std::mem::take(&mut fds), &mut out),
+            Some((name, args)) => relayed(&relay, || run_chunk(name, &args, std::mem::take(&mut fds), &mut out)),
             // Cannot happen with our own parent; exit rather than guess a task count.
             None => return,
         }

@@ -427,7 +427,7 @@ impl Condition {
     /// # Ok(()) }
     /// ```
     pub async fn acquire_async(&self) -> Result<AsyncConditionGuard<'_>, ConditionError> {
-        let thread = super::async_owner_id();
+        let thread = super::fresh_owner_id();
         match super::lock::acquire_async_on(&self.lock, self.recursive, thread).await? {
             Ok((held, owner_died)) => Ok(AsyncConditionGuard {
                 cond: self,

@@ -597,7 +597,7 @@ impl Lock {
     /// ```
     pub async fn acquire_async(&self) -> Result<LockGuard<'_>, LockError> {
         // Each async acquisition is an owner of its own (a task is not a thread).
-        let thread = super::async_owner_id();
+        let thread = super::fresh_owner_id();
         match acquire_async_on(&self.obj, false, thread).await? {
             Ok((held, owner_died)) => Ok(LockGuard {
                 lock: self,

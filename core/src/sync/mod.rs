@@ -156,10 +156,10 @@ pub fn scribble_condition_seat(cond: &Condition, cwait: u32, companions: [u64; 2
     }
 }
 
-/// A fresh owner id for one async acquisition (from the same space as thread ids, so it never
-/// names a live thread of this process).
-#[cfg(feature = "tokio")]
-fn async_owner_id() -> u64 {
+/// A fresh owner id, from the same space as thread ids, so it never names a live thread of this
+/// process: for one async acquisition, or for a relayed caller of another MPI rank.
+#[cfg(any(feature = "tokio", feature = "mpi"))]
+pub(crate) fn fresh_owner_id() -> u64 {
     NEXT_THREAD.fetch_add(1, Ordering::Relaxed)
 }
 

@@ -103,3 +103,30 @@ pub fn record(d: multiproc::Dict<u64, i32>, q: multiproc::JoinableQueue<u64>, x:
     d.set(x, multiproc::mpi::rank()).expect("dict set");
     q.put(x).expect("put");
 }
+
+/// Puts `(pid, x)` on `q` (a Queue created in rank 0), from whichever process runs the task.
+#[multiproc::worker]
+pub fn put_pid(q: multiproc::Queue<(u32, u64)>, x: u64) {
+    q.put((std::process::id(), x)).expect("put");
+}
+
+/// Holds `lock` (an RLock created in rank 0, taken twice: re-entered) for `ms` milliseconds;
+/// returns (pid, start, end) of the hold, in µs of the system clock (the tests' ranks share one
+/// machine, so one clock).
+#[multiproc::worker]
+pub fn hold_rlock(lock: multiproc::RLock, ms: u64) -> (u32, u64, u64) {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0)
+    };
+    let outer = lock.acquire().expect("acquire");
+    let inner = lock.acquire().expect("re-enter");
+    let start = now();
+    std::thread::sleep(Duration::from_millis(ms));
+    let end = now();
+    drop(inner);
+    drop(outer);
+    (std::process::id(), start, end)
+}

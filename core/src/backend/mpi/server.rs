@@ -6,7 +6,7 @@
 //! - `Open`: a pool starts. Without a process count the rank runs the tasks itself, in this
 //!   process, one chunk at a time; with one (`PoolBuilder::processes(k)`), it starts a local
 //!   [`Pool`] of `k` worker processes (so N ranks × k processes use a whole cluster) and relays
-//!   chunks to it. Answers `Opened` (with an error if the initializer failed or the local pool
+//!   chunks to it, and relays the handle calls of those processes to rank 0 (`relay.rs`). Answers `Opened` (with an error if the initializer failed or the local pool
 //!   could not start).
 //! - `Chunk`: runs it (or hands it to the local pool) and answers `Done` with the same id and
 //!   the report in the local pool's layout. A panicking task fails only itself.
@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use super::relay::MpiRoute;
+use super::relay::{self, MpiRoute};
 use super::{split_chunk_message, sys, with_id, Backoff, Tag};
 use crate::pool::worker::{encode_report, parse_chunk, run_chunk};
 use crate::pool::{Chunk, Pool, PoolError};
@@ -121,7 +121,12 @@ fn serve(rank: i32) -> Result<(), sys::MpiSysError> {
     loop {
         let mut busy = false;
         while let Some(m) = sys::try_recv(Some(0))? {
-            inbox.push_back(m);
+            if relay::is_reply(m.tag) {
+                // An answer to a local worker's relayed call (see `relay.rs`).
+                relay::keep_reply(m);
+            } else {
+                inbox.push_back(m);
+            }
         }
         // A `Close` or `Stop` drops the chunks queued before it.
         if let Some(last) = inbox
@@ -255,7 +260,9 @@ fn open_pool(rank: i32, open: Open, route: &Arc<dyn RemoteRoute>) -> Result<(Act
         }
         return Ok((Active { local: None, out }, vec![crate::sys::proc::getpid()]));
     };
-    let mut b = Pool::builder().processes(k.max(1) as usize);
+    // Handles decoded in the local workers go through this process (see `relay.rs`).
+    let server = relay::serve_local_workers().map_err(|e| format!("on MPI rank {rank}: {e}"))?;
+    let mut b = Pool::builder().processes(k.max(1) as usize).relay_handles_to(server);
     if open.maxtasks > 0 {
         b = b.maxtasksperchild(open.maxtasks as usize);
     }

@@ -6,7 +6,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use multiproc::pool::{Callbacks, Pool, PoolError};
-use multiproc_mpi_tests::{add, bad_init, boom, count_under_lock, put_rank, record, slow, square, wait_event, whoami};
+use multiproc_mpi_tests::{
+    add, bad_init, boom, count_under_lock, hold_rlock, put_pid, put_rank, record, slow, square, wait_event, whoami,
+};
 
 fn check(what: &str, ok: bool) {
     if !ok {
@@ -163,6 +165,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         counter.get()? == 1000 * (size - 1) as u64,
     );
 
+    // an RLock's owner is a thread of the calling rank: thread 1 of rank 1 is not thread 1 of
+    // rank 2, although rank 0 makes every relayed call
+    let rlock = multiproc::RLock::new()?;
+    let held = pool.map_chunked(|_: u64| hold_rlock(rlock.clone(), 100), 0..(size - 1) as u64, 1)?;
+    let mut spans: Vec<(u64, u64)> = held.iter().map(|h| (h.1, h.2)).collect();
+    spans.sort_unstable();
+    check(
+        "an RLock is held by one rank at a time (no overlapping holds)",
+        spans.windows(2).all(|w| w[0].1 <= w[1].0),
+    );
+
     // an Event set in rank 0 releases waiters on every rank
     let ev = multiproc::Event::new()?;
     let waiting = pool.map_async_each(
@@ -241,6 +254,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     check(
         "tasks ran in several local processes",
         pids.len() > (size - 1) as usize && !pids.contains(&me),
+    );
+    // objects across ranks, used from the ranks' local worker processes
+    let q = multiproc::Queue::<(u32, u64)>::new()?;
+    pool.map_chunked(|x: u64| put_pid(q.clone(), x), 0..200u64, 1)?;
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        got.push(q.get_timeout(Duration::from_secs(30))?);
+    }
+    let from: HashSet<u32> = got.iter().map(|g| g.0).collect();
+    let mut xs: Vec<u64> = got.iter().map(|g| g.1).collect();
+    xs.sort_unstable();
+    check(
+        "local workers: a Queue in rank 0 gets every item, from several local processes",
+        xs == (0..200).collect::<Vec<_>>() && from.len() > (size - 1) as usize && !from.contains(&me),
+    );
+    let counter = manager.value(0u64)?;
+    let lock = multiproc::Lock::new()?;
+    let tasks = 2 * (size - 1) as u64;
+    pool.map_chunked(
+        |_: u64| count_under_lock(lock.clone(), counter.clone(), 300),
+        0..tasks,
+        1,
+    )?;
+    check(
+        "local workers: a Lock gives mutual exclusion across ranks and processes",
+        counter.get()? == 300 * tasks,
+    );
+    // An RLock's owner is the calling process's thread: thread 1 of one worker is not thread 1
+    // of another, even though rank 0 makes every relayed call.
+    let rlock = multiproc::RLock::new()?;
+    let held = pool.map_chunked(|_: u64| hold_rlock(rlock.clone(), 100), 0..tasks, 1)?;
+    let mut spans: Vec<(u64, u64)> = held.iter().map(|h| (h.1, h.2)).collect();
+    spans.sort_unstable();
+    check(
+        "local workers: an RLock is held by one worker at a time (no overlapping holds)",
+        spans.windows(2).all(|w| w[0].1 <= w[1].0),
+    );
+    let ev = multiproc::Event::new()?;
+    let waiting = pool.map_async_each(|i: u64| wait_event(ev.clone(), i), 0..tasks, Some(1), Callbacks::new())?;
+    std::thread::sleep(Duration::from_millis(300));
+    check("local workers: waiters wait for the Event", !waiting.ready());
+    ev.set()?;
+    check(
+        "local workers: an Event set in rank 0 releases them",
+        waiting.get()?.iter().all(|w| w.1),
     );
     // task deadlines, enforced by the ranks' local pools
     let t = std::time::Instant::now();
