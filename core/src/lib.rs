@@ -407,6 +407,21 @@ pub mod __private {
             decode_args(bytes)
         }
     }
+    /// [`Decode`] for plain arguments (see `wire::plain`), chosen by the generated entry's
+    /// extra `&`: reads them directly, and leaves anything unexpected to `rmp_serde`.
+    pub trait DecodePlain<T> {
+        /// Decodes `bytes` as `T`.
+        fn decode(&self, bytes: &[u8]) -> Result<T, RunError>;
+    }
+    impl<T: PlainValue + serde::de::DeserializeOwned> DecodePlain<T> for &&Probe<T> {
+        #[inline]
+        fn decode(&self, bytes: &[u8]) -> Result<T, RunError> {
+            match T::decode_plain(bytes) {
+                Some(v) => Ok(v),
+                None => decode_args(bytes),
+            }
+        }
+    }
     /// The fallback of [`Decode`] (never runs: the program does not compile).
     pub trait DecodeFallback<T> {
         /// Fails.
@@ -446,6 +461,22 @@ pub mod __private {
     /// A worker's arguments (or its value) by reference, for [`MakeTask`] and [`Encode`].
     pub struct Args<'a, A>(pub &'a A);
 
+    pub use crate::wire::plain::{PlainScalar, PlainValue};
+
+    /// Builds a task from arguments that are all plain values (integers, floats, bools: see
+    /// `wire::plain`), chosen over [`MakeTask`] by the generated constructor's extra `&` when
+    /// the argument tuple is [`PlainValue`]: no general encoder, no descriptor side table.
+    pub trait MakeTaskPlain {
+        /// The task that runs worker `name` on these arguments.
+        fn task<R>(&self, name: &'static str) -> Task<R>;
+    }
+    impl<A: PlainValue> MakeTaskPlain for &&Args<'_, A> {
+        #[inline]
+        fn task<R>(&self, name: &'static str) -> Task<R> {
+            Task::from_plain(name, self.0.encode_plain())
+        }
+    }
+
     /// Builds a task from encoded arguments (the generated constructor calls this).
     pub trait MakeTask {
         /// The task that runs worker `name` on these arguments.
@@ -475,6 +506,19 @@ pub mod __private {
     impl<A: serde::Serialize> Encode for &Args<'_, A> {
         fn encode(&self, out: &mut Vec<u8>) -> Result<(), RunError> {
             encode_result(self.0, out)
+        }
+    }
+    /// [`Encode`] for a plain result (see `wire::plain`), chosen by the generated entry's
+    /// extra `&`.
+    pub trait EncodePlain {
+        /// Appends the encoded value to `out`.
+        fn encode(&self, out: &mut Vec<u8>) -> Result<(), RunError>;
+    }
+    impl<A: PlainValue> EncodePlain for &&Args<'_, A> {
+        #[inline]
+        fn encode(&self, out: &mut Vec<u8>) -> Result<(), RunError> {
+            out.extend_from_slice(self.0.encode_plain().as_slice());
+            Ok(())
         }
     }
     /// The fallback of [`Encode`] (never runs: the program does not compile).

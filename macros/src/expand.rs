@@ -67,16 +67,19 @@ fn expand_fn(input: &WorkerFn) -> TokenStream {
     let entry = entry(
         &name,
         &quote! {
-            use ::multiproc::__private::{Decode as _, DecodeFallback as _, Encode as _, EncodeFallback as _};
+            use ::multiproc::__private::{
+                Decode as _, DecodeFallback as _, DecodePlain as _, Encode as _, EncodeFallback as _,
+                EncodePlain as _,
+            };
             let (#(#bindings,)*): (#(#tys,)*) =
-                (&&::multiproc::__private::Probe::<(#(#tys,)*)>::new()).decode(__args)?;
+                (&&&::multiproc::__private::Probe::<(#(#tys,)*)>::new()).decode(__args)?;
             let __value = #body_ident(#(#bindings),*);
             ::multiproc::__private::note_returned({
                 #[allow(unused_imports)]
                 use ::multiproc::__private::{AnyProbe as _, ErrProbe as _};
                 (&::multiproc::__private::ErrCheck(&__value)).multiproc_is_err()
             });
-            (&&::multiproc::__private::Args(&__value)).encode(__out)
+            (&&&::multiproc::__private::Args(&__value)).encode(__out)
         },
     );
 
@@ -102,8 +105,8 @@ fn expand_fn(input: &WorkerFn) -> TokenStream {
 
         #(#ctor_attrs)*
         #vis #fn_token #ident(#(#names: #tys),*) -> ::multiproc::Task<#output> {
-            use ::multiproc::__private::{MakeTask as _, MakeTaskFallback as _};
-            (&&::multiproc::__private::Args(&(#(#names,)*)))
+            use ::multiproc::__private::{MakeTask as _, MakeTaskFallback as _, MakeTaskPlain as _};
+            (&&&::multiproc::__private::Args(&(#(#names,)*)))
                 .task::<#output>(::core::concat!(::core::module_path!(), "::", #name))
         }
     }
@@ -404,11 +407,11 @@ mod tests {
         for expected in [
             "fn __multiproc_body_f ((a , b) : (u32 , u32) , mut x : u64) -> u64",
             "pub fn f (__arg0 : (u32 , u32) , x : u64) -> :: multiproc :: Task < u64 >",
-            "(&& :: multiproc :: __private :: Args (& (__arg0 , x ,))) . task :: < u64 > (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"f\"))",
-            "let (__arg0 , __arg1 ,) : ((u32 , u32) , u64 ,) = (&& :: multiproc :: __private :: Probe :: < ((u32 , u32) , u64 ,) > :: new ()) . decode (__args) ?",
+            "(&& & :: multiproc :: __private :: Args (& (__arg0 , x ,))) . task :: < u64 > (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"f\"))",
+            "let (__arg0 , __arg1 ,) : ((u32 , u32) , u64 ,) = (&& & :: multiproc :: __private :: Probe :: < ((u32 , u32) , u64 ,) > :: new ()) . decode (__args) ?",
             "let __value = __multiproc_body_f (__arg0 , __arg1)",
             "(& :: multiproc :: __private :: ErrCheck (& __value)) . multiproc_is_err ()",
-            "(&& :: multiproc :: __private :: Args (& __value)) . encode (__out)",
+            "(&& & :: multiproc :: __private :: Args (& __value)) . encode (__out)",
             "assert_arg :: < (u32 , u32) > ()",
             "assert_arg_de ((&& :: multiproc :: __private :: Probe :: < (u32 , u32) > :: new ()) . de_check () ,)",
             "assert_result :: < u64 > ()",

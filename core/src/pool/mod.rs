@@ -172,7 +172,9 @@ impl<'a> Chunker<'a> {
             }
         };
         // A chunk's descriptors travel in one message: at most MAX_FDS_PER_MSG.
-        let fits = matches!(&self.cur, Some((w, _, have)) if *w == name && have.len() + fds.len() <= MAX_FDS_PER_MSG);
+        // Names are usually the same `&'static str`: compare the pointers before the bytes.
+        let fits = matches!(&self.cur, Some((w, _, have))
+            if (std::ptr::eq(*w, name) || *w == name) && have.len() + fds.len() <= MAX_FDS_PER_MSG);
         if !fits {
             self.flush(out);
             let mut buf = ChunkBuf::new(name, self.spares.map(Spares::take).unwrap_or_default());

@@ -58,6 +58,22 @@ impl<R> Task<R> {
         }
     }
 
+    /// A task from plain arguments, already encoded (see `wire::plain`; the generated
+    /// constructor of a worker whose arguments are all plain calls this).
+    #[inline]
+    pub(crate) fn from_plain(name: &'static str, args: crate::wire::plain::PlainBuf) -> Task<R> {
+        const _: () = assert!(crate::wire::plain::PLAIN_MAX <= INLINE_ARGS);
+        let (plain, len) = args.into_parts();
+        let mut buf = [0; INLINE_ARGS];
+        buf[..crate::wire::plain::PLAIN_MAX].copy_from_slice(&plain);
+        Task {
+            name,
+            args: Ok(ArgBytes::Inline { len: len as u8, buf }),
+            fds: Vec::new(),
+            _r: PhantomData,
+        }
+    }
+
     /// A task whose arguments could not be serialised (the generated code's fallback; never
     /// reached in a program that compiles).
     pub(crate) fn unserialisable(name: &'static str) -> Task<R> {
@@ -139,6 +155,18 @@ impl Default for ArgBytes {
 }
 
 impl ArgBytes {
+    /// Moves inline arguments to the heap and appends `data` (out of line, so that the writes
+    /// the encoder makes stay small enough to be inlined).
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, data: &[u8]) {
+        let at = self.as_slice().len();
+        let mut v = Vec::with_capacity((at + data.len()).max(2 * INLINE_ARGS));
+        v.extend_from_slice(self.as_slice());
+        v.extend_from_slice(data);
+        *self = ArgBytes::Heap(v);
+    }
+
     #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
@@ -177,10 +205,7 @@ impl std::io::Write for ArgBytes {
                     dst.copy_from_slice(data);
                     *len = (at + data.len()) as u8;
                 } else {
-                    let mut v = Vec::with_capacity((at + data.len()).max(2 * INLINE_ARGS));
-                    v.extend_from_slice(&buf[..at]);
-                    v.extend_from_slice(data);
-                    *self = ArgBytes::Heap(v);
+                    self.spill(data);
                 }
             }
             ArgBytes::Heap(v) => v.extend_from_slice(data),

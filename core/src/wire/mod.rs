@@ -15,6 +15,7 @@
 mod frame;
 pub mod manager_ops;
 pub mod names_ops;
+pub mod plain;
 pub mod proto;
 pub mod queue_ops;
 pub mod ring;
